@@ -1,0 +1,280 @@
+"""Razorpay Orders, Payments and Refunds API, as `razorpay.Client(base_url=fake.url)` sees it.
+
+Payments cannot be made through the API (a customer pays in Checkout), so tests create them
+with `capture()`, `authorize()` or `fail_payment()`, then post the matching webhook built by
+`build_webhook()` and signed by `sign_webhook()`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from aiohttp import web
+
+from rtmn_fakes import razorpay_rules as rules
+from rtmn_fakes.auth import basic_credentials
+from rtmn_fakes.base import RECORDED, FakeServer, json_response
+from rtmn_fakes.ids import next_id
+from rtmn_fakes.payloads import load
+from rtmn_fakes.razorpay_webhooks import (
+    build_webhook,
+    checkout_signature,
+    sign_webhook,
+    webhook_headers,
+)
+
+__all__ = ["RazorpayFake", "build_webhook", "checkout_signature", "sign_webhook", "webhook_headers"]
+
+PaymentMethod = Literal["upi", "card", "netbanking"]
+RefundStatus = Literal["pending", "processed", "failed"]
+
+
+class RazorpayFake(FakeServer):
+    provider = "razorpay"
+
+    def __init__(
+        self,
+        key_id: str = "rzp_test_fakekey000001",
+        key_secret: str = "fake_key_secret",  # noqa: S107 - the fake's own test credential
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.key_id, self.key_secret, self._clock = key_id, key_secret, clock
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self._refund_keys: dict[str, tuple[str, bytes, str]] = {}
+
+    def reset_state(self) -> None:
+        self.orders.clear()
+        self.payments.clear()
+        self.refunds.clear()
+        self._refund_keys.clear()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/orders", self._create_order),
+            web.get("/v1/orders/{id}", self._fetch("order")),
+            web.get("/v1/orders/{id}/payments", self._order_payments),
+            web.get("/v1/payments/{id}", self._fetch("payment")),
+            web.post("/v1/payments/{id}/refund", self._refund),
+            web.get("/v1/refunds/{id}", self._fetch("refund")),
+        ]
+
+    def authenticate(self, request: web.Request) -> web.StreamResponse | None:
+        if basic_credentials(request) == (self.key_id, self.key_secret):
+            return None
+        return rules.na_error("Authentication failed", 401)
+
+    def fault_body(self, status: int) -> Any:
+        code = "SERVER_ERROR" if status >= 500 else "BAD_REQUEST_ERROR"
+        return {
+            "error": {
+                "code": code,
+                "description": "The server encountered an error.",
+                "source": "NA",
+                "step": "NA",
+                "reason": "NA",
+                "metadata": {},
+            }
+        }
+
+    # -- test control -------------------------------------------------------------------------
+
+    def capture(self, order_id: str, method: PaymentMethod = "upi") -> dict[str, Any]:
+        """A customer paid the order in full and the payment was auto-captured."""
+        return self._pay(order_id, method, "captured")
+
+    def authorize(self, order_id: str, method: PaymentMethod = "upi") -> dict[str, Any]:
+        return self._pay(order_id, method, "authorized")
+
+    def fail_payment(self, order_id: str, method: PaymentMethod = "upi") -> dict[str, Any]:
+        return self._pay(order_id, method, "failed")
+
+    def set_refund_status(self, refund_id: str, status: RefundStatus) -> dict[str, Any]:
+        with self._lock:
+            refund = self.refunds[refund_id]
+            if refund["status"] != "failed" and status == "failed":
+                # A failed refund's money returns to the merchant: it is refundable again.
+                self._add_refunded(self.payments[refund["payment_id"]], -refund["amount"])
+            refund["status"] = status
+            return dict(refund)
+
+    def build_webhook(
+        self,
+        event: str,
+        *,
+        payment_id: str | None = None,
+        refund_id: str | None = None,
+        account_id: str = "acc_FakeAccount0001",
+    ) -> bytes:
+        """The webhook Razorpay would send for this fake's own payment or refund."""
+        with self._lock:
+            refund = self.refunds[refund_id] if refund_id else None
+            payment = self.payments[payment_id or (refund or {}).get("payment_id", "")]
+            order = self.orders.get(payment["order_id"])
+            return build_webhook(
+                event,
+                payment=payment,
+                order=order,
+                refund=refund,
+                account_id=account_id,
+                created_at=int(self._clock()),
+            )
+
+    def _pay(self, order_id: str, method: PaymentMethod, status: str) -> dict[str, Any]:
+        with self._lock:
+            order = self.orders[order_id]
+            payment = load("razorpay", f"api.payment_fetch.response.{method}.json")
+            failed = load("razorpay", "webhook.payment.failed.upi.json")["payload"]["payment"]
+            payment.update(
+                id=next_id("pay_"),
+                amount=order["amount_due"],
+                currency=order["currency"],
+                order_id=order_id,
+                invoice_id=None,
+                status=status,
+                description=None,
+                captured=status == "captured",
+                notes=[],
+                created_at=int(self._clock()),
+            )
+            if status == "failed":
+                payment.update({k: v for k, v in failed["entity"].items() if k.startswith("error")})
+                payment.update(fee=None, tax=None)
+            order["attempts"] += 1
+            order["status"] = "attempted"
+            if status == "captured":
+                order.update(amount_paid=order["amount"], amount_due=0, status="paid")
+            self.payments[payment["id"]] = payment
+            return dict(payment)
+
+    @staticmethod
+    def _add_refunded(payment: dict[str, Any], amount: int) -> None:
+        payment["amount_refunded"] += amount
+        refunded = payment["amount_refunded"]
+        payment["refund_status"] = (
+            None if refunded == 0 else ("full" if refunded == payment["amount"] else "partial")
+        )
+        payment["status"] = "refunded" if refunded == payment["amount"] else "captured"
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    async def _create_order(self, request: web.Request) -> web.Response:
+        try:
+            body = rules.json_object(request)
+            rules.reject_unknown(body, rules.ORDER_FIELDS)
+            amount = rules.amount(body.get("amount"), required=True)
+            currency = body.get("currency")
+            if currency is None:
+                raise rules.RazorpayError("The currency field is required.", "currency")
+            if currency not in rules.CURRENCIES:
+                raise rules.RazorpayError("Currency is not supported", "currency")
+            receipt = body.get("receipt")
+            if receipt is not None and (not isinstance(receipt, str) or len(receipt) > 40):
+                raise rules.RazorpayError(
+                    "The receipt may not be greater than 40 characters.", "receipt"
+                )
+            notes = rules.notes(body.get("notes"))
+        except rules.RazorpayError as exc:
+            return json_response(exc.body, exc.status)
+        order = load("razorpay", "api.order_create.response.json")
+        order.update(
+            id=next_id("order_"),
+            amount=amount,
+            amount_due=amount,
+            amount_paid=0,
+            attempts=0,
+            currency=currency,
+            receipt=receipt,
+            notes=notes,
+            created_at=int(self._clock()),
+        )
+        with self._lock:
+            self.orders[order["id"]] = order
+            return json_response(order)
+
+    def _fetch(self, kind: str) -> Callable[[web.Request], Any]:
+        async def fetch(request: web.Request) -> web.Response:
+            store = {"order": self.orders, "payment": self.payments, "refund": self.refunds}[kind]
+            with self._lock:
+                entity = store.get(request.match_info["id"])
+                if entity is None:
+                    return json_response(load("razorpay", "api.payment_fetch.error.json"), 400)
+                return json_response(entity)
+
+        return fetch
+
+    async def _order_payments(self, request: web.Request) -> web.Response:
+        order_id = request.match_info["id"]
+        with self._lock:
+            if order_id not in self.orders:
+                return json_response(load("razorpay", "api.payment_fetch.error.json"), 400)
+            items = [p for p in self.payments.values() if p["order_id"] == order_id]
+            return json_response({"entity": "collection", "count": len(items), "items": items})
+
+    async def _refund(self, request: web.Request) -> web.Response:
+        payment_id = request.match_info["id"]
+        key = request.headers.get("X-Refund-Idempotency")
+        raw = request[RECORDED].body
+        if key is not None and not rules.IDEMPOTENCY_KEY.match(key):
+            return rules.na_error(
+                "The idempotency key must be at least 10 characters long and "
+                "contain only alphabets, numbers, hyphens and underscores.",
+                400,
+            )
+        with self._lock:
+            if key is not None and key in self._refund_keys:
+                first_payment, first_body, refund_id = self._refund_keys[key]
+                if (first_payment, first_body) != (payment_id, raw):
+                    return rules.na_error(
+                        "Different request with the same idempotency key has already been "
+                        "processed.",
+                        400,
+                    )
+                return json_response(self.refunds[refund_id])
+            try:
+                refund = self._create_refund(payment_id, rules.json_object(request))
+            except rules.RazorpayError as exc:
+                return json_response(exc.body, exc.status)
+            if key is not None:
+                self._refund_keys[key] = (payment_id, raw, refund["id"])
+            return json_response(refund)
+
+    def _create_refund(self, payment_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        payment = self.payments.get(payment_id)
+        if payment is None:
+            raise rules.RazorpayError("The id provided does not exist")
+        rules.reject_unknown(body, rules.REFUND_FIELDS)
+        if payment["status"] not in ("captured", "refunded"):
+            raise rules.RazorpayError("Only captured payments can be refunded", "payment_id")
+        remaining = payment["amount"] - payment["amount_refunded"]
+        amount = rules.amount(body.get("amount"), required=False) or remaining
+        if remaining == 0:
+            raise rules.RazorpayError("The payment has been fully refunded already", "amount")
+        if amount > remaining:
+            # Wording not from a published sample; the code and field are what clients read.
+            raise rules.RazorpayError(
+                "The refund amount provided is greater than the amount left to refund", "amount"
+            )
+        refund: dict[str, Any] = load("razorpay", "api.refund_create.response.json")
+        refund.update(
+            id=next_id("rfnd_"),
+            amount=amount,
+            currency=payment["currency"],
+            payment_id=payment_id,
+            notes=rules.notes(body.get("notes")),
+            receipt=body.get("receipt"),
+            created_at=int(self._clock()),
+            status="pending",
+            speed_requested=body.get("speed", "normal"),
+            speed_processed="normal",
+        )
+        self._add_refunded(payment, amount)
+        self.refunds[refund["id"]] = refund
+        return refund
