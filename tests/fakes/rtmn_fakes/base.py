@@ -11,7 +11,7 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -28,12 +28,14 @@ DROPPED = 0  # RecordedRequest.status of a request whose connection was closed u
 MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
-def json_response(payload: Any, status: int = 200, **headers: str) -> web.Response:
+def json_response(
+    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     return web.Response(
         status=status,
         body=json.dumps(payload).encode(),
         content_type="application/json",
-        headers=headers or None,
+        headers=headers,
     )
 
 
@@ -70,7 +72,7 @@ class FakeServer:
         if isinstance(body, bytes | str):
             raw = body.encode() if isinstance(body, str) else body
             return web.Response(status=fault.status, body=raw, headers=headers)
-        return json_response(body, fault.status, **headers)
+        return json_response(body, fault.status, headers)
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
         """The provider's answer to missing or wrong credentials, or None to go on."""

@@ -9,7 +9,6 @@ import pytest
 import razorpay
 import requests
 from razorpay.errors import BadRequestError, ServerError, SignatureVerificationError
-
 from rtmn_fakes.payloads import load
 from rtmn_fakes.razorpay import (
     RazorpayFake,
@@ -50,7 +49,12 @@ def test_order_is_created_with_the_published_shape(
     assert (order["status"], order["amount_due"], order["amount_paid"]) == ("created", 50_000, 0)
     assert client.order.fetch(order["id"], timeout=TIMEOUT) == order
     [sent] = fake.requests_to("/v1/orders", "POST")
-    assert sent.json == {"amount": 50_000, "currency": "INR", "receipt": "rcpt-1", "notes": {"k": "v"}}
+    assert sent.json == {
+        "amount": 50_000,
+        "currency": "INR",
+        "receipt": "rcpt-1",
+        "notes": {"k": "v"},
+    }
 
 
 def test_wrong_secret_is_rejected(fake: RazorpayFake) -> None:
@@ -236,7 +240,13 @@ def test_sdk_verifies_our_webhooks_and_rejects_tampering(
 
 @pytest.mark.parametrize(
     "event",
-    ["payment.captured", "payment.authorized", "payment.failed", "refund.processed", "refund.failed"],
+    [
+        "payment.captured",
+        "payment.authorized",
+        "payment.failed",
+        "refund.processed",
+        "refund.failed",
+    ],
 )
 def test_every_webhook_is_built_from_its_published_sample(event: str) -> None:
     entity = {"id": "pay_given", "entity": "payment", "amount": 700}

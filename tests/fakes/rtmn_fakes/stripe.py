@@ -1,0 +1,302 @@
+"""Stripe PaymentIntents and Refunds (API v1), as `stripe.StripeClient` sees it.
+
+Every POST honours `Idempotency-Key` the way Stripe does: the first successful result is
+replayed for the same key and parameters (`Idempotent-Replayed: true`), and reusing a key
+with other parameters or on another endpoint is an `idempotency_error`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+from rtmn_fakes import stripe_form
+from rtmn_fakes.auth import basic_credentials, bearer_token
+from rtmn_fakes.base import RECORDED, FakeServer, json_response
+from rtmn_fakes.ids import next_id
+from rtmn_fakes.payloads import load
+from rtmn_fakes.stripe_webhooks import build_event, sign_stripe_webhook
+
+__all__ = ["StripeError", "StripeFake", "build_event", "sign_stripe_webhook"]
+
+PI_PARAMS = frozenset(
+    {"amount", "currency", "metadata", "description", "receipt_email", "customer",
+     "payment_method", "payment_method_types", "automatic_payment_methods", "confirm",
+     "capture_method", "statement_descriptor", "statement_descriptor_suffix", "expand",
+     "setup_future_usage", "return_url", "off_session", "transfer_group", "payment_method_options"}
+)  # fmt: skip
+REFUND_PARAMS = frozenset({"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
+REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+CURRENCIES = frozenset({"usd", "inr", "eur", "gbp", "sgd", "aed", "aud", "cad"})
+MINIMUM_AMOUNT = 50  # the smallest charge Stripe accepts, in minor units, for these currencies
+
+Params = dict[str, Any]
+PostHandler = Callable[[Params], Awaitable[web.Response]]
+
+
+class StripeError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int = 400,
+        type: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        error: dict[str, Any] = {"message": message, "type": type}
+        if code is not None:
+            error.update(code=code, doc_url=f"https://stripe.com/docs/error-codes/{code}")
+        if param is not None:
+            error["param"] = param
+        self.body, self.status = {"error": error}, status
+
+    def response(self) -> web.Response:
+        return json_response(self.body, self.status, {"Request-Id": next_id("req_")})
+
+
+@dataclass(frozen=True)
+class _Saved:
+    path: str
+    params: Params
+    body: dict[str, Any]
+
+
+class StripeFake(FakeServer):
+    provider = "stripe"
+
+    def __init__(
+        self,
+        api_key: str = "sk_test_fake000000000000000000",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.api_key, self._clock = api_key, clock
+        self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self._saved: dict[str, _Saved] = {}
+
+    def reset_state(self) -> None:
+        self.payment_intents.clear()
+        self.refunds.clear()
+        self._saved.clear()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/payment_intents", self._idempotent(self._create_payment_intent)),
+            web.get("/v1/payment_intents/{id}", self._fetch("payment_intent")),
+            web.post("/v1/refunds", self._idempotent(self._create_refund)),
+            web.get("/v1/refunds/{id}", self._fetch("refund")),
+        ]
+
+    def authenticate(self, request: web.Request) -> web.StreamResponse | None:
+        key = bearer_token(request) or (basic_credentials(request) or ("", ""))[0]
+        if key == self.api_key:
+            return None
+        if not key:
+            message = "You did not provide an API key."
+        else:
+            message = f"Invalid API Key provided: {key[:8]}{'*' * 12}{key[-4:]}"
+        return StripeError(message, status=401).response()
+
+    def fault_body(self, status: int) -> Any:
+        if status == 429:
+            return StripeError("Too many requests", type="rate_limit_error", status=429).body
+        return StripeError("An unknown error occurred", type="api_error", status=status).body
+
+    # -- test control -------------------------------------------------------------------------
+
+    def succeed(self, payment_intent_id: str) -> dict[str, Any]:
+        """The customer paid: the intent succeeded with a charge that refunds can draw on."""
+        with self._lock:
+            intent = self.payment_intents[payment_intent_id]
+            intent.update(
+                status="succeeded",
+                amount_received=intent["amount"],
+                latest_charge=next_id("ch_", 24),
+                payment_method=next_id("pm_", 24),
+            )
+            return dict(intent)
+
+    def set_refund_status(
+        self, refund_id: str, status: Literal["pending", "succeeded", "failed", "canceled"]
+    ) -> dict[str, Any]:
+        with self._lock:
+            self.refunds[refund_id]["status"] = status
+            return dict(self.refunds[refund_id])
+
+    def build_event(self, type: str, object_id: str) -> bytes:
+        """An Event about one of this fake's payment intents or refunds, e.g.
+        `build_event("payment_intent.succeeded", pi_id)`."""
+        with self._lock:
+            found = self.payment_intents.get(object_id) or self.refunds[object_id]
+            return build_event(type, found, created=int(self._clock()))
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _idempotent(self, handler: PostHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            params = stripe_form.decode(request[RECORDED].form_items)
+            key = request.headers.get("Idempotency-Key")
+            with self._lock:
+                saved = self._saved.get(key) if key else None
+                if saved is not None:
+                    return self._replay(key or "", saved, request.path, params)
+                try:
+                    response = await handler(params)
+                except StripeError as exc:
+                    return exc.response()  # failed validation: Stripe saves nothing
+                if key:
+                    self._saved[key] = _Saved(request.path, params, _json_of(response))
+                return response
+
+        return handle
+
+    def _replay(self, key: str, saved: _Saved, path: str, params: Params) -> web.Response:
+        retry = f"Try using a key other than '{key}' if you meant to execute a different request."
+        if saved.path != path:
+            return StripeError(
+                "Keys for idempotent requests can only be used for the same endpoint they were "
+                f"first used for ('{saved.path}' vs '{path}'). {retry}",
+                type="idempotency_error",
+            ).response()
+        if saved.params != params:
+            return StripeError(
+                "Keys for idempotent requests can only be used with the same parameters they "
+                f"were first used with. {retry}",
+                type="idempotency_error",
+            ).response()
+        return json_response(saved.body, headers={"Idempotent-Replayed": "true"})
+
+    def _fetch(self, kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def fetch(request: web.Request) -> web.Response:
+            store = self.payment_intents if kind == "payment_intent" else self.refunds
+            object_id = request.match_info["id"]
+            with self._lock:
+                if object_id not in store:
+                    message = f"No such {kind}: '{object_id}'"
+                    return StripeError(
+                        message, code="resource_missing", param="id", status=404
+                    ).response()
+                return json_response(store[object_id])
+
+        return fetch
+
+    async def _create_payment_intent(self, params: Params) -> web.Response:
+        _reject_unknown(params, PI_PARAMS)
+        amount = _positive_int(params, "amount", required=True)
+        currency = str(_required(params, "currency")).lower()
+        if currency not in CURRENCIES:
+            raise StripeError(f"Invalid currency: {currency}.", param="currency")
+        if amount < MINIMUM_AMOUNT:
+            raise StripeError(
+                f"Amount must convert to at least {MINIMUM_AMOUNT} cents.",
+                param="amount",
+                code="amount_too_small",
+            )
+        intent = load("stripe", "payment_intent.docs_example.json")
+        intent_id = next_id("pi_", 24)
+        intent.update(
+            id=intent_id,
+            amount=amount,
+            currency=currency,
+            metadata=_metadata(params.get("metadata")),
+            description=params.get("description"),
+            receipt_email=params.get("receipt_email"),
+            client_secret=f"{intent_id}_secret_{next_id('', 25, tag='')}",
+            created=int(self._clock()),
+        )
+        self.payment_intents[intent_id] = intent
+        return json_response(intent)
+
+    async def _create_refund(self, params: Params) -> web.Response:
+        _reject_unknown(params, REFUND_PARAMS)
+        intent_id = params.get("payment_intent")
+        if intent_id is None:
+            raise StripeError(
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge."
+            )
+        intent = self.payment_intents.get(intent_id)
+        if intent is None:
+            message = f"No such payment_intent: '{intent_id}'"
+            raise StripeError(message, param="payment_intent", code="resource_missing")
+        if intent["status"] != "succeeded":
+            raise StripeError("This PaymentIntent does not have a successful charge to refund.")
+        refunded = sum(
+            r["amount"] for r in self.refunds.values()
+            if r["payment_intent"] == intent_id and r["status"] not in ("failed", "canceled")
+        )  # fmt: skip
+        left = intent["amount_received"] - refunded
+        if left == 0:
+            message = f"Charge {intent['latest_charge']} has already been refunded."
+            raise StripeError(message, code="charge_already_refunded")
+        amount = _positive_int(params, "amount", required=False) or left
+        if amount > left:
+            message = (
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"
+            )
+            raise StripeError(message, param="amount", code="amount_too_large")
+        reason = params.get("reason")
+        if reason is not None and reason not in REFUND_REASONS:
+            raise StripeError(f"Invalid reason: {reason}", param="reason")
+        refund = load("stripe", "refund.docs_example.json")
+        refund.update(
+            id=next_id("re_", 24),
+            amount=amount,
+            currency=intent["currency"],
+            charge=intent["latest_charge"],
+            payment_intent=intent_id,
+            metadata=_metadata(params.get("metadata")),
+            reason=reason,
+            balance_transaction=next_id("txn_", 24),
+            created=int(self._clock()),
+        )
+        self.refunds[refund["id"]] = refund
+        return json_response(refund)
+
+
+def _json_of(response: web.Response) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(response.body if isinstance(response.body, bytes) else b"")
+    return parsed
+
+
+def _reject_unknown(params: Params, allowed: frozenset[str]) -> None:
+    for name in params:
+        if name not in allowed:
+            raise StripeError(f"Received unknown parameter: {name}", param=name)
+
+
+def _required(params: Params, name: str) -> Any:
+    if name not in params or params[name] == "":
+        raise StripeError(f"Missing required param: {name}.", param=name, code="parameter_missing")
+    return params[name]
+
+
+def _positive_int(params: Params, name: str, *, required: bool) -> int:
+    if not required and name not in params:
+        return 0
+    raw = _required(params, name)
+    if not isinstance(raw, str) or not raw.isdigit() or int(raw) <= 0:
+        raise StripeError("Invalid positive integer", param=name)
+    return int(raw)
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict) or len(value) > 50:
+        raise StripeError("Invalid metadata: at most 50 keys are allowed", param="metadata")
+    for key, item in value.items():
+        if len(key) > 40 or not isinstance(item, str) or len(item) > 500:
+            raise StripeError(f"Invalid metadata[{key}]", param=f"metadata[{key}]")
+    return dict(value)
