@@ -1,0 +1,1 @@
+"""The common library of the RTMN integration services."""

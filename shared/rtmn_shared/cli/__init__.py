@@ -1,0 +1,1 @@
+"""Operator commands: rtmn-db, rtmn-dlq, rtmn-token."""

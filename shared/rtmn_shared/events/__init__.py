@@ -1,0 +1,1 @@
+"""Events between services: the envelope, the catalogue, the outbox, the relay and the consumers."""

@@ -1,0 +1,173 @@
+"""Every event of the suite, in one place (DESIGN.md §3). Money is integer minor units + currency.
+
+A type may gain optional fields; a breaking change is a new type (`payment.success.v2`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, EmailStr, Field, HttpUrl
+
+from rtmn_shared.events.envelope import EventData
+from rtmn_shared.money import Currency
+
+Gateway = Literal["razorpay", "stripe", "upi"]
+Minor = int  # documented alias: an integer count of minor units (paise)
+
+
+class PaymentSuccess(EventData):
+    type = "payment.success"
+    subject_field = "payment_id"
+
+    payment_id: str
+    order_id: str
+    order_number: str
+    user_id: str
+    merchant_id: str
+    amount: Minor = Field(ge=0)
+    currency: Currency
+    gateway: Gateway
+    gateway_payment_id: str
+    paid_at: AwareDatetime
+
+
+class PaymentFailed(EventData):
+    type = "payment.failed"
+    subject_field = "payment_id"
+
+    payment_id: str
+    order_id: str
+    user_id: str
+    amount: Minor = Field(ge=0)
+    currency: Currency
+    gateway: Gateway
+    error_code: str | None = None
+    error_description: str | None = None
+
+
+class PaymentRefunded(EventData):
+    type = "payment.refunded"
+    subject_field = "payment_id"
+
+    refund_id: str
+    payment_id: str
+    order_id: str
+    user_id: str
+    amount: Minor = Field(gt=0, description="this refund")
+    refunded_total: Minor = Field(gt=0, description="all processed refunds of the payment so far")
+    currency: Currency
+    full: bool
+
+
+class WalletCredited(EventData):
+    type = "wallet.credited"
+    subject_field = "user_id"
+
+    entry_id: str
+    user_id: str
+    coins: int = Field(gt=0)
+    reason: str
+    reference: str
+    balance_after: int
+
+
+class WalletDebited(EventData):
+    type = "wallet.debited"
+    subject_field = "user_id"
+
+    entry_id: str
+    user_id: str
+    coins: int = Field(gt=0)
+    reason: str
+    reference: str
+    balance_after: int
+
+
+class UserRegistered(EventData):
+    """Produced outside the suite; consumed as the users read model."""
+
+    type = "user.registered"
+    subject_field = "user_id"
+
+    user_id: str
+    email: EmailStr | None = None
+    first_name: str | None = None
+    phone: str | None = None
+    tier: str | None = None
+    locale: str | None = None
+
+
+class OtpVerified(EventData):
+    type = "otp.verified"
+    subject_field = "phone_hash"
+
+    phone_hash: str
+    purpose: str
+
+
+class MediaUploaded(EventData):
+    type = "media.uploaded"
+    subject_field = "media_id"
+
+    media_id: str
+    owner_id: str
+    folder: str
+    urls: dict[str, str]
+
+
+class NotificationSent(EventData):
+    type = "notification.sent"
+    subject_field = "notification_id"
+
+    notification_id: str
+    event_id: str
+    channel: Literal["email", "push", "sms"]
+    user_id: str
+    provider: str
+    reason: str | None = None
+
+
+class NotificationFailed(EventData):
+    type = "notification.failed"
+    subject_field = "notification_id"
+
+    notification_id: str
+    event_id: str
+    channel: Literal["email", "push", "sms"]
+    user_id: str
+    provider: str
+    reason: str | None = None
+
+
+class NotificationRequested(EventData):
+    """A command: any service asks notify (its one consumer) to send."""
+
+    type = "notification.requested"
+    subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=200, description="idempotency key")
+    user_ids: list[str] = Field(min_length=1, max_length=100_000)
+    title: str = Field(min_length=1, max_length=200)
+    message: str = Field(min_length=1, max_length=2000)
+    image: HttpUrl | None = None
+    data: dict[str, str] = Field(default_factory=dict, description="type, deepLink, action, ...")
+    email_template: str | None = None
+
+
+CATALOGUE: dict[str, type[EventData]] = {
+    model.type: model
+    for model in (
+        PaymentSuccess,
+        PaymentFailed,
+        PaymentRefunded,
+        WalletCredited,
+        WalletDebited,
+        UserRegistered,
+        OtpVerified,
+        MediaUploaded,
+        NotificationSent,
+        NotificationFailed,
+        NotificationRequested,
+    )
+}

@@ -1,0 +1,273 @@
+"""The consumer runner: idempotent, at-least-once handling with delayed retries and a DLQ.
+
+Each handler is one consumer group with its own quorum queue `<service>.<handler>`. A delivery
+is applied and recorded in the service's inbox in one transaction, then acknowledged; a
+redelivered event finds its inbox row and does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from pydantic import ValidationError
+
+from rtmn_shared.db import Connection, Pool
+from rtmn_shared.events.catalogue import CATALOGUE
+from rtmn_shared.events.envelope import CloudEvent, EventData
+from rtmn_shared.events.outcomes import GiveUp, Retry
+from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
+from rtmn_shared.logs import event_id_var, redact_url
+from rtmn_shared.metrics import EVENTS_CONSUMED
+from rtmn_shared.resilience import Backoff
+from rtmn_shared.tracing import continue_trace, current_traceparent
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-rtmn-attempt"
+ERROR_HEADER = "x-rtmn-last-error"
+QUEUE_HEADER = "x-rtmn-queue"
+DEFAULT_RETRY_DELAYS_MS = (1_000, 5_000, 30_000, 120_000)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler receives: the event, its typed data, and the transaction to work in."""
+
+    event: CloudEvent
+    data: EventData
+    attempt: int
+    conn: Connection | None
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    events: tuple[type[EventData], ...]
+    apply: Callable[[Delivery], Awaitable[None]]
+    # With inbox=False the handler keeps its own idempotency record (e.g. a delivery log) and
+    # gets no transaction: it may call slow providers without holding a database connection.
+    inbox: bool = True
+    retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
+    prefetch: int | None = None
+    routing_keys: tuple[str, ...] = field(default=())
+
+    def keys(self) -> tuple[str, ...]:
+        return self.routing_keys or tuple(model.type for model in self.events)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        service: str,
+        pool: Pool | None,
+        amqp_url: str,
+        handlers: Sequence[Handler],
+        prefetch: int = 64,
+    ) -> None:
+        self.service = service
+        self.pool = pool
+        self.amqp_url = amqp_url
+        self.handlers = handlers
+        self.prefetch = prefetch
+        self.ready = asyncio.Event()
+
+    def queue_names(self, handler: Handler) -> QueueNames:
+        return QueueNames(f"{self.service}.{handler.name}")
+
+    async def run(self) -> None:
+        """Consumes until cancelled, reconnecting after every broker outage."""
+        backoff = Backoff()
+        while True:
+            connection: AbstractConnection | None = None
+            try:
+                connection = await aio_pika.connect(self.amqp_url, timeout=5)
+                closed = asyncio.Event()
+                connection.close_callbacks.add(_setter(closed))
+                for handler in self.handlers:
+                    await self._start(connection, handler)
+                log.info("consuming %s", ", ".join(self.queue_names(h).main for h in self.handlers))
+                self.ready.set()
+                backoff.reset()
+                await closed.wait()
+                log.warning("broker connection lost; reconnecting")
+            except (aio_pika.exceptions.AMQPError, OSError, TimeoutError) as error:
+                delay = backoff.next()
+                log.warning(
+                    "broker unreachable at %s (%s); retrying in %.1fs",
+                    redact_url(self.amqp_url),
+                    type(error).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            finally:
+                self.ready.clear()
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+
+    async def _start(self, connection: AbstractConnection, handler: Handler) -> None:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await channel.set_qos(prefetch_count=handler.prefetch or self.prefetch)
+        exchange = await declare_exchange(channel)
+        names = self.queue_names(handler)
+        queue = await declare_consumer_queues(
+            channel, exchange, names, handler.keys(), handler.retry_delays_ms
+        )
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self.handle(channel, names, handler, message)
+
+        await queue.consume(on_message)
+
+    async def handle(
+        self,
+        channel: AbstractChannel,
+        names: QueueNames,
+        handler: Handler,
+        message: AbstractIncomingMessage,
+    ) -> None:
+        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1))  # type: ignore[arg-type]
+        try:
+            event, data = parse(message.body)
+        except GiveUp as error:
+            await self._dead_letter(channel, names, message, attempt, error)
+            return
+        event_token = event_id_var.set(str(event.id))
+        trace_token = current_traceparent.set(continue_trace(event.traceparent))
+        try:
+            outcome = await self._apply(handler, names, event, data, attempt)
+            EVENTS_CONSUMED.labels(names.main, outcome).inc()
+            await message.ack()
+        except GiveUp as error:
+            await self._dead_letter(channel, names, message, attempt, error)
+        except Exception as error:
+            if not isinstance(error, Retry):
+                log.warning("handler %s failed", names.main, exc_info=True)
+            if attempt > len(handler.retry_delays_ms):
+                await self._dead_letter(channel, names, message, attempt, error)
+            else:
+                await self._retry_later(channel, names, handler, message, attempt, error)
+        finally:
+            event_id_var.reset(event_token)
+            current_traceparent.reset(trace_token)
+
+    async def _apply(
+        self, handler: Handler, names: QueueNames, event: CloudEvent, data: EventData, attempt: int
+    ) -> str:
+        if not handler.inbox or self.pool is None:
+            await handler.apply(Delivery(event, data, attempt, None))
+            return "applied"
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING RETURNING true",
+                names.main,
+                event.id,
+            )
+            if not fresh:
+                return "duplicate"
+            await handler.apply(Delivery(event, data, attempt, conn))
+            return "applied"
+
+    async def _retry_later(
+        self,
+        channel: AbstractChannel,
+        names: QueueNames,
+        handler: Handler,
+        message: AbstractIncomingMessage,
+        attempt: int,
+        error: BaseException,
+    ) -> None:
+        delay = handler.retry_delays_ms[attempt - 1]
+        log.info(
+            "retrying %s in %d ms (attempt %d): %s",
+            names.main,
+            delay,
+            attempt + 1,
+            _describe(error),
+        )
+        await self._move(channel, names.retry(delay), message, attempt + 1, error, "retried")
+
+    async def _dead_letter(
+        self,
+        channel: AbstractChannel,
+        names: QueueNames,
+        message: AbstractIncomingMessage,
+        attempt: int,
+        error: BaseException,
+    ) -> None:
+        log.error(
+            "dead-lettering a message of %s after %d attempt(s): %s",
+            names.main,
+            attempt,
+            _describe(error),
+        )
+        await self._move(channel, names.dlq, message, attempt, error, "dead_lettered")
+
+    async def _move(
+        self,
+        channel: AbstractChannel,
+        queue: str,
+        message: AbstractIncomingMessage,
+        attempt: int,
+        error: BaseException,
+        outcome: str,
+    ) -> None:
+        """Publishes a copy (confirmed) before acking the original, so a crash never loses it."""
+        headers = dict(message.headers or {})
+        headers[ATTEMPT_HEADER] = attempt
+        headers[ERROR_HEADER] = _describe(error)[:1000]
+        headers[QUEUE_HEADER] = queue.split(".retry.", maxsplit=1)[0].removesuffix(".dlq")
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            message_id=message.message_id,
+            type=message.type,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        try:
+            await channel.default_exchange.publish(
+                copy, routing_key=queue, mandatory=True, timeout=10
+            )
+        except Exception:
+            log.warning("could not move a message to %s; leaving it to be redelivered", queue)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        EVENTS_CONSUMED.labels(headers[QUEUE_HEADER], outcome).inc()
+        await message.ack()
+
+
+def _setter(event: asyncio.Event) -> Callable[..., None]:
+    return lambda *_: event.set()
+
+
+def parse(body: bytes) -> tuple[CloudEvent, EventData]:
+    try:
+        event = CloudEvent.model_validate_json(body)
+    except ValidationError as error:
+        raise GiveUp(f"not a CloudEvent: {error.error_count()} problem(s)") from None
+    model = CATALOGUE.get(event.type)
+    if model is None:
+        raise GiveUp(f"unknown event type {event.type!r}")
+    try:
+        return event, model.model_validate(event.data)
+    except ValidationError as error:
+        raise GiveUp(f"bad {event.type} data: {_fields(error)}") from None
+
+
+def _fields(error: ValidationError) -> str:
+    return ", ".join(".".join(map(str, e["loc"])) or "data" for e in error.errors())
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

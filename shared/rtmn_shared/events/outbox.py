@@ -1,0 +1,26 @@
+"""Writing events: one row in the service's outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from rtmn_shared.db import Connection
+from rtmn_shared.events.envelope import CloudEvent, EventData
+
+
+class Outbox:
+    """Stamps events with the service as their source; nothing here talks to the broker."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    async def add(self, conn: Connection, data: EventData) -> CloudEvent:
+        if not conn.is_in_transaction():
+            raise RuntimeError("outbox rows must be written inside the state change's transaction")
+        event = CloudEvent.of(data, source=self.source)
+        await conn.execute(
+            "INSERT INTO outbox (event_id, type, subject, payload) VALUES ($1, $2, $3, $4)",
+            event.id,
+            event.type,
+            event.subject,
+            event.to_json().decode(),
+        )
+        return event

@@ -1,0 +1,226 @@
+"""The outbox relay: publishes committed events with confirms and marks them sent afterwards.
+
+At-least-once by construction: a crash between the broker's confirm and the mark re-publishes
+the row, and the consumers' inboxes absorb the duplicate. One relay per schema holds an advisory
+lock so replicas never interleave a subject's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractConnection, AbstractExchange
+
+from rtmn_shared.db import Pool
+from rtmn_shared.events.envelope import CONTENT_TYPE
+from rtmn_shared.events.topology import declare_exchange
+from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
+from rtmn_shared.resilience import Backoff
+
+log = logging.getLogger(__name__)
+
+_PENDING = """
+    SELECT id, event_id, type, payload::text AS payload, created_at
+    FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    event_id: str
+    type: str
+    payload: bytes
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        pool: Pool,
+        connect_db: Callable[[], Awaitable[asyncpg.Connection[asyncpg.Record]]],
+        amqp_url: str,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        publish_timeout: float = 10.0,
+        retention_hours: int = 24,
+    ) -> None:
+        self.service = service
+        self.pool = pool
+        self.connect_db = connect_db
+        self._listen: asyncpg.Connection[asyncpg.Record] | None = None
+        self.amqp_url = amqp_url
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.publish_timeout = publish_timeout
+        self.retention_hours = retention_hours
+        self._wake = asyncio.Event()
+        self._amqp: AbstractConnection | None = None
+        self._exchange: AbstractExchange | None = None
+
+    async def run(self) -> None:
+        """Runs until cancelled; any outage is waited out, never given up on."""
+        backoff = Backoff()
+        purge_every, iterations = 1000, 0
+        try:
+            while True:
+                try:
+                    await self._hold_leadership()
+                    published = await self.relay_once()
+                    iterations += 1
+                    if iterations % purge_every == 0:
+                        await self._purge()
+                    backoff.reset()
+                except _OUTAGES as error:
+                    await self._drop_broker()
+                    delay = backoff.next()
+                    log.warning("relay paused: %s; retrying in %.1fs", _describe(error), delay)
+                    await asyncio.sleep(delay)
+                    continue
+                if published < self.batch_size:
+                    await self._idle()
+        finally:
+            await self._drop_broker()
+            await self._drop_listen()
+
+    async def relay_once(self) -> int:
+        rows = await self.fetch_pending()
+        if not rows:
+            OUTBOX_LAG.labels(self.service).set(0)
+            OUTBOX_PENDING.labels(self.service).set(0)
+            return 0
+        sent = await self.publish(rows)
+        await self.mark_sent(sent)
+        if len(sent) < len(rows):
+            raise NotConfirmedError(f"{len(rows) - len(sent)} of {len(rows)} events not confirmed")
+        return len(rows)
+
+    async def fetch_pending(self) -> list[Row]:
+        records = await self.pool.fetch(_PENDING, self.batch_size)
+        if records:
+            lag = datetime.now(UTC) - records[0]["created_at"]
+            OUTBOX_LAG.labels(self.service).set(max(0.0, lag.total_seconds()))
+            OUTBOX_PENDING.labels(self.service).set(len(records))
+        return [Row(r["id"], str(r["event_id"]), r["type"], r["payload"].encode()) for r in records]
+
+    async def publish(self, rows: list[Row]) -> list[Row]:
+        """Publishes the rows with their confirms in flight together.
+
+        Returns the confirmed prefix: a row after a failure is published again next time even if
+        it was confirmed, so no subject's events ever overtake each other.
+        """
+        exchange = await self._connect()
+        results = await asyncio.gather(
+            *(
+                exchange.publish(
+                    _message(row),
+                    routing_key=row.type,
+                    mandatory=True,
+                    timeout=self.publish_timeout,
+                )
+                for row in rows
+            ),
+            return_exceptions=True,
+        )
+        confirmed = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                break
+            confirmed.append(row)
+        for row in confirmed:
+            EVENTS_PUBLISHED.labels(self.service, row.type).inc()
+        return confirmed
+
+    async def mark_sent(self, rows: list[Row]) -> None:
+        if rows:
+            await self.pool.execute(
+                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                [r.id for r in rows],
+            )
+
+    async def _connect(self) -> AbstractExchange:
+        if self._exchange is None or self._amqp is None or self._amqp.is_closed:
+            self._amqp = await aio_pika.connect(self.amqp_url, timeout=5)
+            channel = await self._amqp.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchange = await declare_exchange(channel)
+            log.info("relay connected to the broker")
+        return self._exchange
+
+    async def _drop_broker(self) -> None:
+        connection, self._amqp, self._exchange = self._amqp, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def _hold_leadership(self) -> None:
+        """Keeps a session that holds the relay lock and LISTENs; rebuilt after a restart."""
+        if self._listen is not None and not self._listen.is_closed():
+            return
+        await self._drop_listen()
+        listen = await self.connect_db()
+        key = f"rtmn.relay.{self.service}"
+        try:
+            while not await listen.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                log.info("another relay holds the %s outbox; standing by", self.service)
+                await asyncio.sleep(self.poll_seconds * 5)
+            await listen.add_listener(f"rtmn_outbox_{self.service}", self._on_notify)
+        except BaseException:
+            await listen.close()
+            raise
+        self._listen = listen
+
+    async def _drop_listen(self) -> None:
+        listen, self._listen = self._listen, None
+        if listen is not None and not listen.is_closed():
+            with contextlib.suppress(Exception):
+                await listen.close()
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        self._wake.clear()
+
+    async def _purge(self) -> None:
+        await self.pool.execute(
+            "DELETE FROM outbox WHERE sent_at < now() - make_interval(hours => $1)",
+            self.retention_hours,
+        )
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+
+class NotConfirmedError(Exception):
+    pass
+
+
+_OUTAGES = (
+    NotConfirmedError,
+    aio_pika.exceptions.AMQPError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+def _message(row: Row) -> aio_pika.Message:
+    return aio_pika.Message(
+        row.payload,
+        message_id=row.event_id,
+        type=row.type,
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,0 +1,175 @@
+"""One entry point per service: `python -m <service> api|relay|consumers|migrate|all`.
+
+A service describes itself with a `Service`; its composition root builds the HTTP app and the
+event handlers from settings. Everything opened is closed on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import asyncpg
+import uvloop
+from aiohttp import web
+from redis.asyncio import Redis
+
+from rtmn_shared import db
+from rtmn_shared.events.consumer import ConsumerRunner, Handler
+from rtmn_shared.events.relay import OutboxRelay
+from rtmn_shared.logs import configure_logging, redact_url
+from rtmn_shared.migrations import MigrationError, discover, migrate
+from rtmn_shared.settings import CommonSettings, load_settings
+from rtmn_shared.suite import SERVICES, ServiceInfo
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+@dataclass(frozen=True)
+class Service(Generic[S]):
+    name: str
+    settings: type[S]
+    migrations: Path
+    # Builds the HTTP app; resources it opens go on the stack and close with it.
+    build_app: Callable[[S, AsyncExitStack], Awaitable[web.Application]]
+    # Builds the event handlers of the consumer process, if the service consumes events.
+    build_handlers: Callable[[S, AsyncExitStack], Awaitable[Sequence[Handler]]] | None = None
+
+    @property
+    def info(self) -> ServiceInfo:
+        return SERVICES[self.name]
+
+
+async def open_pool(info: ServiceInfo, settings: CommonSettings, stack: AsyncExitStack) -> db.Pool:
+    try:
+        pool = await db.create_pool(info, settings)
+    except (OSError, asyncpg.PostgresError) as error:
+        raise SystemExit(
+            f"{info.name}: database not reachable at {redact_url(settings.database_url)} "
+            f"as {db.role_of(info, settings)}: {error}"
+        ) from None
+    stack.push_async_callback(pool.close)
+    return pool
+
+
+async def open_redis(settings: CommonSettings, stack: AsyncExitStack) -> Redis:
+    redis = Redis.from_url(str(settings.redis_url), socket_timeout=5, socket_connect_timeout=2)
+    stack.push_async_callback(redis.aclose)
+    return redis
+
+
+async def run_migrations(service: Service[S], settings: S) -> list[str]:
+    conn = await db.connect(service.info, settings)
+    try:
+        return await migrate(conn, service.info.schema, discover(service.migrations))
+    finally:
+        await conn.close()
+
+
+async def run_api(service: Service[S], settings: S) -> None:
+    async with AsyncExitStack() as stack:
+        app = await service.build_app(settings, stack)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        port = settings.http_port or service.info.port
+        await web.TCPSite(runner, settings.http_host, port, backlog=1024).start()
+        log.info("%s API listening on %s:%d", service.name, settings.http_host, port)
+        await asyncio.Event().wait()
+
+
+async def run_relay(service: Service[S], settings: S) -> None:
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(service.info, settings, stack)
+        relay = OutboxRelay(
+            service=service.info.schema,
+            pool=pool,
+            connect_db=lambda: db.connect(service.info, settings),
+            amqp_url=str(settings.amqp_url),
+        )
+        log.info("%s relay started", service.name)
+        await relay.run()
+
+
+async def run_consumers(service: Service[S], settings: S) -> None:
+    if service.build_handlers is None:
+        log.info("%s consumes no events", service.name)
+        return
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(service.info, settings, stack)
+        handlers = await service.build_handlers(settings, stack)
+        runner = ConsumerRunner(
+            service=service.name,
+            pool=pool,
+            amqp_url=str(settings.amqp_url),
+            handlers=handlers,
+            prefetch=settings.amqp_prefetch,
+        )
+        await runner.run()
+
+
+async def _until_signal(work: Sequence[Awaitable[None]]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in work]
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    for task in [*tasks, stopper]:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for task in done:
+        if task is not stopper and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {service.name}")
+    parser.add_argument("role", choices=["api", "relay", "consumers", "migrate", "all"])
+    args = parser.parse_args(argv)
+    settings = load_settings(service.settings)
+    configure_logging(service.name, settings.log_level)
+
+    async def run() -> None:
+        if args.role in ("migrate", "all"):
+            try:
+                applied = await run_migrations(service, settings)
+            except MigrationError as error:
+                raise SystemExit(f"{service.name}: {error}") from None
+            except (OSError, asyncpg.PostgresError) as error:
+                raise SystemExit(
+                    f"{service.name}: cannot migrate: {type(error).__name__}: {error}"
+                ) from None
+            log.info("migrations applied: %s", ", ".join(applied) or "none new")
+            if args.role == "migrate":
+                return
+        work = {
+            "api": [run_api(service, settings)],
+            "relay": [run_relay(service, settings)],
+            "consumers": [run_consumers(service, settings)],
+            "all": [
+                run_api(service, settings),
+                run_relay(service, settings),
+                run_consumers(service, settings),
+            ],
+        }[args.role]
+        await _until_signal(work)
+
+    try:
+        uvloop.run(run())
+    except KeyboardInterrupt:
+        sys.exit(130)

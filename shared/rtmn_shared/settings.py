@@ -1,0 +1,67 @@
+"""Settings read once from the environment; a bad variable stops start-up with one line."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import (
+    AmqpDsn,
+    Field,
+    PostgresDsn,
+    RedisDsn,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """What every service reads. Field names are the environment names, upper-cased."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: PostgresDsn = PostgresDsn("postgresql://localhost:5432/rtmn")
+    db_user: str | None = Field(default=None, description="defaults to rtmn_<service>")
+    db_password: SecretStr | None = None
+    db_pool_size: int = Field(default=4, ge=1, le=50)
+    redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
+    amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@localhost:5672/")
+    amqp_prefetch: int = Field(default=64, ge=1, le=1000)
+    jwt_public_key: str = Field(
+        min_length=32, description="PEM public key that verifies bearer JWTs"
+    )
+    http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _unescape_pem(cls, value: str) -> str:
+        # A PEM in a one-line .env value carries its newlines as "\n".
+        return value.replace("\\n", "\n")
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+class SettingsError(SystemExit):
+    """Raised with a message that names each bad variable; SystemExit so no traceback shows."""
+
+
+def describe(error: ValidationError) -> str:
+    lines = []
+    for issue in error.errors():
+        name = "_".join(str(part) for part in issue["loc"]).upper() or "settings"
+        problem = "is required but not set" if issue["type"] == "missing" else issue["msg"]
+        lines.append(f"configuration error: {name} {problem}")
+    return "\n".join(lines)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    try:
+        return cls()
+    except ValidationError as error:
+        raise SettingsError(describe(error)) from None

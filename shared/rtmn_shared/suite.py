@@ -1,0 +1,38 @@
+"""The services of the suite and the ports DESIGN.md fixes for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str
+    port: int
+    extensions: tuple[str, ...] = ()
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+    @property
+    def role(self) -> str:
+        return f"rtmn_{self.name}"
+
+
+SERVICES: dict[str, ServiceInfo] = {
+    info.name: info
+    for info in (
+        ServiceInfo("payments", 8001),
+        ServiceInfo("otp", 8002),
+        ServiceInfo("notify", 8003),
+        ServiceInfo("media", 8004),
+        ServiceInfo("geo", 8005, extensions=("postgis",)),
+        ServiceInfo("wallet", 8006),
+        ServiceInfo("analytics", 8007),
+    )
+}
+
+EXCHANGE = "rtmn.events"
+UNROUTED_EXCHANGE = "rtmn.unrouted"
+UNROUTED_QUEUE = "rtmn.unrouted"

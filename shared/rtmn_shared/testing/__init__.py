@@ -1,0 +1,1 @@
+"""Test support: a throwaway database and vhost per run, tokens, waiting with a deadline."""

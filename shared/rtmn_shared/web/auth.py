@@ -1,0 +1,59 @@
+"""Bearer JWTs: `sub` is the user, `scope` a space-separated list of rights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jwt
+from aiohttp import web
+
+from rtmn_shared.web.problems import Problem
+
+ALGORITHMS = ["EdDSA", "RS256", "ES256"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    scopes: frozenset[str]
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class TokenVerifier:
+    def __init__(self, public_key: str, *, leeway: float = 5.0) -> None:
+        self.public_key = public_key
+        self.leeway = leeway
+
+    def verify(self, token: str) -> Caller:
+        try:
+            claims = jwt.decode(
+                token,
+                self.public_key,
+                algorithms=ALGORITHMS,
+                options={"require": ["sub", "exp"]},
+                leeway=self.leeway,
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("the token has expired") from None
+        except jwt.InvalidTokenError:
+            raise _unauthorized("the token is not valid") from None
+        scope = claims.get("scope", "")
+        if not isinstance(scope, str) or not isinstance(claims["sub"], str):
+            raise _unauthorized("the token is not valid")
+        return Caller(claims["sub"], frozenset(scope.split()))
+
+    def caller(self, request: web.Request, scope: str | None = None) -> Caller:
+        header = request.headers.get("Authorization", "")
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token:
+            raise _unauthorized("a bearer token is required")
+        caller = self.verify(token.strip())
+        if scope is not None and not caller.has(scope):
+            raise Problem(403, f"this needs the {scope!r} scope")
+        return caller
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="rtmn"'})

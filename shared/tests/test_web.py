@@ -1,0 +1,160 @@
+"""The app factory: problems for every error, auth, validation, OpenAPI, readiness, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.plugin import ClientFactory
+from rtmn_shared.web.app import Readiness, create_app
+from rtmn_shared.web.auth import TokenVerifier
+from rtmn_shared.web.problems import PROBLEM_TYPE
+from rtmn_shared.web.ratelimit import Limit, RateLimiter
+from rtmn_shared.web.routes import USER, Call, Routes, json_response
+
+
+class Order(BaseModel):
+    amount: int = Field(gt=0)
+    note: str | None = None
+
+
+class Receipt(BaseModel):
+    user: str
+    amount: int
+
+
+def demo_app(suite: Suite, limits: Redis | None = None, **readiness: object) -> web.Application:
+    routes = Routes()
+    limiter = RateLimiter(limits, "test") if limits is not None else None
+
+    @routes.post("/orders", body=Order, response=Receipt, status=201, auth=USER)
+    async def place(call: Call) -> web.StreamResponse:
+        order = await call.body(Order)
+        if limiter is not None:
+            await limiter.check("orders", call.user.user_id, Limit(2, 60))
+        return json_response(Receipt(user=call.user.user_id, amount=order.amount), status=201)
+
+    @routes.get("/admin", auth="admin")
+    async def admin_only(call: Call) -> web.StreamResponse:
+        return json_response({"ok": True})
+
+    @routes.get("/boom")
+    async def boom(call: Call) -> web.StreamResponse:
+        raise ValueError("secret internals")
+
+    return create_app(
+        service="demo", routes=routes, verifier=TokenVerifier(suite.public_key),
+        readiness=Readiness(**readiness),  # type: ignore[arg-type]
+        max_body_bytes=2048,
+    )
+
+
+async def test_validation_errors_name_the_fields(suite: Suite, http: ClientFactory) -> None:
+    client = await http(demo_app(suite))
+    response = await client.post("/orders", json={"amount": -1}, headers=suite.bearer("u1"))
+    assert response.status == 422
+    assert response.content_type == PROBLEM_TYPE
+    problem = await response.json()
+    assert problem["status"] == 422
+    assert [e["field"] for e in problem["errors"]] == ["amount"]
+
+
+async def test_a_valid_call_reaches_the_handler_with_its_caller(
+    suite: Suite, http: ClientFactory
+) -> None:
+    client = await http(demo_app(suite))
+    response = await client.post("/orders", json={"amount": 5}, headers=suite.bearer("u7"))
+    assert response.status == 201
+    assert await response.json() == {"user": "u7", "amount": 5}
+    assert response.headers["X-Request-ID"]
+
+
+async def test_auth_is_required_verified_and_scoped(suite: Suite, http: ClientFactory) -> None:
+    client = await http(demo_app(suite))
+    assert (await client.post("/orders", json={"amount": 1})).status == 401
+    tampered = suite.token("u1")[:-2] + "xx"
+    bad = await client.post("/orders", json={"amount": 1},
+                            headers={"Authorization": f"Bearer {tampered}"})
+    assert bad.status == 401
+    expired = suite.token("u1", ttl_seconds=-60)
+    old = await client.get("/admin", headers={"Authorization": f"Bearer {expired}"})
+    assert (await old.json())["detail"] == "the token has expired"
+    assert (await client.get("/admin", headers=suite.bearer("u1"))).status == 403
+    assert (await client.get("/admin", headers=suite.bearer("u1", "admin"))).status == 200
+
+
+async def test_malformed_json_oversized_bodies_and_unknown_routes_are_problems(
+    suite: Suite, http: ClientFactory
+) -> None:
+    client = await http(demo_app(suite))
+    headers = {**suite.bearer("u1"), "Content-Type": "application/json"}
+    malformed = await client.post("/orders", data=b"{not json", headers=headers)
+    assert malformed.status == 400
+    huge = await client.post("/orders", data=b"x" * 5000, headers=headers)
+    assert huge.status == 413
+    assert huge.content_type == PROBLEM_TYPE
+    missing = await client.get("/nowhere")
+    assert missing.status == 404
+    assert (await missing.json())["detail"] == "no route for GET /nowhere"
+
+
+async def test_an_unexpected_error_is_a_500_with_a_correlation_id_and_no_internals(
+    suite: Suite, http: ClientFactory
+) -> None:
+    client = await http(demo_app(suite))
+    response = await client.get("/boom", headers={"X-Request-ID": "req-123"})
+    assert response.status == 500
+    problem = await response.json()
+    assert problem["correlation_id"] == "req-123"
+    assert "secret" not in await response.text()
+
+
+async def test_openapi_is_generated_from_the_models(suite: Suite, http: ClientFactory) -> None:
+    client = await http(demo_app(suite))
+    document = await (await client.get("/openapi.json")).json()
+    assert document["openapi"] == "3.1.0"
+    place = document["paths"]["/orders"]["post"]
+    assert place["security"] == [{"bearer": []}]
+    assert place["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Order"}
+    assert "amount" in document["components"]["schemas"]["Order"]["properties"]
+    assert "201" in place["responses"]
+
+
+async def test_readiness_reports_each_dependency(suite: Suite, http: ClientFactory,
+                                                 redis: Redis) -> None:
+    ready = await http(demo_app(suite, redis=redis, amqp_url=suite.amqp_url,
+                                providers={"sms": "sandbox"}))
+    body = await (await ready.get("/readyz")).json()
+    assert body == {"status": "ok", "checks": {"redis": "ok", "broker": "ok"},
+                    "providers": {"sms": "sandbox"}}
+    down = await http(demo_app(suite, amqp_url="amqp://guest:guest@127.0.0.1:1/"))
+    response = await down.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["checks"]["broker"].startswith("down")
+
+
+async def test_metrics_count_requests_by_route(suite: Suite, http: ClientFactory) -> None:
+    client = await http(demo_app(suite))
+    await client.get("/healthz")
+    text = await (await client.get("/metrics")).text()
+    assert 'rtmn_http_requests_total{method="GET",route="/healthz",service="demo",status="200"}' \
+        in text
+
+
+async def test_the_rate_limit_holds_under_concurrency_and_says_when_to_retry(
+    suite: Suite, http: ClientFactory, redis: Redis
+) -> None:
+    client = await http(demo_app(suite, redis))
+    headers = suite.bearer("limited-user")
+    responses = await asyncio.gather(
+        *(client.post("/orders", json={"amount": 1}, headers=headers) for _ in range(20)))
+    statuses = sorted(r.status for r in responses)
+    assert statuses.count(201) == 2
+    assert statuses.count(429) == 18
+    limited = next(r for r in responses if r.status == 429)
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
