@@ -9,12 +9,10 @@ import aio_pika
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
-
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.outbox import Outbox
-from rtmn_shared.events.outcomes import GiveUp, Retry
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
@@ -26,17 +24,27 @@ FAST = (100, 300)  # retry delays for tests, in ms
 
 def payment(n: int = 0) -> PaymentSuccess:
     return PaymentSuccess(
-        payment_id=f"pay_{n}_{uuid.uuid4().hex[:6]}", order_id=f"ord_{n}", order_number=f"R{n}",
-        user_id="u1", merchant_id="m1", amount=49_900, currency="INR", gateway="razorpay",
-        gateway_payment_id=f"pay_rzp_{n}", paid_at=datetime.now(UTC),
+        payment_id=f"pay_{n}_{uuid.uuid4().hex[:6]}",
+        order_id=f"ord_{n}",
+        order_number=f"R{n}",
+        user_id="u1",
+        merchant_id="m1",
+        amount=49_900,
+        currency="INR",
+        gateway="razorpay",
+        gateway_payment_id=f"pay_rzp_{n}",
+        paid_at=datetime.now(UTC),
     )
 
 
 def relay(pool: Pool, suite: Suite, **options: object) -> OutboxRelay:
     return OutboxRelay(
-        service="demo", pool=pool, amqp_url=suite.amqp_url,
-        connect_db=lambda: asyncpg.connect(suite.database_url, user="rtmn_demo",
-                                           server_settings={"search_path": "demo"}),
+        service="demo",
+        pool=pool,
+        amqp_url=suite.amqp_url,
+        connect_db=lambda: asyncpg.connect(
+            suite.database_url, user="rtmn_demo", server_settings={"search_path": "demo"}
+        ),
         **options,  # type: ignore[arg-type]
     )
 
@@ -56,8 +64,10 @@ def recorder(name: str) -> Handler:
 
 
 async def effects(pool: Pool, consumer: str) -> list[uuid.UUID]:
-    return [r["event_id"] for r in await pool.fetch(
-        "SELECT event_id FROM effects WHERE consumer = $1", consumer)]
+    return [
+        r["event_id"]
+        for r in await pool.fetch("SELECT event_id FROM effects WHERE consumer = $1", consumer)
+    ]
 
 
 async def emit(pool: Pool, count: int = 1) -> list[uuid.UUID]:
@@ -68,8 +78,9 @@ async def emit(pool: Pool, count: int = 1) -> list[uuid.UUID]:
     return ids
 
 
-async def start(background: Background, pool: Pool, suite: Suite, *handlers: Handler,
-                group: str) -> ConsumerRunner:
+async def start(
+    background: Background, pool: Pool, suite: Suite, *handlers: Handler, group: str
+) -> ConsumerRunner:
     runner = ConsumerRunner(service=group, pool=pool, amqp_url=suite.amqp_url, handlers=handlers)
     background(runner.run())
     await wait_for(runner.ready.is_set, message="consumers ready")
@@ -100,27 +111,34 @@ async def test_outbox_rows_need_a_transaction(clean_demo: Pool) -> None:
 async def test_one_event_reaches_two_groups_once_each_even_when_delivered_twice(
     clean_demo: Pool, suite: Suite, background: Background
 ) -> None:
-    await start(background, clean_demo, suite, recorder("wallet"), recorder("email"),
-                group="fanout")
+    await start(
+        background, clean_demo, suite, recorder("wallet"), recorder("email"), group="fanout"
+    )
     [event_id] = await emit(clean_demo)
     background(relay(clean_demo, suite).run())
-    await wait_for(lambda: clean_demo.fetchval("SELECT count(*) = 2 FROM effects"),
-                   message="both groups applied")
+    await wait_for(
+        lambda: clean_demo.fetchval("SELECT count(*) = 2 FROM effects"),
+        message="both groups applied",
+    )
     # The broker hands the same message over again, as it does after a lost ack.
     body = await clean_demo.fetchval("SELECT payload::text FROM outbox")
     connection = await aio_pika.connect(suite.amqp_url)
     channel = await connection.channel()
     for queue in ("fanout.wallet", "fanout.email"):
         await channel.default_exchange.publish(
-            aio_pika.Message(body.encode(), message_id=str(event_id)), routing_key=queue)
+            aio_pika.Message(body.encode(), message_id=str(event_id)), routing_key=queue
+        )
     await connection.close()
-    await wait_for(lambda: duplicates("fanout.wallet") >= 1 and duplicates("fanout.email") >= 1,
-                   message="both redeliveries seen")
+    await wait_for(
+        lambda: duplicates("fanout.wallet") >= 1 and duplicates("fanout.email") >= 1,
+        message="both redeliveries seen",
+    )
     assert await effects(clean_demo, "wallet") == [event_id]
     assert await effects(clean_demo, "email") == [event_id]
 
 
 def duplicates(queue: str) -> float:
     sample = REGISTRY.get_sample_value(
-        "rtmn_events_consumed_total", {"queue": queue, "outcome": "duplicate"})
+        "rtmn_events_consumed_total", {"queue": queue, "outcome": "duplicate"}
+    )
     return sample or 0.0

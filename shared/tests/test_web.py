@@ -7,7 +7,6 @@ import asyncio
 from aiohttp import web
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
-
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import ClientFactory
 from rtmn_shared.web.app import Readiness, create_app
@@ -47,7 +46,9 @@ def demo_app(suite: Suite, limits: Redis | None = None, **readiness: object) -> 
         raise ValueError("secret internals")
 
     return create_app(
-        service="demo", routes=routes, verifier=TokenVerifier(suite.public_key),
+        service="demo",
+        routes=routes,
+        verifier=TokenVerifier(suite.public_key),
         readiness=Readiness(**readiness),  # type: ignore[arg-type]
         max_body_bytes=2048,
     )
@@ -77,8 +78,9 @@ async def test_auth_is_required_verified_and_scoped(suite: Suite, http: ClientFa
     client = await http(demo_app(suite))
     assert (await client.post("/orders", json={"amount": 1})).status == 401
     tampered = suite.token("u1")[:-2] + "xx"
-    bad = await client.post("/orders", json={"amount": 1},
-                            headers={"Authorization": f"Bearer {tampered}"})
+    bad = await client.post(
+        "/orders", json={"amount": 1}, headers={"Authorization": f"Bearer {tampered}"}
+    )
     assert bad.status == 401
     expired = suite.token("u1", ttl_seconds=-60)
     old = await client.get("/admin", headers={"Authorization": f"Bearer {expired}"})
@@ -120,18 +122,24 @@ async def test_openapi_is_generated_from_the_models(suite: Suite, http: ClientFa
     place = document["paths"]["/orders"]["post"]
     assert place["security"] == [{"bearer": []}]
     assert place["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Order"}
+        "$ref": "#/components/schemas/Order"
+    }
     assert "amount" in document["components"]["schemas"]["Order"]["properties"]
     assert "201" in place["responses"]
 
 
-async def test_readiness_reports_each_dependency(suite: Suite, http: ClientFactory,
-                                                 redis: Redis) -> None:
-    ready = await http(demo_app(suite, redis=redis, amqp_url=suite.amqp_url,
-                                providers={"sms": "sandbox"}))
+async def test_readiness_reports_each_dependency(
+    suite: Suite, http: ClientFactory, redis: Redis
+) -> None:
+    ready = await http(
+        demo_app(suite, redis=redis, amqp_url=suite.amqp_url, providers={"sms": "sandbox"})
+    )
     body = await (await ready.get("/readyz")).json()
-    assert body == {"status": "ok", "checks": {"redis": "ok", "broker": "ok"},
-                    "providers": {"sms": "sandbox"}}
+    assert body == {
+        "status": "ok",
+        "checks": {"redis": "ok", "broker": "ok"},
+        "providers": {"sms": "sandbox"},
+    }
     down = await http(demo_app(suite, amqp_url="amqp://guest:guest@127.0.0.1:1/"))
     response = await down.get("/readyz")
     assert response.status == 503
@@ -142,8 +150,10 @@ async def test_metrics_count_requests_by_route(suite: Suite, http: ClientFactory
     client = await http(demo_app(suite))
     await client.get("/healthz")
     text = await (await client.get("/metrics")).text()
-    assert 'rtmn_http_requests_total{method="GET",route="/healthz",service="demo",status="200"}' \
+    assert (
+        'rtmn_http_requests_total{method="GET",route="/healthz",service="demo",status="200"}'
         in text
+    )
 
 
 async def test_the_rate_limit_holds_under_concurrency_and_says_when_to_retry(
@@ -152,7 +162,8 @@ async def test_the_rate_limit_holds_under_concurrency_and_says_when_to_retry(
     client = await http(demo_app(suite, redis))
     headers = suite.bearer("limited-user")
     responses = await asyncio.gather(
-        *(client.post("/orders", json={"amount": 1}, headers=headers) for _ in range(20)))
+        *(client.post("/orders", json={"amount": 1}, headers=headers) for _ in range(20))
+    )
     statuses = sorted(r.status for r in responses)
     assert statuses.count(201) == 2
     assert statuses.count(429) == 18

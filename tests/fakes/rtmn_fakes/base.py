@@ -103,10 +103,16 @@ class FakeServer:
         path_suffix: str | None = None,
         *,
         method: str | None = None,
+        where: RequestFilter | None = None,
         timeout: float = 5.0,
     ) -> list[RecordedRequest]:
         """Block until `count` matching requests have been answered; TimeoutError otherwise."""
-        return self._log.wait_for(path_matcher(path_suffix, method), count, timeout)
+        by_path = path_matcher(path_suffix, method)
+
+        def match(request: RecordedRequest) -> bool:
+            return by_path(request) and (where is None or where(request))
+
+        return self._log.wait_for(match, count, timeout)
 
     async def wait_for_requests_async(
         self,
@@ -114,11 +120,12 @@ class FakeServer:
         path_suffix: str | None = None,
         *,
         method: str | None = None,
+        where: RequestFilter | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 - the wait runs in a worker thread
     ) -> list[RecordedRequest]:
         # A worker thread waits on the condition, so a fake on this same loop keeps serving.
         return await asyncio.to_thread(
-            self.wait_for_requests, count, path_suffix, method=method, timeout=timeout
+            self.wait_for_requests, count, path_suffix, method=method, where=where, timeout=timeout
         )
 
     # -- faults -------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Twilio Programmable Messaging (REST API 2010-04-01), as `twilio.rest.Client` sees it
+once `client.api.base_url = fake.url`.
+
+Every accepted SMS lands in `fake.sent_messages`, so an OTP test reads the code it was sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from rtmn_fakes.auth import basic_credentials
+from rtmn_fakes.base import RECORDED, FakeServer, json_response
+from rtmn_fakes.ids import HEX, next_id
+from rtmn_fakes.payloads import load
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+MESSAGES = {
+    20003: "Authenticate",
+    20404: "The requested resource was not found",
+    21211: "The 'To' number {to} is not a valid phone number.",
+    21212: "The 'From' number {from_} is not a valid phone number, shortcode, or alphanumeric "
+    "sender ID.",
+    21602: "Message body is required.",
+    21603: "A 'From' or 'MessagingServiceSid' parameter is required to send a message.",
+    21604: "A 'To' phone number is required.",
+    21610: "Attempt to send to unsubscribed recipient",
+    21614: "To number: {to}, is not a mobile number",
+    21617: "The concatenated message body exceeds the 1600 character limit.",
+}
+
+
+@dataclass(frozen=True)
+class SentSms:
+    sid: str
+    to: str
+    body: str
+    from_: str | None
+    messaging_service_sid: str | None
+    status_callback: str | None
+
+
+def twilio_error(code: int, status: int = 400, **values: str) -> web.Response:
+    body = load("twilio", "error.21211.docs.json")  # the full published shape
+    body.update(
+        code=code,
+        message=MESSAGES[code].format(**values),
+        more_info=f"https://www.twilio.com/docs/errors/{code}",
+        status=status,
+    )
+    return json_response(body, status)
+
+
+def twilio_signature(url: str, params: Mapping[str, str], auth_token: str) -> str:
+    """X-Twilio-Signature of a callback Twilio posts to `url` with form `params`."""
+    signed = url + "".join(f"{key}{params[key]}" for key in sorted(params))
+    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def segments(body: str) -> int:
+    single, multi = (160, 153) if set(body) <= GSM7 else (70, 67)
+    return 1 if len(body) <= single else -(-len(body) // multi)
+
+
+class TwilioFake(FakeServer):
+    provider = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str = "AC" + "fa" * 16,
+        auth_token: str = "fake_auth_token",  # noqa: S107 - the fake's own test credential
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.account_sid, self.auth_token, self._clock = account_sid, auth_token, clock
+        self.messages: dict[str, dict[str, Any]] = {}
+        self._sent: list[SentSms] = []
+        self._rejected: dict[str, int] = {}
+
+    def reset_state(self) -> None:
+        self.messages.clear()
+        self._sent.clear()
+        self._rejected.clear()
+
+    def routes(self) -> list[web.RouteDef]:
+        base = "/2010-04-01/Accounts/{account}/Messages"
+        return [web.post(base + ".json", self._create), web.get(base + "/{sid}.json", self._fetch)]
+
+    def authenticate(self, request: web.Request) -> web.StreamResponse | None:
+        if basic_credentials(request) != (self.account_sid, self.auth_token):
+            return twilio_error(20003, 401)
+        if request.match_info.get("account") != self.account_sid:
+            return twilio_error(20404, 404)
+        return None
+
+    def fault_body(self, status: int) -> Any:
+        return {
+            "code": 20500,
+            "message": "An internal server error has occurred",
+            "more_info": "https://www.twilio.com/docs/errors/20500",
+            "status": status,
+        }
+
+    # -- test control -------------------------------------------------------------------------
+
+    @property
+    def sent_messages(self) -> list[SentSms]:
+        with self._lock:
+            return list(self._sent)
+
+    def messages_to(self, number: str) -> list[SentSms]:
+        return [m for m in self.sent_messages if m.to == number]
+
+    def wait_for_message(self, to: str, *, timeout: float = 5.0) -> SentSms:
+        """Block until an SMS to `to` was accepted (sent from another thread or loop)."""
+        self.wait_for_requests(
+            1,
+            "/Messages.json",
+            where=lambda r: (r.form or {}).get("To") == to and r.status == 201,
+            timeout=timeout,
+        )
+        return self.messages_to(to)[-1]
+
+    def reject_number(self, to: str, code: int = 21614) -> None:
+        """Answer sends to `to` with `code`: 21614 not a mobile, 21610 unsubscribed (STOP)."""
+        if code not in MESSAGES:
+            raise ValueError(f"no message known for Twilio error {code}")
+        with self._lock:
+            self._rejected[to] = code
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    async def _create(self, request: web.Request) -> web.Response:
+        form = request[RECORDED].form or {}
+        to, body = form.get("To", ""), form.get("Body", "")
+        sender, service = form.get("From"), form.get("MessagingServiceSid")
+        if not to:
+            return twilio_error(21604)
+        if not E164.match(to):
+            return twilio_error(21211, to=to)
+        if not sender and not service:
+            return twilio_error(21603)
+        if sender and not (E164.match(sender) or ALPHANUMERIC_SENDER.match(sender)):
+            return twilio_error(21212, from_=sender)
+        if not body and "MediaUrl" not in form:
+            return twilio_error(21602)
+        if len(body) > 1600:
+            return twilio_error(21617)
+        with self._lock:
+            if to in self._rejected:
+                return twilio_error(self._rejected[to], to=to)
+            message = self._message(to, body, sender, service)
+            self.messages[message["sid"]] = message
+            self._sent.append(
+                SentSms(message["sid"], to, body, sender, service, form.get("StatusCallback"))
+            )
+        return json_response(message, 201)
+
+    def _message(self, to: str, body: str, sender: str | None, service: str | None) -> Any:
+        message = load("twilio", "messages.create.201.queued.sdk_test.json")
+        sid = next_id("SM", 32, HEX, tag="fa")
+        now = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(self._clock()))
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
+        message.update(
+            sid=sid,
+            account_sid=self.account_sid,
+            to=to,
+            body=body,
+            messaging_service_sid=service,
+            num_segments=str(segments(body)),
+            date_created=now,
+            date_updated=now,
+            date_sent=None,
+            # With a Messaging Service, Twilio picks the sender later and reports "accepted".
+            status="accepted" if service else "queued",
+            uri=f"{uri}.json",
+            subresource_uris={"media": f"{uri}/Media.json"},
+        )
+        message["from"] = sender  # null until Twilio picks one from the Messaging Service
+        return message
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        with self._lock:
+            message = self.messages.get(request.match_info["sid"])
+            return json_response(message) if message else twilio_error(20404, 404)
