@@ -145,24 +145,31 @@ class TwilioFake(FakeServer):
         with self._lock:
             self._rejected[to] = code
 
+    def status_callback(
+        self, sid: str, status: str = "delivered", error_code: int | None = None
+    ) -> tuple[str, dict[str, str], dict[str, str]]:
+        """What Twilio posts to the message's StatusCallback: (url, form params, headers)."""
+        with self._lock:
+            sent = next(m for m in self._sent if m.sid == sid)
+        if sent.status_callback is None:
+            raise ValueError(f"message {sid} was sent without a StatusCallback")
+        params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid,
+                  "MessageStatus": status, "SmsStatus": status, "To": sent.to,
+                  "From": sent.from_ or "", "ApiVersion": "2010-04-01"}  # fmt: skip
+        if error_code is not None:
+            params["ErrorCode"] = str(error_code)
+        signature = twilio_signature(sent.status_callback, params, self.auth_token)
+        return sent.status_callback, params, {"X-Twilio-Signature": signature}
+
     # -- handlers -----------------------------------------------------------------------------
 
     async def _create(self, request: web.Request) -> web.Response:
         form = request[RECORDED].form or {}
         to, body = form.get("To", ""), form.get("Body", "")
         sender, service = form.get("From"), form.get("MessagingServiceSid")
-        if not to:
-            return twilio_error(21604)
-        if not E164.match(to):
-            return twilio_error(21211, to=to)
-        if not sender and not service:
-            return twilio_error(21603)
-        if sender and not (E164.match(sender) or ALPHANUMERIC_SENDER.match(sender)):
-            return twilio_error(21212, from_=sender)
-        if not body and "MediaUrl" not in form:
-            return twilio_error(21602)
-        if len(body) > 1600:
-            return twilio_error(21617)
+        invalid = _invalid(form)
+        if invalid is not None:
+            return invalid
         with self._lock:
             if to in self._rejected:
                 return twilio_error(self._rejected[to], to=to)
@@ -200,3 +207,21 @@ class TwilioFake(FakeServer):
         with self._lock:
             message = self.messages.get(request.match_info["sid"])
             return json_response(message) if message else twilio_error(20404, 404)
+
+
+def _invalid(form: Mapping[str, str]) -> web.Response | None:
+    """Twilio's answer to a malformed send, checked in Twilio's order; None if it is fine."""
+    to, body = form.get("To", ""), form.get("Body", "")
+    sender, service = form.get("From", ""), form.get("MessagingServiceSid")
+    checks = [
+        (not to, 21604),
+        (not E164.match(to), 21211),
+        (not sender and not service, 21603),
+        (bool(sender) and not (E164.match(sender) or ALPHANUMERIC_SENDER.match(sender)), 21212),
+        (not body and "MediaUrl" not in form, 21602),
+        (len(body) > 1600, 21617),
+    ]
+    for failed, code in checks:
+        if failed:
+            return twilio_error(code, to=to, from_=sender)
+    return None
