@@ -1,0 +1,153 @@
+"""Msg91Fake driven over plain HTTP, the way MSG91 is called (it has no Python SDK)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from rtmn_fakes.msg91 import Msg91Fake
+from rtmn_fakes.payloads import load
+
+AUTHKEY = "367584AbCdEfGh1234"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[Msg91Fake]:
+    async with Msg91Fake(AUTHKEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        yield session
+
+
+async def send(
+    http: aiohttp.ClientSession, fake: Msg91Fake, body: Any, authkey: str = AUTHKEY
+) -> tuple[int, Any]:
+    headers = {"authkey": authkey, "Content-Type": "application/json"}
+    async with http.post(f"{fake.url}/api/v5/flow/", json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+def published_request() -> dict[str, Any]:
+    body: dict[str, Any] = load("msg91", "flow.send.request.json")
+    body["recipients"][0]["mobiles"] = "919812345678"
+    body["recipients"][1]["mobiles"] = "918912345678"
+    return body
+
+
+async def test_published_request_is_accepted_and_recorded(
+    fake: Msg91Fake, http: aiohttp.ClientSession
+) -> None:
+    status, answer = await send(http, fake, published_request())
+
+    assert status == 200
+    assert set(answer) == set(load("msg91", "flow.send.response.success.json"))
+    assert answer["type"] == "success"
+    assert re.fullmatch(r"[0-9a-f]{24}", answer["message"])
+    first, second = fake.sent
+    assert (first.request_id, first.flow_id, first.sender) == (
+        answer["message"],
+        "EnterflowID",
+        "EnterSenderID",
+    )
+    assert first.variables == {"VAR1": "VALUE 1", "VAR2": "VALUE 2"}
+    assert fake.sends_to("918912345678") == [second]
+
+
+async def test_otp_variable_is_readable_by_the_test(
+    fake: Msg91Fake, http: aiohttp.ClientSession
+) -> None:
+    fake.register_flow("otp-flow", ["otp"], sender="RTMNIN")
+    body = {
+        "flow_id": "otp-flow",
+        "sender": "RTMNIN",
+        "recipients": [{"mobiles": "919800000001", "otp": 482913}],
+    }
+
+    await send(http, fake, body)
+
+    assert fake.wait_for_send("919800000001").variables == {"otp": "482913"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"sender": "X", "recipients": [{"mobiles": "919800000001"}]}, "Flow ID is missing"),
+        ({"flow_id": "f", "recipients": []}, "Recipients are missing"),
+        ({"flow_id": "f", "recipients": [{"mobiles": "+919800000001"}]}, "Invalid mobile number"),
+        ({"flow_id": "f", "recipients": [{"mobiles": "98000"}]}, "Invalid mobile number"),
+        (
+            {"flow_id": "f", "recipients": [{"mobiles": "919800000001", "otp": None}]},
+            "must be a string",
+        ),
+        ({"flow_id": "f", "template": "x", "recipients": []}, "Unknown parameter template"),
+        ([{"flow_id": "f"}], "Invalid JSON body"),
+    ],
+)
+async def test_malformed_sends_are_errors(
+    fake: Msg91Fake, http: aiohttp.ClientSession, body: Any, message: str
+) -> None:
+    status, answer = await send(http, fake, body)
+
+    assert status == 400
+    assert answer == {"type": "error", "message": answer["message"]}
+    assert message in answer["message"]
+    assert fake.sent == []
+
+
+async def test_registered_flows_refuse_unknown_ids_and_missing_variables(
+    fake: Msg91Fake, http: aiohttp.ClientSession
+) -> None:
+    fake.register_flow("otp-flow", ["otp"])
+
+    _, unknown = await send(
+        http, fake, {"flow_id": "other", "recipients": [{"mobiles": "919800000001"}]}
+    )
+    _, missing = await send(
+        http, fake, {"flow_id": "otp-flow", "recipients": [{"mobiles": "919800000001"}]}
+    )
+
+    assert unknown["message"] == "Invalid flow id"
+    assert missing["message"] == "Missing variable otp"
+
+
+async def test_wrong_authkey_is_an_authentication_failure(
+    fake: Msg91Fake, http: aiohttp.ClientSession
+) -> None:
+    status, answer = await send(http, fake, published_request(), authkey="nope")
+
+    assert (status, answer["type"]) == (401, "error")
+    assert fake.sent == []
+
+
+async def test_errors_can_come_with_http_200_to_prove_clients_read_type(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with Msg91Fake(AUTHKEY, error_http_status=200) as fake:
+        status, answer = await send(http, fake, {"flow_id": "f", "recipients": []})
+
+    assert (status, answer["type"]) == (200, "error")
+
+
+async def test_armed_503_and_malformed_body(fake: Msg91Fake, http: aiohttp.ClientSession) -> None:
+    fake.fail_next(1, status=503, retry_after=7)
+    fake.malformed_next(1)
+
+    async with http.post(
+        f"{fake.url}/api/v5/flow/", json=published_request(), headers={"authkey": AUTHKEY}
+    ) as r:
+        assert (r.status, r.headers["Retry-After"]) == (503, "7")
+        assert (await r.json())["type"] == "error"
+    async with http.post(
+        f"{fake.url}/api/v5/flow/", json=published_request(), headers={"authkey": AUTHKEY}
+    ) as r:
+        assert r.status == 200
+        with pytest.raises(aiohttp.ContentTypeError):
+            await r.json()
+    assert fake.sent == []
