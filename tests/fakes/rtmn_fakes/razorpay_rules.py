@@ -12,9 +12,22 @@ from rtmn_fakes.base import RECORDED, json_response
 from rtmn_fakes.payloads import load
 
 ORDER_FIELDS = frozenset(
-    {"amount", "currency", "receipt", "notes", "partial_payment", "first_payment_min_amount",
-     "payment_capture", "method", "customer_id", "offers", "transfers", "token", "bank_account"}
-)  # fmt: skip
+    {
+        "amount",
+        "currency",
+        "receipt",
+        "notes",
+        "partial_payment",
+        "first_payment_min_amount",
+        "payment_capture",
+        "method",
+        "customer_id",
+        "offers",
+        "transfers",
+        "token",
+        "bank_account",
+    }
+)
 REFUND_FIELDS = frozenset({"amount", "speed", "notes", "receipt"})
 CURRENCIES = frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"})
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")

@@ -25,11 +25,28 @@ from rtmn_fakes.stripe_webhooks import build_event, sign_stripe_webhook
 __all__ = ["StripeError", "StripeFake", "build_event", "sign_stripe_webhook"]
 
 PI_PARAMS = frozenset(
-    {"amount", "currency", "metadata", "description", "receipt_email", "customer",
-     "payment_method", "payment_method_types", "automatic_payment_methods", "confirm",
-     "capture_method", "statement_descriptor", "statement_descriptor_suffix", "expand",
-     "setup_future_usage", "return_url", "off_session", "transfer_group", "payment_method_options"}
-)  # fmt: skip
+    {
+        "amount",
+        "currency",
+        "metadata",
+        "description",
+        "receipt_email",
+        "customer",
+        "payment_method",
+        "payment_method_types",
+        "automatic_payment_methods",
+        "confirm",
+        "capture_method",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+        "expand",
+        "setup_future_usage",
+        "return_url",
+        "off_session",
+        "transfer_group",
+        "payment_method_options",
+    }
+)
 REFUND_PARAMS = frozenset({"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 CURRENCIES = frozenset({"usd", "inr", "eur", "gbp", "sgd", "aed", "aud", "cad"})
@@ -233,9 +250,10 @@ class StripeFake(FakeServer):
         if intent["status"] != "succeeded":
             raise StripeError("This PaymentIntent does not have a successful charge to refund.")
         refunded = sum(
-            r["amount"] for r in self.refunds.values()
+            r["amount"]
+            for r in self.refunds.values()
             if r["payment_intent"] == intent_id and r["status"] not in ("failed", "canceled")
-        )  # fmt: skip
+        )
         left = intent["amount_received"] - refunded
         if left == 0:
             message = f"Charge {intent['latest_charge']} has already been refunded."

@@ -153,9 +153,16 @@ class TwilioFake(FakeServer):
             sent = next(m for m in self._sent if m.sid == sid)
         if sent.status_callback is None:
             raise ValueError(f"message {sid} was sent without a StatusCallback")
-        params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid,
-                  "MessageStatus": status, "SmsStatus": status, "To": sent.to,
-                  "From": sent.from_ or "", "ApiVersion": "2010-04-01"}  # fmt: skip
+        params = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": self.account_sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "To": sent.to,
+            "From": sent.from_ or "",
+            "ApiVersion": "2010-04-01",
+        }
         if error_code is not None:
             params["ErrorCode"] = str(error_code)
         signature = twilio_signature(sent.status_callback, params, self.auth_token)

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from rtmn_fakes.msg91 import Msg91Fake
 from rtmn_fakes.payloads import load
 

@@ -9,6 +9,7 @@ import pytest
 import razorpay
 import requests
 from razorpay.errors import BadRequestError, ServerError, SignatureVerificationError
+
 from rtmn_fakes.payloads import load
 from rtmn_fakes.razorpay import (
     RazorpayFake,

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import stripe
+
 from rtmn_fakes.payloads import load
 from rtmn_fakes.stripe import StripeFake, build_event, sign_stripe_webhook
 
