@@ -5,6 +5,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from rtmn_shared.db import Pool
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.provision import provision

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
+
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import ClientFactory
 from rtmn_shared.web.app import Readiness, create_app

@@ -88,8 +88,11 @@ class OutboxRelay:
                 if published < self.batch_size:
                     await self._idle()
         finally:
-            await self._drop_broker()
-            await self._drop_listen()
+            await self.close()
+
+    async def close(self) -> None:
+        await self._drop_broker()
+        await self._drop_listen()
 
     async def relay_once(self) -> int:
         rows = await self.fetch_pending()
