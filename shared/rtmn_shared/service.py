@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 import asyncpg
 import uvloop
 from aiohttp import web
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from rtmn_shared import db
@@ -87,6 +88,12 @@ async def run_api(service: Service[S], settings: S) -> None:
         await web.TCPSite(runner, settings.http_host, port, backlog=1024).start()
         log.info("%s API listening on %s:%d", service.name, settings.http_host, port)
         await asyncio.Event().wait()
+
+
+def _serve_metrics(settings: CommonSettings) -> None:
+    """Relay and consumer processes have no API; they expose /metrics on their own port."""
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr=settings.http_host)
 
 
 async def run_relay(service: Service[S], settings: S) -> None:
@@ -157,6 +164,8 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
             log.info("migrations applied: %s", ", ".join(applied) or "none new")
             if args.role == "migrate":
                 return
+        if args.role in ("relay", "consumers"):
+            _serve_metrics(settings)
         work = {
             "api": [run_api(service, settings)],
             "relay": [run_relay(service, settings)],

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AmqpDsn,
     Field,
     PostgresDsn,
     RedisDsn,
     SecretStr,
     ValidationError,
-    field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _unescape_pem(value: str) -> str:
+    # A PEM in a one-line .env value carries its newlines as "\n".
+    return value.replace("\\n", "\n")
+
+
+Pem = Annotated[str, AfterValidator(_unescape_pem)]
+"""A PEM key from one environment variable; literal "\\n" sequences become newlines."""
 
 
 class CommonSettings(BaseSettings):
@@ -28,7 +37,7 @@ class CommonSettings(BaseSettings):
     redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
     amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@localhost:5672/")
     amqp_prefetch: int = Field(default=64, ge=1, le=1000)
-    jwt_public_key: str = Field(
+    jwt_public_key: Pem = Field(
         min_length=32, description="PEM public key that verifies bearer JWTs"
     )
     http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
@@ -36,12 +45,6 @@ class CommonSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
-
-    @field_validator("jwt_public_key")
-    @classmethod
-    def _unescape_pem(cls, value: str) -> str:
-        # A PEM in a one-line .env value carries its newlines as "\n".
-        return value.replace("\\n", "\n")
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

@@ -1,0 +1,55 @@
+# The entry points people type. `make run` and `make test` work on a fresh machine that has
+# Python 3.11 and can reach the package registries; they install and start what is missing.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+SERVICES := payments otp notify media geo wallet analytics
+PY := .venv/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install infra db keys run test lint fmt bench demo docs clean
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --quiet --target .tools/lib uv
+	mkdir -p .tools/bin && ln -sf ../lib/bin/uv .tools/bin/uv
+
+install: $(UV)  ## install every package from uv.lock into .venv
+	$(UV) sync --all-packages --frozen --quiet
+
+infra:  ## make sure PostgreSQL (+PostGIS), Redis and RabbitMQ answer; install/start them if not
+	bash scripts/ensure-infra.sh
+
+keys: .run/env  ## development JWT keys and the environment `make run` uses
+
+.run/env: | install
+	bash scripts/dev-env.sh
+
+db: install infra .run/env  ## create the database, roles and schemas, then migrate every service
+	set -a && source .run/env && set +a && .venv/bin/rtmn-db init
+	set -a && source .run/env && set +a && for s in $(SERVICES); do $(PY) -m $$s migrate || exit 1; done
+
+run: db  ## start every service, relay and consumer (and the gateway on :8080); Ctrl-C stops all
+	bash scripts/gateway.sh check
+	.venv/bin/honcho start -f Procfile -e .run/env
+
+test: install infra  ## run every test on the real PostgreSQL, Redis and RabbitMQ
+	.venv/bin/pytest -q
+
+lint: install  ## ruff and mypy --strict, clean
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy shared/rtmn_shared tests/fakes/rtmn_fakes $(foreach s,$(SERVICES),services/$(s)/$(s))
+
+fmt: install  ## format and fix what ruff can
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: install infra  ## run every benchmark; each prints a table and a JSON line
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:  ## remove the virtualenv, caches and local run state
+	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache
