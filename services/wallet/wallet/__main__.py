@@ -1,0 +1,4 @@
+from rtmn_shared.service import main
+from wallet.app import SERVICE
+
+main(SERVICE)

@@ -1,0 +1,30 @@
+"""The wallet's consumers: thin adapters from deliveries to the ledger, one queue each."""
+
+from __future__ import annotations
+
+from rtmn_shared.events.catalogue import PaymentRefunded, PaymentSuccess, UserRegistered
+from rtmn_shared.events.consumer import Delivery, Handler
+from wallet.ledger import Ledger
+
+
+def build(ledger: Ledger) -> list[Handler]:
+    async def credit_cashback(delivery: Delivery) -> None:
+        assert isinstance(delivery.data, PaymentSuccess)
+        assert delivery.conn is not None
+        await ledger.credit(delivery.conn, delivery.data)
+
+    async def reverse_cashback(delivery: Delivery) -> None:
+        assert isinstance(delivery.data, PaymentRefunded)
+        assert delivery.conn is not None
+        await ledger.reverse(delivery.conn, delivery.data)
+
+    async def track_users(delivery: Delivery) -> None:
+        assert isinstance(delivery.data, UserRegistered)
+        assert delivery.conn is not None
+        await ledger.register_user(delivery.conn, delivery.data, delivery.event.time)
+
+    return [
+        Handler("credit-cashback", (PaymentSuccess,), credit_cashback),
+        Handler("reverse-cashback", (PaymentRefunded,), reverse_cashback),
+        Handler("users", (UserRegistered,), track_users),
+    ]
