@@ -56,6 +56,7 @@ class FakeServer:
         self._url: str | None = None
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._closing = asyncio.Event()
 
     # -- what each provider's fake supplies -------------------------------------------------
 
@@ -212,8 +213,12 @@ class FakeServer:
         if fault.kind == "malformed":
             return web.Response(status=200, body=MALFORMED_BODY, content_type="text/html")
         if fault.kind == "delay":
-            await asyncio.sleep(fault.seconds)
-            return await self._handle(request, handler)
+            try:
+                # Wakes early when the fake closes, so shutdown never waits on a delay.
+                await asyncio.wait_for(self._closing.wait(), fault.seconds)
+            except TimeoutError:
+                return await self._handle(request, handler)
+            return web.Response(status=503)
         if fault.after_handling:
             await self._handle(request, handler)
         if request.transport is not None:
@@ -258,7 +263,9 @@ class FakeServer:
         runner, self._runner = self._runner, None
         self._url = None
         if runner is not None:
+            self._closing.set()
             await runner.cleanup()
+            self._closing = asyncio.Event()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -290,6 +297,10 @@ class FakeServer:
             started.set()
             loop.run_forever()
             loop.run_until_complete(self.close())
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
