@@ -1,0 +1,123 @@
+"""The two use cases: send a code, verify a code. Redis holds the state, the outbox the event."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter
+
+from otp.domain import Hasher, Phone, new_code
+from otp.providers import ProviderUnavailable, RecipientRejected, Sms, SmsSender
+from otp.store import Admitted, CodeStore, Keys
+from otp.tokens import TokenSigner
+from rtmn_shared.db import Pool
+from rtmn_shared.events.catalogue import OtpVerified
+from rtmn_shared.events.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+SENDS = Counter("rtmn_otp_sends_total", "OTP send requests by outcome", ["outcome", "provider"])
+CHECKS = Counter("rtmn_otp_verifications_total", "OTP verifications by outcome", ["outcome"])
+
+
+@dataclass(frozen=True)
+class Sent:
+    expires_in: int
+    retry_after: int
+
+
+@dataclass(frozen=True)
+class Verified:
+    token: str
+    expires_in: int
+    claims: dict[str, Any]
+
+
+class Limited(Exception):
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(reason)
+        self.reason, self.retry_after_s = reason, retry_after_s
+
+
+class Undeliverable(Exception):
+    """The provider refuses this number; the code was withdrawn."""
+
+
+class SmsDown(Exception):
+    """No provider took the message; the code was withdrawn."""
+
+
+class WrongCode(Exception):
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__("wrong or expired code")
+        self.attempts_left = attempts_left
+
+
+class EventNotRecorded(Exception):
+    """The database refused the otp.verified row: no token is issued without its event."""
+
+
+@dataclass(frozen=True)
+class OtpFlows:
+    store: CodeStore
+    hasher: Hasher
+    sender: SmsSender
+    signer: TokenSigner
+    pool: Pool
+    outbox: Outbox
+    app_name: str = "RTMN"
+
+    async def send(self, phone: Phone, purpose: str, client: str) -> Sent:
+        code = new_code()
+        digest = self.hasher.code(purpose, phone, code)
+        keys = Keys.of(self.hasher.phone(phone), purpose)
+        admission = await self.store.admit(keys, self.hasher.client(client), digest)
+        if not isinstance(admission, Admitted):
+            SENDS.labels(f"limited_{admission.reason}", "none").inc()
+            log.info("otp send refused: %s", admission.reason, extra={"phone": phone.masked})
+            raise Limited(admission.reason, admission.retry_after_s)
+        rules = self.store.rules
+        minutes = max(1, rules.code_ttl_ms // 60_000)
+        body = (
+            f"{code} is your {self.app_name} verification code. "
+            f"It expires in {minutes} minutes. Do not share it."
+        )
+        try:
+            receipt = await self.sender.send(Sms(phone, code, body))
+        except (ProviderUnavailable, RecipientRejected) as error:
+            # Nobody received it, so nobody may use it: withdraw the code and the cooldown.
+            await self.store.discard(keys, digest)
+            rejected = isinstance(error, RecipientRejected)
+            SENDS.labels("rejected" if rejected else "unavailable", error.provider).inc()
+            log.warning("otp not sent: %s", error, extra={"phone": phone.masked})
+            if rejected:
+                raise Undeliverable from None
+            raise SmsDown from None
+        SENDS.labels("sent", receipt.provider).inc()
+        log.info(
+            "otp sent",
+            extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider},
+        )
+        return Sent(expires_in=rules.code_ttl_ms // 1000, retry_after=rules.cooldown_ms // 1000)
+
+    async def verify(self, phone: Phone, purpose: str, code: str) -> Verified:
+        phone_hash = self.hasher.phone(phone)
+        checked = await self.store.check(
+            Keys.of(phone_hash, purpose), self.hasher.code(purpose, phone, code)
+        )
+        CHECKS.labels(checked.verdict).inc()
+        if checked.verdict != "ok":
+            raise WrongCode(checked.attempts_left)
+        # The code is spent: the event commits before any token leaves, so a token implies it.
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self.outbox.add(conn, OtpVerified(phone_hash=phone_hash, purpose=purpose))
+        except (OSError, asyncpg.PostgresError) as error:
+            log.error("otp.verified not recorded: %s", type(error).__name__)
+            raise EventNotRecorded from None
+        token, claims = self.signer.issue(phone.e164, purpose)
+        log.info("otp verified", extra={"phone": phone.masked, "purpose": purpose})
+        return Verified(token, self.signer.ttl_s, claims)

@@ -1,0 +1,212 @@
+"""The OTP service running in-process against real Redis and PostgreSQL, with Twilio and MSG91
+as contract fakes on this test loop."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+from aiohttp.web import Application, Request
+from redis.asyncio import Redis
+
+from otp.app import SERVICE
+from otp.domain import Hasher, parse_phone
+from otp.settings import OtpSettings
+from otp.store import Keys
+from rtmn_fakes.msg91 import Msg91Fake
+from rtmn_fakes.twilio import TwilioFake
+from rtmn_shared.cli.token import generate_keypair
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.running import RunningService, running
+
+HASH_KEY = "test-hash-key-" + "k" * 32
+FLOW_ID = "otp-flow-1"
+SENDER_ID = "RTMNIN"
+FROM_NUMBER = "+15005550006"
+CODE = re.compile(r"\b(\d{6})\b")
+
+Client = TestClient[Request, Application]
+
+# twilio 9.13's async client passes aiohttp.BasicAuth as `auth=`, both deprecated in aiohttp 3.14;
+# harmless (Python hides it outside tests), but the suite turns warnings into errors.
+TWILIO_AIOHTTP_AUTH = [
+    pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning"),
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            for mark in TWILIO_AIOHTTP_AUTH:
+                item.add_marker(mark)
+
+
+@pytest.fixture(scope="session")
+def signing_keys() -> tuple[str, str]:
+    return generate_keypair()
+
+
+@pytest.fixture(scope="session")
+async def twilio() -> AsyncIterator[TwilioFake]:
+    async with TwilioFake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+async def msg91() -> AsyncIterator[Msg91Fake]:
+    async with Msg91Fake() as fake:
+        fake.register_flow(FLOW_ID, ["otp"], sender=SENDER_ID)
+        yield fake
+
+
+def otp_settings(signing_keys: tuple[str, str], **overrides: Any) -> OtpSettings:
+    values: dict[str, Any] = {
+        "otp_hash_key": HASH_KEY,
+        "otp_signing_key": signing_keys[0],
+        "otp_signing_public_key": signing_keys[1],
+        "trust_proxy": True,
+        "otp_ip_hourly_cap": 5,
+        **overrides,
+    }
+    return OtpSettings(**values)
+
+
+def live_settings(
+    signing_keys: tuple[str, str], twilio: TwilioFake, msg91: Msg91Fake, **overrides: Any
+) -> OtpSettings:
+    values: dict[str, Any] = {
+        "twilio_account_sid": twilio.account_sid,
+        "twilio_auth_token": twilio.auth_token,
+        "twilio_phone_number": FROM_NUMBER,
+        "twilio_base_url": twilio.url,
+        "twilio_timeout_s": 0.5,
+        "msg91_auth_key": msg91.authkey,
+        "msg91_flow_id": FLOW_ID,
+        "msg91_sender_id": SENDER_ID,
+        "msg91_base_url": msg91.url,
+        "msg91_timeout_s": 2.0,
+        **overrides,
+    }
+    return otp_settings(signing_keys, **values)
+
+
+@pytest.fixture(scope="session")
+async def otp(
+    suite: Suite, signing_keys: tuple[str, str], twilio: TwilioFake, msg91: Msg91Fake
+) -> AsyncIterator[RunningService]:
+    """The service with Twilio first and MSG91 as fallback, both pointed at their fakes."""
+    async with running(SERVICE, live_settings(signing_keys, twilio, msg91), consumers=False) as svc:
+        yield svc
+
+
+def new_phone() -> str:
+    """A valid Indian mobile number no other test uses."""
+    return "+9198" + "".join(secrets.choice("0123456789") for _ in range(8))
+
+
+def new_ip() -> str:
+    return "10.{}.{}.{}".format(*(secrets.randbelow(250) + 1 for _ in range(3)))
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+def keys_of(phone: str, purpose: str = "login") -> Keys:
+    parsed = parse_phone(phone, frozenset({"IN"}))
+    return Keys.of(Hasher(HASH_KEY.encode()).phone(parsed), purpose)
+
+
+@dataclass
+class Harness:
+    """One test's view of a running OTP service, its fakes and Redis."""
+
+    svc: RunningService
+    twilio: TwilioFake
+    msg91: Msg91Fake
+    redis: Redis
+    public_key: str
+
+    hash_key = HASH_KEY
+    new_phone = staticmethod(new_phone)
+    new_ip = staticmethod(new_ip)
+    wrong = staticmethod(wrong)
+    keys_of = staticmethod(keys_of)
+
+    @property
+    def client(self) -> Client:
+        return self.svc.client
+
+    async def send(
+        self, phone: str, *, ip: str | None = None, purpose: str | None = None
+    ) -> ClientResponse:
+        body = {"phone": phone} if purpose is None else {"phone": phone, "purpose": purpose}
+        headers = {"X-Forwarded-For": f"{ip or new_ip()}, 172.16.0.9"}
+        return await self.client.post("/api/otp/send", json=body, headers=headers)
+
+    async def verify(self, phone: str, code: str) -> ClientResponse:
+        return await self.client.post("/api/otp/verify", json={"phone": phone, "otp": code})
+
+    def twilio_code(self, phone: str) -> str:
+        messages = self.twilio.messages_to(phone)
+        assert len(messages) == 1, f"expected one SMS, got {len(messages)}"
+        match = CODE.search(messages[0].body)
+        assert match is not None
+        return match.group(1)
+
+    def msg91_code(self, phone: str) -> str:
+        sends = self.msg91.sends_to(phone.lstrip("+"))
+        assert len(sends) == 1, f"expected one MSG91 send, got {len(sends)}"
+        return sends[0].variables["otp"]
+
+
+@pytest.fixture
+def h(
+    otp: RunningService,
+    twilio: TwilioFake,
+    msg91: Msg91Fake,
+    redis: Redis,
+    signing_keys: tuple[str, str],
+) -> Harness:
+    """The shared service, with both fakes reset (no faults left armed by another test)."""
+    twilio.reset()
+    msg91.reset()
+    return Harness(otp, twilio, msg91, redis, signing_keys[1])
+
+
+Starter = Callable[..., AbstractAsyncContextManager[Harness]]
+
+
+@pytest.fixture
+def start_otp(
+    suite: Suite,
+    twilio: TwilioFake,
+    msg91: Msg91Fake,
+    redis: Redis,
+    signing_keys: tuple[str, str],
+) -> Starter:
+    """Another instance with some settings changed: `async with start_otp(live=False) as h2`."""
+
+    @asynccontextmanager
+    async def start(*, live: bool = True, **overrides: Any) -> AsyncIterator[Harness]:
+        settings = (
+            live_settings(signing_keys, twilio, msg91, **overrides)
+            if live
+            else otp_settings(signing_keys, **overrides)
+        )
+        twilio.reset()
+        msg91.reset()
+        async with running(SERVICE, settings, relay=False, consumers=False) as svc:
+            yield Harness(svc, twilio, msg91, redis, signing_keys[1])
+
+    return start
