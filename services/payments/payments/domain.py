@@ -1,0 +1,195 @@
+"""Payment states and the one transition every confirmation path goes through. Pure: no I/O.
+
+A payment only moves forward: created → authorized → failed → captured → partially_refunded →
+refunded (failed sits before captured because a later attempt on the same order may still be
+paid). `conflicted` (the gateway reported another amount or currency) is terminal until a
+person looks at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    AUTHORIZED = "authorized"
+    FAILED = "failed"
+    CAPTURED = "captured"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CONFLICTED = "conflicted"
+
+
+RANK = {
+    Status.CREATED: 0,
+    Status.AUTHORIZED: 1,
+    Status.FAILED: 2,
+    Status.CAPTURED: 3,
+    Status.PARTIALLY_REFUNDED: 4,
+    Status.REFUNDED: 5,
+}
+PAID = frozenset({Status.CAPTURED, Status.PARTIALLY_REFUNDED, Status.REFUNDED})
+# What reconciliation asks the gateway about.
+OPEN = frozenset({Status.CREATED, Status.AUTHORIZED})
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Payment:
+    """What the transition needs to know about the stored payment."""
+
+    status: Status
+    amount: int
+    currency: str
+    gateway_payment_id: str | None = None
+    captured_amount: int = 0
+    refunded_total: int = 0
+
+
+@dataclass(frozen=True)
+class Authorized:
+    gateway_payment_id: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Captured:
+    gateway_payment_id: str
+    amount: int
+    currency: str
+    paid_at: datetime | None = None  # None: when we learn of it
+
+
+@dataclass(frozen=True)
+class Failed:
+    gateway_payment_id: str | None
+    error_code: str | None = None
+    error_description: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundSettled:
+    """A refund of ours the gateway processed (or failed); `amount` as we stored it."""
+
+    amount: int
+    processed: bool
+
+
+Signal = Authorized | Captured | Failed | RefundSettled
+Emit = Literal["success", "failed", "refunded"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    emit: Emit | None = None
+    gateway_payment_id: str | None = None
+    captured_amount: int = 0
+    refunded_total: int = 0
+    conflict: str | None = None
+
+    def changed(self, before: Payment) -> bool:
+        return (self.status, self.gateway_payment_id, self.refunded_total) != (
+            before.status,
+            before.gateway_payment_id,
+            before.refunded_total,
+        )
+
+
+def transition(payment: Payment, signal: Signal) -> Outcome:
+    """The next state of `payment` given what the gateway told us; never a step backwards."""
+    same = Outcome(
+        payment.status,
+        gateway_payment_id=payment.gateway_payment_id,
+        captured_amount=payment.captured_amount,
+        refunded_total=payment.refunded_total,
+    )
+    if payment.status is Status.CONFLICTED:
+        return same
+    if isinstance(signal, RefundSettled):
+        return _refund(payment, signal, same)
+    if isinstance(signal, Authorized | Captured):
+        return _paid(payment, signal, same)
+    return _failed(payment, signal, same)
+
+
+def _paid(payment: Payment, signal: Authorized | Captured, same: Outcome) -> Outcome:
+    if RANK[payment.status] >= RANK[Status.CAPTURED]:
+        return same
+    if (signal.amount, signal.currency) != (payment.amount, payment.currency):
+        return Outcome(
+            Status.CONFLICTED,
+            gateway_payment_id=signal.gateway_payment_id,
+            conflict=f"gateway reported {signal.amount} {signal.currency}, "
+            f"expected {payment.amount} {payment.currency}",
+        )
+    if isinstance(signal, Captured):
+        return Outcome(
+            Status.CAPTURED,
+            emit="success",
+            gateway_payment_id=signal.gateway_payment_id,
+            captured_amount=signal.amount,
+        )
+    if payment.status is Status.CREATED:
+        return Outcome(Status.AUTHORIZED, gateway_payment_id=signal.gateway_payment_id)
+    return same
+
+
+def _failed(payment: Payment, signal: Failed, same: Outcome) -> Outcome:
+    if RANK[payment.status] >= RANK[Status.FAILED]:
+        return same
+    # A failed earlier attempt must not undo a later attempt that got authorized.
+    known = payment.gateway_payment_id
+    if known is not None and signal.gateway_payment_id not in (None, known):
+        return same
+    return Outcome(
+        Status.FAILED, emit="failed", gateway_payment_id=signal.gateway_payment_id or known
+    )
+
+
+def _refund(payment: Payment, signal: RefundSettled, same: Outcome) -> Outcome:
+    if not signal.processed or payment.status not in PAID:
+        return same
+    total = payment.refunded_total + signal.amount
+    status = Status.REFUNDED if total >= payment.captured_amount else Status.PARTIALLY_REFUNDED
+    return Outcome(
+        status,
+        emit="refunded",
+        gateway_payment_id=payment.gateway_payment_id,
+        captured_amount=payment.captured_amount,
+        refunded_total=total,
+    )
+
+
+def refundable(payment: Payment, reserved: int) -> int:
+    """What may still be refunded: captured, less every refund not failed (pending included)."""
+    if payment.status not in PAID:
+        return 0
+    return max(0, payment.captured_amount - reserved)
+
+
+class RefundRejected(Exception):
+    pass
+
+
+def refund_amount(payment: Payment, reserved: int, requested: int | None) -> int:
+    """The amount of a new refund: all that is left when none is asked for."""
+    left = refundable(payment, reserved)
+    if payment.status not in PAID:
+        raise RefundRejected(f"a {payment.status} payment cannot be refunded")
+    if left == 0:
+        raise RefundRejected("the payment has been refunded in full already")
+    amount = left if requested is None else requested
+    if amount > left:
+        raise RefundRejected(f"{amount} exceeds the {left} left to refund")
+    return amount
