@@ -51,5 +51,8 @@ fmt: install  ## format and fix what ruff can
 bench: install infra  ## run every benchmark; each prints a table and a JSON line
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+docs: db  ## AsyncAPI of every event and each service's OpenAPI, under docs/
+	set -a && source .run/env && set +a && $(PY) scripts/docs.py
+
 clean:  ## remove the virtualenv, caches and local run state
 	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache

@@ -36,3 +36,17 @@ SERVICES: dict[str, ServiceInfo] = {
 EXCHANGE = "rtmn.events"
 UNROUTED_EXCHANGE = "rtmn.unrouted"
 UNROUTED_QUEUE = "rtmn.unrouted"
+
+# Who emits each event type (DESIGN.md §3); user.registered comes from outside the suite.
+PRODUCERS: dict[str, str] = {
+    "payment.success": "payments",
+    "payment.failed": "payments",
+    "payment.refunded": "payments",
+    "wallet.credited": "wallet",
+    "wallet.debited": "wallet",
+    "otp.verified": "otp",
+    "media.uploaded": "media",
+    "notification.sent": "notify",
+    "notification.failed": "notify",
+    "notification.requested": "any service (a command to notify)",
+}
