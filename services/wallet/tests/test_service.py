@@ -1,0 +1,224 @@
+"""The whole wallet in-process: events in through RabbitMQ, events out through the outbox relay,
+and the caller's balance and ledger over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import orjson
+import pytest
+from aio_pika.abc import AbstractChannel, AbstractQueue
+from prometheus_client import REGISTRY
+
+from rtmn_shared.events.catalogue import PaymentRefunded, PaymentSuccess, UserRegistered
+from rtmn_shared.events.envelope import CONTENT_TYPE, CloudEvent, EventData
+from rtmn_shared.suite import EXCHANGE
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.running import RunningService, running
+from rtmn_shared.testing.waiting import wait_for
+from wallet.app import SERVICE
+
+Deliver = Callable[..., Awaitable[bool]]
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def payment(user_id: str, amount: int) -> PaymentSuccess:
+    pid = uid("pay")
+    return PaymentSuccess(
+        payment_id=pid,
+        order_id=f"ord_{pid}",
+        order_number=f"R-{pid}",
+        user_id=user_id,
+        merchant_id="m_1",
+        amount=amount,
+        currency="INR",
+        gateway="razorpay",
+        gateway_payment_id=f"rzp_{pid}",
+        paid_at=datetime.now(UTC),
+    )
+
+
+def refund(paid: PaymentSuccess, amount: int, refunded_total: int) -> PaymentRefunded:
+    return PaymentRefunded(
+        refund_id=uid("rfnd"),
+        payment_id=paid.payment_id,
+        order_id=paid.order_id,
+        user_id=paid.user_id,
+        amount=amount,
+        refunded_total=refunded_total,
+        currency=paid.currency,
+        full=refunded_total >= paid.amount,
+    )
+
+
+@pytest.fixture(scope="module")
+async def svc(suite: Suite) -> AsyncIterator[RunningService]:
+    async with running(SERVICE) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def channel(suite: Suite, svc: RunningService) -> AsyncIterator[AbstractChannel]:
+    connection = await aio_pika.connect(suite.amqp_url)
+    yield await connection.channel(publisher_confirms=True)
+    await connection.close()
+
+
+@pytest.fixture(scope="module")
+async def wallet_events(channel: AbstractChannel) -> AbstractQueue:
+    """What the wallet publishes, as a downstream consumer would see it."""
+    exchange = await channel.get_exchange(EXCHANGE)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, routing_key="wallet.*")
+    return queue
+
+
+async def publish(channel: AbstractChannel, data: EventData, times: int = 1) -> None:
+    """Publishes one event `times` times with the same id, as a broker redelivery would look."""
+    event = CloudEvent.of(data, source="rtmn/test")
+    exchange = await channel.get_exchange(EXCHANGE)
+    for _ in range(times):
+        await exchange.publish(
+            aio_pika.Message(
+                event.to_json(),
+                message_id=str(event.id),
+                type=event.type,
+                content_type=CONTENT_TYPE,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=event.type,
+        )
+
+
+def consumed(queue: str, outcome: str) -> float:
+    sample = REGISTRY.get_sample_value(
+        "rtmn_events_consumed_total", {"queue": queue, "outcome": outcome}
+    )
+    return sample or 0.0
+
+
+async def coins_of(svc: RunningService, user: str) -> list[int]:
+    rows = await svc.pool.fetch("SELECT coins FROM entries WHERE user_id = $1 ORDER BY seq", user)
+    return [r["coins"] for r in rows]
+
+
+async def drain(queue: AbstractQueue, user: str, count: int) -> list[dict[str, Any]]:
+    """The wallet's published events for `user`, in order, once `count` of them have arrived."""
+    seen: list[dict[str, Any]] = []
+
+    async def more() -> bool:
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            event = orjson.loads(message.body)
+            if event["subject"] == user:
+                seen.append(event)
+        return len(seen) >= count
+
+    await wait_for(more, message=f"{count} wallet events for {user}")
+    return seen
+
+
+async def test_credit_partial_and_final_reversals_each_delivered_twice_applied_once(
+    svc: RunningService, channel: AbstractChannel, wallet_events: AbstractQueue, suite: Suite
+) -> None:
+    user = uid("u")
+    paid = payment(user, 200_000)  # ₹2000 → 100 coins
+    steps: list[tuple[EventData, str, list[int]]] = [
+        (paid, "wallet.credit-cashback", [100]),
+        (refund(paid, 50_000, 50_000), "wallet.reverse-cashback", [100, -25]),
+        (refund(paid, 30_000, 80_000), "wallet.reverse-cashback", [100, -25, -15]),
+        (refund(paid, 120_000, 200_000), "wallet.reverse-cashback", [100, -25, -15, -60]),
+    ]
+    for data, queue, expected in steps:
+        duplicates = consumed(queue, "duplicate")
+        await publish(channel, data, times=2)
+        await wait_for(
+            lambda q=queue, d=duplicates: consumed(q, "duplicate") > d,
+            message=f"the redelivery on {queue}",
+        )
+        assert await coins_of(svc, user) == expected
+
+    published = await drain(wallet_events, user, 4)
+    assert [(e["type"], e["data"]["coins"], e["data"]["balance_after"]) for e in published] == [
+        ("wallet.credited", 100, 100),
+        ("wallet.debited", 25, 75),
+        ("wallet.debited", 15, 60),
+        ("wallet.debited", 60, 0),
+    ]
+    assert published[0]["data"]["reference"] == paid.payment_id
+
+    response = await svc.client.get("/api/wallet/balance", headers=suite.bearer(user))
+    assert response.status == 200
+    assert (await response.json())["coins"] == 0
+
+
+async def test_the_tier_from_user_registered_raises_the_cashback(
+    svc: RunningService, channel: AbstractChannel
+) -> None:
+    user = uid("u")
+    await publish(channel, UserRegistered(user_id=user, tier="platinum", email="a@example.com"))
+    await wait_for(
+        lambda: svc.pool.fetchval("SELECT tier FROM users WHERE user_id = $1", user),
+        message="the user read model",
+    )
+    await publish(channel, payment(user, 49_900))
+    await wait_for(lambda: coins_of(svc, user), message="the credit")
+    assert await coins_of(svc, user) == [49]  # ₹499 × 5 % × 2
+
+
+async def test_the_ledger_pages_newest_first_with_an_opaque_cursor(
+    svc: RunningService, suite: Suite, deliver: Deliver
+) -> None:
+    user = uid("u")
+    for n in range(5):
+        await deliver(payment(user, 2_000 * (n + 1)))  # 1..5 coins
+    headers = suite.bearer(user)
+    pages, cursor = [], None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        response = await svc.client.get("/api/wallet/ledger", headers=headers, params=params)
+        assert response.status == 200
+        body = await response.json()
+        pages.append([e["coins"] for e in body["entries"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [[5, 4], [3, 2], [1]]
+    balance = await (await svc.client.get("/api/wallet/balance", headers=headers)).json()
+    assert balance["coins"] == 15
+
+    # Another caller sees only their own (empty) wallet.
+    other = suite.bearer(uid("u"))
+    assert (await (await svc.client.get("/api/wallet/ledger", headers=other)).json()) == {
+        "entries": [],
+        "next_cursor": None,
+    }
+    assert (await (await svc.client.get("/api/wallet/balance", headers=other)).json())["coins"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/wallet/ledger?cursor=not-a-cursor", 400),
+        ("/api/wallet/ledger?limit=0", 400),
+        ("/api/wallet/ledger?limit=101", 400),
+    ],
+)
+async def test_bad_queries_are_problems(
+    svc: RunningService, suite: Suite, path: str, status: int
+) -> None:
+    response = await svc.client.get(path, headers=suite.bearer(uid("u")))
+    assert response.status == status
+    assert response.content_type == "application/problem+json"
+
+
+async def test_the_wallet_needs_a_token(svc: RunningService) -> None:
+    for path in ("/api/wallet/balance", "/api/wallet/ledger"):
+        response = await svc.client.get(path)
+        assert response.status == 401
