@@ -12,7 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-
 from rtmn_shared.events.asyncapi import document
 from rtmn_shared.service import Service
 from rtmn_shared.suite import PRODUCERS, SERVICES
