@@ -1,0 +1,197 @@
+"""notify's HTTP API: the caller's devices and notifications, send-on-request, SendGrid events."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
+
+from notify import store
+from notify.domain import SENDGRID_EVENTS, statuses_before
+from notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, EventWebhookVerifier
+from rtmn_shared.db import Pool
+from rtmn_shared.events.catalogue import NotificationRequested
+from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.web.problems import Problem
+from rtmn_shared.web.routes import USER, Call, Routes, json_response
+
+log = logging.getLogger(__name__)
+
+SEND_SCOPES = ("service", "admin")
+
+
+class DeviceIn(BaseModel):
+    token: str = Field(min_length=1, max_length=4096)
+    platform: Literal["android", "ios", "web"]
+
+
+class DeviceOut(BaseModel):
+    token: str
+    platform: str
+    active: bool
+
+
+class NotificationsQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    before: AwareDatetime | None = None
+
+
+class NotificationOut(BaseModel):
+    id: uuid.UUID
+    channel: str
+    template: str
+    title: str | None
+    body: str | None
+    status: str
+    provider: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class NotificationsOut(BaseModel):
+    items: list[NotificationOut]
+
+
+class SendData(BaseModel):
+    """What the app acts on when the push is tapped (the seed's flash-sale example)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=100)
+    deepLink: str | None = Field(default=None, max_length=2000)
+    action: str | None = Field(default=None, max_length=200)
+
+
+class SendIn(BaseModel):
+    request_id: str = Field(min_length=1, max_length=200, description="idempotency key")
+    user_ids: list[str] = Field(min_length=1, max_length=100_000)
+    title: str = Field(min_length=1, max_length=200)
+    message: str = Field(min_length=1, max_length=2000)
+    image: HttpUrl | None = None
+    data: SendData
+    email_template: str | None = Field(default=None, max_length=200)
+
+
+class SendOut(BaseModel):
+    request_id: str
+    event_id: uuid.UUID
+    duplicate: bool
+
+
+def build_routes(pool: Pool, outbox: Outbox, verifier: EventWebhookVerifier) -> Routes:
+    routes = Routes()
+
+    @routes.put("/api/notify/devices", body=DeviceIn, response=DeviceOut, auth=USER)
+    async def register_device(call: Call) -> web.StreamResponse:
+        """Register (or move to the caller) an FCM token."""
+        device = await call.body(DeviceIn)
+        await store.register_device(pool, call.user.user_id, device.token, device.platform)
+        return json_response(DeviceOut(token=device.token, platform=device.platform, active=True))
+
+    @routes.delete("/api/notify/devices/{token}", status=204, auth=USER)
+    async def remove_device(call: Call) -> web.StreamResponse:
+        """Forget one of the caller's FCM tokens."""
+        if not await store.remove_device(pool, call.user.user_id, call.path("token")):
+            raise Problem(404, "no such device token for this user")
+        return web.Response(status=204)
+
+    @routes.get(
+        "/api/notify/notifications",
+        query=NotificationsQuery,
+        response=NotificationsOut,
+        auth=USER,
+    )
+    async def list_notifications(call: Call) -> web.StreamResponse:
+        """The caller's notifications, newest first, with their delivery status."""
+        query = call.query(NotificationsQuery)
+        rows = await store.notifications(pool, call.user.user_id, query.limit, query.before)
+        items = [NotificationOut.model_validate(r) for r in rows]
+        return json_response(NotificationsOut(items=items))
+
+    @routes.post("/api/notify/send", body=SendIn, response=SendOut, status=202, auth=USER)
+    async def send(call: Call) -> web.StreamResponse:
+        """Queue a notification to users; a repeated request_id sends nothing new."""
+        if not any(call.user.has(scope) for scope in SEND_SCOPES):
+            raise Problem(403, "this needs the 'service' or 'admin' scope")
+        body = await call.body(SendIn)
+        command = NotificationRequested(
+            request_id=body.request_id,
+            user_ids=body.user_ids,
+            title=body.title,
+            message=body.message,
+            image=body.image,
+            data=body.data.model_dump(exclude_none=True),
+            email_template=body.email_template,
+        )
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                event = await outbox.add(conn, command)
+                earlier = await store.record_send_request(
+                    conn, body.request_id, event.id, call.user.user_id, len(body.user_ids)
+                )
+                if earlier is not None:
+                    raise _Duplicate(earlier)
+        except _Duplicate as duplicate:
+            # The same request again: its new command was rolled back; answer with the first.
+            first = SendOut(request_id=body.request_id, event_id=duplicate.event_id, duplicate=True)
+            return json_response(first, status=200)
+        out = SendOut(request_id=body.request_id, event_id=event.id, duplicate=False)
+        return json_response(out, status=202)
+
+    @routes.post("/api/webhooks/sendgrid", status=204)
+    async def sendgrid_events(call: Call) -> web.StreamResponse:
+        """SendGrid's signed Event Webhook: moves email statuses forward, never back."""
+        raw = await call.request.read()
+        headers = call.request.headers
+        if not verifier.verify(raw, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)):
+            raise Problem(400, "the event webhook signature is missing or does not verify")
+        try:
+            events = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise Problem(400, "the event batch is not valid JSON") from None
+        if not isinstance(events, list):
+            raise Problem(400, "the event batch must be a JSON array")
+        moved = 0
+        for event in events:
+            moved += await _apply_event(pool, event)
+        log.info("sendgrid events: %d received, %d status change(s)", len(events), moved)
+        return web.Response(status=204)
+
+    return routes
+
+
+class _Duplicate(Exception):
+    def __init__(self, event_id: uuid.UUID) -> None:
+        self.event_id = event_id
+
+
+async def _apply_event(pool: Pool, event: Any) -> int:
+    if not isinstance(event, dict):
+        return 0
+    status = SENDGRID_EVENTS.get(str(event.get("event")))
+    if status is None:
+        return 0
+    sg_message_id = str(event.get("sg_message_id") or "")
+    moved = await store.advance_email(
+        pool,
+        delivery_id=_uuid(event.get("notification_id")),
+        # SendGrid's X-Message-Id is the part of sg_message_id before the first dot.
+        provider_message_id=sg_message_id.split(".", 1)[0] or None,
+        status=status,
+        allowed_from=statuses_before(status),
+    )
+    return int(moved)
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,141 @@
+"""notify's composition root: settings in, the HTTP app and the event handlers out."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+
+from notify.api import build_routes
+from notify.delivery import Deliveries
+from notify.domain import Links
+from notify.handlers import SOURCE, Campaigns, Templates, build_handlers
+from notify.providers import EmailSender, Mode, PushSender
+from notify.providers.fcm import FcmPushSender, credentials_of, open_app
+from notify.providers.sandbox import SandboxEmailSender, SandboxPushSender
+from notify.providers.sendgrid import SendGridEmailSender
+from notify.settings import Settings
+from notify.webhook import EventWebhookVerifier
+from rtmn_shared.events.consumer import Handler
+from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.service import Service, open_pool
+from rtmn_shared.suite import SERVICES
+from rtmn_shared.web.app import Readiness, create_app
+from rtmn_shared.web.auth import TokenVerifier
+
+INFO = SERVICES["notify"]
+
+
+def provider_modes(settings: Settings) -> dict[str, Mode]:
+    return {
+        "sendgrid": "live" if settings.sendgrid_api_key else "sandbox",
+        "fcm": "live" if _fcm_configured(settings) else "sandbox",
+    }
+
+
+def _fcm_configured(settings: Settings) -> bool:
+    service_account = settings.firebase_client_email and settings.firebase_private_key
+    return bool(settings.firebase_project_id and (service_account or settings.fcm_access_token))
+
+
+async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Application:
+    pool = await open_pool(INFO, settings, stack)
+    verifier = EventWebhookVerifier(
+        settings.sendgrid_webhook_public_key,
+        tolerance_seconds=settings.sendgrid_webhook_tolerance_seconds,
+    )
+    return create_app(
+        service=INFO.name,
+        routes=build_routes(pool, Outbox(SOURCE), verifier),
+        verifier=TokenVerifier(settings.jwt_public_key),
+        readiness=Readiness(
+            pool=pool,
+            amqp_url=str(settings.amqp_url),
+            providers=dict(provider_modes(settings)),
+        ),
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+async def email_sender(settings: Settings, stack: AsyncExitStack) -> EmailSender:
+    if settings.sendgrid_api_key is None:
+        return SandboxEmailSender()
+    session = aiohttp.ClientSession()
+    stack.push_async_callback(session.close)
+    return SendGridEmailSender(
+        session,
+        api_key=settings.sendgrid_api_key.get_secret_value(),
+        base_url=str(settings.sendgrid_api_url),
+        from_email=settings.sendgrid_from_email,
+        from_name=settings.sendgrid_from_name,
+        timeout_seconds=settings.sendgrid_timeout_seconds,
+    )
+
+
+def push_sender(settings: Settings, stack: AsyncExitStack) -> PushSender:
+    if not _fcm_configured(settings):
+        return SandboxPushSender()
+    assert settings.firebase_project_id is not None
+    credential = credentials_of(
+        project_id=settings.firebase_project_id,
+        client_email=settings.firebase_client_email,
+        private_key=_secret(settings.firebase_private_key),
+        token_uri=str(settings.firebase_token_uri),
+        access_token=_secret(settings.fcm_access_token),
+    )
+    # A named app per process, so tests running several in one interpreter never collide.
+    app = open_app(
+        f"rtmn-notify-{uuid.uuid4().hex[:8]}",
+        settings.firebase_project_id,
+        credential,
+        settings.fcm_timeout_seconds,
+    )
+    sender = FcmPushSender(
+        app,
+        url=settings.fcm_url,
+        sdk_retries=settings.fcm_sdk_retries,
+        timeout_seconds=settings.fcm_timeout_seconds,
+    )
+    stack.push_async_callback(sender.aclose)
+    return sender
+
+
+async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
+    pool = await open_pool(INFO, settings, stack)
+    deliveries = Deliveries(
+        pool,
+        email=await email_sender(settings, stack),
+        push=push_sender(settings, stack),
+        outbox=Outbox(SOURCE),
+        lease_seconds=settings.delivery_lease_seconds,
+    )
+    return build_handlers(
+        pool,
+        deliveries,
+        templates=Templates(
+            welcome=settings.sendgrid_template_welcome,
+            order_confirmation=settings.sendgrid_template_order_confirmation,
+        ),
+        links=Links(app_url=str(settings.app_url), deep_link_base=settings.deep_link_base),
+        campaigns=Campaigns(
+            threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
+        ),
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if isinstance(value, SecretStr) else None
+
+
+SERVICE = Service(
+    name=INFO.name,
+    settings=Settings,
+    migrations=Path(__file__).resolve().parents[1] / "migrations",
+    build_app=build_app,
+    build_handlers=build_consumers,
+)

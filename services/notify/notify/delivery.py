@@ -1,0 +1,195 @@
+"""Sending one notification exactly as far as the delivery log allows.
+
+Each send is three steps: claim the log row in a short transaction, call the provider with no
+transaction open, then record the outcome and its notification.sent / .failed event together.
+A row already sent (or failed, or skipped) is never sent again. The one gap left: a crash after
+the provider accepted and before the record commits; the claim's lease then runs out and the
+redelivered event sends once more (at most twice; SendGrid has no idempotency key, FCM none
+across calls).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from notify import store
+from notify.domain import PushSummary
+from notify.providers import (
+    EmailMessage,
+    EmailSender,
+    PermanentSendError,
+    PushMessage,
+    PushSender,
+    TransientSendError,
+)
+from notify.store import Claim, DeliveryKey
+from rtmn_shared.db import Connection, Pool
+from rtmn_shared.events.catalogue import NotificationFailed, NotificationSent
+from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.events.outcomes import Retry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unsendable:
+    """Why a delivery cannot even be tried: recorded as it is, never retried."""
+
+    status: str  # "failed" or "skipped"
+    reason: str
+
+
+class Deliveries:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        email: EmailSender,
+        push: PushSender,
+        outbox: Outbox,
+        lease_seconds: int,
+    ) -> None:
+        self.pool = pool
+        self.email_sender = email
+        self.push_sender = push
+        self.outbox = outbox
+        self.lease_seconds = lease_seconds
+
+    async def email(
+        self,
+        key: DeliveryKey,
+        *,
+        to: str | None,
+        template_id: str,
+        data: Mapping[str, str],
+        subject: str,
+        unsendable: Unsendable | None = None,
+    ) -> None:
+        provider = self.email_sender.name
+        async with self.pool.acquire() as conn:
+            claim = await self._claim(conn, key, provider, title=subject)
+        if claim is None:
+            return
+        if unsendable is not None or to is None:
+            why = unsendable or Unsendable("skipped", "no email address on file")
+            await self._finish(key, claim, provider, why.status, error=why.reason)
+            return
+        message = EmailMessage(
+            to=to,
+            template_id=template_id,
+            data=data,
+            custom_args={"event_id": str(key.event_id), "notification_id": str(claim.id)},
+        )
+        try:
+            message_id = await self.email_sender.send(message)
+        except TransientSendError as error:
+            await store.release(self.pool, claim.id, str(error))
+            raise Retry(str(error)) from None
+        except PermanentSendError as error:
+            await self._finish(key, claim, provider, "failed", error=str(error))
+            return
+        await self._finish(key, claim, provider, "sent", message_id=message_id)
+
+    async def push(self, key: DeliveryKey, message: PushMessage) -> None:
+        provider = self.push_sender.name
+        async with self.pool.acquire() as conn, conn.transaction():
+            claim = await self._claim(conn, key, provider, title=message.title, body=message.body)
+            if claim is None:
+                return
+            await store.add_push_targets(conn, claim.id, key.user_id)
+            tokens, sent_before = await store.pending_targets(conn, claim.id)
+        if not tokens:
+            if sent_before:
+                await self._finish(key, claim, provider, "sent")
+            else:
+                await self._finish(key, claim, provider, "skipped", error="no active device")
+            return
+        try:
+            results = await self.push_sender.send(message, tokens)
+        except TransientSendError as error:
+            await store.release(self.pool, claim.id, str(error))
+            raise Retry(str(error)) from None
+        summary = PushSummary.of(results)
+        status = summary.final_status(sent_before)
+        first_id = next((r.message_id for r in summary.sent), None)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.record_targets(conn, claim.id, results)
+            await store.deactivate_devices(conn, summary.dead)
+            if status is None:
+                await store.release(conn, claim.id, summary.reason())
+            else:
+                await self._record(
+                    conn, key, claim, provider, status, message_id=first_id, error=summary.reason()
+                )
+        if summary.dead:
+            log.info("deactivated %d dead device token(s)", len(summary.dead))
+        if status is None:
+            raise Retry(f"{len(summary.retry)} of {len(tokens)} token(s) to retry")
+
+    async def _claim(
+        self,
+        conn: Connection,
+        key: DeliveryKey,
+        provider: str,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+    ) -> Claim | None:
+        claimed = await store.claim(
+            conn,
+            key,
+            provider=provider,
+            lease_seconds=self.lease_seconds,
+            title=title,
+            body=body,
+        )
+        if isinstance(claimed, Claim):
+            return claimed
+        if claimed == "queued":
+            # Another worker is sending this very delivery now; look again after it finished.
+            raise Retry(f"{key.channel} {key.template} is being sent by another worker")
+        log.info("%s %s already %s; not sending again", key.channel, key.template, claimed)
+        return None
+
+    async def _finish(
+        self,
+        key: DeliveryKey,
+        claim: Claim,
+        provider: str,
+        status: str,
+        *,
+        message_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._record(
+                conn, key, claim, provider, status, message_id=message_id, error=error
+            )
+
+    async def _record(
+        self,
+        conn: Connection,
+        key: DeliveryKey,
+        claim: Claim,
+        provider: str,
+        status: str,
+        *,
+        message_id: str | None,
+        error: str | None,
+    ) -> None:
+        await store.finish(conn, claim.id, status, message_id=message_id, error=error)
+        event = NotificationSent if status == "sent" else NotificationFailed
+        reason = error if status != "skipped" else f"skipped: {error}"
+        await self.outbox.add(
+            conn,
+            event(
+                notification_id=str(claim.id),
+                event_id=str(key.event_id),
+                channel="email" if key.channel == "email" else "push",
+                user_id=key.user_id,
+                provider=provider,
+                reason=reason,
+            ),
+        )

@@ -1,0 +1,155 @@
+"""What each notification says, and how statuses may move. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from notify.providers import PushMessage, TokenResult
+from rtmn_shared.events.catalogue import (
+    NotificationRequested,
+    PaymentSuccess,
+    UserRegistered,
+    WalletCredited,
+)
+from rtmn_shared.money import Money
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: str
+    email: str | None
+    first_name: str | None
+
+
+@dataclass(frozen=True)
+class Links:
+    app_url: str  # the web app, for links in emails
+    deep_link_base: str  # the mobile app's scheme, for pushes
+
+    def web(self, path: str) -> str:
+        return f"{self.app_url.rstrip('/')}/{path.lstrip('/')}"
+
+    def deep(self, path: str) -> str:
+        return f"{self.deep_link_base}{path.lstrip('/')}"
+
+
+def greeting_name(first_name: str | None) -> str:
+    return first_name.strip() if first_name and first_name.strip() else "there"
+
+
+def welcome_data(user: UserRegistered, links: Links) -> dict[str, str]:
+    return {"first_name": greeting_name(user.first_name), "app_url": links.web("/")}
+
+
+def order_confirmation_data(
+    payment: PaymentSuccess, recipient: Recipient, links: Links
+) -> dict[str, str]:
+    return {
+        "first_name": greeting_name(recipient.first_name),
+        "order_number": payment.order_number,
+        "order_date": payment.paid_at.strftime("%d %b %Y"),
+        "total": Money(payment.amount, payment.currency).format(),
+        "tracking_url": links.web(f"/orders/{payment.order_id}/track"),
+    }
+
+
+def payment_push(payment: PaymentSuccess, links: Links) -> PushMessage:
+    total = Money(payment.amount, payment.currency).format()
+    deep_link = links.deep(f"orders/{payment.order_id}")
+    return PushMessage(
+        title="Payment Successful",
+        body=f"Your payment of {total} for order #{payment.order_number} was successful.",
+        data={
+            "type": "payment_success",
+            "orderId": payment.order_id,
+            "orderNumber": payment.order_number,
+            "deepLink": deep_link,
+        },
+    )
+
+
+def wallet_push(credit: WalletCredited, links: Links) -> PushMessage:
+    return PushMessage(
+        title="REZ Coins Credited",
+        body=f"{credit.coins} coins were added to your wallet. Balance: {credit.balance_after}.",
+        data={
+            "type": "wallet_credited",
+            "coins": str(credit.coins),
+            "balance": str(credit.balance_after),
+            "deepLink": links.deep("wallet"),
+        },
+    )
+
+
+def requested_push(command: NotificationRequested) -> PushMessage:
+    # FCM's data payload carries strings only; the catalogue already types it so.
+    return PushMessage(
+        title=command.title,
+        body=command.message,
+        data=dict(command.data),
+        image=str(command.image) if command.image else None,
+    )
+
+
+def requested_email_data(command: NotificationRequested, recipient: Recipient) -> dict[str, str]:
+    return {
+        **command.data,
+        "first_name": greeting_name(recipient.first_name),
+        "title": command.title,
+        "message": command.message,
+    }
+
+
+def batches(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+# -- statuses -----------------------------------------------------------------------------
+
+# How far an email has got; a status may only move to a higher rank (late webhooks, replays).
+EMAIL_PROGRESS = {"queued": 0, "sent": 1, "delivered": 2, "bounced": 3, "dropped": 3}
+
+# SendGrid event -> our status; engagement events (open, click...) change nothing.
+SENDGRID_EVENTS = {
+    "processed": "sent",
+    "delivered": "delivered",
+    "bounce": "bounced",
+    "blocked": "bounced",
+    "dropped": "dropped",
+}
+
+
+def statuses_before(status: str) -> list[str]:
+    """The statuses an email may move to `status` from."""
+    rank = EMAIL_PROGRESS[status]
+    return [s for s, r in EMAIL_PROGRESS.items() if r < rank]
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    """One attempt's per-token results, reduced to what the delivery row needs."""
+
+    sent: list[TokenResult]
+    dead: list[TokenResult]
+    failed: list[TokenResult]
+    retry: list[TokenResult]
+
+    @classmethod
+    def of(cls, results: Sequence[TokenResult]) -> PushSummary:
+        return cls(
+            sent=[r for r in results if r.outcome == "sent"],
+            dead=[r for r in results if r.outcome == "dead"],
+            failed=[r for r in results if r.outcome == "failed"],
+            retry=[r for r in results if r.outcome == "retry"],
+        )
+
+    def final_status(self, sent_before: int) -> str | None:
+        """None while some token waits for a retry; then sent if any device got it."""
+        if self.retry:
+            return None
+        return "sent" if self.sent or sent_before else "failed"
+
+    def reason(self) -> str | None:
+        errors = [r.error for r in (*self.retry, *self.failed, *self.dead) if r.error]
+        return "; ".join(errors)[:1000] if errors else None

@@ -1,0 +1,203 @@
+"""notify's consumers, one queue per channel and purpose, so an email outage never delays push.
+
+Every sending handler runs with inbox=False: the delivery log is its idempotency record, and it
+calls providers without holding a transaction open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from notify import domain, store
+from notify.delivery import Deliveries, Unsendable
+from notify.domain import Links
+from notify.store import DeliveryKey
+from rtmn_shared.db import Pool
+from rtmn_shared.events.catalogue import (
+    NotificationRequested,
+    PaymentSuccess,
+    UserRegistered,
+    WalletCredited,
+)
+from rtmn_shared.events.consumer import Delivery, Handler
+from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.outcomes import Retry
+
+CAMPAIGN_ROUTING_KEY = "notify.campaign-batch"
+SOURCE = "rtmn/notify"
+
+
+@dataclass(frozen=True)
+class Templates:
+    welcome: str
+    order_confirmation: str
+
+    def resolve(self, name: str) -> str:
+        """A request may name one of ours or give a SendGrid dynamic template id itself."""
+        known = {"welcome": self.welcome, "order-confirmation": self.order_confirmation}
+        return known.get(name, name)
+
+
+@dataclass(frozen=True)
+class Campaigns:
+    threshold: int  # more users than this and a request is a campaign
+    batch_size: int
+    concurrency: int = 16
+
+
+def key(delivery: Delivery, channel: str, user_id: str, template: str) -> DeliveryKey:
+    return DeliveryKey(str(delivery.event.id), delivery.event.id, channel, user_id, template)
+
+
+def build_handlers(
+    pool: Pool,
+    deliveries: Deliveries,
+    *,
+    templates: Templates,
+    links: Links,
+    campaigns: Campaigns,
+) -> list[Handler]:
+    async def recipients(delivery: Delivery) -> None:
+        assert delivery.conn is not None
+        user = cast(UserRegistered, delivery.data)
+        await store.upsert_recipient(delivery.conn, user, delivery.event.time)
+
+    async def email_welcome(delivery: Delivery) -> None:
+        user = cast(UserRegistered, delivery.data)
+        await deliveries.email(
+            key(delivery, "email", user.user_id, "welcome"),
+            to=user.email,
+            template_id=templates.welcome,
+            data=domain.welcome_data(user, links),
+            subject="Welcome to REZ",
+        )
+
+    async def email_order_confirmation(delivery: Delivery) -> None:
+        payment = cast(PaymentSuccess, delivery.data)
+        recipient = await store.recipient(pool, payment.user_id)
+        unsendable = None if recipient else Unsendable("failed", "unknown recipient")
+        data = domain.order_confirmation_data(
+            payment, recipient or domain.Recipient(payment.user_id, None, None), links
+        )
+        await deliveries.email(
+            key(delivery, "email", payment.user_id, "order-confirmation"),
+            to=recipient.email if recipient else None,
+            template_id=templates.order_confirmation,
+            data=data,
+            subject=f"Order #{payment.order_number} confirmed",
+            unsendable=unsendable,
+        )
+
+    async def push_payment_success(delivery: Delivery) -> None:
+        payment = cast(PaymentSuccess, delivery.data)
+        await deliveries.push(
+            key(delivery, "push", payment.user_id, "payment-success"),
+            domain.payment_push(payment, links),
+        )
+
+    async def push_wallet_credited(delivery: Delivery) -> None:
+        credit = cast(WalletCredited, delivery.data)
+        await deliveries.push(
+            key(delivery, "push", credit.user_id, "wallet-credited"),
+            domain.wallet_push(credit, links),
+        )
+
+    async def send_requested(delivery: Delivery) -> None:
+        command = cast(NotificationRequested, delivery.data)
+        if len(command.user_ids) > campaigns.threshold:
+            await split_campaign(command)
+        else:
+            await send_to_users(delivery.event, command)
+
+    async def send_campaign_batch(delivery: Delivery) -> None:
+        await send_to_users(delivery.event, cast(NotificationRequested, delivery.data))
+
+    async def split_campaign(command: NotificationRequested) -> None:
+        # Once per request id: each batch becomes its own message on the campaign queue.
+        parts = domain.batches(list(dict.fromkeys(command.user_ids)), campaigns.batch_size)
+        async with pool.acquire() as conn, conn.transaction():
+            if not await store.record_campaign(
+                conn, command.request_id, len(parts), len(command.user_ids)
+            ):
+                return
+            for part in parts:
+                batch = command.model_copy(update={"user_ids": part})
+                await store.add_routed(
+                    conn, CAMPAIGN_ROUTING_KEY, CloudEvent.of(batch, source=SOURCE)
+                )
+
+    async def send_to_users(event: CloudEvent, command: NotificationRequested) -> None:
+        # Keyed by the request id, so a repeated command (any event id) sends nothing new.
+        message = domain.requested_push(command)
+        limit = asyncio.Semaphore(campaigns.concurrency)
+
+        async def one(job: Awaitable[None]) -> None:
+            async with limit:
+                await job
+
+        jobs: list[Awaitable[None]] = []
+        for user_id in dict.fromkeys(command.user_ids):
+            jobs.append(deliveries.push(requested_key(command, event.id, "push", user_id), message))
+            if command.email_template:
+                jobs.append(send_requested_email(event.id, command, user_id))
+        outcomes = await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
+        _raise_first(outcomes)
+
+    async def send_requested_email(
+        event_id: uuid.UUID, command: NotificationRequested, user_id: str
+    ) -> None:
+        assert command.email_template is not None
+        recipient = await store.recipient(pool, user_id)
+        await deliveries.email(
+            requested_key(command, event_id, "email", user_id),
+            to=recipient.email if recipient else None,
+            template_id=templates.resolve(command.email_template),
+            data=domain.requested_email_data(
+                command, recipient or domain.Recipient(user_id, None, None)
+            ),
+            subject=command.title,
+            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
+        )
+
+    return [
+        Handler("recipients", (UserRegistered,), recipients),
+        Handler("email-welcome", (UserRegistered,), email_welcome, inbox=False),
+        Handler(
+            "email-order-confirmation", (PaymentSuccess,), email_order_confirmation, inbox=False
+        ),
+        Handler("push-payment-success", (PaymentSuccess,), push_payment_success, inbox=False),
+        Handler("push-wallet-credited", (WalletCredited,), push_wallet_credited, inbox=False),
+        Handler("send-requested", (NotificationRequested,), send_requested, inbox=False),
+        Handler(
+            "send-campaign",
+            (NotificationRequested,),
+            send_campaign_batch,
+            inbox=False,
+            routing_keys=(CAMPAIGN_ROUTING_KEY,),
+            prefetch=4,
+        ),
+    ]
+
+
+def requested_key(
+    command: NotificationRequested, event_id: uuid.UUID, channel: str, user_id: str
+) -> DeliveryKey:
+    template = (
+        command.email_template if channel == "email" and command.email_template else "request"
+    )
+    return DeliveryKey(f"request:{command.request_id}", event_id, channel, user_id, template)
+
+
+def _raise_first(outcomes: Sequence[BaseException | None]) -> None:
+    """Retry if any user's send must be retried (those already sent are skipped next time)."""
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if not errors:
+        return
+    fatal = [e for e in errors if not isinstance(e, Retry)]
+    if fatal:
+        raise fatal[0]
+    raise Retry(f"{len(errors)} send(s) to retry: {errors[0]}")

@@ -1,0 +1,65 @@
+"""What notify needs from an email or push provider, and how a provider says it failed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Mode = Literal["live", "sandbox"]
+
+
+class TransientSendError(Exception):
+    """Timeouts, 429, 5xx: the same send may succeed later."""
+
+
+class PermanentSendError(Exception):
+    """The provider refused the message itself (invalid address, bad template): never retry."""
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    to: str
+    template_id: str
+    data: Mapping[str, str]
+    # Strings only; they come back in SendGrid's event webhook, tying events to our rows.
+    custom_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    title: str
+    body: str
+    data: Mapping[str, str]
+    image: str | None = None
+
+
+# sent: delivered to FCM; dead: the token will never work again (deactivate it);
+# retry: a quota or availability error, try this token later; failed: the message was refused.
+TokenOutcome = Literal["sent", "dead", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    token: str
+    outcome: TokenOutcome
+    message_id: str | None = None
+    error: str | None = None
+
+
+class EmailSender(Protocol):
+    name: str
+    mode: Mode
+
+    async def send(self, message: EmailMessage) -> str:
+        """Returns the provider's message id; raises TransientSendError or PermanentSendError."""
+        ...
+
+
+class PushSender(Protocol):
+    name: str
+    mode: Mode
+
+    async def send(self, message: PushMessage, tokens: Sequence[str]) -> list[TokenResult]:
+        """One result per token, in order; raises TransientSendError if nothing could be tried."""
+        ...

@@ -1,0 +1,337 @@
+"""Notify's SQL: recipients, devices, the delivery log and its per-token push targets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from notify.domain import Recipient
+from notify.providers import TokenResult
+from rtmn_shared.db import Connection, Pool
+from rtmn_shared.events.catalogue import UserRegistered
+from rtmn_shared.events.envelope import CloudEvent
+
+
+@dataclass(frozen=True)
+class DeliveryKey:
+    """What makes a delivery unique: its source event (or request), channel, user, template."""
+
+    source: str
+    event_id: uuid.UUID
+    channel: str
+    user_id: str
+    template: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: uuid.UUID
+    attempts: int
+
+
+# -- recipients -----------------------------------------------------------------------------
+
+
+async def upsert_recipient(conn: Connection, user: UserRegistered, as_of: datetime) -> None:
+    # A field the event leaves out keeps its old value; an older event never wins.
+    await conn.execute(
+        """
+        INSERT INTO recipients (user_id, email, first_name, phone, locale, tier, as_of)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (user_id) DO UPDATE SET
+            email = COALESCE(EXCLUDED.email, recipients.email),
+            first_name = COALESCE(EXCLUDED.first_name, recipients.first_name),
+            phone = COALESCE(EXCLUDED.phone, recipients.phone),
+            locale = COALESCE(EXCLUDED.locale, recipients.locale),
+            tier = COALESCE(EXCLUDED.tier, recipients.tier),
+            as_of = EXCLUDED.as_of,
+            updated_at = now()
+        WHERE recipients.as_of <= EXCLUDED.as_of
+        """,
+        user.user_id,
+        user.email,
+        user.first_name,
+        user.phone,
+        user.locale,
+        user.tier,
+        as_of,
+    )
+
+
+async def recipient(pool: Pool, user_id: str) -> Recipient | None:
+    row = await pool.fetchrow(
+        "SELECT user_id, email, first_name FROM recipients WHERE user_id = $1", user_id
+    )
+    return None if row is None else Recipient(row["user_id"], row["email"], row["first_name"])
+
+
+# -- devices --------------------------------------------------------------------------------
+
+
+async def register_device(pool: Pool, user_id: str, token: str, platform: str) -> None:
+    # A token belongs to one install: re-registering moves it to the caller and revives it.
+    await pool.execute(
+        """
+        INSERT INTO devices (token, user_id, platform) VALUES ($1, $2, $3)
+        ON CONFLICT (token) DO UPDATE SET
+            user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, active = true,
+            deactivated_reason = NULL, updated_at = now()
+        """,
+        token,
+        user_id,
+        platform,
+    )
+
+
+async def remove_device(pool: Pool, user_id: str, token: str) -> bool:
+    deleted = await pool.fetchval(
+        "DELETE FROM devices WHERE token = $1 AND user_id = $2 RETURNING true", token, user_id
+    )
+    return bool(deleted)
+
+
+async def deactivate_devices(conn: Connection, results: Sequence[TokenResult]) -> None:
+    if results:
+        await conn.execute(
+            """
+            UPDATE devices SET active = false, deactivated_reason = r.reason, updated_at = now()
+            FROM unnest($1::text[], $2::text[]) AS r(token, reason)
+            WHERE devices.token = r.token
+            """,
+            [r.token for r in results],
+            [r.error or "dead token" for r in results],
+        )
+
+
+# -- the delivery log -----------------------------------------------------------------------
+
+_CLAIM = """
+    INSERT INTO deliveries
+        (source, event_id, channel, user_id, template, title, body, provider,
+         attempts, lease_until)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, now() + make_interval(secs => $9))
+    ON CONFLICT (source, channel, user_id, template) DO UPDATE SET
+        attempts = deliveries.attempts + 1,
+        lease_until = EXCLUDED.lease_until,
+        updated_at = now()
+    WHERE deliveries.status = 'queued'
+      AND (deliveries.lease_until IS NULL OR deliveries.lease_until < now())
+    RETURNING id, attempts
+"""
+
+
+async def claim(
+    conn: Connection,
+    key: DeliveryKey,
+    *,
+    provider: str,
+    lease_seconds: int,
+    title: str | None = None,
+    body: str | None = None,
+) -> Claim | str:
+    """The row, now ours for `lease_seconds`; or the status that keeps us from claiming it
+    ("queued" means another worker holds it right now)."""
+    row = await conn.fetchrow(
+        _CLAIM,
+        key.source,
+        key.event_id,
+        key.channel,
+        key.user_id,
+        key.template,
+        title,
+        body,
+        provider,
+        float(lease_seconds),
+    )
+    if row is not None:
+        return Claim(row["id"], row["attempts"])
+    status: str = await conn.fetchval(
+        "SELECT status FROM deliveries "
+        "WHERE source = $1 AND channel = $2 AND user_id = $3 AND template = $4",
+        key.source,
+        key.channel,
+        key.user_id,
+        key.template,
+    )
+    return status
+
+
+async def release(conn: Connection | Pool, delivery_id: uuid.UUID, error: str | None) -> None:
+    """Gives the claim back after a transient failure, so the retry may take it at once."""
+    await conn.execute(
+        "UPDATE deliveries SET lease_until = NULL, last_error = $2, updated_at = now() "
+        "WHERE id = $1",
+        delivery_id,
+        error,
+    )
+
+
+async def finish(
+    conn: Connection,
+    delivery_id: uuid.UUID,
+    status: str,
+    *,
+    message_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    # A webhook may have moved the row past "sent" already; keep its later status.
+    await conn.execute(
+        """
+        UPDATE deliveries SET
+            status = CASE WHEN status = 'queued' THEN $2 ELSE status END,
+            provider_message_id = COALESCE($3, provider_message_id),
+            last_error = $4,
+            lease_until = NULL,
+            sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END,
+            updated_at = now()
+        WHERE id = $1
+        """,
+        delivery_id,
+        status,
+        message_id,
+        error,
+    )
+
+
+async def advance_email(
+    pool: Pool,
+    *,
+    delivery_id: uuid.UUID | None,
+    provider_message_id: str | None,
+    status: str,
+    allowed_from: list[str],
+) -> bool:
+    """Moves an email forward to `status` (never back); found by our id or SendGrid's."""
+    moved = await pool.fetchval(
+        """
+        UPDATE deliveries SET status = $3, updated_at = now()
+        WHERE channel = 'email' AND status = ANY($4::text[])
+          AND (id = $1 OR ($1 IS NULL AND provider_message_id = $2))
+        RETURNING true
+        """,
+        delivery_id,
+        provider_message_id,
+        status,
+        allowed_from,
+    )
+    return bool(moved)
+
+
+async def notifications(
+    pool: Pool, user_id: str, limit: int, before: datetime | None
+) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        """
+        SELECT id, channel, template, title, body, status, provider, attempts, last_error,
+               created_at, sent_at
+        FROM deliveries
+        WHERE user_id = $1 AND ($3::timestamptz IS NULL OR created_at < $3)
+        ORDER BY created_at DESC LIMIT $2
+        """,
+        user_id,
+        limit,
+        before,
+    )
+    return [dict(r) for r in rows]
+
+
+# -- push targets ---------------------------------------------------------------------------
+
+
+async def add_push_targets(conn: Connection, delivery_id: uuid.UUID, user_id: str) -> None:
+    """Snapshots the user's active tokens; a device registered since a failed try joins in."""
+    await conn.execute(
+        """
+        INSERT INTO push_targets (delivery_id, token)
+        SELECT $1, token FROM devices WHERE user_id = $2 AND active
+        ON CONFLICT DO NOTHING
+        """,
+        delivery_id,
+        user_id,
+    )
+
+
+async def pending_targets(conn: Connection, delivery_id: uuid.UUID) -> tuple[list[str], int]:
+    """Tokens still to send to (and still active), and how many already got this push."""
+    rows = await conn.fetch(
+        """
+        SELECT t.token, t.status, d.active
+        FROM push_targets t LEFT JOIN devices d USING (token)
+        WHERE t.delivery_id = $1
+        ORDER BY t.token
+        """,
+        delivery_id,
+    )
+    pending = [r["token"] for r in rows if r["status"] == "pending" and r["active"]]
+    return pending, sum(1 for r in rows if r["status"] == "sent")
+
+
+async def record_targets(
+    conn: Connection, delivery_id: uuid.UUID, results: Sequence[TokenResult]
+) -> None:
+    status = {"sent": "sent", "dead": "dead", "failed": "failed", "retry": "pending"}
+    await conn.execute(
+        """
+        UPDATE push_targets t SET status = r.status, message_id = r.message_id,
+            last_error = r.error, updated_at = now()
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+            AS r(token, status, message_id, error)
+        WHERE t.delivery_id = $1 AND t.token = r.token
+        """,
+        delivery_id,
+        [r.token for r in results],
+        [status[r.outcome] for r in results],
+        [r.message_id for r in results],
+        [r.error for r in results],
+    )
+
+
+# -- requests and campaigns -----------------------------------------------------------------
+
+
+async def record_send_request(
+    conn: Connection, request_id: str, event_id: uuid.UUID, requested_by: str, users: int
+) -> uuid.UUID | None:
+    """None when the request id is new; else the event id its first call wrote."""
+    fresh = await conn.fetchval(
+        """
+        INSERT INTO send_requests (request_id, event_id, requested_by, user_count)
+        VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true
+        """,
+        request_id,
+        event_id,
+        requested_by,
+        users,
+    )
+    if fresh:
+        return None
+    existing: uuid.UUID = await conn.fetchval(
+        "SELECT event_id FROM send_requests WHERE request_id = $1", request_id
+    )
+    return existing
+
+
+async def record_campaign(conn: Connection, request_id: str, batches: int, users: int) -> bool:
+    fresh = await conn.fetchval(
+        "INSERT INTO campaigns (request_id, batches, user_count) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        request_id,
+        batches,
+        users,
+    )
+    return bool(fresh)
+
+
+async def add_routed(conn: Connection, routing_key: str, event: CloudEvent) -> None:
+    """An outbox row published under `routing_key` instead of its type: notify's own work
+    queue for campaign batches (the relay routes by the row's type column)."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, type, subject, payload) VALUES ($1, $2, $3, $4)",
+        event.id,
+        routing_key,
+        event.subject,
+        event.to_json().decode(),
+    )

@@ -1,0 +1,157 @@
+"""Helpers notify's tests share (a uniquely named module: tests dirs share one sys.path)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import aio_pika
+import pytest
+
+from notify.app import SERVICE
+from notify.settings import Settings
+from rtmn_fakes.fcm import FcmFake
+from rtmn_fakes.sendgrid import EventWebhookSigner, SendGridFake
+from rtmn_shared.db import Pool
+from rtmn_shared.events.catalogue import PaymentSuccess, UserRegistered
+from rtmn_shared.events.envelope import CloudEvent, EventData
+from rtmn_shared.events.topology import declare_exchange
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.running import RunningService, running
+from rtmn_shared.testing.waiting import wait_for
+
+# Enough retries for "503 three times, then 202"; short so the suite stays fast.
+RETRY_DELAYS_MS = (100, 200, 300, 400)
+
+
+@pytest.fixture(scope="module")
+async def sendgrid() -> AsyncIterator[SendGridFake]:
+    async with SendGridFake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+async def fcm() -> AsyncIterator[FcmFake]:
+    async with FcmFake(project_id="rtmn-notify-test") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def signer() -> EventWebhookSigner:
+    return EventWebhookSigner()
+
+
+def live_settings(
+    sendgrid: SendGridFake, fcm: FcmFake, signer: EventWebhookSigner, **overrides: object
+) -> Settings:
+    values: dict[str, object] = {
+        "sendgrid_api_key": sendgrid.api_key,
+        "sendgrid_api_url": sendgrid.url,
+        "sendgrid_from_email": "orders@rez.test",
+        "sendgrid_template_welcome": "d-welcome01",
+        "sendgrid_template_order_confirmation": "d-order01",
+        "sendgrid_webhook_public_key": signer.public_key,
+        "firebase_project_id": fcm.project_id,
+        "fcm_access_token": fcm.access_token,
+        "fcm_url": fcm.url + "/v1/projects/{0}/messages:send",
+        "app_url": "https://rez.test",
+        "campaign_threshold": 3,
+        "campaign_batch_size": 2,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+async def notify(
+    suite: Suite, sendgrid: SendGridFake, fcm: FcmFake, signer: EventWebhookSigner
+) -> AsyncIterator[RunningService]:
+    settings = live_settings(sendgrid, fcm, signer)
+    async with running(SERVICE, settings, retry_delays_ms=RETRY_DELAYS_MS) as svc:
+        yield svc
+
+
+Publish = Callable[..., Awaitable[CloudEvent]]
+
+
+@pytest.fixture(scope="module")
+async def publish(suite: Suite) -> AsyncIterator[Publish]:
+    """Publishes an event as a producer's relay would; pass `event=` to send one again."""
+    connection = await aio_pika.connect(suite.amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await declare_exchange(channel)
+
+    async def send(data: EventData | None = None, *, event: CloudEvent | None = None) -> CloudEvent:
+        if event is None:
+            assert data is not None
+            event = CloudEvent.of(data, source="rtmn/test")
+        await exchange.publish(
+            aio_pika.Message(event.to_json(), message_id=str(event.id), type=event.type),
+            routing_key=event.type,
+        )
+        return event
+
+    yield send
+    await connection.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def payment(user_id: str, amount: int = 149_900) -> PaymentSuccess:
+    order = unique("ord")
+    return PaymentSuccess(
+        payment_id=unique("pay"),
+        order_id=order,
+        order_number=f"R{uuid.uuid4().int % 10**8:08d}",
+        user_id=user_id,
+        merchant_id="m-1",
+        amount=amount,
+        currency="INR",
+        gateway="razorpay",
+        gateway_payment_id=unique("pay_rzp"),
+        paid_at=datetime(2026, 11, 27, 10, 30, tzinfo=UTC),
+    )
+
+
+async def registered_user(
+    publish: Publish, pool: Pool, *, first_name: str = "Asha", email: str | None = None
+) -> UserRegistered:
+    user_id = unique("user")
+    user = UserRegistered(
+        user_id=user_id,
+        email=email or f"{user_id}@example.com",
+        first_name=first_name,
+        phone="+919876543210",
+        tier="gold",
+        locale="en-IN",
+    )
+    await publish(user)
+    await wait_for(
+        lambda: pool.fetchval("SELECT true FROM recipients WHERE user_id = $1", user_id),
+        message="the recipient read model",
+    )
+    return user
+
+
+async def add_devices(pool: Pool, user_id: str, *tokens: str) -> None:
+    for token in tokens:
+        await pool.execute(
+            "INSERT INTO devices (token, user_id, platform) VALUES ($1, $2, 'android')",
+            token,
+            user_id,
+        )
+
+
+async def delivery(pool: Pool, user_id: str, channel: str) -> dict[str, object] | None:
+    row = await pool.fetchrow(
+        "SELECT * FROM deliveries WHERE user_id = $1 AND channel = $2", user_id, channel
+    )
+    return dict(row) if row else None
+
+
+async def status_is(pool: Pool, user_id: str, channel: str, status: str) -> bool:
+    row = await delivery(pool, user_id, channel)
+    return row is not None and row["status"] == status

@@ -1,0 +1,88 @@
+"""payment.success fans out to an email and a push, each on its own queue, each sent once."""
+
+from __future__ import annotations
+
+from notify_testkit import (
+    Publish,
+    add_devices,
+    delivery,
+    payment,
+    registered_user,
+    status_is,
+    unique,
+)
+from prometheus_client import REGISTRY
+
+from rtmn_fakes.fcm import FcmFake
+from rtmn_fakes.sendgrid import SendGridFake
+from rtmn_shared.testing.running import RunningService
+from rtmn_shared.testing.waiting import wait_for
+
+
+async def test_one_payment_sends_one_email_and_one_push_and_a_redelivery_sends_nothing(
+    notify: RunningService, publish: Publish, sendgrid: SendGridFake, fcm: FcmFake
+) -> None:
+    pool = notify.pool
+    user = await registered_user(publish, pool, first_name="Asha")
+    token = unique("tok")
+    await add_devices(pool, user.user_id, token)
+    paid = payment(user.user_id, amount=149_950)
+
+    event = await publish(paid)
+    await wait_for(lambda: status_is(pool, user.user_id, "email", "sent"), message="email sent")
+    await wait_for(lambda: status_is(pool, user.user_id, "push", "sent"), message="push sent")
+
+    [mail] = [m for m in sendgrid.mails_to(str(user.email)) if m.template_id == "d-order01"]
+    assert mail.template_data(str(user.email)) == {
+        "first_name": "Asha",
+        "order_number": paid.order_number,
+        "order_date": "27 Nov 2026",
+        "total": "₹1,499.50",
+        "tracking_url": f"https://rez.test/orders/{paid.order_id}/track",
+    }
+    email_row = await delivery(pool, user.user_id, "email")
+    assert email_row is not None
+    assert mail.custom_args == {
+        "event_id": str(event.id),
+        "notification_id": str(email_row["id"]),
+    }
+    assert email_row["provider_message_id"] == mail.message_id
+    [push] = fcm.deliveries_to(token)
+    assert push.message["notification"]["title"] == "Payment Successful"
+    assert paid.order_number in push.message["notification"]["body"]
+    assert push.message["data"] == {
+        "type": "payment_success",
+        "orderId": paid.order_id,
+        "orderNumber": paid.order_number,
+        "deepLink": f"rezapp://orders/{paid.order_id}",
+    }
+
+    # The broker hands the very same event over again (a lost ack, a replay from the DLQ).
+    queues = ("notify.email-order-confirmation", "notify.push-payment-success")
+    before = [consumed(q) for q in queues]
+    await publish(event=event)
+    await wait_for(
+        lambda: all(consumed(q) > b for q, b in zip(queues, before, strict=True)),
+        message="both queues to consume the redelivery",
+    )
+    orders = [m for m in sendgrid.mails_to(str(user.email)) if m.template_id == "d-order01"]
+    assert len(orders) == 1
+    assert len(fcm.deliveries_to(token)) == 1
+    attempts = await pool.fetch(
+        "SELECT attempts FROM deliveries WHERE user_id = $1 AND template <> 'welcome'",
+        user.user_id,
+    )
+    assert [r["attempts"] for r in attempts] == [1, 1]
+    sent_events = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE type = 'notification.sent' "
+        "AND payload->'data'->>'user_id' = $1",
+        user.user_id,
+    )
+    assert sent_events == 3  # welcome email, order email, payment push
+
+
+def consumed(queue: str) -> float:
+    sample = REGISTRY.get_sample_value(
+        "rtmn_events_consumed_total", {"queue": queue, "outcome": "applied"}
+    )
+    return sample or 0.0
