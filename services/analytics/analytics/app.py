@@ -32,12 +32,12 @@ def mixpanel_sink(settings: AnalyticsSettings, session: aiohttp.ClientSession) -
         return SandboxSink("mixpanel")
     if settings.mixpanel_api_secret is not None:
         # A project secret is the Basic username with an empty password.
-        auth = aiohttp.BasicAuth(settings.mixpanel_api_secret.get_secret_value(), "")
+        authorization = aiohttp.encode_basic_auth(settings.mixpanel_api_secret.get_secret_value())
         project_id = settings.mixpanel_project_id
     else:
         assert settings.mixpanel_service_account_username is not None
         assert settings.mixpanel_service_account_secret is not None
-        auth = aiohttp.BasicAuth(
+        authorization = aiohttp.encode_basic_auth(
             settings.mixpanel_service_account_username,
             settings.mixpanel_service_account_secret.get_secret_value(),
         )
@@ -46,7 +46,7 @@ def mixpanel_sink(settings: AnalyticsSettings, session: aiohttp.ClientSession) -
     return MixpanelSink(
         session,
         api_url=str(settings.mixpanel_api_url),
-        auth=auth,
+        authorization=authorization,
         project_id=project_id,
         project_token=token.get_secret_value() if token else None,
         policy=_policy(settings),

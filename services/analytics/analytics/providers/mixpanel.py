@@ -33,7 +33,7 @@ class MixpanelSink:
         session: aiohttp.ClientSession,
         *,
         api_url: str,
-        auth: aiohttp.BasicAuth,
+        authorization: str,
         project_id: str | None = None,
         project_token: str | None = None,
         policy: RetryPolicy,
@@ -43,7 +43,7 @@ class MixpanelSink:
     ) -> None:
         self.session = session
         self.url = api_url.rstrip("/") + "/import"
-        self.auth = auth
+        self.headers = {"Content-Type": "application/json", "Authorization": authorization}
         self.params = {"strict": "1"} | ({"project_id": project_id} if project_id else {})
         self.project_token = project_token
         self.policy = policy
@@ -102,7 +102,7 @@ class MixpanelSink:
                 self.url,
                 sink=self.name,
                 body=body,
-                headers={"Content-Type": "application/json", **_basic(self.auth)},
+                headers=self.headers,
                 params=self.params,
                 policy=self.policy,
                 client_timeout=self.timeout,
@@ -160,7 +160,3 @@ class MixpanelSink:
             len(events),
             len(records),
         )
-
-
-def _basic(auth: aiohttp.BasicAuth) -> dict[str, str]:
-    return {"Authorization": auth.encode()}

@@ -1,0 +1,220 @@
+"""Domain events from the real broker to the Mixpanel and GA4 fakes, through the whole service."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractChannel
+from analytics_fakes import Ga4Fake, MixpanelFake
+
+from analytics.app import SERVICE
+from analytics.settings import AnalyticsSettings
+from rtmn_shared.events.catalogue import (
+    NotificationRequested,
+    OtpVerified,
+    PaymentSuccess,
+    UserRegistered,
+    WalletCredited,
+)
+from rtmn_shared.events.envelope import CloudEvent, EventData
+from rtmn_shared.suite import EXCHANGE
+from rtmn_shared.testing.running import RunningService, running
+from rtmn_shared.testing.waiting import wait_for
+
+QUEUES = ("analytics.mixpanel", "analytics.ga4")
+EMAIL = "priya@example.com"
+PHONE = "+919876543210"
+
+
+def settings(mixpanel: MixpanelFake, ga4: Ga4Fake, **overrides: Any) -> AnalyticsSettings:
+    values: dict[str, Any] = {
+        "mixpanel_api_secret": mixpanel.api_secret,
+        "mixpanel_project_token": "mp-project-token",
+        "mixpanel_api_url": mixpanel.url,
+        "mixpanel_batch_events": 200,
+        "ga4_measurement_id": ga4.measurement_id,
+        "ga4_api_secret": ga4.api_secret,
+        "ga4_base_url": ga4.url,
+        "analytics_flush_seconds": 0.2,
+        "analytics_send_attempts": 3,
+        "analytics_backoff_first_seconds": 0.05,
+        "analytics_backoff_cap_seconds": 0.2,
+    }
+    return AnalyticsSettings(**(values | overrides))
+
+
+@pytest.fixture
+async def service(
+    mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningService]:
+    overrides = getattr(request, "param", {})
+    async with running(SERVICE, settings(mixpanel, ga4, **overrides), relay=False) as svc:
+        yield svc
+    # The queues outlive the consumers: drop them so no event of this test reaches the next.
+    for name in QUEUES:
+        for queue in (name, f"{name}.dlq", f"{name}.retry.100ms", f"{name}.retry.300ms"):
+            await channel.queue_delete(queue)
+
+
+def domain_events(count: int, run: str) -> list[CloudEvent]:
+    """A mix of every kind the mapping treats differently, ids unique to this run."""
+    made: list[CloudEvent] = []
+    for n in range(count):
+        user = f"{run}-u{n % 50}"
+        data: EventData
+        match n % 5:
+            case 0 | 1:
+                data = PaymentSuccess(
+                    payment_id=f"{run}-pay{n}",
+                    order_id=f"ord{n}",
+                    order_number=f"R{n}",
+                    user_id=user,
+                    merchant_id="m1",
+                    amount=49_950,
+                    currency="INR",
+                    gateway="razorpay",
+                    gateway_payment_id=f"pay_rzp_{n}",
+                    paid_at=datetime.now(UTC),
+                )
+            case 2:
+                data = WalletCredited(
+                    entry_id=f"{run}-e{n}",
+                    user_id=user,
+                    coins=50,
+                    reason="cashback",
+                    reference=f"pay{n}",
+                    balance_after=50,
+                )
+            case 3:
+                data = UserRegistered(
+                    user_id=user, email=EMAIL, phone=PHONE, first_name="Priya", tier="gold"
+                )
+            case _:
+                data = OtpVerified(phone_hash="ab" * 32, purpose="login")
+        made.append(CloudEvent.of(data, source="rtmn/test"))
+    return made
+
+
+async def publish(channel: AbstractChannel, events: list[CloudEvent]) -> None:
+    exchange = await channel.get_exchange(EXCHANGE)
+    await asyncio.gather(
+        *(
+            exchange.publish(
+                aio_pika.Message(
+                    event.to_json(),
+                    message_id=str(event.id),
+                    type=event.type,
+                    content_type="application/cloudevents+json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=event.type,
+            )
+            for event in events
+        )
+    )
+
+
+def ids(events: list[CloudEvent]) -> set[str]:
+    return {str(event.id) for event in events}
+
+
+def ours(fake: MixpanelFake, expected: set[str]) -> list[str]:
+    with fake.lock:
+        return [i for i in fake.received_ids if i in expected]
+
+
+async def test_a_thousand_events_reach_mixpanel_in_batches_each_once_and_redelivery_adds_nothing(
+    service: RunningService, mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+) -> None:
+    events = domain_events(1000, uuid.uuid4().hex[:8])
+    expected = ids(events)
+    await publish(channel, events)
+    await wait_for(lambda: len(ours(mixpanel, expected)) >= 1000, timeout=30, message="1000")
+
+    imports = mixpanel.requests_to("/import")
+    sizes = [len(r.json) for r in imports if r.status == 200]
+    assert len(sizes) >= 5, sizes  # batches of at most 200, not one request per event
+    assert max(sizes) <= 200
+    assert set(Counter(ours(mixpanel, expected)).values()) == {1}
+    assert {i for i in mixpanel.imported if i in expected} == expected
+    bodies = b"".join(r.body for r in imports)
+    assert EMAIL.encode() not in bodies
+    assert PHONE[3:].encode() not in bodies
+    assert b"ab" * 32 not in bodies
+    sample = next(r for r in mixpanel.imported.values() if r["event"] == "payment_success")
+    assert sample["properties"]["amount"] == 49_950
+    assert sample["properties"]["revenue"] == 499.5
+    assert sample["properties"]["currency"] == "INR"
+    assert sample["properties"]["token"] == "mp-project-token"
+
+    # The broker hands every event over again, as after a consumer crash before its acks.
+    await publish(channel, events)
+    await wait_for(lambda: len(ours(mixpanel, expected)) >= 2000, timeout=30, message="again")
+    assert {i for i in mixpanel.imported if i in expected} == expected  # no new insert ids
+
+    collects = ga4.requests_to("/mp/collect")
+    assert collects
+    assert max(len(r.json["events"]) for r in collects) <= 25
+    assert ga4.violations == []
+
+
+async def test_mixpanel_answering_429_then_200_loses_and_duplicates_nothing(
+    service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
+) -> None:
+    mixpanel.fail_next(2, 429, body={"code": 429, "error": "rate limited"}, path="/import")
+    events = domain_events(300, uuid.uuid4().hex[:8])
+    expected = ids(events)
+    await publish(channel, events)
+    await wait_for(lambda: len(ours(mixpanel, expected)) >= 300, timeout=30, message="all 300")
+    statuses = Counter(r.status for r in mixpanel.requests_to("/import"))
+    assert statuses[429] == 2
+    assert Counter(ours(mixpanel, expected)) == Counter(expected)
+
+
+@pytest.mark.parametrize("service", [{"analytics_send_attempts": 1}], indirect=True)
+async def test_a_batch_mixpanel_never_took_comes_back_through_the_broker(
+    service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
+) -> None:
+    # One attempt per delivery: the first delivery's 503 leaves the messages unacknowledged
+    # work for the retry queue, and the redelivery succeeds.
+    mixpanel.fail_next(1, 503, path="/import")
+    events = domain_events(50, uuid.uuid4().hex[:8])
+    expected = ids(events)
+    await publish(channel, events)
+    await wait_for(lambda: len(ours(mixpanel, expected)) >= 50, timeout=30, message="all 50")
+    assert Counter(r.status for r in mixpanel.requests_to("/import"))[503] == 1
+    assert Counter(ours(mixpanel, expected)) == Counter(expected)
+
+
+async def test_a_ga4_that_is_down_does_not_stop_mixpanel(
+    service: RunningService, mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+) -> None:
+    ga4.fail_next(1_000_000, 503)
+    events = domain_events(300, uuid.uuid4().hex[:8])
+    expected = ids(events)
+    await publish(channel, events)
+    await wait_for(lambda: len(ours(mixpanel, expected)) >= 300, timeout=30, message="mixpanel")
+    assert ga4.requests_to("/mp/collect")  # GA4 was tried, and kept failing
+    assert ga4.collected == []
+    assert {r.status for r in ga4.requests_to("/mp/collect")} <= {503, None}
+
+
+async def test_commands_and_unmapped_types_are_acknowledged_without_reaching_a_sink(
+    service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    command = CloudEvent.of(
+        NotificationRequested(request_id=run, user_ids=["u1"], title="Hi", message="Hello"),
+        source="rtmn/test",
+    )
+    marker = domain_events(1, run)
+    await publish(channel, [command, *marker])
+    await wait_for(lambda: ours(mixpanel, ids(marker)), timeout=10, message="the marker event")
+    assert str(command.id) not in mixpanel.imported
