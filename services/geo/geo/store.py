@@ -14,6 +14,15 @@ from rtmn_shared.db import Connection, Pool
 
 _POINT = "public.ST_SetSRID(public.ST_MakePoint($2, $1), 4326)::public.geography"
 
+# $1 lat, $2 lng, $3 radius in metres, $4 limit.
+NEARBY_SQL = f"""
+    SELECT id, name, lat, lng,
+           public.ST_Distance(location, {_POINT}, false) / 1000.0 AS distance_km
+      FROM merchants
+     WHERE public.ST_DWithin(location, {_POINT}, $3, false)
+     ORDER BY location OPERATOR(public.<->) {_POINT}
+     LIMIT $4"""  # noqa: S608 - _POINT is a constant; every value is a parameter
+
 
 @dataclass(frozen=True)
 class StoredPlace:
@@ -96,12 +105,7 @@ async def nearby(
     index nearest first, so the cost follows `limit`, not the table size.
     """
     rows = await db.fetch(
-        f"""SELECT id, name, lat, lng,
-                   public.ST_Distance(location, {_POINT}, false) / 1000.0 AS distance_km
-              FROM merchants
-             WHERE public.ST_DWithin(location, {_POINT}, $3, false)
-             ORDER BY location OPERATOR(public.<->) {_POINT}
-             LIMIT $4""",  # noqa: S608 - _POINT is a constant; every value is a parameter
+        NEARBY_SQL,
         at.lat,
         at.lng,
         radius_km * 1000.0,
