@@ -1,0 +1,86 @@
+"""The upload use case: render, store every object, then record the media and its event."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from media import store
+from media.domain import Media, StoredRendition, object_key
+from media.imaging import Target
+from media.processing import Processor
+from media.storage import Links, ObjectStore, put_all, remove
+from rtmn_shared.db import Pool
+from rtmn_shared.events.catalogue import MediaUploaded
+from rtmn_shared.events.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class Uploads:
+    def __init__(
+        self, *, pool: Pool, processor: Processor, objects: ObjectStore, links: Links
+    ) -> None:
+        self.pool = pool
+        self.processor = processor
+        self.objects = objects
+        self.links = links
+        self.outbox = Outbox("rtmn/media")
+
+    async def upload(
+        self, *, owner_id: str, folder: str, kind: str, data: bytes, targets: Sequence[Target]
+    ) -> Media:
+        """Raises Overloaded, ImageRejected or StoreError; on any of them nothing is kept."""
+        rendered = await self.processor.render(data, targets)
+        media_id = uuid.uuid4()
+        renditions = {
+            r.name: StoredRendition(
+                object_key(folder, media_id, r.name), r.width, r.height, len(r.data)
+            )
+            for r in rendered.renditions
+        }
+        await put_all(self.objects, {renditions[r.name].key: r.data for r in rendered.renditions})
+        media = Media(
+            media_id=media_id,
+            owner_id=owner_id,
+            folder=folder,
+            kind=kind,
+            source_format=rendered.source_format,
+            source_bytes=len(data),
+            source_width=rendered.source_width,
+            source_height=rendered.source_height,
+            renditions=renditions,
+        )
+        try:
+            await self._record(media)
+        except (asyncpg.PostgresError, OSError, asyncio.CancelledError):
+            # Objects without a row would never be found again: take them back out.
+            await asyncio.shield(remove(self.objects, [r.key for r in renditions.values()]))
+            raise
+        log.info(
+            "stored media %s: %s %dx%d, %d renditions",
+            media_id,
+            rendered.source_format,
+            rendered.source_width,
+            rendered.source_height,
+            len(renditions),
+        )
+        return media
+
+    async def _record(self, media: Media) -> None:
+        urls = await self.links.urls({name: r.key for name, r in media.renditions.items()})
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.insert_media(conn, media)
+            await self.outbox.add(
+                conn,
+                MediaUploaded(
+                    media_id=str(media.media_id),
+                    owner_id=media.owner_id,
+                    folder=media.folder,
+                    urls=urls,
+                ),
+            )
