@@ -222,3 +222,11 @@ async def test_the_wallet_needs_a_token(svc: RunningService) -> None:
     for path in ("/api/wallet/balance", "/api/wallet/ledger"):
         response = await svc.client.get(path)
         assert response.status == 401
+
+
+async def test_readiness_and_the_generated_openapi(svc: RunningService) -> None:
+    ready = await svc.client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["checks"] == {"database": "ok", "broker": "ok"}
+    spec = await (await svc.client.get("/openapi.json")).json()
+    assert {"/api/wallet/balance", "/api/wallet/ledger"} <= set(spec["paths"])

@@ -5,9 +5,12 @@ Earning rule (configured in `wallet.settings.WalletSettings`, documented in the 
     coins = floor(amount in major units × CASHBACK_PERCENT / 100 × tier multiplier),
             then at most CASHBACK_CAP_COINS per payment.
 
-Only currencies listed in CASHBACK_CURRENCIES earn (INR by default: 5 % of ₹499.00 = 24 coins).
-Coins are whole units and every rounding is a floor, so a user is never given a fraction of a
-coin. Everything is computed with integers and `Decimal`, never floats.
+Defaults: CASHBACK_PERCENT=5, WALLET_TIER_MULTIPLIERS="bronze=1,silver=1.25,gold=1.5,platinum=2",
+WALLET_DEFAULT_TIER=bronze (users the wallet has not heard of, and unknown tiers),
+CASHBACK_CAP_COINS=500, CASHBACK_CURRENCIES=INR (other currencies earn nothing). So ₹499.00
+earns 24 coins (24.95), 37 for a gold user. Coins are whole units and the one rounding is a
+floor at the end, so a user is never given a fraction of a coin. Everything is computed with
+integers and `Decimal`, never floats.
 
 Reversal rule: after refunds totalling T of a payment of amount A that earned C coins, the
 payment's reversals add up to floor(C × T / A); a full refund (or T ≥ A) takes back exactly
