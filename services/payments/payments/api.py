@@ -1,0 +1,177 @@
+"""HTTP handlers, thin: read the request, call the flow, shape the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from payments import checkout, inbound, refunds, store, upi, webhooks
+from payments.checkout import UpiPayee
+from payments.idempotency import Reply, once
+from payments.providers.gateway import Gateways
+from payments.schemas import (
+    CreatedPayment,
+    CreatePayment,
+    CreateRefund,
+    PaymentView,
+    RefundView,
+    UpiLink,
+    UpiQuery,
+    VerifyPayment,
+    WebhookAck,
+)
+from payments.store import Delivery
+from rtmn_shared.db import Pool
+from rtmn_shared.web.auth import Caller
+from rtmn_shared.web.problems import Problem
+from rtmn_shared.web.ratelimit import Limit, RateLimiter
+from rtmn_shared.web.routes import USER, Call, Routes, json_response
+
+ADMIN = "admin"
+_ACK = {True: b'{"status":"processed"}', False: b'{"status":"duplicate"}'}
+
+
+@dataclass(frozen=True)
+class Deps:
+    pool: Pool
+    gateways: Gateways
+    limiter: RateLimiter
+    create_limit: Limit
+    razorpay_key_secret: str | None
+    razorpay_secrets: webhooks.Secrets
+    stripe_secrets: webhooks.Secrets
+    payee: UpiPayee
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def build_routes(deps: Deps) -> Routes:
+    routes = Routes()
+    pool = deps.pool
+
+    @routes.post("/api/payments/create", body=CreatePayment, response=CreatedPayment, status=201,
+                 auth=USER)  # fmt: skip
+    async def create_payment(call: Call) -> web.StreamResponse:
+        """Create a payment and its gateway order; Idempotency-Key honoured."""
+        request = await call.body(CreatePayment)
+        user = call.user.user_id
+        reply = await once(
+            pool,
+            user,
+            call.request.headers.get("Idempotency-Key"),
+            b"create " + request.model_dump_json().encode(),
+            lambda claim: checkout.create(
+                claim,
+                request,
+                gateways=deps.gateways,
+                limiter=deps.limiter,
+                limit=deps.create_limit,
+                payee=deps.payee,
+            ),
+        )
+        return _reply(reply)
+
+    @routes.post("/api/payments/verify", body=VerifyPayment, response=PaymentView, auth=USER)
+    async def verify_payment(call: Call) -> web.StreamResponse:
+        """Razorpay checkout callback: the signature over our order id and the payment id."""
+        request = await call.body(VerifyPayment)
+        if deps.razorpay_key_secret is None:
+            raise Problem(503, "Razorpay is not configured: checkout cannot be verified")
+        payment = await checkout.verify(
+            pool, deps.gateways, deps.razorpay_key_secret, call.user.user_id, request
+        )
+        return await _view(pool, payment.id)
+
+    @routes.get("/api/payments/{payment_id}", response=PaymentView, auth=USER)
+    async def get_payment(call: Call) -> web.StreamResponse:
+        """A payment's status, amounts and refunds."""
+        payment = await _owned(pool, call.path("payment_id"), call.user)
+        return await _view(pool, payment.id)
+
+    @routes.post("/api/payments/{payment_id}/refunds", body=CreateRefund, response=RefundView,
+                 status=201, auth=ADMIN)  # fmt: skip
+    async def create_refund(call: Call) -> web.StreamResponse:
+        """A full (no amount) or partial refund; admin only; Idempotency-Key honoured."""
+        request = await call.body(CreateRefund)
+        payment_id = call.path("payment_id")
+        reply = await once(
+            pool,
+            call.user.user_id,
+            call.request.headers.get("Idempotency-Key"),
+            f"refund {payment_id} ".encode() + request.model_dump_json().encode(),
+            lambda claim: refunds.request_refund(
+                claim, payment_id, request, gateways=deps.gateways
+            ),
+        )
+        return _reply(reply)
+
+    @routes.get("/api/payments/{payment_id}/upi", query=UpiQuery, response=UpiLink, auth=USER)
+    async def upi_link(call: Call) -> web.StreamResponse:
+        """The UPI deep link and its QR code (`?format=svg|png` for the image itself)."""
+        kind = call.query(UpiQuery).format
+        payment = await _owned(pool, call.path("payment_id"), call.user)
+        if payment.currency != "INR":
+            raise Problem(422, "UPI takes INR payments only")
+        link = checkout.upi_link(payment, deps.payee)
+        if kind is None:
+            return json_response(link)
+        return web.Response(body=upi.qr_code(link.link, kind), content_type=upi.CONTENT_TYPES[kind])
+
+    @routes.post("/api/webhooks/razorpay", response=WebhookAck)
+    async def razorpay_webhook(call: Call) -> web.StreamResponse:
+        """Razorpay webhooks: HMAC over the raw body, deduplicated on X-Razorpay-Event-Id."""
+        body = await call.request.read()
+        headers = call.request.headers
+        try:
+            webhooks.verify_razorpay(
+                body, headers.get("X-Razorpay-Signature"), deps.razorpay_secrets, deps.clock()
+            )
+            event_id = headers.get("X-Razorpay-Event-Id")
+            if not event_id:
+                raise webhooks.BadWebhook("the X-Razorpay-Event-Id header is missing")
+            event_type, command = webhooks.parse_razorpay(body)
+        except webhooks.BadWebhook as error:
+            raise Problem(400, str(error)) from None
+        fresh = await inbound.handle(pool, Delivery("razorpay", event_id, event_type), command)
+        return web.Response(body=_ACK[fresh], content_type="application/json")
+
+    @routes.post("/api/webhooks/stripe", response=WebhookAck)
+    async def stripe_webhook(call: Call) -> web.StreamResponse:
+        """Stripe webhooks: Stripe-Signature checked by the SDK, deduplicated on the event id."""
+        body = await call.request.read()
+        try:
+            event_id, event_type, command = webhooks.parse_stripe(
+                body,
+                call.request.headers.get("Stripe-Signature"),
+                deps.stripe_secrets,
+                deps.clock(),
+            )
+        except webhooks.BadWebhook as error:
+            raise Problem(400, str(error)) from None
+        fresh = await inbound.handle(pool, Delivery("stripe", event_id, event_type), command)
+        return web.Response(body=_ACK[fresh], content_type="application/json")
+
+    return routes
+
+
+async def _owned(pool: Pool, payment_id: str, caller: Caller) -> store.PaymentRow:
+    async with pool.acquire() as conn:
+        payment = await store.get_payment(conn, payment_id)
+    if payment is None or (payment.user_id != caller.user_id and not caller.has(ADMIN)):
+        raise Problem(404, "no such payment")
+    return payment
+
+
+async def _view(pool: Pool, payment_id: str) -> web.Response:
+    async with pool.acquire() as conn:
+        payment = await store.get_payment(conn, payment_id)
+        assert payment is not None
+        found = await store.refunds_of(conn, payment_id)
+    return json_response(PaymentView.of(payment, found))
+
+
+def _reply(reply: Reply) -> web.Response:
+    headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
+    return json_response(reply.body, status=reply.status, headers=headers)

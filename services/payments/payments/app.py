@@ -1,0 +1,123 @@
+"""Composition root: settings → pool, Redis, gateways → routes, and the reconciliation job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from aiohttp import web
+
+from payments import webhooks
+from payments.api import Deps, build_routes
+from payments.checkout import UpiPayee
+from payments.providers.gateway import Gateways, PaymentGateway
+from payments.providers.razorpay import RazorpayGateway
+from payments.providers.sandbox import SandboxGateway
+from payments.providers.stripe import StripeGateway
+from payments.reconcile import Reconciler
+from payments.settings import Settings
+from rtmn_shared.events.consumer import Handler
+from rtmn_shared.service import Service, open_pool, open_redis
+from rtmn_shared.suite import SERVICES
+from rtmn_shared.web.app import Readiness, create_app
+from rtmn_shared.web.auth import TokenVerifier
+from rtmn_shared.web.ratelimit import Limit, RateLimiter
+
+log = logging.getLogger(__name__)
+INFO = SERVICES["payments"]
+
+
+async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
+    razorpay: PaymentGateway
+    if settings.razorpay_key_id and settings.razorpay_key_secret:
+        razorpay = RazorpayGateway(
+            settings.razorpay_key_id,
+            settings.razorpay_key_secret.get_secret_value(),
+            timeout=settings.gateway_timeout_seconds,
+            base_url=settings.razorpay_api_base,
+        )
+    else:
+        log.warning("RAZORPAY_KEY_ID/RAZORPAY_KEY_SECRET not set: Razorpay runs as a sandbox")
+        razorpay = SandboxGateway("razorpay")
+    stripe: PaymentGateway
+    if settings.stripe_secret_key:
+        live = StripeGateway(
+            settings.stripe_secret_key.get_secret_value(),
+            timeout=settings.gateway_timeout_seconds,
+            base_url=settings.stripe_api_base,
+        )
+        stack.push_async_callback(live.close)
+        stripe = live
+    else:
+        log.warning("STRIPE_SECRET_KEY not set: Stripe runs as a sandbox")
+        stripe = SandboxGateway("stripe")
+    return Gateways(razorpay, stripe)
+
+
+def _secret(value: object) -> bytes | None:
+    get = getattr(value, "get_secret_value", None)
+    return get().encode() if get is not None else None
+
+
+async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Application:
+    pool = await open_pool(INFO, settings, stack)
+    redis = await open_redis(settings, stack)
+    gateways = await build_gateways(settings, stack)
+    key_secret = settings.razorpay_key_secret
+    deps = Deps(
+        pool=pool,
+        gateways=gateways,
+        limiter=RateLimiter(redis, "payments"),
+        create_limit=Limit(settings.create_limit_per_window, settings.create_limit_window_seconds),
+        razorpay_key_secret=key_secret.get_secret_value() if key_secret else None,
+        razorpay_secrets=webhooks.Secrets(
+            _secret(settings.razorpay_webhook_secret),
+            _secret(settings.razorpay_webhook_secret_previous),
+            settings.razorpay_webhook_secret_previous_until,
+        ),
+        stripe_secrets=webhooks.Secrets(_secret(settings.stripe_webhook_secret)),
+        payee=UpiPayee(settings.upi_payee_vpa, settings.upi_payee_name),
+    )
+    return create_app(
+        service=INFO.name,
+        routes=build_routes(deps),
+        verifier=TokenVerifier(settings.jwt_public_key),
+        readiness=Readiness(
+            pool=pool, redis=redis, amqp_url=str(settings.amqp_url), providers=gateways.modes()
+        ),
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
+    """Payments consumes no events; its consumer process runs reconciliation instead."""
+    pool = await open_pool(INFO, settings, stack)
+    gateways = await build_gateways(settings, stack)
+    reconciler = Reconciler(
+        pool,
+        gateways,
+        after_seconds=settings.reconcile_after_seconds,
+        batch=settings.reconcile_batch,
+    )
+    task = asyncio.ensure_future(reconciler.run_forever(settings.reconcile_interval_seconds))
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+    return []
+
+
+SERVICE = Service(
+    name=INFO.name,
+    settings=Settings,
+    migrations=Path(__file__).resolve().parents[1] / "migrations",
+    build_app=build_app,
+    build_handlers=build_handlers,
+)

@@ -1,0 +1,149 @@
+"""Creating a payment and confirming it from the checkout callback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import uuid
+from dataclasses import dataclass
+
+from payments import store, upi
+from payments.domain import Authorized
+from payments.idempotency import Claim, Reply
+from payments.providers.gateway import (
+    GatewayRejected,
+    Gateways,
+    GatewayUnavailable,
+    NewPayment,
+)
+from payments.schemas import CreatedPayment, CreatePayment, UpiLink, VerifyPayment
+from payments.store import PaymentRow
+from payments.transitions import apply_signal
+from rtmn_shared.db import Pool
+from rtmn_shared.money import Money
+from rtmn_shared.web.problems import Problem
+from rtmn_shared.web.ratelimit import Limit, RateLimiter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpiPayee:
+    vpa: str
+    name: str
+
+
+def new_payment_id() -> str:
+    # 36 characters: within Razorpay's 40 for a receipt, and 35 alphanumerics for UPI's `tr`.
+    return f"pmt_{uuid.uuid4().hex}"
+
+
+async def create(
+    claim: Claim,
+    request: CreatePayment,
+    *,
+    gateways: Gateways,
+    limiter: RateLimiter,
+    limit: Limit,
+    payee: UpiPayee,
+) -> Reply:
+    """Stores the payment, then asks the gateway for its order; a resumed key skips the first."""
+    pool = claim.pool
+    if request.gateway == "upi" and request.currency != "INR":
+        raise Problem(422, "UPI payments are in INR only")
+    if claim.resource_id is None:
+        await limiter.check("payments-create", claim.user_id, limit)
+        payment_id = new_payment_id()
+        async with pool.acquire() as conn, conn.transaction():
+            await store.insert_payment(
+                conn, _new(payment_id, claim.user_id, request), request.gateway
+            )
+            await claim.remember(conn, payment_id)
+    async with pool.acquire() as conn:
+        payment = await store.get_payment(conn, claim.resource_id or "")
+    assert payment is not None
+    return Reply(201, (await open_order(pool, gateways, payment, payee)).model_dump(mode="json"))
+
+
+async def open_order(
+    pool: Pool, gateways: Gateways, payment: PaymentRow, payee: UpiPayee
+) -> CreatedPayment:
+    gateway = gateways.of(payment.gateway)
+    try:
+        checkout = await gateway.open(payment.new_payment(), payment.gateway_order_id)
+    except GatewayUnavailable:
+        # The gateway may have made the order: reconciliation (or a retry with the key) settles it.
+        raise Problem(
+            503,
+            "the payment gateway did not answer; retry with the same Idempotency-Key",
+            headers={"Retry-After": "5"},
+            payment_id=payment.id,
+        ) from None
+    except GatewayRejected as error:
+        raise Problem(502, f"the payment gateway refused the order: {error}") from None
+    async with pool.acquire() as conn:
+        kept = await store.set_gateway_order(conn, payment.id, checkout.gateway_order_id)
+    client = {k: kept if v == checkout.gateway_order_id else v for k, v in checkout.client.items()}
+    return CreatedPayment(
+        payment_id=payment.id,
+        status=payment.status.value,
+        amount=payment.amount,
+        currency=payment.currency,
+        gateway=payment.gateway,
+        gateway_order_id=kept,
+        checkout=client,
+        upi=upi_link(payment, payee) if payment.gateway == "upi" else None,
+    )
+
+
+def upi_link(payment: PaymentRow, payee: UpiPayee) -> UpiLink:
+    link = upi.pay_link(
+        vpa=payee.vpa,
+        payee=payee.name,
+        payment_id=payment.id,
+        note=f"Order {payment.order_number}",
+        amount=Money(payment.amount, payment.currency),
+    )
+    base = f"/api/payments/{payment.id}/upi"
+    return UpiLink(link=link, qr_svg=f"{base}?format=svg", qr_png=f"{base}?format=png")
+
+
+async def verify(
+    pool: Pool, gateways: Gateways, key_secret: str, user_id: str, request: VerifyPayment
+) -> PaymentRow:
+    """The checkout callback: signed by Razorpay over *our* stored order id and its payment id."""
+    async with pool.acquire() as conn:
+        payment = await store.by_gateway_order(conn, request.razorpay_order_id)
+    if payment is None or payment.user_id != user_id or payment.gateway_order_id is None:
+        raise Problem(404, "no such payment")
+    message = f"{payment.gateway_order_id}|{request.razorpay_payment_id}".encode()
+    expected = hmac.new(key_secret.encode(), message, hashlib.sha256).hexdigest().encode()
+    if not hmac.compare_digest(expected, request.razorpay_signature.encode("ascii", "replace")):
+        raise Problem(400, "the payment signature does not match")
+    # Ask the gateway what happened; if it does not answer, the signature proves authorisation.
+    try:
+        signal = await gateways.of(payment.gateway).status(payment.gateway_order_id)
+    except (GatewayUnavailable, GatewayRejected):
+        signal = None
+    if signal is None:
+        signal = Authorized(request.razorpay_payment_id, payment.amount, payment.currency)
+    async with pool.acquire() as conn, conn.transaction():
+        locked = await store.get_payment(conn, payment.id, lock=True)
+        assert locked is not None
+        await apply_signal(conn, locked, signal)
+        final = await store.get_payment(conn, payment.id)
+    assert final is not None
+    return final
+
+
+def _new(payment_id: str, user_id: str, request: CreatePayment) -> NewPayment:
+    return NewPayment(
+        payment_id,
+        user_id,
+        request.order_id,
+        request.order_number,
+        request.merchant_id,
+        request.amount,
+        request.currency,
+    )

@@ -1,0 +1,39 @@
+"""The gateway used when no credentials are set: it records, says so, and never confirms."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from payments.domain import RefundStatus, Signal
+from payments.providers.gateway import Checkout, NewPayment, RefundRequest, RefundState
+
+log = logging.getLogger(__name__)
+
+
+class SandboxGateway:
+    live = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.orders: dict[str, NewPayment] = {}
+        self.refunds: dict[str, RefundRequest] = {}
+
+    async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
+        order_id = existing or f"sandbox_order_{uuid.uuid4().hex[:16]}"
+        self.orders[order_id] = payment
+        log.info("sandbox %s: would create an order for payment %s", self.name, payment.payment_id)
+        return Checkout(order_id, {"sandbox": "true", "gateway_order_id": order_id})
+
+    async def status(self, gateway_order_id: str) -> Signal | None:
+        # A sandbox never pretends a payment was made.
+        return None
+
+    async def refund(self, request: RefundRequest) -> RefundState:
+        refund_id = f"sandbox_refund_{request.refund_id}"
+        self.refunds[refund_id] = request
+        log.info("sandbox %s: would refund %d of %s", self.name, request.amount, request.payment_id)
+        return RefundState(refund_id, RefundStatus.PENDING)
+
+    async def refund_status(self, gateway_refund_id: str) -> RefundState:
+        return RefundState(gateway_refund_id, RefundStatus.PENDING)

@@ -1,0 +1,118 @@
+"""Stripe on its official SDK's async methods over aiohttp, with our own fixed idempotency keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import stripe
+
+from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
+from payments.providers.gateway import (
+    Checkout,
+    GatewayRejected,
+    GatewayUnavailable,
+    NewPayment,
+    RefundRequest,
+    RefundState,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REFUND_STATUS = {
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "succeeded": RefundStatus.PROCESSED,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.FAILED,
+}
+
+
+class StripeGateway:
+    name = "stripe"
+    live = True
+
+    def __init__(self, secret_key: str, *, timeout: float, base_url: str | None = None) -> None:
+        self.timeout = timeout
+        self._http = stripe.AIOHTTPClient(timeout=timeout)
+        # The SDK's own retries would add a fresh key per POST; reconciliation is our retry.
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": base_url} if base_url else {},
+            http_client=self._http,
+            max_network_retries=0,
+        )
+
+    async def close(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
+    async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
+        # Asked again even for an existing intent: the fixed key returns it with its secret.
+        intent = await self._call(
+            self._client.v1.payment_intents.create_async(
+                {
+                    "amount": payment.amount,
+                    "currency": payment.currency.lower(),
+                    "metadata": {
+                        "payment_id": payment.payment_id,
+                        "order_id": payment.order_id,
+                        "order_number": payment.order_number,
+                        "merchant_id": payment.merchant_id,
+                    },
+                },
+                # Fixed per payment: a repeat after a timeout returns the first intent.
+                {"idempotency_key": f"rtmn-payment-{payment.payment_id}"},
+            )
+        )
+        return Checkout(intent.id, {"client_secret": intent.client_secret or ""})
+
+    async def status(self, gateway_order_id: str) -> Signal | None:
+        intent = await self._call(self._client.v1.payment_intents.retrieve_async(gateway_order_id))
+        return intent_signal(intent.to_dict())
+
+    async def refund(self, request: RefundRequest) -> RefundState:
+        refund = await self._call(
+            self._client.v1.refunds.create_async(
+                {
+                    "payment_intent": request.gateway_order_id,
+                    "amount": request.amount,
+                    "metadata": {"refund_id": request.refund_id, "payment_id": request.payment_id},
+                },
+                {"idempotency_key": f"rtmn-refund-{request.refund_id}"},
+            )
+        )
+        return RefundState(refund.id, REFUND_STATUS.get(refund.status or "", RefundStatus.PENDING))
+
+    async def refund_status(self, gateway_refund_id: str) -> RefundState:
+        refund = await self._call(self._client.v1.refunds.retrieve_async(gateway_refund_id))
+        return RefundState(refund.id, REFUND_STATUS.get(refund.status or "", RefundStatus.PENDING))
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await call
+        except TimeoutError:
+            raise GatewayUnavailable("timeout") from None
+        except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as error:
+            log.warning("stripe call failed: %s", type(error).__name__)
+            raise GatewayUnavailable(type(error).__name__) from None
+        except stripe.StripeError as error:
+            raise GatewayRejected(error.user_message or type(error).__name__) from None
+
+
+def intent_signal(intent: dict[str, Any]) -> Signal | None:
+    """A PaymentIntent (from the API or a webhook) as a signal; None while it is still open."""
+    status = intent.get("status")
+    payment_id = intent.get("latest_charge") or intent["id"]
+    currency = str(intent.get("currency", "")).upper()
+    if status == "succeeded":
+        return Captured(payment_id, int(intent.get("amount_received") or 0), currency)
+    if status == "requires_capture":
+        return Authorized(payment_id, int(intent.get("amount") or 0), currency)
+    error = intent.get("last_payment_error") or {}
+    if status == "canceled" or (status == "requires_payment_method" and error):
+        return Failed(intent.get("latest_charge"), error.get("code"), error.get("message"))
+    return None

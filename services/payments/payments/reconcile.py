@@ -1,0 +1,115 @@
+"""Reconciliation: asks the gateway about payments and refunds nobody confirmed in time.
+
+Runs in the `consumers` process (`python -m payments consumers` or `all`), every
+RECONCILE_INTERVAL_SECONDS; an advisory lock keeps replicas from running passes at once.
+A gateway that does not answer is "unknown": the item is left as it is for the next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from payments import refunds, store
+from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable
+from payments.store import PaymentRow, RefundRow
+from payments.transitions import apply_signal
+from rtmn_shared.db import Pool
+
+log = logging.getLogger(__name__)
+
+LOCK = "rtmn.payments.reconcile"
+
+
+@dataclass
+class Report:
+    settled: int = 0
+    unknown: int = 0
+    unchanged: int = 0
+
+
+class Reconciler:
+    def __init__(self, pool: Pool, gateways: Gateways, *, after_seconds: int, batch: int) -> None:
+        self.pool = pool
+        self.gateways = gateways
+        self.after = timedelta(seconds=after_seconds)
+        self.batch = batch
+
+    async def run_forever(self, interval: float) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except (OSError, TimeoutError) as error:
+                log.warning("reconciliation pass failed: %s", type(error).__name__)
+            await asyncio.sleep(interval)
+
+    async def run_once(self, now: datetime | None = None) -> Report:
+        report = Report()
+        cutoff = (now or datetime.now(UTC)) - self.after
+        async with self.pool.acquire() as lock_conn:
+            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", LOCK):
+                return report
+            try:
+                stuck = await store.open_payments(lock_conn, cutoff, self.batch)
+                for payment in stuck:
+                    await self._payment(payment, report)
+                pending = await store.pending_refunds(lock_conn, cutoff, self.batch)
+                for refund in pending:
+                    await self._refund(refund, report)
+            finally:
+                await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", LOCK)
+        if stuck or pending:
+            log.info("reconciliation: %s", report)
+        return report
+
+    async def _payment(self, payment: PaymentRow, report: Report) -> None:
+        gateway = self.gateways.of(payment.gateway)
+        try:
+            order_id = payment.gateway_order_id
+            if order_id is None:
+                # Create timed out: ask again (Stripe's fixed key returns the first intent).
+                checkout = await gateway.open(payment.new_payment())
+                async with self.pool.acquire() as conn:
+                    order_id = await store.set_gateway_order(
+                        conn, payment.id, checkout.gateway_order_id
+                    )
+            signal = await gateway.status(order_id)
+        except GatewayUnavailable:
+            report.unknown += 1
+            return
+        except GatewayRejected as error:
+            log.warning("reconciling %s: the gateway refused: %s", payment.id, error)
+            report.unknown += 1
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            if signal is None:
+                await store.touch_payment(conn, payment.id)
+                report.unchanged += 1
+                return
+            locked = await store.get_payment(conn, payment.id, lock=True)
+            assert locked is not None
+            await apply_signal(conn, locked, signal)
+            report.settled += 1
+
+    async def _refund(self, refund: RefundRow, report: Report) -> None:
+        async with self.pool.acquire() as conn:
+            payment = await store.get_payment(conn, refund.payment_id)
+        assert payment is not None
+        if refund.gateway_refund_id is None:
+            # The first request's answer was lost: resend it under the same idempotency key.
+            after = await refunds.submit(self.pool, self.gateways, payment, refund)
+        else:
+            try:
+                state = await self.gateways.of(payment.gateway).refund_status(
+                    refund.gateway_refund_id
+                )
+            except (GatewayUnavailable, GatewayRejected):
+                report.unknown += 1
+                return
+            after = await refunds.record(self.pool, refund, state)
+        if after.status is refund.status:
+            report.unchanged += 1
+        else:
+            report.settled += 1

@@ -1,0 +1,122 @@
+"""The HTTP bodies, as pydantic models (they also make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from payments.store import PaymentRow, RefundRow
+from rtmn_shared.money import Currency
+
+Gateway = Literal["razorpay", "stripe", "upi"]
+
+
+class CreatePayment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str = Field(min_length=1, max_length=100)
+    order_number: str = Field(min_length=1, max_length=100)
+    merchant_id: str = Field(min_length=1, max_length=100)
+    amount: int = Field(gt=0, le=10**12, description="integer minor units (paise)")
+    currency: Currency = "INR"
+    gateway: Gateway = "razorpay"
+
+
+class VerifyPayment(BaseModel):
+    razorpay_order_id: str = Field(min_length=1, max_length=100)
+    razorpay_payment_id: str = Field(min_length=1, max_length=100)
+    razorpay_signature: str = Field(min_length=1, max_length=200)
+
+
+class CreateRefund(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int | None = Field(default=None, gt=0, description="minor units; omit for the rest")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class UpiQuery(BaseModel):
+    format: Literal["svg", "png"] | None = None
+
+
+class RefundView(BaseModel):
+    refund_id: str
+    payment_id: str
+    amount: int
+    status: str
+    gateway_refund_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, refund: RefundRow) -> RefundView:
+        return cls(
+            refund_id=refund.id,
+            payment_id=refund.payment_id,
+            amount=refund.amount,
+            status=refund.status.value,
+            gateway_refund_id=refund.gateway_refund_id,
+            created_at=refund.created_at,
+        )
+
+
+class PaymentView(BaseModel):
+    payment_id: str
+    status: str
+    order_id: str
+    order_number: str
+    merchant_id: str
+    amount: int
+    currency: str
+    gateway: str
+    gateway_order_id: str | None
+    gateway_payment_id: str | None
+    captured_amount: int
+    refunded_total: int
+    error_code: str | None
+    paid_at: datetime | None
+    created_at: datetime
+    refunds: list[RefundView]
+
+    @classmethod
+    def of(cls, payment: PaymentRow, refunds: list[RefundRow]) -> PaymentView:
+        return cls(
+            payment_id=payment.id,
+            status=payment.status.value,
+            order_id=payment.order_id,
+            order_number=payment.order_number,
+            merchant_id=payment.merchant_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            gateway=payment.gateway,
+            gateway_order_id=payment.gateway_order_id,
+            gateway_payment_id=payment.gateway_payment_id,
+            captured_amount=payment.captured_amount,
+            refunded_total=payment.refunded_total,
+            error_code=payment.error_code,
+            paid_at=payment.paid_at,
+            created_at=payment.created_at,
+            refunds=[RefundView.of(r) for r in refunds],
+        )
+
+
+class UpiLink(BaseModel):
+    link: str
+    qr_svg: str
+    qr_png: str
+
+
+class CreatedPayment(BaseModel):
+    payment_id: str
+    status: str
+    amount: int
+    currency: str
+    gateway: Gateway
+    gateway_order_id: str
+    checkout: dict[str, str] = Field(description="what the client needs to pay")
+    upi: UpiLink | None = None
+
+
+class WebhookAck(BaseModel):
+    status: Literal["processed", "duplicate"]

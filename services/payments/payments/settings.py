@@ -1,0 +1,32 @@
+"""The payments service's settings: the shared ones plus each gateway's credentials."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, Field, SecretStr
+
+from rtmn_shared.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    razorpay_key_id: str | None = None
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+    # After a rotation Razorpay's retries of older events still carry the old signature.
+    razorpay_webhook_secret_previous: SecretStr | None = None
+    razorpay_webhook_secret_previous_until: AwareDatetime | None = None
+    razorpay_api_base: str | None = Field(default=None, description="for tests: a local fake")
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = Field(default=None, description="for tests: a local fake")
+
+    upi_payee_vpa: str = "rtmn@okaxis"
+    upi_payee_name: str = "RTMN"
+
+    gateway_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
+    create_limit_per_window: int = Field(default=5, ge=1)
+    create_limit_window_seconds: int = Field(default=900, ge=1)
+
+    reconcile_interval_seconds: float = Field(default=60.0, gt=0)
+    reconcile_after_seconds: int = Field(default=900, ge=0)
+    reconcile_batch: int = Field(default=100, ge=1, le=1000)

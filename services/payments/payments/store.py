@@ -1,0 +1,398 @@
+"""All of the service's SQL. Callers own the transaction; locks are taken with FOR UPDATE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from payments import domain
+from payments.domain import Outcome, RefundStatus, Status
+from payments.providers.gateway import NewPayment
+from rtmn_shared.db import Connection
+
+_PAYMENT = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway, status,
+    gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
+    error_description, conflict_reason, paid_at, created_at, updated_at"""
+_REFUND = "id, payment_id, amount, status, gateway_refund_id, reason, created_at, updated_at"
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    id: str
+    user_id: str
+    order_id: str
+    order_number: str
+    merchant_id: str
+    amount: int
+    currency: str
+    gateway: str
+    status: Status
+    gateway_order_id: str | None
+    gateway_payment_id: str | None
+    captured_amount: int
+    refunded_total: int
+    error_code: str | None
+    error_description: str | None
+    conflict_reason: str | None
+    paid_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, record: asyncpg.Record) -> PaymentRow:
+        values = dict(record)
+        values["status"] = Status(values["status"])
+        return cls(**values)
+
+    def domain(self) -> domain.Payment:
+        return domain.Payment(
+            self.status,
+            self.amount,
+            self.currency,
+            self.gateway_payment_id,
+            self.captured_amount,
+            self.refunded_total,
+        )
+
+    def new_payment(self) -> NewPayment:
+        return NewPayment(
+            self.id,
+            self.user_id,
+            self.order_id,
+            self.order_number,
+            self.merchant_id,
+            self.amount,
+            self.currency,
+        )
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    id: str
+    payment_id: str
+    amount: int
+    status: RefundStatus
+    gateway_refund_id: str | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, record: asyncpg.Record) -> RefundRow:
+        values = dict(record)
+        values["status"] = RefundStatus(values["status"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A provider's webhook event, recorded in the same statement that applies it."""
+
+    provider: str
+    event_id: str
+    event_type: str
+
+
+# -- payments ---------------------------------------------------------------------------------
+
+
+async def insert_payment(conn: Connection, payment: NewPayment, gateway: str) -> None:
+    await conn.execute(
+        """INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
+               currency, gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        payment.payment_id,
+        payment.user_id,
+        payment.order_id,
+        payment.order_number,
+        payment.merchant_id,
+        payment.amount,
+        payment.currency,
+        gateway,
+    )
+
+
+async def set_gateway_order(conn: Connection, payment_id: str, gateway_order_id: str) -> str:
+    """Records the gateway's order once; a racing second order loses and the first is kept."""
+    kept: str = await conn.fetchval(
+        """WITH set AS (
+               UPDATE payments SET gateway_order_id = $2, updated_at = now()
+               WHERE id = $1 AND gateway_order_id IS NULL RETURNING gateway_order_id)
+           SELECT COALESCE((SELECT gateway_order_id FROM set),
+                           (SELECT gateway_order_id FROM payments WHERE id = $1))""",
+        payment_id,
+        gateway_order_id,
+    )
+    return kept
+
+
+async def get_payment(
+    conn: Connection, payment_id: str, *, lock: bool = False
+) -> PaymentRow | None:
+    suffix = " FOR UPDATE" if lock else ""
+    record = await conn.fetchrow(
+        f"SELECT {_PAYMENT} FROM payments WHERE id = $1{suffix}",  # noqa: S608 - fixed text
+        payment_id,
+    )
+    return PaymentRow.of(record) if record else None
+
+
+async def by_gateway_order(
+    conn: Connection, gateway_order_id: str, *, lock: bool = False
+) -> PaymentRow | None:
+    suffix = " FOR UPDATE" if lock else ""
+    record = await conn.fetchrow(
+        f"SELECT {_PAYMENT} FROM payments WHERE gateway_order_id = $1{suffix}",  # noqa: S608
+        gateway_order_id,
+    )
+    return PaymentRow.of(record) if record else None
+
+
+async def save_outcome(
+    conn: Connection,
+    payment: PaymentRow,
+    outcome: Outcome,
+    *,
+    delivery: Delivery | None,
+    paid_at: datetime | None = None,
+    error: tuple[str | None, str | None] = (None, None),
+) -> bool:
+    """Records the delivery (if any) and the new state in one round trip.
+
+    Returns False, and changes nothing, when the delivery was seen before.
+    """
+    fresh: bool = await conn.fetchval(
+        """WITH delivery AS (
+               INSERT INTO webhook_deliveries (provider, event_id, event_type)
+               SELECT $9::text, $10::text, $11::text WHERE $9::text IS NOT NULL
+               ON CONFLICT DO NOTHING RETURNING 1),
+           fresh AS (SELECT $9::text IS NULL OR EXISTS (SELECT 1 FROM delivery) AS yes),
+           changed AS (
+               UPDATE payments SET status = $2, gateway_payment_id = $3, captured_amount = $4,
+                   refunded_total = $5, conflict_reason = COALESCE($6, conflict_reason),
+                   error_code = COALESCE($7, error_code),
+                   error_description = COALESCE($8, error_description),
+                   paid_at = COALESCE(paid_at, $12), updated_at = now()
+               WHERE id = $1 AND $13 AND (SELECT yes FROM fresh) RETURNING 1)
+           SELECT yes FROM fresh""",
+        payment.id,
+        outcome.status.value,
+        outcome.gateway_payment_id,
+        outcome.captured_amount,
+        outcome.refunded_total,
+        outcome.conflict,
+        *error,
+        *(
+            (delivery.provider, delivery.event_id, delivery.event_type)
+            if delivery
+            else (None, None, None)
+        ),
+        paid_at,
+        outcome.changed(payment.domain()),
+    )
+    return fresh
+
+
+async def record_delivery(conn: Connection, delivery: Delivery) -> bool:
+    fresh = await conn.fetchval(
+        """INSERT INTO webhook_deliveries (provider, event_id, event_type) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING RETURNING true""",
+        delivery.provider,
+        delivery.event_id,
+        delivery.event_type,
+    )
+    return bool(fresh)
+
+
+async def open_payments(conn: Connection, older_than: datetime, limit: int) -> list[PaymentRow]:
+    rows = await conn.fetch(
+        f"""SELECT {_PAYMENT} FROM payments
+            WHERE status IN ('created', 'authorized') AND updated_at < $1
+            ORDER BY updated_at LIMIT $2""",  # noqa: S608
+        older_than,
+        limit,
+    )
+    return [PaymentRow.of(r) for r in rows]
+
+
+# -- refunds ----------------------------------------------------------------------------------
+
+
+async def refunds_of(conn: Connection, payment_id: str) -> list[RefundRow]:
+    rows = await conn.fetch(
+        f"SELECT {_REFUND} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id",  # noqa: S608
+        payment_id,
+    )
+    return [RefundRow.of(r) for r in rows]
+
+
+async def reserved_for_refunds(conn: Connection, payment_id: str) -> int:
+    """Pending and processed refunds together: what may no longer be refunded again."""
+    total: int = await conn.fetchval(
+        "SELECT COALESCE(sum(amount), 0) FROM refunds WHERE payment_id = $1 AND status <> 'failed'",
+        payment_id,
+    )
+    return total
+
+
+async def insert_refund(
+    conn: Connection, refund_id: str, payment_id: str, amount: int, reason: str | None
+) -> RefundRow:
+    record = await conn.fetchrow(
+        f"""INSERT INTO refunds (id, payment_id, amount, reason) VALUES ($1, $2, $3, $4)
+            RETURNING {_REFUND}""",  # noqa: S608
+        refund_id,
+        payment_id,
+        amount,
+        reason,
+    )
+    assert record is not None
+    return RefundRow.of(record)
+
+
+async def get_refund(conn: Connection, refund_id: str) -> RefundRow | None:
+    record = await conn.fetchrow(f"SELECT {_REFUND} FROM refunds WHERE id = $1", refund_id)  # noqa: S608
+    return RefundRow.of(record) if record else None
+
+
+async def set_gateway_refund(conn: Connection, refund_id: str, gateway_refund_id: str) -> None:
+    await conn.execute(
+        """UPDATE refunds SET gateway_refund_id = $2, updated_at = now()
+           WHERE id = $1 AND gateway_refund_id IS NULL""",
+        refund_id,
+        gateway_refund_id,
+    )
+
+
+async def lock_refund(
+    conn: Connection, *, refund_id: str | None, gateway_refund_id: str | None
+) -> tuple[PaymentRow, RefundRow] | None:
+    """The refund and its payment, the payment row locked: refunds of a payment serialise."""
+    payment_id = await conn.fetchval(
+        "SELECT payment_id FROM refunds WHERE id = $1 OR gateway_refund_id = $2 LIMIT 1",
+        refund_id,
+        gateway_refund_id,
+    )
+    if payment_id is None:
+        return None
+    payment = await get_payment(conn, payment_id, lock=True)
+    record = await conn.fetchrow(
+        f"SELECT {_REFUND} FROM refunds WHERE id = $1 OR gateway_refund_id = $2 LIMIT 1",  # noqa: S608
+        refund_id,
+        gateway_refund_id,
+    )
+    assert payment is not None
+    assert record is not None
+    return payment, RefundRow.of(record)
+
+
+async def settle_refund(
+    conn: Connection, refund_id: str, status: RefundStatus, gateway_refund_id: str | None
+) -> bool:
+    """Moves a pending refund to its final status; False when it was settled already."""
+    done = await conn.fetchval(
+        """UPDATE refunds SET status = $2, updated_at = now(),
+               gateway_refund_id = COALESCE(gateway_refund_id, $3)
+           WHERE id = $1 AND status = 'pending' RETURNING true""",
+        refund_id,
+        status.value,
+        gateway_refund_id,
+    )
+    return bool(done)
+
+
+async def pending_refunds(conn: Connection, older_than: datetime, limit: int) -> list[RefundRow]:
+    rows = await conn.fetch(
+        f"""SELECT {_REFUND} FROM refunds WHERE status = 'pending' AND updated_at < $1
+            ORDER BY updated_at LIMIT $2""",  # noqa: S608
+        older_than,
+        limit,
+    )
+    return [RefundRow.of(r) for r in rows]
+
+
+async def touch_refund(conn: Connection, refund_id: str) -> None:
+    """Moves a still-pending refund to the back of reconciliation's queue."""
+    await conn.execute("UPDATE refunds SET updated_at = now() WHERE id = $1", refund_id)
+
+
+async def touch_payment(conn: Connection, payment_id: str) -> None:
+    await conn.execute("UPDATE payments SET updated_at = now() WHERE id = $1", payment_id)
+
+
+# -- idempotency keys -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    request_hash: str
+    resource_id: str | None
+    status_code: int | None
+    response: dict[str, Any] | None
+    created_at: datetime
+
+
+async def claim_key(
+    conn: Connection, user_id: str, key: str, request_hash: str
+) -> KeyRecord | None:
+    """Claims the key for this request; returns the earlier claim when there was one."""
+    claimed = await conn.fetchval(
+        """INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING RETURNING true""",
+        user_id,
+        key,
+        request_hash,
+    )
+    if claimed:
+        return None
+    # A statement of its own: its snapshot sees the claim that made the insert above wait.
+    record = await conn.fetchrow(
+        """SELECT request_hash, resource_id, status_code, response::text AS response, created_at
+           FROM idempotency_keys WHERE user_id = $1 AND key = $2""",
+        user_id,
+        key,
+    )
+    if record is None:  # released by a failed first request meanwhile: claim it afresh
+        return await claim_key(conn, user_id, key, request_hash)
+    response = record["response"]
+    return KeyRecord(
+        record["request_hash"],
+        record["resource_id"],
+        record["status_code"],
+        orjson.loads(response) if response is not None else None,
+        record["created_at"],
+    )
+
+
+async def set_key_resource(conn: Connection, user_id: str, key: str, resource_id: str) -> None:
+    await conn.execute(
+        "UPDATE idempotency_keys SET resource_id = $3 WHERE user_id = $1 AND key = $2",
+        user_id,
+        key,
+        resource_id,
+    )
+
+
+async def complete_key(
+    conn: Connection, user_id: str, key: str, status_code: int, response: dict[str, Any]
+) -> None:
+    await conn.execute(
+        """UPDATE idempotency_keys SET status_code = $3, response = $4::jsonb
+           WHERE user_id = $1 AND key = $2""",
+        user_id,
+        key,
+        status_code,
+        orjson.dumps(response).decode(),
+    )
+
+
+async def release_key(conn: Connection, user_id: str, key: str) -> None:
+    await conn.execute(
+        """DELETE FROM idempotency_keys
+           WHERE user_id = $1 AND key = $2 AND status_code IS NULL AND resource_id IS NULL""",
+        user_id,
+        key,
+    )

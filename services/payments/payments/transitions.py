@@ -1,0 +1,125 @@
+"""Applying what a gateway told us to a locked payment, with its event, in the caller's transaction.
+
+Every path that learns something (checkout verify, Razorpay and Stripe webhooks, reconciliation)
+ends here, so they all converge on the same state and emit each event at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from payments import store
+from payments.domain import (
+    Captured,
+    Failed,
+    Outcome,
+    RefundSettled,
+    RefundStatus,
+    Signal,
+    Status,
+    transition,
+)
+from payments.store import Delivery, PaymentRow, RefundRow
+from rtmn_shared.db import Connection
+from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded, PaymentSuccess
+from rtmn_shared.events.envelope import EventData
+from rtmn_shared.events.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+OUTBOX = Outbox("rtmn/payments")
+
+
+async def apply_signal(
+    conn: Connection, payment: PaymentRow, signal: Signal, *, delivery: Delivery | None = None
+) -> bool:
+    """`payment` must have been read FOR UPDATE in this transaction. False: a duplicate delivery."""
+    outcome = transition(payment.domain(), signal)
+    paid_at = None
+    error: tuple[str | None, str | None] = (None, None)
+    if outcome.emit == "success" and isinstance(signal, Captured):
+        paid_at = signal.paid_at or datetime.now(UTC)
+    if outcome.emit == "failed" and isinstance(signal, Failed):
+        error = (signal.error_code, signal.error_description)
+    fresh = await store.save_outcome(
+        conn, payment, outcome, delivery=delivery, paid_at=paid_at, error=error
+    )
+    if not fresh:
+        return False
+    if outcome.conflict:
+        log.warning("payment %s conflicted: %s", payment.id, outcome.conflict)
+    event = _event(payment, outcome, paid_at, error)
+    if event is not None:
+        await OUTBOX.add(conn, event)
+    return True
+
+
+async def settle_refund(
+    conn: Connection,
+    payment: PaymentRow,
+    refund: RefundRow,
+    *,
+    processed: bool,
+    gateway_refund_id: str | None,
+    delivery: Delivery | None = None,
+) -> bool:
+    """Finishes a pending refund; `payment` must be locked. False when nothing was left to do."""
+    if delivery is not None and not await store.record_delivery(conn, delivery):
+        return False
+    status = RefundStatus.PROCESSED if processed else RefundStatus.FAILED
+    if not await store.settle_refund(conn, refund.id, status, gateway_refund_id):
+        return False
+    outcome = transition(payment.domain(), RefundSettled(refund.amount, processed))
+    if outcome.emit != "refunded":
+        return True
+    await store.save_outcome(conn, payment, outcome, delivery=None)
+    await OUTBOX.add(
+        conn,
+        PaymentRefunded(
+            refund_id=refund.id,
+            payment_id=payment.id,
+            order_id=payment.order_id,
+            user_id=payment.user_id,
+            amount=refund.amount,
+            refunded_total=outcome.refunded_total,
+            currency=payment.currency,
+            full=outcome.status is Status.REFUNDED,
+        ),
+    )
+    return True
+
+
+def _event(
+    payment: PaymentRow,
+    outcome: Outcome,
+    paid_at: datetime | None,
+    error: tuple[str | None, str | None],
+) -> EventData | None:
+    if outcome.emit == "success":
+        assert paid_at is not None
+        assert outcome.gateway_payment_id is not None
+        return PaymentSuccess(
+            payment_id=payment.id,
+            order_id=payment.order_id,
+            order_number=payment.order_number,
+            user_id=payment.user_id,
+            merchant_id=payment.merchant_id,
+            amount=outcome.captured_amount,
+            currency=payment.currency,
+            gateway=payment.gateway,
+            gateway_payment_id=outcome.gateway_payment_id,
+            paid_at=paid_at,
+        )
+    if outcome.emit == "failed":
+        return PaymentFailed(
+            payment_id=payment.id,
+            order_id=payment.order_id,
+            user_id=payment.user_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            gateway=payment.gateway,
+            error_code=error[0],
+            error_description=error[1],
+        )
+    return None

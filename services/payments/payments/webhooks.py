@@ -1,0 +1,155 @@
+"""Webhook signatures and payloads: checked on the raw bytes first, then read into signals.
+
+No I/O here: the endpoint verifies, parses, and hands a `Command` to `inbound.handle`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import stripe
+
+from payments.domain import Authorized, Captured, Failed, Signal
+from payments.providers.stripe import intent_signal
+
+
+class BadWebhook(Exception):
+    """Signature, header or body not acceptable: a 400, and nothing changes."""
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The current webhook secret and, until `previous_until`, the one it replaced."""
+
+    current: bytes | None
+    previous: bytes | None = None
+    previous_until: datetime | None = None
+
+    def valid(self, now: datetime) -> list[bytes]:
+        found = [self.current] if self.current else []
+        if self.previous and self.previous_until is not None and now < self.previous_until:
+            found.append(self.previous)
+        return found
+
+
+@dataclass(frozen=True)
+class PaymentCommand:
+    gateway_order_id: str
+    signal: Signal
+
+
+@dataclass(frozen=True)
+class RefundCommand:
+    gateway_refund_id: str
+    refund_id: str | None  # ours, from the notes/metadata we sent with the refund
+    processed: bool
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+
+
+Command = PaymentCommand | RefundCommand | Ignored
+
+
+def verify_razorpay(body: bytes, signature: str | None, secrets: Secrets, now: datetime) -> None:
+    if not signature:
+        raise BadWebhook("the X-Razorpay-Signature header is missing")
+    given = signature.strip().encode("ascii", "replace")
+    for secret in secrets.valid(now):
+        expected = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
+        if hmac.compare_digest(expected, given):
+            return
+    raise BadWebhook("the webhook signature does not match")
+
+
+def parse_razorpay(body: bytes) -> tuple[str, Command]:
+    """The event type and what it asks of us."""
+    try:
+        envelope = orjson.loads(body)
+        event = envelope["event"]
+        if not isinstance(event, str):
+            raise TypeError("event")
+        return event, _razorpay_command(event, envelope)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise BadWebhook(f"the webhook body is malformed ({type(error).__name__})") from None
+
+
+def _razorpay_command(event: str, envelope: dict[str, Any]) -> Command:
+    payload = envelope["payload"]
+    if event in ("refund.processed", "refund.failed"):
+        refund = payload["refund"]["entity"]
+        notes = refund.get("notes")
+        ours = notes.get("refund_id") if isinstance(notes, dict) else None
+        return RefundCommand(str(refund["id"]), ours, event == "refund.processed")
+    payment = payload["payment"]["entity"] if "payment" in payload else {}
+    order_id = payment.get("order_id")
+    signal = _razorpay_signal(event, envelope, payment)
+    if signal is None or not isinstance(order_id, str):
+        return Ignored(event)
+    return PaymentCommand(order_id, signal)
+
+
+def _razorpay_signal(
+    event: str, envelope: dict[str, Any], payment: dict[str, Any]
+) -> Signal | None:
+    if event == "payment.failed":
+        return Failed(
+            str(payment["id"]), payment.get("error_code"), payment.get("error_description")
+        )
+    if event not in ("payment.authorized", "payment.captured", "order.paid"):
+        return None
+    amount, currency = int(payment["amount"]), str(payment["currency"])
+    if event == "payment.authorized":
+        return Authorized(str(payment["id"]), amount, currency)
+    paid_at = datetime.fromtimestamp(int(envelope["created_at"]), UTC)
+    return Captured(str(payment["id"]), amount, currency, paid_at)
+
+
+def parse_stripe(
+    body: bytes, header: str | None, secrets: Secrets, now: datetime
+) -> tuple[str, str, Command]:
+    """The event id, type and command; `construct_event` checks the signature and its age."""
+    if not header:
+        raise BadWebhook("the Stripe-Signature header is missing")
+    event = None
+    for secret in secrets.valid(now):
+        try:
+            event = stripe.Webhook.construct_event(body, header, secret.decode(), tolerance=300)
+            break
+        except stripe.SignatureVerificationError:
+            continue
+        except ValueError:
+            raise BadWebhook("the webhook body is malformed") from None
+    if event is None:
+        raise BadWebhook("the webhook signature does not match or is too old")
+    try:
+        data = orjson.loads(body)
+        return str(data["id"]), str(data["type"]), _stripe_command(data["type"], data["data"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadWebhook(f"the webhook body is malformed ({type(error).__name__})") from None
+
+
+def _stripe_command(kind: str, data: dict[str, Any]) -> Command:
+    obj = data["object"]
+    if kind.startswith("payment_intent."):
+        signal = intent_signal(obj)
+        if kind == "payment_intent.payment_failed":
+            error = obj.get("last_payment_error") or {}
+            signal = Failed(obj.get("latest_charge"), error.get("code"), error.get("message"))
+        if signal is None:
+            return Ignored(kind)
+        return PaymentCommand(str(obj["id"]), signal)
+    if kind in ("refund.updated", "refund.failed", "charge.refund.updated"):
+        status = obj.get("status")
+        if status not in ("succeeded", "failed", "canceled"):
+            return Ignored(f"{kind} {status}")
+        metadata = obj.get("metadata") or {}
+        return RefundCommand(str(obj["id"]), metadata.get("refund_id"), status == "succeeded")
+    return Ignored(kind)

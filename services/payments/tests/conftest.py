@@ -1,0 +1,202 @@
+"""The payments service running in-process against the Razorpay and Stripe contract fakes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+from payments.app import SERVICE
+from payments.settings import Settings
+from rtmn_fakes.razorpay import RazorpayFake, webhook_headers
+from rtmn_fakes.stripe import StripeFake
+from rtmn_shared.db import Pool
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.running import RunningService, running
+
+RZP_KEY_ID = "rzp_test_payments0001"
+RZP_KEY_SECRET = "rzp_key_secret_for_tests"
+RZP_WEBHOOK_SECRET = "whsec_razorpay_current"
+RZP_WEBHOOK_PREVIOUS = "whsec_razorpay_previous"
+STRIPE_KEY = "sk_test_payments000000000000000"
+STRIPE_WEBHOOK_SECRET = "whsec_stripe_tests"
+GATEWAY_TIMEOUT = 1.0
+
+
+def settings_for(razorpay: RazorpayFake, stripe: StripeFake, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "razorpay_key_id": RZP_KEY_ID,
+        "razorpay_key_secret": RZP_KEY_SECRET,
+        "razorpay_webhook_secret": RZP_WEBHOOK_SECRET,
+        "razorpay_webhook_secret_previous": RZP_WEBHOOK_PREVIOUS,
+        "razorpay_webhook_secret_previous_until": datetime.now(UTC) + timedelta(hours=1),
+        "razorpay_api_base": razorpay.url,
+        "stripe_secret_key": STRIPE_KEY,
+        "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
+        "stripe_api_base": stripe.url,
+        "gateway_timeout_seconds": GATEWAY_TIMEOUT,
+        "upi_payee_vpa": "rtmn@okaxis",
+        "upi_payee_name": "RTMN Stores",
+        # Tests run reconciliation passes themselves; the background loop finds nothing young.
+        "reconcile_after_seconds": 86_400,
+        "reconcile_interval_seconds": 3_600,
+    }
+    values.update(changes)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def razorpay() -> Iterator[RazorpayFake]:
+    # Its own thread: the SDK blocks, and a fake on the test's loop would never answer it.
+    with RazorpayFake(key_id=RZP_KEY_ID, key_secret=RZP_KEY_SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+async def stripe() -> AsyncIterator[StripeFake]:
+    async with StripeFake(api_key=STRIPE_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+async def service(
+    suite: Suite, razorpay: RazorpayFake, stripe: StripeFake
+) -> AsyncIterator[RunningService]:
+    async with running(SERVICE, settings_for(razorpay, stripe)) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="session")
+async def pool(service: RunningService) -> Pool:
+    return service.pool
+
+
+@pytest.fixture
+def client(service: RunningService) -> TestClient:  # type: ignore[type-arg]
+    return service.client
+
+
+@pytest.fixture
+def user() -> str:
+    return f"user_{uuid.uuid4().hex[:10]}"
+
+
+class Api:
+    """The calls tests make, through HTTP, and what they read back."""
+
+    webhook_secret = RZP_WEBHOOK_SECRET
+    previous_webhook_secret = RZP_WEBHOOK_PREVIOUS
+    key_secret = RZP_KEY_SECRET
+    stripe_webhook_secret = STRIPE_WEBHOOK_SECRET
+
+    def __init__(
+        self,
+        client: TestClient,  # type: ignore[type-arg]
+        suite: Suite,
+        pool: Pool,
+        razorpay: RazorpayFake,
+        stripe: StripeFake,
+    ) -> None:
+        self.client = client
+        self.suite = suite
+        self.pool = pool
+        self.razorpay = razorpay
+        self.stripe = stripe
+
+    def settings(self, **changes: Any) -> Settings:
+        return settings_for(self.razorpay, self.stripe, **changes)
+
+    async def events(self, payment_id: str, type: str | None = None) -> list[dict[str, Any]]:
+        """The `data` of every event the service put in its outbox about a payment."""
+        rows = await self.pool.fetch(
+            "SELECT type, payload::text AS payload FROM outbox WHERE subject = $1 ORDER BY id",
+            payment_id,
+        )
+        return [
+            orjson.loads(r["payload"])["data"] for r in rows if type is None or r["type"] == type
+        ]
+
+    async def create(
+        self,
+        user: str,
+        *,
+        gateway: str = "razorpay",
+        amount: int = 50_000,
+        key: str | None = None,
+        order_id: str | None = None,
+    ) -> ClientResponse:
+        headers = self.suite.bearer(user)
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        body = {
+            "order_id": order_id or f"ord_{uuid.uuid4().hex[:8]}",
+            "order_number": "R-1001",
+            "merchant_id": "m_42",
+            "amount": amount,
+            "currency": "INR",
+            "gateway": gateway,
+        }
+        return await self.client.post("/api/payments/create", json=body, headers=headers)
+
+    async def created(self, user: str, **options: Any) -> dict[str, Any]:
+        response = await self.create(user, **options)
+        assert response.status == 201, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    async def get(self, payment_id: str, user: str = "admin_1") -> dict[str, Any]:
+        scopes = "admin" if user.startswith("admin") else ""
+        response = await self.client.get(
+            f"/api/payments/{payment_id}", headers=self.suite.bearer(user, scopes)
+        )
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    async def razorpay_webhook(
+        self,
+        body: bytes,
+        *,
+        secret: str = RZP_WEBHOOK_SECRET,
+        event_id: str | None = None,
+        client: TestClient | None = None,  # type: ignore[type-arg]
+    ) -> ClientResponse:
+        headers = webhook_headers(body, secret, event_id)
+        return await (client or self.client).post(
+            "/api/webhooks/razorpay", data=body, headers=headers
+        )
+
+    async def refund(
+        self, payment_id: str, amount: int | None = None, key: str | None = None
+    ) -> ClientResponse:
+        headers = self.suite.bearer("admin_1", "admin")
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        body = {} if amount is None else {"amount": amount}
+        return await self.client.post(
+            f"/api/payments/{payment_id}/refunds", json=body, headers=headers
+        )
+
+
+@pytest.fixture
+def api(
+    client: TestClient,  # type: ignore[type-arg]
+    suite: Suite,
+    pool: Pool,
+    razorpay: RazorpayFake,
+    stripe: StripeFake,
+) -> Api:
+    return Api(client, suite, pool, razorpay, stripe)
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[AsyncExitStack]:
+    async with AsyncExitStack() as stack:
+        yield stack
