@@ -1,0 +1,156 @@
+"""Creating payments and the checkout callback, through HTTP against the Razorpay fake."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rtmn_fakes.razorpay import RazorpayFake, checkout_signature
+
+Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
+
+
+async def test_create_makes_a_razorpay_order_with_our_id_as_receipt(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    created = await api.created(user, order_id="ord_receipt_1")
+
+    assert created["status"] == "created"
+    assert created["payment_id"].startswith("pmt_")
+    order_id = created["gateway_order_id"]
+    assert created["checkout"] == {"key_id": api.razorpay.key_id, "razorpay_order_id": order_id}
+    order = razorpay.orders[order_id]
+    assert (order["receipt"], order["amount"], order["currency"]) == (
+        created["payment_id"],
+        50_000,
+        "INR",
+    )
+    assert order["notes"] == {
+        "payment_id": created["payment_id"],
+        "order_id": "ord_receipt_1",
+        "order_number": "R-1001",
+        "merchant_id": "m_42",
+        "user_id": user,
+    }
+    view = await api.get(created["payment_id"], user)
+    assert (view["status"], view["gateway_order_id"], view["refunds"]) == ("created", order_id, [])
+
+
+async def test_same_idempotency_key_and_body_returns_the_first_response(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    first = await api.create(user, key="checkout-1", order_id="ord_idem_1")
+    again = await api.create(user, key="checkout-1", order_id="ord_idem_1")
+    other = await api.create(user, key="checkout-1", order_id="ord_idem_2")
+
+    assert (first.status, again.status, other.status) == (201, 201, 422)
+    assert await again.json() == await first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    receipts = [o["receipt"] for o in razorpay.orders.values()]
+    assert receipts.count((await first.json())["payment_id"]) == 1
+    assert other.content_type == "application/problem+json"
+
+
+async def test_concurrent_requests_with_one_key_make_one_payment(api: Api, user: str) -> None:
+    responses = await asyncio.gather(
+        *(api.create(user, key="checkout-race", order_id="ord_race") for _ in range(5))
+    )
+
+    made = {(await r.json())["payment_id"] for r in responses if r.status == 201}
+    assert len(made) == 1
+    assert {r.status for r in responses} <= {201, 409}
+    rows = await api.pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user)
+    assert rows == 1
+
+
+async def test_sixth_create_in_the_window_is_429_with_retry_after(api: Api, user: str) -> None:
+    statuses = [(await api.create(user)).status for _ in range(5)]
+    limited = await api.create(user)
+
+    assert statuses == [201] * 5
+    assert limited.status == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 900
+    other_user = await api.create(user + "_other")
+    assert other_user.status == 201
+
+
+async def test_invalid_body_is_422_and_stores_nothing(api: Api, user: str) -> None:
+    response = await api.client.post(
+        "/api/payments/create",
+        json={"order_id": "o", "order_number": "n", "merchant_id": "m", "amount": 1.5},
+        headers=api.suite.bearer(user),
+    )
+
+    assert response.status == 422
+    assert await api.pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user) == 0
+
+
+async def test_verify_with_a_good_signature_converges_with_the_gateway(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    created = await api.created(user)
+    order_id = created["gateway_order_id"]
+    paid = razorpay.capture(order_id)
+    body = {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": paid["id"],
+        "razorpay_signature": checkout_signature(order_id, paid["id"], api.key_secret),
+    }
+
+    response = await api.client.post(
+        "/api/payments/verify", json=body, headers=api.suite.bearer(user)
+    )
+
+    assert response.status == 200, await response.text()
+    assert (await response.json())["status"] == "captured"
+    [event] = await api.events(created["payment_id"], "payment.success")
+    assert event["gateway_payment_id"] == paid["id"]
+    # The webhook that follows changes nothing and emits nothing more.
+    webhook = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
+    assert (await api.razorpay_webhook(webhook)).status == 200
+    assert len(await api.events(created["payment_id"])) == 1
+
+
+async def test_verify_with_a_bad_signature_or_someone_elses_order_is_refused(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    created = await api.created(user)
+    order_id = created["gateway_order_id"]
+    paid = razorpay.capture(order_id)
+    forged = {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": paid["id"],
+        "razorpay_signature": checkout_signature(order_id, paid["id"], "not-the-key-secret"),
+    }
+
+    bad = await api.client.post("/api/payments/verify", json=forged, headers=api.suite.bearer(user))
+    stranger = await api.client.post(
+        "/api/payments/verify", json=forged, headers=api.suite.bearer("someone_else")
+    )
+
+    assert (bad.status, stranger.status) == (400, 404)
+    assert (await api.get(created["payment_id"]))["status"] == "created"
+    assert await api.events(created["payment_id"]) == []
+
+
+async def test_another_users_payment_is_not_found(api: Api, user: str) -> None:
+    created = await api.created(user)
+
+    response = await api.client.get(
+        f"/api/payments/{created['payment_id']}", headers=api.suite.bearer("intruder")
+    )
+
+    assert response.status == 404
+
+
+async def test_gateway_refusal_is_502_and_the_key_can_be_retried(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    razorpay.fail_next(1, status=400, path="/v1/orders")
+
+    refused = await api.create(user, key="checkout-refused", order_id="ord_refused")
+    retried = await api.create(user, key="checkout-refused", order_id="ord_refused")
+
+    assert refused.status == 502
+    assert retried.status == 201
+    assert (await retried.json())["gateway_order_id"] in razorpay.orders
