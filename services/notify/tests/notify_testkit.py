@@ -145,13 +145,14 @@ async def add_devices(pool: Pool, user_id: str, *tokens: str) -> None:
         )
 
 
-async def delivery(pool: Pool, user_id: str, channel: str) -> dict[str, object] | None:
+async def delivery(pool: Pool, user_id: str, template: str) -> dict[str, object] | None:
+    """The user's delivery of `template`: welcome, order-confirmation, payment-success..."""
     row = await pool.fetchrow(
-        "SELECT * FROM deliveries WHERE user_id = $1 AND channel = $2", user_id, channel
+        "SELECT * FROM deliveries WHERE user_id = $1 AND template = $2", user_id, template
     )
     return dict(row) if row else None
 
 
-async def status_is(pool: Pool, user_id: str, channel: str, status: str) -> bool:
-    row = await delivery(pool, user_id, channel)
+async def status_is(pool: Pool, user_id: str, template: str, status: str) -> bool:
+    row = await delivery(pool, user_id, template)
     return row is not None and row["status"] == status

@@ -29,8 +29,12 @@ async def test_one_payment_sends_one_email_and_one_push_and_a_redelivery_sends_n
     paid = payment(user.user_id, amount=149_950)
 
     event = await publish(paid)
-    await wait_for(lambda: status_is(pool, user.user_id, "email", "sent"), message="email sent")
-    await wait_for(lambda: status_is(pool, user.user_id, "push", "sent"), message="push sent")
+    await wait_for(
+        lambda: status_is(pool, user.user_id, "order-confirmation", "sent"), message="email sent"
+    )
+    await wait_for(
+        lambda: status_is(pool, user.user_id, "payment-success", "sent"), message="push sent"
+    )
 
     [mail] = [m for m in sendgrid.mails_to(str(user.email)) if m.template_id == "d-order01"]
     assert mail.template_data(str(user.email)) == {
@@ -40,7 +44,7 @@ async def test_one_payment_sends_one_email_and_one_push_and_a_redelivery_sends_n
         "total": "₹1,499.50",
         "tracking_url": f"https://rez.test/orders/{paid.order_id}/track",
     }
-    email_row = await delivery(pool, user.user_id, "email")
+    email_row = await delivery(pool, user.user_id, "order-confirmation")
     assert email_row is not None
     assert mail.custom_args == {
         "event_id": str(event.id),
