@@ -14,7 +14,7 @@ class Settings(CommonSettings):
     google_maps_base_url: str | None = Field(default=None, description="for tests: a local fake")
     geocode_timeout_s: float = Field(default=3.0, gt=0, le=30)
     # The SDK's own retry budget (HTTP 5xx, with blocking sleeps in a worker thread): short.
-    geocode_sdk_retry_timeout_s: float = Field(default=1.0, ge=0, le=10)
+    geocode_sdk_retry_timeout_s: float = Field(default=1.0, ge=0.1, le=10)
     geocode_deadline_s: float = Field(default=5.0, gt=0, le=30)
     geocode_retry_first_delay_s: float = Field(default=0.2, gt=0, le=5)
     geocode_workers: int = Field(default=4, ge=1, le=32)
