@@ -76,12 +76,18 @@ async def build_app(
     providers = {"sms": "sandbox"}
     if sender is None:
         sender, providers = await build_sender(settings, stack)
-    signer = TokenSigner(
-        settings.otp_signing_key.get_secret_value(),
-        issuer=settings.otp_token_issuer,
-        ttl_s=settings.otp_token_ttl_s,
-        public_pem=settings.otp_signing_public_key,
-    )
+    try:
+        signer = TokenSigner(
+            settings.otp_signing_key.get_secret_value(),
+            issuer=settings.otp_token_issuer,
+            ttl_s=settings.otp_token_ttl_s,
+            public_pem=settings.otp_signing_public_key,
+        )
+    except (ValueError, TypeError) as error:
+        raise SystemExit(f"otp: signing key: {error}") from None
+    if signer.same_key_as(settings.jwt_public_key):
+        # Every service would then take a phone-verification token as a login bearer token.
+        raise SystemExit("OTP_SIGNING_KEY must not be the key pair of JWT_PUBLIC_KEY")
     rules = Rules(
         code_ttl_ms=settings.otp_code_ttl_s * 1000,
         cooldown_ms=settings.otp_cooldown_s * 1000,

@@ -35,14 +35,8 @@ class TokenSigner:
         derived = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        if public_pem is not None:
-            given = serialization.load_pem_public_key(public_pem.encode())
-            if not isinstance(given, Ed25519PublicKey) or given.public_bytes_raw() != (
-                key.public_key().public_bytes_raw()
-            ):
-                raise KeyMismatch(
-                    "OTP_SIGNING_PUBLIC_KEY is not the public half of OTP_SIGNING_KEY"
-                )
+        if public_pem is not None and not self.same_key_as(public_pem):
+            raise KeyMismatch("OTP_SIGNING_PUBLIC_KEY is not the public half of OTP_SIGNING_KEY")
         self.public_pem = derived.decode()
         self.issuer, self.ttl_s = issuer, ttl_s
         raw = key.public_key().public_bytes_raw()
@@ -50,6 +44,15 @@ class TokenSigner:
         # RFC 7638 thumbprint: a key id that changes exactly when the key does.
         canonical = json.dumps(self.jwk, sort_keys=True, separators=(",", ":")).encode()
         self.kid = _b64(hashlib.sha256(canonical).digest())
+
+    def same_key_as(self, public_pem: str) -> bool:
+        try:
+            other = serialization.load_pem_public_key(public_pem.encode())
+        except ValueError:
+            return False
+        return isinstance(other, Ed25519PublicKey) and other.public_bytes_raw() == (
+            self._key.public_key().public_bytes_raw()
+        )
 
     def issue(self, phone_e164: str, purpose: str) -> tuple[str, dict[str, Any]]:
         now = int(time.time())

@@ -13,7 +13,7 @@ from otp.tokens import KeyMismatch, TokenSigner
 from rtmn_shared.cli.token import generate_keypair
 
 if TYPE_CHECKING:
-    from conftest import Harness
+    from conftest import Harness, Starter
 
 
 def _flip(segment: str) -> str:
@@ -63,3 +63,12 @@ async def test_published_keys_verify_issued_tokens(h: Harness) -> None:
     pem = (await (await h.client.get("/api/otp/public-key")).json())["public_key"]
     assert pem.strip() == h.public_key.strip()
     assert jwt.decode(token, pem, algorithms=["EdDSA"])["purpose"] == "login"
+
+
+async def test_the_login_key_pair_cannot_sign_verification_tokens(
+    start_otp: Starter, signing_keys: tuple[str, str]
+) -> None:
+    # Otherwise every service would accept a verification token as a login bearer token.
+    with pytest.raises(SystemExit, match="JWT_PUBLIC_KEY"):
+        async with start_otp(jwt_public_key=signing_keys[1]):
+            pass
