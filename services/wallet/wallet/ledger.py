@@ -41,8 +41,9 @@ class Ledger:
 
     async def credit(self, conn: Connection, payment: PaymentSuccess) -> list[Entry]:
         """Credits the payment's cashback, then settles refunds that were waiting for it."""
-        await store.lock_payment(conn, payment.payment_id)
-        known_tier = await store.tier_of(conn, payment.user_id)
+        known_tier = await store.lock_payment_and_read_tier(
+            conn, payment.payment_id, payment.user_id
+        )
         earning = Earning(
             payment_id=payment.payment_id,
             user_id=payment.user_id,
@@ -51,7 +52,8 @@ class Ledger:
             tier=self.rule.tier_of(known_tier),
             coins=self.rule.coins_for(payment.amount, payment.currency, known_tier),
         )
-        if not await store.insert_earning(conn, earning):
+        pending = await store.insert_earning(conn, earning)
+        if pending is None:
             log.info("payment %s was already credited", payment.payment_id)
             return []
         posted = []
@@ -74,7 +76,8 @@ class Ledger:
                 ),
             )
             posted.append(entry)
-        for refund in await store.pending_refunds(conn, payment.payment_id):
+        waiting = await store.pending_refunds(conn, payment.payment_id) if pending else []
+        for refund in waiting:
             if refund.currency != earning.currency:
                 log.error(
                     "refund %s is in %s but payment %s was in %s; left pending",

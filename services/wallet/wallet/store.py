@@ -60,9 +60,24 @@ async def lock_payment(conn: Connection, payment_id: str) -> None:
     Without it a refund could miss a credit committing at the same moment, and the credit miss
     the refund, leaving the refund pending forever. A hash collision only serialises two payments.
     """
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"wallet.payment:{payment_id}"
+    await conn.execute(_LOCK_PAYMENT, _lock_key(payment_id))
+
+
+async def lock_payment_and_read_tier(conn: Connection, payment_id: str, user_id: str) -> str | None:
+    """`lock_payment`, and the payer's known tier, in one round trip."""
+    tier: str | None = await conn.fetchval(
+        f"SELECT (SELECT tier FROM users WHERE user_id = $2) FROM ({_LOCK_PAYMENT}) AS locked",  # noqa: S608 - a constant
+        _lock_key(payment_id),
+        user_id,
     )
+    return tier
+
+
+_LOCK_PAYMENT = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+
+def _lock_key(payment_id: str) -> str:
+    return f"wallet.payment:{payment_id}"
 
 
 async def upsert_user(conn: Connection, user_id: str, tier: str | None, at: datetime) -> None:
@@ -78,16 +93,13 @@ async def upsert_user(conn: Connection, user_id: str, tier: str | None, at: date
     )
 
 
-async def tier_of(conn: Connection, user_id: str) -> str | None:
-    tier: str | None = await conn.fetchval("SELECT tier FROM users WHERE user_id = $1", user_id)
-    return tier
-
-
-async def insert_earning(conn: Connection, e: Earning) -> bool:
-    """False when the payment was already credited."""
-    fresh = await conn.fetchval(
+async def insert_earning(conn: Connection, e: Earning) -> int | None:
+    """None when the payment was already credited, else how many refunds await this credit."""
+    pending: int | None = await conn.fetchval(
         """INSERT INTO earnings (payment_id, user_id, amount, currency, tier, coins)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (payment_id) DO NOTHING RETURNING true""",
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (payment_id) DO NOTHING
+           RETURNING (SELECT count(*) FROM refunds
+                      WHERE payment_id = $1 AND settled_at IS NULL)""",
         e.payment_id,
         e.user_id,
         e.amount,
@@ -95,7 +107,7 @@ async def insert_earning(conn: Connection, e: Earning) -> bool:
         e.tier,
         e.coins,
     )
-    return bool(fresh)
+    return pending
 
 
 async def get_earning(conn: Connection, payment_id: str) -> Earning | None:
