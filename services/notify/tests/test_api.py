@@ -1,0 +1,174 @@
+"""The HTTP API: the caller's devices and notifications, and send-on-request with its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notify_testkit import Publish, add_devices, payment, registered_user, status_is, unique
+
+from rtmn_fakes.fcm import FcmFake
+from rtmn_fakes.sendgrid import SendGridFake
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.running import RunningService
+from rtmn_shared.testing.waiting import wait_for
+
+DEVICES = "/api/notify/devices"
+SEND = "/api/notify/send"
+
+
+async def test_devices_are_registered_moved_and_removed_by_their_owner_only(
+    notify: RunningService, suite: Suite
+) -> None:
+    client, pool = notify.client, notify.pool
+    alice, bob = unique("user"), unique("user")
+    token = unique("tok")
+
+    put = await client.put(
+        DEVICES, json={"token": token, "platform": "ios"}, headers=suite.bearer(alice)
+    )
+    assert (put.status, await put.json()) == (
+        200,
+        {"token": token, "platform": "ios", "active": True},
+    )
+    # The same install signs in as someone else: the token follows the new user.
+    await client.put(DEVICES, json={"token": token, "platform": "ios"}, headers=suite.bearer(bob))
+    assert await pool.fetchval("SELECT user_id FROM devices WHERE token = $1", token) == bob
+
+    denied = await client.delete(f"{DEVICES}/{token}", headers=suite.bearer(alice))
+    assert denied.status == 404
+    removed = await client.delete(f"{DEVICES}/{token}", headers=suite.bearer(bob))
+    assert removed.status == 204
+    assert await pool.fetchval("SELECT count(*) FROM devices WHERE token = $1", token) == 0
+
+    anonymous = await client.put(DEVICES, json={"token": token, "platform": "ios"})
+    assert anonymous.status == 401
+    bad = await client.put(
+        DEVICES, json={"token": token, "platform": "symbian"}, headers=suite.bearer(alice)
+    )
+    assert bad.status == 422
+    assert (await bad.json())["errors"][0]["field"] == "platform"
+
+
+async def test_notifications_lists_the_callers_own_deliveries_newest_first(
+    notify: RunningService, suite: Suite, publish: Publish
+) -> None:
+    pool = notify.pool
+    user = await registered_user(publish, pool)
+    await add_devices(pool, user.user_id, unique("tok"))
+    await publish(payment(user.user_id))
+    await wait_for(
+        lambda: status_is(pool, user.user_id, "payment-success", "sent"), message="push sent"
+    )
+    await wait_for(
+        lambda: status_is(pool, user.user_id, "order-confirmation", "sent"), message="email"
+    )
+
+    mine = await notify.client.get(
+        "/api/notify/notifications?limit=10", headers=suite.bearer(user.user_id)
+    )
+    others = await notify.client.get("/api/notify/notifications", headers=suite.bearer("nobody"))
+
+    items = (await mine.json())["items"]
+    assert {(i["channel"], i["template"], i["status"]) for i in items} == {
+        ("email", "welcome", "sent"),
+        ("email", "order-confirmation", "sent"),
+        ("push", "payment-success", "sent"),
+    }
+    assert [i["created_at"] for i in items] == sorted(
+        (i["created_at"] for i in items), reverse=True
+    )
+    assert (await others.json()) == {"items": []}
+
+
+def flash_sale(request_id: str, user_ids: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "user_ids": user_ids,
+        "title": "Flash Sale! 50% off",
+        "message": "Only for the next 2 hours",
+        "image": "https://cdn.rez.test/sale.png",
+        "data": {"type": "promotion", "deepLink": "rezapp://sale/flash", "action": "open_sale"},
+        **extra,
+    }
+
+
+async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_nothing_new(
+    notify: RunningService, suite: Suite, publish: Publish, fcm: FcmFake, sendgrid: SendGridFake
+) -> None:
+    pool = notify.pool
+    user = await registered_user(publish, pool, first_name="Ravi")
+    token = unique("tok")
+    await add_devices(pool, user.user_id, token)
+    body = flash_sale(unique("req"), [user.user_id], email_template="d-promo01")
+    service = suite.bearer("orders-service", "service")
+
+    forbidden = await notify.client.post(SEND, json=body, headers=suite.bearer(user.user_id))
+    first = await notify.client.post(SEND, json=body, headers=service)
+    again = await notify.client.post(SEND, json=body, headers=suite.bearer("ops", "admin"))
+
+    assert forbidden.status == 403
+    assert first.status == 202
+    accepted = await first.json()
+    assert (again.status, await again.json()) == (200, {**accepted, "duplicate": True})
+    assert accepted["duplicate"] is False
+    await wait_for(lambda: status_is(pool, user.user_id, "request", "sent"), message="push")
+    await wait_for(lambda: status_is(pool, user.user_id, "d-promo01", "sent"), message="email")
+    [push] = fcm.deliveries_to(token)
+    assert push.message["notification"] == {
+        "title": "Flash Sale! 50% off",
+        "body": "Only for the next 2 hours",
+        "image": "https://cdn.rez.test/sale.png",
+    }
+    assert push.message["data"] == {
+        "type": "promotion",
+        "deepLink": "rezapp://sale/flash",
+        "action": "open_sale",
+    }
+    [mail] = [m for m in sendgrid.mails_to(str(user.email)) if m.template_id == "d-promo01"]
+    assert mail.template_data(str(user.email))["first_name"] == "Ravi"
+    commands = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE type = 'notification.requested' "
+        "AND payload->'data'->>'request_id' = $1",
+        body["request_id"],
+    )
+    assert commands == 1
+
+
+async def test_a_campaign_goes_out_in_batches_on_its_own_queue_once_per_user(
+    notify: RunningService, suite: Suite, fcm: FcmFake
+) -> None:
+    pool = notify.pool
+    users = [unique("fan") for _ in range(5)]
+    tokens = {user: unique("tok") for user in users}
+    for user, token in tokens.items():
+        await add_devices(pool, user, token)
+    request_id = unique("campaign")
+    body = flash_sale(request_id, users)
+
+    response = await notify.client.post(SEND, json=body, headers=suite.bearer("ops", "admin"))
+    assert response.status == 202
+    await wait_for(
+        lambda: pool.fetchval(
+            "SELECT count(*) = 5 FROM deliveries WHERE source = $1 AND status = 'sent'",
+            f"request:{request_id}",
+        ),
+        message="every fan's push",
+    )
+
+    assert all(len(fcm.deliveries_to(token)) == 1 for token in tokens.values())
+    batches = await pool.fetchval("SELECT batches FROM campaigns WHERE request_id = $1", request_id)
+    assert batches == 3  # 5 users in batches of 2
+    routed = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE type = 'notify.campaign-batch' "
+        "AND payload->'data'->>'request_id' = $1",
+        request_id,
+    )
+    assert routed == 3
+
+
+async def test_readiness_names_the_live_providers(notify: RunningService) -> None:
+    response = await notify.client.get("/readyz")
+    body = await response.json()
+
+    assert response.status == 200
+    assert body["providers"] == {"sendgrid": "live", "fcm": "live"}
