@@ -141,9 +141,12 @@ class FakeServer:
         path: str | None = None,
         method: str | None = None,
         where: RequestFilter | None = None,
+        skip: int = 0,
     ) -> None:
+        """Answer `status` (with the provider's error body unless `body` is given) instead of
+        carrying the request out; `skip` lets that many matching requests through first."""
         self._faults.arm(
-            Fault("fail", n, path, method, where, status, body, retry_after=retry_after)
+            Fault("fail", n, path, method, where, status, body, retry_after=retry_after, skip=skip)
         )
 
     def delay_next(
@@ -154,9 +157,10 @@ class FakeServer:
         path: str | None = None,
         method: str | None = None,
         where: RequestFilter | None = None,
+        skip: int = 0,
     ) -> None:
         """Answer late; the request is still carried out, as when a client times out for real."""
-        self._faults.arm(Fault("delay", n, path, method, where, seconds=seconds))
+        self._faults.arm(Fault("delay", n, path, method, where, seconds=seconds, skip=skip))
 
     def drop_next(
         self,
@@ -165,10 +169,12 @@ class FakeServer:
         path: str | None = None,
         method: str | None = None,
         where: RequestFilter | None = None,
+        skip: int = 0,
         after_handling: bool = False,
     ) -> None:
         """Close the connection unanswered; `after_handling` carries the request out first."""
-        self._faults.arm(Fault("drop", n, path, method, where, after_handling=after_handling))
+        fault = Fault("drop", n, path, method, where, after_handling=after_handling, skip=skip)
+        self._faults.arm(fault)
 
     def malformed_next(
         self,
@@ -177,8 +183,10 @@ class FakeServer:
         path: str | None = None,
         method: str | None = None,
         where: RequestFilter | None = None,
+        skip: int = 0,
     ) -> None:
-        self._faults.arm(Fault("malformed", n, path, method, where))
+        """Answer 200 with an HTML page where the client expects JSON."""
+        self._faults.arm(Fault("malformed", n, path, method, where, skip=skip))
 
     def reset(self) -> None:
         self._log.clear()

@@ -26,6 +26,7 @@ class Fault:
     seconds: float = 0.0
     # For drops: run the handler first, so the provider's state changed but the answer was lost.
     after_handling: bool = False
+    skip: int = 0  # matching requests to let through before the fault starts
 
     def matches(self, request: RecordedRequest) -> bool:
         if self.method is not None and request.method != self.method.upper():
@@ -52,6 +53,9 @@ class FaultQueue:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(request):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
