@@ -1,0 +1,148 @@
+"""Failures on the way: the store breaking mid-upload, the pool full, the database refusing."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack
+from typing import Any
+
+import asyncpg
+import pytest
+from conftest import S3, s3_settings
+from media_http import upload
+from media_images import jpeg
+
+from media.app import SERVICE, build_app, open_store
+from media.imaging import Fit, Rendered, Target, render
+from media.processing import Overloaded, Processor
+from media.settings import MediaSettings
+from media.storage import ObjectStore, StoreError
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.running import RunningService, running
+from rtmn_shared.testing.waiting import wait_for
+
+SMALL = Target("small", 100, 100, Fit.COVER)
+
+
+class FailingOnSecondPut:
+    """Wraps the real S3 store; its second put fails like an S3 500 would."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.mode = store.mode
+        self.puts = 0
+
+    async def put(self, key: str, data: bytes) -> None:
+        self.puts += 1
+        if self.puts == 2:
+            raise StoreError(f"S3 put {key}: InternalError (HTTP 500)")
+        await self.store.put(key, data)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        await self.store.delete(keys)
+
+    async def signed_url(self, key: str) -> str:
+        return await self.store.signed_url(key)
+
+
+@pytest.fixture
+async def flaky_media(suite: Suite, s3: S3) -> AsyncIterator[tuple[RunningService, str]]:
+    bucket = s3.new_bucket(f"flaky-{uuid.uuid4().hex[:12]}")
+
+    async def build(settings: MediaSettings, stack: AsyncExitStack) -> Any:
+        store = FailingOnSecondPut(await open_store(settings, stack))
+        return await build_app(settings, stack, objects=store)
+
+    service = dataclasses.replace(SERVICE, build_app=build)
+    async with running(
+        service, MediaSettings(**s3_settings(s3, bucket)), consumers=False, relay=False
+    ) as media:
+        yield media, bucket
+
+
+async def test_a_store_failure_on_the_second_variant_leaves_no_object_row_or_event(
+    flaky_media: tuple[RunningService, str],
+    s3: S3,
+    suite: Suite,
+    admin: asyncpg.Connection[asyncpg.Record],
+) -> None:
+    media, bucket = flaky_media
+    rows = await admin.fetchval("SELECT count(*) FROM media.media")
+    events = await admin.fetchval("SELECT count(*) FROM media.outbox")
+    status, body, headers = await upload(media.client, suite.bearer("u-flaky"), jpeg(1300, 1250))
+    assert status == 503, body
+    assert "Retry-After" in headers
+    assert s3.keys(bucket) == []
+    assert await admin.fetchval("SELECT count(*) FROM media.media") == rows
+    assert await admin.fetchval("SELECT count(*) FROM media.outbox") == events
+    # The next upload (the store works again) is whole.
+    status, body, _ = await upload(media.client, suite.bearer("u-flaky"), jpeg(1300, 1250))
+    assert status == 201, body
+    assert len(s3.keys(bucket)) == 4
+
+
+class Gate:
+    """A render that waits until the test opens the gate: a worker that stays busy."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def __call__(self, data: bytes, targets: Sequence[Target], **options: Any) -> Rendered:
+        self.entered.release()
+        self.open.wait(timeout=30)
+        return render(data, targets, **options)
+
+
+async def test_a_full_pool_answers_503_with_retry_after_instead_of_queueing(
+    suite: Suite, s3: S3
+) -> None:
+    gate = Gate()
+    processor = Processor(workers=1, queue=1, max_pixels=40_000_000, render_fn=gate)
+
+    async def build(settings: MediaSettings, stack: AsyncExitStack) -> Any:
+        stack.callback(processor.close)
+        return await build_app(settings, stack, processor=processor)
+
+    bucket = s3.new_bucket(f"busy-{uuid.uuid4().hex[:12]}")
+    service = dataclasses.replace(SERVICE, build_app=build)
+    async with running(
+        service, MediaSettings(**s3_settings(s3, bucket)), consumers=False, relay=False
+    ) as media:
+        headers = suite.bearer("u-busy")
+        first = asyncio.ensure_future(upload(media.client, headers, jpeg(300, 300)))
+        second = asyncio.ensure_future(upload(media.client, headers, jpeg(300, 300)))
+        await wait_for(lambda: processor.full, message="one working, one queued")
+        status, body, response_headers = await upload(media.client, headers, jpeg(300, 300))
+        assert status == 503, body
+        assert response_headers["Retry-After"] == "1"
+        assert body["status"] == 503
+        gate.open.set()
+        assert [(await first)[0], (await second)[0]] == [201, 201]
+        assert len(s3.keys(bucket)) == 8
+        await wait_for(lambda: not processor.full, message="capacity back")
+        status, _, _ = await upload(media.client, headers, jpeg(300, 300))
+        assert status == 201
+
+
+async def test_a_cancelled_caller_keeps_its_slot_until_the_worker_is_done() -> None:
+    gate = Gate()
+    processor = Processor(workers=1, queue=0, max_pixels=40_000_000, render_fn=gate)
+    try:
+        task = asyncio.ensure_future(processor.render(jpeg(200, 200), [SMALL]))
+        await wait_for(lambda: gate.entered.acquire(blocking=False), message="worker started")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The thread still works on it, so a new image must not be admitted yet.
+        with pytest.raises(Overloaded):
+            await processor.render(jpeg(200, 200), [SMALL])
+        gate.open.set()
+        await wait_for(lambda: not processor.full, message="slot released when the thread ends")
+    finally:
+        gate.open.set()
+        processor.close()
