@@ -23,8 +23,11 @@ CREATE TABLE devices (
 );
 CREATE INDEX devices_active_by_user ON devices (user_id) WHERE active;
 
--- One row per (event, channel, recipient, template): the idempotency record of every send.
--- `source` is the event id, or the request id of a notification.requested command.
+-- One row per (source, channel, recipient, template): the idempotency record of every send.
+-- `source` names what the message is about (payment:<id>, wallet:<entry>, user:<id> for the
+-- welcome, request:<id> for a notification.requested command), so neither a redelivered event
+-- nor the same fact emitted twice under new event ids sends twice; `event_id` is the first
+-- event that asked for it.
 CREATE TABLE deliveries (
     id                   UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     source               TEXT NOT NULL,

@@ -49,8 +49,10 @@ class Campaigns:
     concurrency: int = 16
 
 
-def key(delivery: Delivery, channel: str, user_id: str, template: str) -> DeliveryKey:
-    return DeliveryKey(str(delivery.event.id), delivery.event.id, channel, user_id, template)
+def key(delivery: Delivery, source: str, channel: str, user_id: str, template: str) -> DeliveryKey:
+    """`source` is what the message is about (a payment, a ledger entry, a user), not the
+    event's id: a producer that emits the same fact twice still gets one message out."""
+    return DeliveryKey(source, delivery.event.id, channel, user_id, template)
 
 
 def build_handlers(
@@ -69,7 +71,7 @@ def build_handlers(
     async def email_welcome(delivery: Delivery) -> None:
         user = cast(UserRegistered, delivery.data)
         await deliveries.email(
-            key(delivery, "email", user.user_id, "welcome"),
+            key(delivery, f"user:{user.user_id}", "email", user.user_id, "welcome"),
             to=user.email,
             template_id=templates.welcome,
             data=domain.welcome_data(user, links),
@@ -84,7 +86,13 @@ def build_handlers(
             payment, recipient or domain.Recipient(payment.user_id, None, None), links
         )
         await deliveries.email(
-            key(delivery, "email", payment.user_id, "order-confirmation"),
+            key(
+                delivery,
+                f"payment:{payment.payment_id}",
+                "email",
+                payment.user_id,
+                "order-confirmation",
+            ),
             to=recipient.email if recipient else None,
             template_id=templates.order_confirmation,
             data=data,
@@ -95,14 +103,20 @@ def build_handlers(
     async def push_payment_success(delivery: Delivery) -> None:
         payment = cast(PaymentSuccess, delivery.data)
         await deliveries.push(
-            key(delivery, "push", payment.user_id, "payment-success"),
+            key(
+                delivery,
+                f"payment:{payment.payment_id}",
+                "push",
+                payment.user_id,
+                "payment-success",
+            ),
             domain.payment_push(payment, links),
         )
 
     async def push_wallet_credited(delivery: Delivery) -> None:
         credit = cast(WalletCredited, delivery.data)
         await deliveries.push(
-            key(delivery, "push", credit.user_id, "wallet-credited"),
+            key(delivery, f"wallet:{credit.entry_id}", "push", credit.user_id, "wallet-credited"),
             domain.wallet_push(credit, links),
         )
 

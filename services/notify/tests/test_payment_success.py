@@ -19,7 +19,7 @@ from rtmn_shared.testing.running import RunningService
 from rtmn_shared.testing.waiting import wait_for
 
 
-async def test_one_payment_sends_one_email_and_one_push_and_a_redelivery_sends_nothing(
+async def test_one_payment_sends_one_email_and_one_push_and_copies_send_nothing(
     notify: RunningService, publish: Publish, sendgrid: SendGridFake, fcm: FcmFake
 ) -> None:
     pool = notify.pool
@@ -65,9 +65,11 @@ async def test_one_payment_sends_one_email_and_one_push_and_a_redelivery_sends_n
     queues = ("notify.email-order-confirmation", "notify.push-payment-success")
     before = [consumed(q) for q in queues]
     await publish(event=event)
+    # And the producer emits the same payment again under a new event id.
+    await publish(paid)
     await wait_for(
-        lambda: all(consumed(q) > b for q, b in zip(queues, before, strict=True)),
-        message="both queues to consume the redelivery",
+        lambda: all(consumed(q) >= b + 2 for q, b in zip(queues, before, strict=True)),
+        message="both queues to consume both copies",
     )
     orders = [m for m in sendgrid.mails_to(str(user.email)) if m.template_id == "d-order01"]
     assert len(orders) == 1
