@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 from otp.domain import InvalidPhone, Phone, UnknownPurpose, check_purpose, client_ip, parse_phone
 from otp.flows import (
@@ -99,6 +100,8 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
             raise Problem(422, "this number cannot receive SMS codes") from None
         except SmsDown:
             raise service_unavailable("the code could not be sent; try again shortly", 30) from None
+        except RedisError:
+            raise service_unavailable("codes cannot be issued right now", 5) from None
         return json_response(
             SendAccepted(expires_in=sent.expires_in, retry_after=sent.retry_after), status=202
         )
@@ -116,6 +119,8 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
             ) from None
         except EventNotRecorded:
             raise service_unavailable("verification failed; request a new code", 5) from None
+        except RedisError:
+            raise service_unavailable("codes cannot be checked right now", 5) from None
         return json_response(
             VerifyAnswer(token=verified.token, expires_in=verified.expires_in, purpose=purpose)
         )

@@ -93,3 +93,16 @@ async def test_msg91_refusing_the_send_means_503(start_otp: Starter) -> None:
         h.twilio.fail_next(1, 503, path="/Messages.json")
         assert (await h.send(phone)).status == 503
         assert not h.msg91.sent
+
+
+async def test_redis_down_is_503_and_nothing_is_sent(start_otp: Starter) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    async with start_otp(redis_url=closed) as h:
+        phone = h.new_phone()
+        response = await h.send(phone)
+        assert response.status == 503
+        assert phone[3:] not in await response.text()
+        assert (await h.verify(phone, "123456")).status == 503
+        assert not h.twilio.sent_messages
