@@ -16,25 +16,25 @@ from rtmn_shared.testing.running import RunningService, running
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from geo_maps_fake import API_KEY, FakeGoogleMaps
+from geo_maps_fake import API_KEY, GeoMapsFake
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 @pytest.fixture(scope="session")
-def maps_server() -> Iterator[FakeGoogleMaps]:
+def maps_server() -> Iterator[GeoMapsFake]:
     # In its own thread: the SDK blocks, and the fake must keep answering meanwhile.
-    with FakeGoogleMaps() as fake:
+    with GeoMapsFake() as fake:
         yield fake
 
 
 @pytest.fixture
-def maps(maps_server: FakeGoogleMaps) -> FakeGoogleMaps:
+def maps(maps_server: GeoMapsFake) -> GeoMapsFake:
     maps_server.reset()
     return maps_server
 
 
-def geo_settings(maps: FakeGoogleMaps | None, **overrides: Any) -> Settings:
+def geo_settings(maps: GeoMapsFake | None, **overrides: Any) -> Settings:
     options: dict[str, Any] = {
         "geocode_deadline_s": 1.0,
         "geocode_retry_first_delay_s": 0.02,
@@ -54,7 +54,7 @@ GeoRunner = Callable[..., AbstractAsyncContextManager[RunningService]]
 def geo_service(suite: Suite) -> GeoRunner:
     """`async with geo_service(maps, **settings) as svc`: the whole service, fresh state."""
 
-    def start(maps: FakeGoogleMaps | None, **overrides: Any) -> Any:
+    def start(maps: GeoMapsFake | None, **overrides: Any) -> Any:
         return running(SERVICE, geo_settings(maps, **overrides), relay=False, consumers=False)
 
     return start
@@ -66,6 +66,6 @@ def user(suite: Suite) -> dict[str, str]:
 
 
 @pytest.fixture
-async def geo(geo_service: GeoRunner, maps: FakeGoogleMaps) -> AsyncIterator[RunningService]:
+async def geo(geo_service: GeoRunner, maps: GeoMapsFake) -> AsyncIterator[RunningService]:
     async with geo_service(maps) as svc:
         yield svc

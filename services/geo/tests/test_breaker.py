@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from geo_maps_fake import API_KEY, FakeGoogleMaps, FakePlace
+from geo_maps_fake import API_KEY, GeoMapsFake
 from redis.asyncio import Redis
 
 from geo.breaker import CircuitBreaker, CircuitOpen, State
 from geo.cache import GeocodeCache
 from geo.geocoding import Geocoding, RetryPolicy, Unavailable
 from geo.providers.google import GoogleGeocoder
+from rtmn_fakes.google_maps import default_result
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
@@ -72,7 +73,7 @@ def test_a_failed_probe_opens_the_circuit_again() -> None:
 
 @pytest.fixture
 async def geocoding_on_a_clock(
-    service_pool: Any, redis: Redis, maps: FakeGoogleMaps
+    service_pool: Any, redis: Redis, maps: GeoMapsFake
 ) -> AsyncIterator[tuple[Geocoding, CircuitBreaker, Clock]]:
     pool = await service_pool("geo", MIGRATIONS)
     clock = Clock()
@@ -93,30 +94,28 @@ async def geocoding_on_a_clock(
 
 
 async def test_the_breaker_stops_provider_calls_and_recovers(
-    geocoding_on_a_clock: tuple[Geocoding, CircuitBreaker, Clock], maps: FakeGoogleMaps
+    geocoding_on_a_clock: tuple[Geocoding, CircuitBreaker, Clock], maps: GeoMapsFake
 ) -> None:
     geocoding, breaker, clock = geocoding_on_a_clock
-    tag = uuid.uuid4().hex[:8]
-    place = maps.add_place(
-        f"{tag} indiranagar", FakePlace(f"ChIJ{tag}", "Indiranagar", 12.97, 77.64)
-    )
-    maps.answer_next("UNKNOWN_ERROR", n=1000)
+    address = f"{uuid.uuid4().hex[:8]} 100 Feet Road, Indiranagar"
+    key = Geocoding.key(address)
+    maps.set_geocode(address, "UNKNOWN_ERROR")
 
     with pytest.raises(Unavailable):
-        await geocoding.resolve(Geocoding.key(f"{tag} indiranagar"), f"{tag} indiranagar")
+        await geocoding.resolve(key, address)
     assert breaker.state is State.OPEN
-    assert len(maps.geocode_requests()) == 3
+    assert len(maps.calls()) == 3
 
     # Open: no call reaches the provider, and the caller learns when to come back.
     with pytest.raises(Unavailable) as refused:
-        await geocoding.resolve(Geocoding.key(f"{tag} indiranagar"), f"{tag} indiranagar")
+        await geocoding.resolve(key, address)
     assert refused.value.retry_after == pytest.approx(30)
-    assert len(maps.geocode_requests()) == 3
+    assert len(maps.calls()) == 3
 
     # The provider heals; after the wait one probe goes through and closes the circuit.
     maps.reset()
     clock.now += 30
-    answer = await geocoding.resolve(Geocoding.key(f"{tag} indiranagar"), f"{tag} indiranagar")
-    assert answer.place.place_id == place.place_id
+    answer = await geocoding.resolve(key, address)
+    assert answer.place.place_id == default_result(address)["place_id"]
     assert breaker.state is State.CLOSED
-    assert len(maps.geocode_requests()) == 1
+    assert len(maps.calls()) == 1
