@@ -248,3 +248,16 @@ async def test_a_hundred_concurrent_credits_for_one_user_add_up(
     # ₹100.00..₹100.99 each earn floor(5.00..5.0495) = 5 coins.
     assert await assert_balance_is_ledger_sum(wallet_pool, user) == 500
     assert len(await entries(wallet_pool, user)) == 100
+
+
+async def test_racing_replays_of_one_payment_and_its_refund_apply_once(
+    wallet_pool: Pool, deliver: Deliver
+) -> None:
+    user = uid("u")
+    paid = payment(user, 200_000)
+    full = refund(paid, 200_000, 200_000)
+    # Twenty copies of each under distinct event ids, so the inbox cannot help: only the
+    # payment lock and the effect rows stand between them and a double credit.
+    await asyncio.gather(*(deliver(e) for _ in range(20) for e in (full, paid)))
+    assert [e["coins"] for e in await entries(wallet_pool, user)] == [100, -100]
+    assert await assert_balance_is_ledger_sum(wallet_pool, user) == 0

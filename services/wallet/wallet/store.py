@@ -60,20 +60,20 @@ async def lock_payment(conn: Connection, payment_id: str) -> None:
     Without it a refund could miss a credit committing at the same moment, and the credit miss
     the refund, leaving the refund pending forever. A hash collision only serialises two payments.
     """
-    await conn.execute(_LOCK_PAYMENT, _lock_key(payment_id))
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _lock_key(payment_id)
+    )
 
 
 async def lock_payment_and_read_tier(conn: Connection, payment_id: str, user_id: str) -> str | None:
     """`lock_payment`, and the payer's known tier, in one round trip."""
     tier: str | None = await conn.fetchval(
-        f"SELECT (SELECT tier FROM users WHERE user_id = $2) FROM ({_LOCK_PAYMENT}) AS locked",  # noqa: S608 - a constant
+        """SELECT (SELECT tier FROM users WHERE user_id = $2)
+           FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS locked""",
         _lock_key(payment_id),
         user_id,
     )
     return tier
-
-
-_LOCK_PAYMENT = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 def _lock_key(payment_id: str) -> str:
