@@ -22,15 +22,40 @@ MAX_BYTES = 130_000  # "smaller than 130kB"; the decimal reading is the stricter
 MAX_PARAMS = 25
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
 RESERVED_NAMES = frozenset(
-    {"ad_activeview", "ad_click", "ad_exposure", "ad_query", "ad_reward", "adunit_exposure",
-     "app_background", "app_clear_data", "app_exception", "app_remove", "app_store_refund",
-     "app_store_subscription_cancel", "app_store_subscription_convert",
-     "app_store_subscription_renew", "app_update", "app_upgrade", "dynamic_link_app_open",
-     "dynamic_link_app_update", "dynamic_link_first_open", "error", "first_open", "first_visit",
-     "in_app_purchase", "notification_dismiss", "notification_foreground", "notification_open",
-     "notification_receive", "os_update", "session_start", "session_start_with_rollout",
-     "user_engagement"}
-)  # fmt: skip
+    {
+        "ad_activeview",
+        "ad_click",
+        "ad_exposure",
+        "ad_query",
+        "ad_reward",
+        "adunit_exposure",
+        "app_background",
+        "app_clear_data",
+        "app_exception",
+        "app_remove",
+        "app_store_refund",
+        "app_store_subscription_cancel",
+        "app_store_subscription_convert",
+        "app_store_subscription_renew",
+        "app_update",
+        "app_upgrade",
+        "dynamic_link_app_open",
+        "dynamic_link_app_update",
+        "dynamic_link_first_open",
+        "error",
+        "first_open",
+        "first_visit",
+        "in_app_purchase",
+        "notification_dismiss",
+        "notification_foreground",
+        "notification_open",
+        "notification_receive",
+        "os_update",
+        "session_start",
+        "session_start_with_rollout",
+        "user_engagement",
+    }
+)
 RESERVED_PREFIXES = ("_", "firebase_", "ga_", "google_", "gtag.")
 
 

@@ -76,16 +76,28 @@ def _problem(event: Any, props: Any, clock: Callable[[], float]) -> tuple[str, s
     seconds = seconds / 1000 if seconds > 10**11 else seconds  # seconds or milliseconds
     distinct_id, insert_id = props.get("distinct_id"), props.get("$insert_id")
     checks = [
-        (not event.get("event") or not isinstance(event["event"], str), "event",
-         "'event' is invalid: must be a non-empty string"),
+        (
+            not event.get("event") or not isinstance(event["event"], str),
+            "event",
+            "'event' is invalid: must be a non-empty string",
+        ),
         (not numeric, "properties.time", TIME_MESSAGE),
-        (seconds > clock() + 3600, "properties.time",
-         "'properties.time' is invalid: must not be in the future"),
-        (distinct_id in (None, "") or not isinstance(distinct_id, str | int),
-         "properties.distinct_id", "'properties.distinct_id' is invalid: required"),
-        (not isinstance(insert_id, str) or not INSERT_ID.match(insert_id), "properties.$insert_id",
-         "'properties.$insert_id' is invalid: at most 36 letters, digits or '-'"),
-    ]  # fmt: skip
+        (
+            seconds > clock() + 3600,
+            "properties.time",
+            "'properties.time' is invalid: must not be in the future",
+        ),
+        (
+            distinct_id in (None, "") or not isinstance(distinct_id, str | int),
+            "properties.distinct_id",
+            "'properties.distinct_id' is invalid: required",
+        ),
+        (
+            not isinstance(insert_id, str) or not INSERT_ID.match(insert_id),
+            "properties.$insert_id",
+            "'properties.$insert_id' is invalid: at most 36 letters, digits or '-'",
+        ),
+    ]
     return next(((field, message) for broken, field, message in checks if broken), None)
 
 
@@ -165,10 +177,12 @@ class MixpanelFake(FakeServer):
         accepted = [e for i, e in enumerate(events) if i not in failed_at]
         with self._lock:
             self._received_ids += [
-                e["properties"]["$insert_id"] for e in events
-                if isinstance(e, dict) and isinstance(e.get("properties"), dict)
+                e["properties"]["$insert_id"]
+                for e in events
+                if isinstance(e, dict)
+                and isinstance(e.get("properties"), dict)
                 and isinstance(e["properties"].get("$insert_id"), str)
-            ]  # fmt: skip
+            ]
             self._events += accepted
             self._dropped += [events[i] for i in sorted(failed_at)]
         if request.query.get("strict") != "1":

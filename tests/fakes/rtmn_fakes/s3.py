@@ -22,9 +22,20 @@ from rtmn_fakes.faults import Fault
 from rtmn_fakes.recording import RecordedRequest
 
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "expect", "host", "content-length"}
-)  # fmt: skip
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "host",
+        "content-length",
+    }
+)
 NOT_PUT_OBJECT = frozenset({"uploadId", "partNumber", "acl", "tagging", "retention", "legal-hold"})
 MESSAGES = {
     "InternalError": "We encountered an internal error. Please try again.",

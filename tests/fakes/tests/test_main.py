@@ -1,0 +1,62 @@
+"""`python -m rtmn_fakes` runs one fake standalone and prints where it listens."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import aiohttp
+import pytest
+
+from rtmn_fakes.__main__ import FAKES, build, parser
+
+
+async def test_standalone_twilio_answers_and_stops_on_sigterm() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rtmn_fakes",
+        "twilio",
+        "--port",
+        "0",
+        "--account-sid",
+        "AC" + "ab" * 16,
+        "--auth-token",
+        "tok",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        name, url = line.decode().split()
+        auth = aiohttp.encode_basic_auth("AC" + "ab" * 16, "tok")
+        form = {"To": "+919812345678", "From": "+14155550100", "Body": "hi"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{url}/2010-04-01/Accounts/{'AC' + 'ab' * 16}/Messages.json",
+                data=form,
+                headers={"Authorization": auth},
+            ) as response,
+        ):
+            assert response.status == 201
+        assert name == "twilio"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+@pytest.mark.parametrize("name", sorted(FAKES))
+def test_every_fake_can_be_built_from_the_command_line(name: str) -> None:
+    args = parser().parse_args([name, "--port", "0"])
+
+    fake = build(args)
+
+    assert fake.provider == name
+
+
+def test_credentials_flags_reach_the_fake() -> None:
+    fake = build(parser().parse_args(["razorpay", "--key-id", "rzp_test_cli", "--key-secret", "x"]))
+
+    assert (fake.key_id, fake.key_secret) == ("rzp_test_cli", "x")  # type: ignore[attr-defined]
