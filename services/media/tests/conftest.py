@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+
+from rtmn_fakes.s3 import S3Fake
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -17,10 +18,12 @@ REGION = "us-east-1"  # outside it, create_bucket needs a LocationConstraint
 
 @dataclass
 class S3:
-    """moto's real S3 server on a free port, and a boto3 client to look inside it."""
+    """The S3 fake (moto's real server behind a proxy that can fail requests), and a boto3
+    client that looks inside moto directly, past the proxy and its faults."""
 
     endpoint: str
     client: Any
+    fake: S3Fake
 
     def new_bucket(self, name: str) -> str:
         self.client.create_bucket(Bucket=name)
@@ -37,21 +40,17 @@ class S3:
 
 
 @pytest.fixture(scope="session")
-def s3() -> Iterator[S3]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    yield S3(endpoint, client)
-    client.close()
-    server.stop()
+async def s3() -> AsyncIterator[S3]:
+    async with S3Fake() as fake:
+        client = boto3.client(
+            "s3",
+            endpoint_url=fake.moto_url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        yield S3(fake.endpoint_url, client, fake)
+        client.close()
 
 
 def s3_settings(s3: S3, bucket: str, **overrides: Any) -> dict[str, Any]:

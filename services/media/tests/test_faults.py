@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -16,73 +16,46 @@ from conftest import S3, s3_settings
 from media_http import upload
 from media_images import jpeg
 
-from media.app import SERVICE, build_app, open_store
+from media.app import SERVICE, build_app
 from media.imaging import Fit, Rendered, Target, render
 from media.processing import Overloaded, Processor
 from media.settings import MediaSettings
-from media.storage import ObjectStore, StoreError
 from rtmn_shared.testing.infra import Suite
-from rtmn_shared.testing.running import RunningService, running
+from rtmn_shared.testing.running import running
 from rtmn_shared.testing.waiting import wait_for
 
 SMALL = Target("small", 100, 100, Fit.COVER)
 
 
-class FailingOnSecondPut:
-    """Wraps the real S3 store; its second put fails like an S3 500 would."""
-
-    def __init__(self, store: ObjectStore) -> None:
-        self.store = store
-        self.mode = store.mode
-        self.puts = 0
-
-    async def put(self, key: str, data: bytes) -> None:
-        self.puts += 1
-        if self.puts == 2:
-            raise StoreError(f"S3 put {key}: InternalError (HTTP 500)")
-        await self.store.put(key, data)
-
-    async def delete(self, keys: Sequence[str]) -> None:
-        await self.store.delete(keys)
-
-    async def signed_url(self, key: str) -> str:
-        return await self.store.signed_url(key)
-
-
 @pytest.fixture
-async def flaky_media(suite: Suite, s3: S3) -> AsyncIterator[tuple[RunningService, str]]:
-    bucket = s3.new_bucket(f"flaky-{uuid.uuid4().hex[:12]}")
-
-    async def build(settings: MediaSettings, stack: AsyncExitStack) -> Any:
-        store = FailingOnSecondPut(await open_store(settings, stack))
-        return await build_app(settings, stack, objects=store)
-
-    service = dataclasses.replace(SERVICE, build_app=build)
-    async with running(
-        service, MediaSettings(**s3_settings(s3, bucket)), consumers=False, relay=False
-    ) as media:
-        yield media, bucket
+def bucket(s3: S3) -> str:
+    return s3.new_bucket(f"faults-{uuid.uuid4().hex[:12]}")
 
 
 async def test_a_store_failure_on_the_second_variant_leaves_no_object_row_or_event(
-    flaky_media: tuple[RunningService, str],
-    s3: S3,
-    suite: Suite,
-    admin: asyncpg.Connection[asyncpg.Record],
+    suite: Suite, s3: S3, bucket: str, admin: asyncpg.Connection[asyncpg.Record]
 ) -> None:
-    media, bucket = flaky_media
-    rows = await admin.fetchval("SELECT count(*) FROM media.media")
-    events = await admin.fetchval("SELECT count(*) FROM media.outbox")
-    status, body, headers = await upload(media.client, suite.bearer("u-flaky"), jpeg(1300, 1250))
-    assert status == 503, body
-    assert "Retry-After" in headers
-    assert s3.keys(bucket) == []
-    assert await admin.fetchval("SELECT count(*) FROM media.media") == rows
-    assert await admin.fetchval("SELECT count(*) FROM media.outbox") == events
-    # The next upload (the store works again) is whole.
-    status, body, _ = await upload(media.client, suite.bearer("u-flaky"), jpeg(1300, 1250))
-    assert status == 201, body
-    assert len(s3.keys(bucket)) == 4
+    settings = MediaSettings(**s3_settings(s3, bucket))
+    async with running(SERVICE, settings, consumers=False, relay=False) as media:
+        rows = await admin.fetchval("SELECT count(*) FROM media.media")
+        events = await admin.fetchval("SELECT count(*) FROM media.outbox")
+        # AccessDenied is not retried by botocore, so exactly the second PutObject fails.
+        s3.fake.fail_next_put(1, status=403, code="AccessDenied", skip=1)
+        status, body, headers = await upload(
+            media.client, suite.bearer("u-flaky"), jpeg(1300, 1250)
+        )
+        assert status == 503, body
+        assert "Retry-After" in headers
+        puts = [r for r in s3.fake.requests if r.method == "PUT" and bucket + "/" in r.path]
+        assert [r.status for r in puts].count(403) == 1
+        assert len(puts) == 4  # the others made it, and were then taken back out
+        assert s3.keys(bucket) == []
+        assert await admin.fetchval("SELECT count(*) FROM media.media") == rows
+        assert await admin.fetchval("SELECT count(*) FROM media.outbox") == events
+        # The next upload, with the store working again, is whole.
+        status, body, _ = await upload(media.client, suite.bearer("u-flaky"), jpeg(1300, 1250))
+        assert status == 201, body
+        assert len(s3.keys(bucket)) == 4
 
 
 class Gate:
