@@ -230,3 +230,45 @@ async def test_readiness_and_the_generated_openapi(svc: RunningService) -> None:
     assert (await ready.json())["checks"] == {"database": "ok", "broker": "ok"}
     spec = await (await svc.client.get("/openapi.json")).json()
     assert {"/api/wallet/balance", "/api/wallet/ledger"} <= set(spec["paths"])
+
+
+async def test_a_refund_published_before_its_payment_is_settled_by_the_credit(
+    svc: RunningService, channel: AbstractChannel
+) -> None:
+    user = uid("u")
+    paid = payment(user, 200_000)
+    await publish(channel, refund(paid, 200_000, 200_000))
+    await wait_for(
+        lambda: svc.pool.fetchval(
+            "SELECT true FROM refunds WHERE payment_id = $1", paid.payment_id
+        ),
+        message="the refund recorded as pending",
+    )
+    await publish(channel, paid)
+    await wait_for(lambda: coins_of(svc, user), message="the credit")
+    assert await coins_of(svc, user) == [100, -100]
+
+
+async def test_an_inconsistent_refund_is_dead_lettered(
+    svc: RunningService, channel: AbstractChannel
+) -> None:
+    dlq = "wallet.reverse-cashback.dlq"
+
+    async def waiting() -> int:
+        declared = await channel.declare_queue(dlq, passive=True)
+        return declared.declaration_result.message_count or 0
+
+    before = await waiting()
+    paid = payment(uid("u"), 200_000)
+    await publish(channel, refund(paid, 150_000, 100_000))  # total below its own amount
+    await wait_for(lambda: _more(waiting, before), message="the refund in the DLQ")
+    assert (
+        await svc.pool.fetchval(
+            "SELECT count(*) FROM refunds WHERE payment_id = $1", paid.payment_id
+        )
+        == 0
+    )
+
+
+async def _more(count: Callable[[], Awaitable[int]], than: int) -> bool:
+    return await count() > than
