@@ -130,7 +130,7 @@ async def run(
 
 
 async def main(quick: bool) -> None:
-    count = 1_200 if quick else 4_500
+    count = 900 if quick else 2_700
     suite = Suite()
     await suite.create()
     try:
