@@ -67,7 +67,7 @@ def test_a_request_keeps_its_data_and_image() -> None:
         user_ids=["u1"],
         title="Sale",
         message="Now",
-        image="https://cdn.rez.test/a.png",  # type: ignore[arg-type]
+        image="https://cdn.rez.test/a.png",
         data={"type": "promotion", "deepLink": "rezapp://sale", "action": "open"},
     )
 

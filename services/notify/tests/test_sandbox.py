@@ -17,7 +17,7 @@ from rtmn_shared.testing.waiting import wait_for
 async def test_sandbox_providers_show_in_readyz_and_record_what_they_would_send(
     suite: Suite, publish: Publish, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings()  # type: ignore[call-arg] - the rest comes from the suite's environment
+    settings = Settings()  # no provider credentials; the rest from the suite's environment
     caplog.set_level(logging.INFO, logger="notify.providers.sandbox")
     async with running(SERVICE, settings, retry_delays_ms=(100,)) as svc:
         ready = await (await svc.client.get("/readyz")).json()

@@ -1,0 +1,180 @@
+"""Pushes per second through notify's delivery log, beside the bare FCM call it wraps.
+
+    python bench/notify.py [--quick]
+
+Each logged push is what `notify.push-payment-success` does for one `payment.success`: claim
+the delivery row and snapshot the user's tokens (one short transaction), send through
+firebase-admin's async multicast to the FCM contract fake, then record the per-token result,
+the delivery's status and its notification.sent outbox row (one transaction). Baseline (same
+run, same fake, same SDK client, same concurrency): the bare FcmPushSender.send for the same
+token, with no log, no idempotency and no event. The ratio is what exactly-once bookkeeping
+costs on top of the provider call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import median, percentile, result_line, table
+
+# This script is named like the package it measures: find the package, not the script.
+sys.path.remove(str(Path(__file__).parent))
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).parent.resolve():
+    sys.path.pop(0)
+
+from notify.delivery import Deliveries
+from notify.providers import PushMessage
+from notify.providers.fcm import FcmPushSender, credentials_of, open_app
+from notify.providers.sandbox import SandboxEmailSender
+from notify.store import DeliveryKey
+from rtmn_fakes.fcm import FcmFake
+from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.migrations import discover, migrate
+from rtmn_shared.suite import SERVICES
+from rtmn_shared.testing.infra import Suite
+
+NOTIFY = SERVICES["notify"]
+MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "notify" / "migrations"
+POOL_SIZE = 4  # the service's default DB_POOL_SIZE
+WORKERS = 16
+ROUNDS = 3
+MESSAGE = PushMessage(
+    title="Payment Successful",
+    body="Your payment of ₹499.00 for order #R1 was successful.",
+    data={"type": "payment_success", "orderId": "ord_1", "deepLink": "rezapp://orders/ord_1"},
+)
+
+Send = Callable[[str], Awaitable[None]]
+
+
+def logged(deliveries: Deliveries) -> Send:
+    async def send(user_id: str) -> None:
+        key = DeliveryKey(f"payment:{uuid.uuid4().hex}", uuid.uuid4(), "push", user_id, "bench")
+        await deliveries.push(key, MESSAGE)
+
+    return send
+
+
+def bare(sender: FcmPushSender) -> Send:
+    async def send(user_id: str) -> None:
+        [result] = await sender.send(MESSAGE, [f"tok-{user_id}"])
+        assert result.outcome == "sent"
+
+    return send
+
+
+async def run(send: Send, users: list[str]) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    queue = iter(users)
+
+    async def worker() -> None:
+        for user_id in queue:
+            started = time.perf_counter()
+            await send(user_id)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(WORKERS)))
+    return len(users) / (time.perf_counter() - started), latencies
+
+
+async def main(quick: bool) -> None:
+    count = 600 if quick else 2_400
+    suite = Suite()
+    await suite.create()
+    # The fake serves from its own thread and loop, like a remote FCM would.
+    fake = FcmFake(project_id="rtmn-bench").start_in_thread()
+    try:
+        conn = await asyncpg.connect(suite.database_url, user=NOTIFY.role)
+        await migrate(conn, NOTIFY.schema, discover(MIGRATIONS))
+        await conn.close()
+        pool = await asyncpg.create_pool(
+            suite.database_url,
+            user=NOTIFY.role,
+            min_size=POOL_SIZE,
+            max_size=POOL_SIZE,
+            server_settings={"search_path": NOTIFY.schema},
+        )
+        assert pool is not None
+        users = [f"user-{n}" for n in range(count // ROUNDS)]
+        await pool.executemany(
+            "INSERT INTO devices (token, user_id, platform) VALUES ($1, $2, 'android')",
+            [(f"tok-{u}", u) for u in users],
+        )
+        credential = credentials_of(
+            project_id=fake.project_id,
+            client_email=None,
+            private_key=None,
+            token_uri="",  # unused with a static access token
+            access_token=fake.access_token,
+        )
+        app = open_app("rtmn-notify-bench", fake.project_id, credential, 10)
+        sender = FcmPushSender(app, url=fake.url + "/v1/projects/{0}/messages:send")
+        deliveries = Deliveries(
+            pool,
+            email=SandboxEmailSender(),
+            push=sender,
+            outbox=Outbox("rtmn/notify"),
+            lease_seconds=120,
+        )
+        paths = {"bare FCM call": bare(sender), "delivery log + FCM": logged(deliveries)}
+        rates: dict[str, list[float]] = {}
+        latencies: dict[str, list[float]] = {}
+        # Interleaved rounds, medians: the machine drifts, so each path sees the same drift.
+        # Round 0 only warms the pool, the HTTP connections and the server's plans.
+        for round_ in range(ROUNDS + 1):
+            for name, send in paths.items():
+                rate, times = await run(send, users[: len(users) // 4] if not round_ else users)
+                if round_:
+                    rates.setdefault(name, []).append(rate)
+                    latencies.setdefault(name, []).extend(times)
+        sent = await pool.fetchval("SELECT count(*) FROM deliveries WHERE status = 'sent'")
+        events = await pool.fetchval("SELECT count(*) FROM outbox WHERE type = 'notification.sent'")
+        await sender.aclose()
+        await pool.close()
+        rows = [("path", "pushes/s", "p50 ms", "p99 ms")]
+        for name in paths:
+            rows.append(
+                (
+                    name,
+                    f"{median(rates[name]):,.0f}",
+                    f"{percentile(latencies[name], 50):.2f}",
+                    f"{percentile(latencies[name], 99):.2f}",
+                )
+            )
+        print(table(rows))
+        print(
+            f"\n{WORKERS} workers, pool {POOL_SIZE}, one token per user; "
+            f"deliveries sent: {sent}, notification.sent events: {events}"
+        )
+        log = "delivery log + FCM"
+        print(
+            result_line(
+                "notify",
+                "pushes_per_s",
+                median(rates[log]),
+                median(rates["bare FCM call"]),
+                "pushes/s",
+                p50_ms=percentile(latencies[log], 50),
+                p99_ms=percentile(latencies[log], 99),
+            )
+        )
+    finally:
+        fake.stop()
+        await suite.destroy()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a shorter run")
+    uvloop.run(main(parser.parse_args().quick))
