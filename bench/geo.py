@@ -147,7 +147,7 @@ async def http_latencies(
 async def main(quick: bool) -> None:
     n = 100_000 if quick else 1_000_000
     index_queries, baseline_queries = (500, 10) if quick else (2000, 12)
-    geocode_requests = 2000 if quick else 5000
+    geocode_requests = 2000 if quick else 3000
     suite = Suite()
     await suite.create()
     redis_url = f"{REDIS_BASE}/{os.environ.get('RTMN_BENCH_REDIS_DB', '14')}"
