@@ -1,4 +1,6 @@
-"""One entry point per service: `python -m <service> api|relay|consumers|migrate|all`.
+"""One entry point per service: `python -m <service> api|relay|consumers|worker|migrate|all`.
+
+`worker` is the relay and the consumers in one process; `all` adds the API (and migrates first).
 
 A service describes itself with a `Service`; its composition root builds the HTTP app and the
 event handlers from settings. Everything opened is closed on the way out.
@@ -127,26 +129,32 @@ async def run_consumers(service: Service[S], settings: S) -> None:
 
 
 async def _until_signal(work: Sequence[Awaitable[None]]) -> None:
-    tasks = [asyncio.ensure_future(w) for w in work]
+    """Runs the roles until SIGINT/SIGTERM or until one fails; a role that simply ends is fine."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    tasks = {asyncio.ensure_future(w) for w in work}
     stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-    for task in [*tasks, stopper]:
+    pending = {*tasks, stopper}
+    failure: BaseException | None = None
+    while stopper in pending and failure is None:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        failure = next((t.exception() for t in done if t is not stopper and t.exception()), None)
+        if not pending - {stopper}:
+            break
+    for task in pending:
         task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    for task in done:
-        if task is not stopper and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    if failure is not None:
+        raise failure
 
 
 def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m {service.name}")
-    parser.add_argument("role", choices=["api", "relay", "consumers", "migrate", "all"])
+    parser.add_argument("role", choices=["api", "relay", "consumers", "worker", "migrate", "all"])
     args = parser.parse_args(argv)
     settings = load_settings(service.settings)
     configure_logging(service.name, settings.log_level)
@@ -164,12 +172,13 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
             log.info("migrations applied: %s", ", ".join(applied) or "none new")
             if args.role == "migrate":
                 return
-        if args.role in ("relay", "consumers"):
+        if args.role in ("relay", "consumers", "worker"):
             _serve_metrics(settings)
         work = {
             "api": [run_api(service, settings)],
             "relay": [run_relay(service, settings)],
             "consumers": [run_consumers(service, settings)],
+            "worker": [run_relay(service, settings), run_consumers(service, settings)],
             "all": [
                 run_api(service, settings),
                 run_relay(service, settings),
