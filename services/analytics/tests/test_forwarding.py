@@ -67,7 +67,7 @@ def domain_events(count: int, run: str) -> list[CloudEvent]:
     """A mix of every kind the mapping treats differently, ids unique to this run."""
     made: list[CloudEvent] = []
     for n in range(count):
-        user = f"{run}-u{n % 50}"
+        user = f"{run}-u{n % 10}"
         data: EventData
         match n % 5:
             case 0 | 1:

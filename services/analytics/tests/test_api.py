@@ -1,0 +1,123 @@
+"""POST /api/analytics/track through HTTP, out to the sink fakes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from analytics_fakes import Ga4Fake, MixpanelFake
+
+from analytics.app import SERVICE
+from analytics.settings import AnalyticsSettings
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.running import RunningService, running
+from rtmn_shared.testing.waiting import wait_for
+
+TRACK = "/api/analytics/track"
+
+
+@pytest.fixture
+async def api(mixpanel: MixpanelFake, ga4: Ga4Fake) -> AsyncIterator[RunningService]:
+    settings = AnalyticsSettings(
+        mixpanel_api_secret=mixpanel.api_secret,
+        mixpanel_api_url=mixpanel.url,
+        ga4_measurement_id=ga4.measurement_id,
+        ga4_api_secret=ga4.api_secret,
+        ga4_base_url=ga4.url,
+        analytics_flush_seconds=0.05,
+        analytics_track_per_minute=5,
+    )
+    async with running(SERVICE, settings, relay=False, consumers=False) as svc:
+        yield svc
+
+
+def user() -> str:
+    return f"u-{uuid.uuid4().hex[:10]}"
+
+
+async def test_a_client_event_reaches_both_sinks_as_the_caller(
+    api: RunningService, suite: Suite, mixpanel: MixpanelFake, ga4: Ga4Fake
+) -> None:
+    caller = user()
+    body = {"event": "add_to_cart", "properties": {"product_id": "p1", "quantity": 2}}
+    response = await api.client.post(TRACK, json=body, headers=suite.bearer(caller))
+    assert response.status == 202
+    insert_id = (await response.json())["insert_id"]
+    record = await wait_for(lambda: mixpanel.imported.get(insert_id), message="mixpanel import")
+    assert record["event"] == "add_to_cart"
+    assert record["properties"]["distinct_id"] == caller
+    assert record["properties"]["quantity"] == 2
+    assert record["properties"]["source"] == "client"
+    collected = await wait_for(
+        lambda: [e for c, u, e in ga4.collected if u == caller], message="ga4 collect"
+    )
+    assert collected[0]["name"] == "add_to_cart"
+
+
+async def test_a_resent_client_event_counts_once(
+    api: RunningService, suite: Suite, mixpanel: MixpanelFake
+) -> None:
+    insert_id = str(uuid.uuid4())
+    body = {"event": "screen_view", "insert_id": insert_id, "properties": {"screen": "home"}}
+    headers = suite.bearer(user())
+    for sends in (1, 2):
+        response = await api.client.post(TRACK, json=body, headers=headers)
+        assert response.status == 202
+        await wait_for(
+            lambda sends=sends: mixpanel.received_ids.count(insert_id) == sends, message="send"
+        )
+    assert [i for i in mixpanel.imported if i == insert_id] == [insert_id]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"event": "signup", "properties": {"contact": "priya@example.com"}}, "properties"),
+        ({"event": "signup", "properties": {"phone": "x"}}, "properties"),
+        ({"event": "signup", "properties": {f"p{n}": n for n in range(26)}}, "properties"),
+        ({"event": "signup", "properties": {"nested": {"a": 1}}}, "properties"),
+        ({"event": "payment_success"}, "event"),
+        ({"event": "Sign Up"}, "event"),
+        ({"event": "signup", "extra": 1}, "extra"),
+    ],
+)
+async def test_events_outside_the_limits_are_refused_with_the_field(
+    api: RunningService, suite: Suite, body: dict[str, Any], field: str
+) -> None:
+    response = await api.client.post(TRACK, json=body, headers=suite.bearer(user()))
+    assert response.status == 422
+    problem = await response.json()
+    assert problem["errors"][0]["field"].split(".")[0] == field
+
+
+async def test_an_event_older_than_ga4_accepts_is_refused(
+    api: RunningService, suite: Suite
+) -> None:
+    old = (datetime.now(UTC) - timedelta(hours=80)).isoformat()
+    response = await api.client.post(
+        TRACK, json={"event": "signup", "time": old}, headers=suite.bearer(user())
+    )
+    assert response.status == 422
+
+
+async def test_only_a_signed_in_caller_may_track(api: RunningService) -> None:
+    response = await api.client.post(TRACK, json={"event": "signup"})
+    assert response.status == 401
+
+
+async def test_a_caller_is_limited_per_minute(api: RunningService, suite: Suite) -> None:
+    headers = suite.bearer(user())
+    statuses = [
+        (await api.client.post(TRACK, json={"event": "tap"}, headers=headers)).status
+        for _ in range(6)
+    ]
+    assert statuses == [202] * 5 + [429]
+
+
+async def test_readiness_names_each_sink_and_its_mode(api: RunningService) -> None:
+    response = await api.client.get("/readyz")
+    body = await response.json()
+    assert body["providers"] == {"mixpanel": "live", "ga4": "live"}
