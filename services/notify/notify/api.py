@@ -60,9 +60,11 @@ class NotificationsOut(BaseModel):
 
 
 class SendData(BaseModel):
-    """What the app acts on when the push is tapped (the seed's flash-sale example)."""
+    """What the app acts on when the push is tapped (the seed's flash-sale example); more keys
+    may ride along, strings only, as FCM's data payload requires."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str] = Field(init=False)
 
     type: str = Field(min_length=1, max_length=100)
     deepLink: str | None = Field(default=None, max_length=2000)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import aio_pika
 import pytest
+from prometheus_client import REGISTRY
 
 from notify.app import SERVICE
 from notify.settings import Settings
@@ -156,3 +157,11 @@ async def delivery(pool: Pool, user_id: str, template: str) -> dict[str, object]
 async def status_is(pool: Pool, user_id: str, template: str, status: str) -> bool:
     row = await delivery(pool, user_id, template)
     return row is not None and row["status"] == status
+
+
+def consumed(queue: str) -> float:
+    """Messages of `queue` the consumers applied (a no-op duplicate counts too)."""
+    sample = REGISTRY.get_sample_value(
+        "rtmn_events_consumed_total", {"queue": queue, "outcome": "applied"}
+    )
+    return sample or 0.0

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from notify_testkit import Publish, add_devices, payment, registered_user, status_is, unique
+from notify_testkit import (
+    Publish,
+    add_devices,
+    consumed,
+    payment,
+    registered_user,
+    status_is,
+    unique,
+)
 
 from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.sendgrid import SendGridFake
+from rtmn_shared.events.catalogue import NotificationRequested
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService
 from rtmn_shared.testing.waiting import wait_for
@@ -87,7 +96,12 @@ def flash_sale(request_id: str, user_ids: list[str], **extra: Any) -> dict[str, 
         "title": "Flash Sale! 50% off",
         "message": "Only for the next 2 hours",
         "image": "https://cdn.rez.test/sale.png",
-        "data": {"type": "promotion", "deepLink": "rezapp://sale/flash", "action": "open_sale"},
+        "data": {
+            "type": "promotion",
+            "deepLink": "rezapp://sale/flash",
+            "action": "open_sale",
+            "campaign": "diwali",
+        },
         **extra,
     }
 
@@ -106,6 +120,10 @@ async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_
     first = await notify.client.post(SEND, json=body, headers=service)
     again = await notify.client.post(SEND, json=body, headers=suite.bearer("ops", "admin"))
 
+    not_strings = await notify.client.post(
+        SEND, json={**body, "data": {"type": "x", "count": 3}}, headers=service
+    )
+    assert not_strings.status == 422
     assert forbidden.status == 403
     assert first.status == 202
     accepted = await first.json()
@@ -123,6 +141,7 @@ async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_
         "type": "promotion",
         "deepLink": "rezapp://sale/flash",
         "action": "open_sale",
+        "campaign": "diwali",
     }
     [mail] = [m for m in sendgrid.mails_to(str(user.email)) if m.template_id == "d-promo01"]
     assert mail.template_data(str(user.email))["first_name"] == "Ravi"
@@ -166,9 +185,45 @@ async def test_a_campaign_goes_out_in_batches_on_its_own_queue_once_per_user(
     assert routed == 3
 
 
-async def test_readiness_names_the_live_providers(notify: RunningService) -> None:
+async def test_readiness_names_the_live_providers_and_openapi_lists_the_routes(
+    notify: RunningService,
+) -> None:
     response = await notify.client.get("/readyz")
     body = await response.json()
+    spec = await (await notify.client.get("/openapi.json")).json()
 
     assert response.status == 200
     assert body["providers"] == {"sendgrid": "live", "fcm": "live"}
+    assert set(spec["paths"]) == {
+        "/api/notify/devices",
+        "/api/notify/devices/{token}",
+        "/api/notify/notifications",
+        "/api/notify/send",
+        "/api/webhooks/sendgrid",
+    }
+
+
+async def test_a_command_from_another_service_sent_twice_notifies_once(
+    notify: RunningService, publish: Publish, fcm: FcmFake
+) -> None:
+    pool = notify.pool
+    user_id, token = unique("user"), unique("tok")
+    await add_devices(pool, user_id, token)
+    command = NotificationRequested(
+        request_id=unique("order-shipped"),
+        user_ids=[user_id],
+        title="Your order has shipped",
+        message="It arrives tomorrow",
+        data={"type": "order_shipped", "deepLink": "rezapp://orders/1"},
+    )
+
+    before = consumed("notify.send-requested")
+    # Two events (two ids) carrying the same request: a producer that retried its own emit.
+    await publish(command)
+    await publish(command)
+    await wait_for(lambda: status_is(pool, user_id, "request", "sent"), message="push")
+    await wait_for(
+        lambda: consumed("notify.send-requested") >= before + 2, message="both copies consumed"
+    )
+
+    assert len(fcm.deliveries_to(token)) == 1

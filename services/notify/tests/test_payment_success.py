@@ -5,13 +5,13 @@ from __future__ import annotations
 from notify_testkit import (
     Publish,
     add_devices,
+    consumed,
     delivery,
     payment,
     registered_user,
     status_is,
     unique,
 )
-from prometheus_client import REGISTRY
 
 from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.sendgrid import SendGridFake
@@ -85,10 +85,3 @@ async def test_one_payment_sends_one_email_and_one_push_and_copies_send_nothing(
         user.user_id,
     )
     assert sent_events == 3  # welcome email, order email, payment push
-
-
-def consumed(queue: str) -> float:
-    sample = REGISTRY.get_sample_value(
-        "rtmn_events_consumed_total", {"queue": queue, "outcome": "applied"}
-    )
-    return sample or 0.0
