@@ -174,17 +174,14 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
                 return
         if args.role in ("relay", "consumers", "worker"):
             _serve_metrics(settings)
-        work = {
-            "api": [run_api(service, settings)],
-            "relay": [run_relay(service, settings)],
-            "consumers": [run_consumers(service, settings)],
-            "worker": [run_relay(service, settings), run_consumers(service, settings)],
-            "all": [
-                run_api(service, settings),
-                run_relay(service, settings),
-                run_consumers(service, settings),
-            ],
-        }[args.role]
+        roles: dict[str, list[Callable[[Service[S], S], Awaitable[None]]]] = {
+            "api": [run_api],
+            "relay": [run_relay],
+            "consumers": [run_consumers],
+            "worker": [run_relay, run_consumers],
+            "all": [run_api, run_relay, run_consumers],
+        }
+        work = [role(service, settings) for role in roles[args.role]]
         await _until_signal(work)
 
     try:

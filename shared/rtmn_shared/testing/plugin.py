@@ -28,9 +28,6 @@ async def suite() -> AsyncIterator[Suite]:
     await run.create()
     saved = {k: os.environ.get(k) for k in run.environ()}
     os.environ.update(run.environ())
-    redis = Redis.from_url(run.redis_url)
-    await redis.flushdb()
-    await redis.aclose()
     try:
         yield run
     finally:

@@ -6,10 +6,15 @@ from dataclasses import dataclass
 
 import jwt
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from rtmn_shared.web.problems import Problem
 
 ALGORITHMS = ["EdDSA", "RS256", "ES256"]
+VerifyingKey = (Ed25519PublicKey, RSAPublicKey, EllipticCurvePublicKey)
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,11 @@ class Caller:
 
 class TokenVerifier:
     def __init__(self, public_key: str, *, leeway: float = 5.0) -> None:
-        self.public_key = public_key
+        # Parsed once: loading a PEM per request was the largest cost of an authenticated call.
+        key = serialization.load_pem_public_key(public_key.encode())
+        if not isinstance(key, VerifyingKey):
+            raise ValueError("the JWT public key must be an Ed25519, RSA or EC key")
+        self.public_key = key
         self.leeway = leeway
 
     def verify(self, token: str) -> Caller:
