@@ -121,3 +121,13 @@ async def test_readiness_names_each_sink_and_its_mode(api: RunningService) -> No
     response = await api.client.get("/readyz")
     body = await response.json()
     assert body["providers"] == {"mixpanel": "live", "ga4": "live"}
+
+
+async def test_without_credentials_both_sinks_are_sandboxes_and_say_so(suite: Suite) -> None:
+    async with running(SERVICE, AnalyticsSettings(), relay=False, consumers=False) as svc:
+        ready = await (await svc.client.get("/readyz")).json()
+        assert ready["providers"] == {"mixpanel": "sandbox", "ga4": "sandbox"}
+        response = await svc.client.post(
+            TRACK, json={"event": "signup"}, headers=suite.bearer(user())
+        )
+        assert response.status == 202
