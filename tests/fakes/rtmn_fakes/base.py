@@ -8,6 +8,7 @@ SDKs need: a sync client called from the loop that serves the fake would deadloc
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import threading
@@ -106,14 +107,16 @@ class FakeServer:
         method: str | None = None,
         where: RequestFilter | None = None,
         timeout: float = 5.0,
+        answered: bool = True,
     ) -> list[RecordedRequest]:
-        """Block until `count` matching requests have been answered; TimeoutError otherwise."""
+        """Block until `count` matching requests have been answered (or, with `answered=False`,
+        merely received); TimeoutError otherwise."""
         by_path = path_matcher(path_suffix, method)
 
         def match(request: RecordedRequest) -> bool:
             return by_path(request) and (where is None or where(request))
 
-        return self._log.wait_for(match, count, timeout)
+        return self._log.wait_for(match, count, timeout, answered=answered)
 
     async def wait_for_requests_async(
         self,
@@ -123,11 +126,13 @@ class FakeServer:
         method: str | None = None,
         where: RequestFilter | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 - the wait runs in a worker thread
+        answered: bool = True,
     ) -> list[RecordedRequest]:
         # A worker thread waits on the condition, so a fake on this same loop keeps serving.
-        return await asyncio.to_thread(
-            self.wait_for_requests, count, path_suffix, method=method, where=where, timeout=timeout
+        wait = functools.partial(
+            self.wait_for_requests, method=method, where=where, timeout=timeout, answered=answered
         )
+        return await asyncio.to_thread(wait, count, path_suffix)
 
     # -- faults -------------------------------------------------------------------------------
 

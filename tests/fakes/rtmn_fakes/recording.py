@@ -16,6 +16,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 @dataclass
 class RecordedRequest:
+    """One request as the fake saw it; `body` is after gzip decoding (except in S3Fake)."""
+
     method: str
     path: str
     query: dict[str, str]
@@ -25,7 +27,7 @@ class RecordedRequest:
     form: dict[str, str] | None = None
     form_items: list[tuple[str, str]] = field(default_factory=list)
     received_at: float = 0.0
-    # Filled in once the fake has answered; None while in flight or when the connection was dropped.
+    # Set once answered: the HTTP status, or 0 (base.DROPPED) if the connection was cut.
     status: int | None = None
 
     @classmethod

@@ -7,7 +7,6 @@ with other parameters or on another endpoint is an `idempotency_error`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,66 +15,17 @@ from typing import Any, Literal
 from aiohttp import web
 
 from rtmn_fakes import stripe_form
+from rtmn_fakes import stripe_rules as rules
 from rtmn_fakes.auth import basic_credentials, bearer_token
 from rtmn_fakes.base import RECORDED, FakeServer, json_response
 from rtmn_fakes.ids import next_id
 from rtmn_fakes.payloads import load
+from rtmn_fakes.stripe_rules import Params, StripeError
 from rtmn_fakes.stripe_webhooks import build_event, sign_stripe_webhook
 
 __all__ = ["StripeError", "StripeFake", "build_event", "sign_stripe_webhook"]
 
-PI_PARAMS = frozenset(
-    {
-        "amount",
-        "currency",
-        "metadata",
-        "description",
-        "receipt_email",
-        "customer",
-        "payment_method",
-        "payment_method_types",
-        "automatic_payment_methods",
-        "confirm",
-        "capture_method",
-        "statement_descriptor",
-        "statement_descriptor_suffix",
-        "expand",
-        "setup_future_usage",
-        "return_url",
-        "off_session",
-        "transfer_group",
-        "payment_method_options",
-    }
-)
-REFUND_PARAMS = frozenset({"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
-REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
-CURRENCIES = frozenset({"usd", "inr", "eur", "gbp", "sgd", "aed", "aud", "cad"})
-MINIMUM_AMOUNT = 50  # the smallest charge Stripe accepts, in minor units, for these currencies
-
-Params = dict[str, Any]
 PostHandler = Callable[[Params], Awaitable[web.Response]]
-
-
-class StripeError(Exception):
-    def __init__(
-        self,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        status: int = 400,
-        type: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        error: dict[str, Any] = {"message": message, "type": type}
-        if code is not None:
-            error.update(code=code, doc_url=f"https://stripe.com/docs/error-codes/{code}")
-        if param is not None:
-            error["param"] = param
-        self.body, self.status = {"error": error}, status
-
-    def response(self) -> web.Response:
-        return json_response(self.body, self.status, {"Request-Id": next_id("req_")})
 
 
 @dataclass(frozen=True)
@@ -173,7 +123,7 @@ class StripeFake(FakeServer):
                 except StripeError as exc:
                     return exc.response()  # failed validation: Stripe saves nothing
                 if key:
-                    self._saved[key] = _Saved(request.path, params, _json_of(response))
+                    self._saved[key] = _Saved(request.path, params, rules.json_of(response))
                 return response
 
         return handle
@@ -209,14 +159,14 @@ class StripeFake(FakeServer):
         return fetch
 
     async def _create_payment_intent(self, params: Params) -> web.Response:
-        _reject_unknown(params, PI_PARAMS)
-        amount = _positive_int(params, "amount", required=True)
-        currency = str(_required(params, "currency")).lower()
-        if currency not in CURRENCIES:
+        rules.reject_unknown(params, rules.PI_PARAMS)
+        amount = rules.positive_int(params, "amount", required=True)
+        currency = str(rules.required_param(params, "currency")).lower()
+        if currency not in rules.CURRENCIES:
             raise StripeError(f"Invalid currency: {currency}.", param="currency")
-        if amount < MINIMUM_AMOUNT:
+        if amount < rules.MINIMUM_AMOUNT:
             raise StripeError(
-                f"Amount must convert to at least {MINIMUM_AMOUNT} cents.",
+                f"Amount must convert to at least {rules.MINIMUM_AMOUNT} cents.",
                 param="amount",
                 code="amount_too_small",
             )
@@ -226,7 +176,7 @@ class StripeFake(FakeServer):
             id=intent_id,
             amount=amount,
             currency=currency,
-            metadata=_metadata(params.get("metadata")),
+            metadata=rules.metadata(params.get("metadata")),
             description=params.get("description"),
             receipt_email=params.get("receipt_email"),
             client_secret=f"{intent_id}_secret_{next_id('', 25, tag='')}",
@@ -236,7 +186,7 @@ class StripeFake(FakeServer):
         return json_response(intent)
 
     async def _create_refund(self, params: Params) -> web.Response:
-        _reject_unknown(params, REFUND_PARAMS)
+        rules.reject_unknown(params, rules.REFUND_PARAMS)
         intent_id = params.get("payment_intent")
         if intent_id is None:
             raise StripeError(
@@ -258,14 +208,14 @@ class StripeFake(FakeServer):
         if left == 0:
             message = f"Charge {intent['latest_charge']} has already been refunded."
             raise StripeError(message, code="charge_already_refunded")
-        amount = _positive_int(params, "amount", required=False) or left
+        amount = rules.positive_int(params, "amount", required=False) or left
         if amount > left:
             message = (
                 f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"
             )
             raise StripeError(message, param="amount", code="amount_too_large")
         reason = params.get("reason")
-        if reason is not None and reason not in REFUND_REASONS:
+        if reason is not None and reason not in rules.REFUND_REASONS:
             raise StripeError(f"Invalid reason: {reason}", param="reason")
         refund = load("stripe", "refund.docs_example.json")
         refund.update(
@@ -274,47 +224,10 @@ class StripeFake(FakeServer):
             currency=intent["currency"],
             charge=intent["latest_charge"],
             payment_intent=intent_id,
-            metadata=_metadata(params.get("metadata")),
+            metadata=rules.metadata(params.get("metadata")),
             reason=reason,
             balance_transaction=next_id("txn_", 24),
             created=int(self._clock()),
         )
         self.refunds[refund["id"]] = refund
         return json_response(refund)
-
-
-def _json_of(response: web.Response) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(response.body if isinstance(response.body, bytes) else b"")
-    return parsed
-
-
-def _reject_unknown(params: Params, allowed: frozenset[str]) -> None:
-    for name in params:
-        if name not in allowed:
-            raise StripeError(f"Received unknown parameter: {name}", param=name)
-
-
-def _required(params: Params, name: str) -> Any:
-    if name not in params or params[name] == "":
-        raise StripeError(f"Missing required param: {name}.", param=name, code="parameter_missing")
-    return params[name]
-
-
-def _positive_int(params: Params, name: str, *, required: bool) -> int:
-    if not required and name not in params:
-        return 0
-    raw = _required(params, name)
-    if not isinstance(raw, str) or not raw.isdigit() or int(raw) <= 0:
-        raise StripeError("Invalid positive integer", param=name)
-    return int(raw)
-
-
-def _metadata(value: Any) -> dict[str, str]:
-    if value is None or value == "":
-        return {}
-    if not isinstance(value, dict) or len(value) > 50:
-        raise StripeError("Invalid metadata: at most 50 keys are allowed", param="metadata")
-    for key, item in value.items():
-        if len(key) > 40 or not isinstance(item, str) or len(item) > 500:
-            raise StripeError(f"Invalid metadata[{key}]", param=f"metadata[{key}]")
-    return dict(value)
