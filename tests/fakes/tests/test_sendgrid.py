@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from python_http_client.exceptions import (
+from python_http_client.exceptions import (  # type: ignore[import-untyped]
     BadRequestsError,
     ForbiddenError,
     InternalServerError,

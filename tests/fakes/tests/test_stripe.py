@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from rtmn_fakes.payloads import load
 from rtmn_fakes.stripe import StripeFake, build_event, sign_stripe_webhook
@@ -37,7 +38,7 @@ async def stripe_client(
             max_network_retries=retries,
         )
     finally:
-        await http_client.close_async()
+        await http_client.close_async()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
@@ -46,7 +47,11 @@ async def client(fake: StripeFake) -> AsyncIterator[stripe.StripeClient]:
         yield client
 
 
-PI = {"amount": 2_000, "currency": "inr", "metadata": {"order_id": "ord-1"}}
+PI: PaymentIntentCreateParams = {
+    "amount": 2_000,
+    "currency": "inr",
+    "metadata": {"order_id": "ord-1"},
+}
 
 
 async def test_payment_intent_is_created_from_form_params(
@@ -61,7 +66,7 @@ async def test_payment_intent_is_created_from_form_params(
         "requires_payment_method",
     )
     assert intent.metadata["order_id"] == "ord-1"
-    assert intent.client_secret.startswith(f"{intent.id}_secret_")
+    assert str(intent.client_secret).startswith(f"{intent.id}_secret_")
     [sent] = fake.requests_to("/v1/payment_intents", "POST")
     assert sent.form == {"amount": "2000", "currency": "inr", "metadata[order_id]": "ord-1"}
     assert sent.headers["Authorization"] == f"Bearer {API_KEY}"
@@ -79,6 +84,7 @@ async def test_same_idempotency_key_and_params_replays_the_first_result(
 
     assert again.id == first.id
     assert len(fake.payment_intents) == 1
+    assert again.last_response is not None
     assert again.last_response.headers["Idempotent-Replayed"] == "true"
 
 
