@@ -130,6 +130,8 @@ class RazorpayFake(FakeServer):
     def _pay(self, order_id: str, method: PaymentMethod, status: str) -> dict[str, Any]:
         with self._lock:
             order = self.orders[order_id]
+            if order["status"] == "paid":
+                raise ValueError(f"order {order_id} is already paid")
             payment = load("razorpay", f"api.payment_fetch.response.{method}.json")
             failed = load("razorpay", "webhook.payment.failed.upi.json")["payload"]["payment"]
             payment.update(

@@ -117,6 +117,8 @@ def test_captured_payment_is_listed_under_its_order(
     assert listed["items"][0]["method"] == "card"
     fetched = client.order.fetch(order["id"], timeout=TIMEOUT)
     assert (fetched["status"], fetched["amount_paid"], fetched["amount_due"]) == ("paid", 20_000, 0)
+    with pytest.raises(ValueError, match="already paid"):
+        fake.capture(str(order["id"]))
 
 
 def test_unknown_payment_is_a_bad_request(client: razorpay.Client) -> None:
