@@ -20,10 +20,11 @@ from notify.providers.fcm import FcmPushSender, credentials_of, open_app
 from notify.providers.sandbox import SandboxEmailSender, SandboxPushSender
 from notify.providers.sendgrid import SendGridEmailSender
 from notify.settings import Settings
-from notify.webhook import EventWebhookVerifier
+from notify.webhook import EventWebhookVerifier, WebhookKeyError
 from rtmn_shared.events.consumer import Handler
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.service import Service, open_pool
+from rtmn_shared.settings import SettingsError
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
@@ -44,11 +45,14 @@ def _fcm_configured(settings: Settings) -> bool:
 
 
 async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Application:
+    try:
+        verifier = EventWebhookVerifier(
+            settings.sendgrid_webhook_public_key,
+            tolerance_seconds=settings.sendgrid_webhook_tolerance_seconds,
+        )
+    except WebhookKeyError as error:
+        raise SettingsError(f"configuration error: {error}") from None
     pool = await open_pool(INFO, settings, stack)
-    verifier = EventWebhookVerifier(
-        settings.sendgrid_webhook_public_key,
-        tolerance_seconds=settings.sendgrid_webhook_tolerance_seconds,
-    )
     return create_app(
         service=INFO.name,
         routes=build_routes(pool, Outbox(SOURCE), verifier),
@@ -81,13 +85,18 @@ def push_sender(settings: Settings, stack: AsyncExitStack) -> PushSender:
     if not _fcm_configured(settings):
         return SandboxPushSender()
     assert settings.firebase_project_id is not None
-    credential = credentials_of(
-        project_id=settings.firebase_project_id,
-        client_email=settings.firebase_client_email,
-        private_key=_secret(settings.firebase_private_key),
-        token_uri=str(settings.firebase_token_uri),
-        access_token=_secret(settings.fcm_access_token),
-    )
+    try:
+        credential = credentials_of(
+            project_id=settings.firebase_project_id,
+            client_email=settings.firebase_client_email,
+            private_key=_secret(settings.firebase_private_key),
+            token_uri=str(settings.firebase_token_uri),
+            access_token=_secret(settings.fcm_access_token),
+        )
+    except ValueError:
+        raise SettingsError(
+            "configuration error: FIREBASE_PRIVATE_KEY is not a service account's PEM key"
+        ) from None
     # A named app per process, so tests running several in one interpreter never collide.
     app = open_app(
         f"rtmn-notify-{uuid.uuid4().hex[:8]}",

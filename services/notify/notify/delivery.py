@@ -84,13 +84,13 @@ class Deliveries:
         )
         try:
             message_id = await self.email_sender.send(message)
-        except TransientSendError as error:
-            await store.release(self.pool, claim.id, str(error))
-            raise Retry(str(error)) from None
         except PermanentSendError as error:
             await self._finish(key, claim, provider, "failed", error=str(error))
             return
-        await self._finish(key, claim, provider, "sent", message_id=message_id)
+        except Exception as error:
+            await self._give_back(claim, error)
+            raise
+        await self._finish(key, claim, provider, "sent", message_id=message_id or None)
 
     async def push(self, key: DeliveryKey, message: PushMessage) -> None:
         provider = self.push_sender.name
@@ -108,9 +108,12 @@ class Deliveries:
             return
         try:
             results = await self.push_sender.send(message, tokens)
-        except TransientSendError as error:
-            await store.release(self.pool, claim.id, str(error))
-            raise Retry(str(error)) from None
+        except PermanentSendError as error:
+            await self._finish(key, claim, provider, "failed", error=str(error))
+            return
+        except Exception as error:
+            await self._give_back(claim, error)
+            raise
         summary = PushSummary.of(results)
         status = summary.final_status(sent_before)
         first_id = next((r.message_id for r in summary.sent), None)
@@ -127,6 +130,13 @@ class Deliveries:
             log.info("deactivated %d dead device token(s)", len(summary.dead))
         if status is None:
             raise Retry(f"{len(summary.retry)} of {len(tokens)} token(s) to retry")
+
+    async def _give_back(self, claim: Claim, error: Exception) -> None:
+        """Releases the claim so the next attempt need not wait out the lease; a transient
+        provider error becomes a Retry, anything else propagates as it is."""
+        await store.release(self.pool, claim.id, _describe(error))
+        if isinstance(error, TransientSendError):
+            raise Retry(str(error)) from None
 
     async def _claim(
         self,
@@ -193,3 +203,9 @@ class Deliveries:
                 reason=reason,
             ),
         )
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, TransientSendError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"[:1000]

@@ -20,7 +20,14 @@ import orjson
 from firebase_admin import _http_client, _retry, exceptions, messaging
 from google.oauth2.credentials import Credentials
 
-from notify.providers import Mode, PushMessage, TokenOutcome, TokenResult, TransientSendError
+from notify.providers import (
+    Mode,
+    PermanentSendError,
+    PushMessage,
+    TokenOutcome,
+    TokenResult,
+    TransientSendError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,9 @@ class FcmPushSender:
             except exceptions.FirebaseError as error:
                 # Nothing of this chunk was tried (e.g. the credentials could not be refreshed).
                 raise TransientSendError(f"fcm: {type(error).__name__}: {error}") from None
+            except ValueError as error:
+                # The SDK refused to encode the message itself: no retry can fix that.
+                raise PermanentSendError(f"fcm refused the message: {error}") from None
             for token, response in zip(chunk, batch.responses, strict=True):
                 if response.success:
                     results.append(TokenResult(token, "sent", message_id=response.message_id))
