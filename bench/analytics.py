@@ -33,6 +33,7 @@ from analytics.handlers import forward  # noqa: E402
 from analytics.mapping import map_event  # noqa: E402
 from analytics.providers.base import RetryPolicy  # noqa: E402
 from analytics.providers.mixpanel import MixpanelSink  # noqa: E402
+from rtmn_fakes.mixpanel import MixpanelFake  # noqa: E402
 from rtmn_shared.events.catalogue import CATALOGUE, PaymentSuccess  # noqa: E402
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler  # noqa: E402
 from rtmn_shared.events.envelope import CloudEvent  # noqa: E402
@@ -41,9 +42,7 @@ from rtmn_shared.testing.infra import AMQP_BASE, rabbitmqctl  # noqa: E402
 from rtmn_shared.testing.waiting import wait_for  # noqa: E402
 
 sys.path.append(str(HERE))
-sys.path.append(str(HERE.parent / "services" / "analytics" / "tests"))
 from _common import percentile, result_line, table  # noqa: E402
-from analytics_fakes import MixpanelFake  # type: ignore[import-not-found]  # noqa: E402
 
 BASELINE_PREFETCH = 64
 TRICKLE = 100
@@ -132,7 +131,7 @@ async def run(mode: str, amqp_url: str, fake: MixpanelFake, count: int) -> dict[
         runner = ConsumerRunner(service=group, pool=None, amqp_url=amqp_url, handlers=[handler])
         started = time.perf_counter()
         consuming = asyncio.create_task(runner.run())
-        await wait_for(lambda: len(fake.imported) >= count, timeout=600, interval=0.005)
+        await wait_for(lambda: len(fake.events) >= count, timeout=600, interval=0.005)
         drained = time.perf_counter() - started
         backlog_requests = len(fake.requests_to("/import"))
 
@@ -142,7 +141,7 @@ async def run(mode: str, amqp_url: str, fake: MixpanelFake, count: int) -> dict[
             published[str(event.id)] = time.time()
             await publish(exchange, [event])
             await asyncio.sleep(TRICKLE_GAP)
-        await wait_for(lambda: len(fake.imported) >= count + TRICKLE, timeout=60, interval=0.005)
+        await wait_for(lambda: len(fake.events) >= count + TRICKLE, timeout=60, interval=0.005)
 
         consuming.cancel()
         await asyncio.gather(consuming, return_exceptions=True)

@@ -1,17 +1,12 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aio_pika
 import pytest
 
-# The local fakes live beside the tests; importlib mode does not put this folder on the path.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from analytics_fakes import Ga4Fake, MixpanelFake
-
+from rtmn_fakes.ga4 import Ga4Fake
+from rtmn_fakes.mixpanel import MixpanelFake
 from rtmn_shared.testing.infra import Suite
 
 

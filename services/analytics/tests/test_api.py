@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from analytics_fakes import Ga4Fake, MixpanelFake
 
 from analytics.app import SERVICE
 from analytics.settings import AnalyticsSettings
+from rtmn_fakes.ga4 import Ga4Fake
+from rtmn_fakes.mixpanel import MixpanelFake
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
@@ -34,6 +35,11 @@ async def api(mixpanel: MixpanelFake, ga4: Ga4Fake) -> AsyncIterator[RunningServ
         yield svc
 
 
+def imported(fake: MixpanelFake) -> dict[str, dict[str, Any]]:
+    """What Mixpanel keeps: one event per $insert_id, however many copies arrived."""
+    return {event["properties"]["$insert_id"]: event for event in fake.events}
+
+
 def user() -> str:
     return f"u-{uuid.uuid4().hex[:10]}"
 
@@ -46,13 +52,13 @@ async def test_a_client_event_reaches_both_sinks_as_the_caller(
     response = await api.client.post(TRACK, json=body, headers=suite.bearer(caller))
     assert response.status == 202
     insert_id = (await response.json())["insert_id"]
-    record = await wait_for(lambda: mixpanel.imported.get(insert_id), message="mixpanel import")
+    record = await wait_for(lambda: imported(mixpanel).get(insert_id), message="mixpanel import")
     assert record["event"] == "add_to_cart"
     assert record["properties"]["distinct_id"] == caller
     assert record["properties"]["quantity"] == 2
     assert record["properties"]["source"] == "client"
     collected = await wait_for(
-        lambda: [e for c, u, e in ga4.collected if u == caller], message="ga4 collect"
+        lambda: [e for e in ga4.events if e.get("user_id") == caller], message="ga4 collect"
     )
     assert collected[0]["name"] == "add_to_cart"
 
@@ -67,9 +73,9 @@ async def test_a_resent_client_event_counts_once(
         response = await api.client.post(TRACK, json=body, headers=headers)
         assert response.status == 202
         await wait_for(
-            lambda sends=sends: mixpanel.received_ids.count(insert_id) == sends, message="send"
+            lambda sends=sends: mixpanel.insert_ids().count(insert_id) == sends, message="send"
         )
-    assert [i for i in mixpanel.imported if i == insert_id] == [insert_id]
+    assert [i for i in imported(mixpanel) if i == insert_id] == [insert_id]
 
 
 @pytest.mark.parametrize(
