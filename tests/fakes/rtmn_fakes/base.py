@@ -21,6 +21,7 @@ from aiohttp import web
 
 from rtmn_fakes.faults import Fault, FaultQueue, RequestFilter
 from rtmn_fakes.recording import RecordedRequest, RequestLog, path_matcher
+from rtmn_fakes.threads import LoopThread
 
 RECORDED = web.RequestKey("rtmn_recorded", RecordedRequest)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,8 +56,7 @@ class FakeServer:
         self._lock = threading.RLock()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
-        self._thread: threading.Thread | None = None
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread: LoopThread | None = None
         self._closing = asyncio.Event()
 
     # -- what each provider's fake supplies -------------------------------------------------
@@ -292,48 +292,16 @@ class FakeServer:
         await self.close()
 
     def start_in_thread(self, timeout: float = 10.0) -> Self:
+        """Serve from a loop of its own in a background thread, for blocking SDKs."""
         if self._thread is not None:
             raise RuntimeError(f"{type(self).__name__} is already running in a thread")
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:  # handed to the starting thread below
-                failure.append(exc)
-                started.set()
-                loop.close()
-                return
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self.close())
-            leftovers = asyncio.all_tasks(loop)
-            for task in leftovers:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        thread = threading.Thread(target=serve, name=f"fake-{self.provider}", daemon=True)
-        thread.start()
-        if not started.wait(timeout):
-            raise TimeoutError(f"{type(self).__name__} did not start within {timeout}s")
-        if failure:
-            thread.join()
-            raise failure[0]
-        self._thread, self._thread_loop = thread, loop
+        self._thread = LoopThread.start(self.start, self.close, f"fake-{self.provider}", timeout)
         return self
 
     def stop(self) -> None:
-        thread, loop = self._thread, self._thread_loop
-        self._thread = self._thread_loop = None
-        if thread is None or loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.stop()
 
     def __enter__(self) -> Self:
         return self.start_in_thread()
