@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import time
 import uuid
@@ -37,7 +38,6 @@ from notify.providers import PushMessage
 from notify.providers.fcm import FcmPushSender, credentials_of, open_app
 from notify.providers.sandbox import SandboxEmailSender
 from notify.store import DeliveryKey
-from rtmn_fakes.fcm import FcmFake
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.suite import SERVICES
@@ -88,12 +88,43 @@ async def run(send: Send, users: list[str]) -> tuple[float, list[float]]:
     return len(users) / (time.perf_counter() - started), latencies
 
 
+class RemoteFake:
+    """The FCM fake in a process of its own, like a remote FCM: in a thread of this process it
+    would fight the measured loop for the GIL and dominate both paths."""
+
+    SCRIPT = (
+        "import asyncio\n"
+        "from rtmn_fakes.fcm import FcmFake\n"
+        "async def main():\n"
+        "    async with FcmFake(project_id='rtmn-bench') as fake:\n"
+        "        print(fake.url, fake.access_token, flush=True)\n"
+        "        await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
+    )
+
+    def __init__(self, process: subprocess.Popen[str], url: str, access_token: str) -> None:
+        self.process, self.url, self.access_token = process, url, access_token
+        self.project_id = "rtmn-bench"
+
+    @classmethod
+    def start(cls) -> RemoteFake:
+        process = subprocess.Popen(
+            [sys.executable, "-c", cls.SCRIPT], stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdout is not None
+        url, token = process.stdout.readline().split()
+        return cls(process, url, token)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
 async def main(quick: bool) -> None:
     count = 600 if quick else 2_400
     suite = Suite()
     await suite.create()
-    # The fake serves from its own thread and loop, like a remote FCM would.
-    fake = FcmFake(project_id="rtmn-bench").start_in_thread()
+    fake = RemoteFake.start()
     try:
         conn = await asyncpg.connect(suite.database_url, user=NOTIFY.role)
         await migrate(conn, NOTIFY.schema, discover(MIGRATIONS))

@@ -98,8 +98,7 @@ class Deliveries:
             claim = await self._claim(conn, key, provider, title=message.title, body=message.body)
             if claim is None:
                 return
-            await store.add_push_targets(conn, claim.id, key.user_id)
-            tokens, sent_before = await store.pending_targets(conn, claim.id)
+            tokens, sent_before = await store.push_targets(conn, claim.id, key.user_id)
         if not tokens:
             if sent_before:
                 await self._finish(key, claim, provider, "sent")

@@ -241,29 +241,30 @@ async def notifications(
 # -- push targets ---------------------------------------------------------------------------
 
 
-async def add_push_targets(conn: Connection, delivery_id: uuid.UUID, user_id: str) -> None:
-    """Snapshots the user's active tokens; a device registered since a failed try joins in."""
-    await conn.execute(
+async def push_targets(
+    conn: Connection, delivery_id: uuid.UUID, user_id: str
+) -> tuple[list[str], int]:
+    """Snapshots the user's active tokens into the delivery (a device registered since a
+    failed try joins in), then returns the tokens still to send to and how many already got
+    this push. One round trip: the CTE's new rows are not in the outer scan's snapshot, so
+    they are added back by the UNION."""
+    rows = await conn.fetch(
         """
-        INSERT INTO push_targets (delivery_id, token)
-        SELECT $1, token FROM devices WHERE user_id = $2 AND active
-        ON CONFLICT DO NOTHING
+        WITH added AS (
+            INSERT INTO push_targets (delivery_id, token)
+            SELECT $1, token FROM devices WHERE user_id = $2 AND active
+            ON CONFLICT DO NOTHING
+            RETURNING token
+        )
+        SELECT t.token, t.status, coalesce(d.active, false) AS active
+        FROM push_targets t LEFT JOIN devices d USING (token)
+        WHERE t.delivery_id = $1
+        UNION ALL
+        SELECT token, 'pending', true FROM added
+        ORDER BY 1
         """,
         delivery_id,
         user_id,
-    )
-
-
-async def pending_targets(conn: Connection, delivery_id: uuid.UUID) -> tuple[list[str], int]:
-    """Tokens still to send to (and still active), and how many already got this push."""
-    rows = await conn.fetch(
-        """
-        SELECT t.token, t.status, d.active
-        FROM push_targets t LEFT JOIN devices d USING (token)
-        WHERE t.delivery_id = $1
-        ORDER BY t.token
-        """,
-        delivery_id,
     )
     pending = [r["token"] for r in rows if r["status"] == "pending" and r["active"]]
     return pending, sum(1 for r in rows if r["status"] == "sent")
