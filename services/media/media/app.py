@@ -51,7 +51,6 @@ async def build_app(
             workers=settings.media_workers,
             queue=settings.media_queue,
             max_pixels=settings.media_max_pixels,
-            webp_method=settings.media_webp_method,
         )
         stack.callback(processor.close)
     links = Links(objects, settings.cdn_base_url)

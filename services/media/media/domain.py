@@ -30,8 +30,9 @@ KEY_PATTERN = re.compile(
 
 
 def original_target(max_side: int) -> Target:
-    """The uploaded picture itself, uncropped, bounded so a 40 MP upload is not served whole."""
-    return Target(ORIGINAL, max_side, max_side, Fit.CONTAIN)
+    """The uploaded picture itself, uncropped, at the resolution the variants need decoded and
+    at most `max_side` (a 12 MP photo gives 2000×1500): a 40 MP upload is never served whole."""
+    return Target(ORIGINAL, max_side, max_side, Fit.DECODED)
 
 
 def object_key(folder: str, media_id: uuid.UUID, rendition: str) -> str:

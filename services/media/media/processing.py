@@ -27,7 +27,6 @@ class Processor:
         workers: int,
         queue: int,
         max_pixels: int,
-        webp_method: int | None = None,
         render_fn: RenderFn = render,
     ) -> None:
         harden_pillow()
@@ -35,7 +34,6 @@ class Processor:
         self.workers = workers
         self.capacity = workers + queue
         self.max_pixels = max_pixels
-        self.webp_method = webp_method
         self._in_flight = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-image")
 
@@ -49,10 +47,7 @@ class Processor:
         if self.full:
             raise Overloaded
         loop = asyncio.get_running_loop()
-        options = {} if self.webp_method is None else {"method": self.webp_method}
-        job = functools.partial(
-            self._render, data, tuple(targets), max_pixels=self.max_pixels, **options
-        )
+        job = functools.partial(self._render, data, tuple(targets), max_pixels=self.max_pixels)
         self._in_flight += 1
         future = self._executor.submit(job)
         # Released when the thread is done, not when the caller stops waiting: a cancelled

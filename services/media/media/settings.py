@@ -32,10 +32,9 @@ class MediaSettings(CommonSettings):
     media_max_bytes: int = Field(default=5 * MB, ge=1024)
     # Well under Pillow's own bomb threshold (89 MP), so ours always speaks first.
     media_max_pixels: int = Field(default=40_000_000, ge=10_000, le=89_000_000)
-    media_original_max_side: int = Field(default=1920, ge=150, le=8192)
+    media_original_max_side: int = Field(default=2048, ge=150, le=8192)
     media_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     media_queue: int = Field(default=-1, ge=-1, le=1024, description="-1: 2 per worker")
-    media_webp_method: int = Field(default=1, ge=0, le=6)
 
     @model_validator(mode="after")
     def _queue_default(self) -> MediaSettings:
