@@ -8,6 +8,7 @@ retries with growing delays instead), and closing its httpx client on our loop, 
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import sys
@@ -16,8 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import firebase_admin
+import google.auth.transport.requests
 import orjson
 from firebase_admin import _http_client, _retry, exceptions, messaging
+from google.auth.exceptions import GoogleAuthError
 from google.oauth2.credentials import Credentials
 
 from notify.providers import (
@@ -61,8 +64,13 @@ class FcmPushSender:
         )
         self._service = service
         self._unused_client = replaced
+        self._credentials = CredentialRefresher(service._credential, timeout_seconds)
 
     async def send(self, message: PushMessage, tokens: Sequence[str]) -> list[TokenResult]:
+        try:
+            await self._credentials.ensure_valid()
+        except (GoogleAuthError, OSError, TimeoutError) as error:
+            raise TransientSendError(f"fcm: no access token: {type(error).__name__}") from None
         results: list[TokenResult] = []
         for start in range(0, len(tokens), CHUNK):
             chunk = list(tokens[start : start + CHUNK])
@@ -89,6 +97,36 @@ class FcmPushSender:
         await self._unused_client.aclose()
         self._service.close = lambda: None  # its close() would asyncio.run() inside our loop
         firebase_admin.delete_app(self._app)
+
+
+class CredentialRefresher:
+    """Fetches a new access token in a worker thread, with a timeout, before it expires.
+
+    The SDK refreshes inside its httpx auth flow with google-auth's blocking `requests`
+    transport (120 s default timeout), which would stall the event loop once an hour; a token
+    that is still valid when the SDK looks makes it skip that. (A 401 still makes the SDK
+    refresh on the loop: FCM answers THIRD_PARTY_AUTH_ERROR with 401.)
+    """
+
+    def __init__(self, credential: Any, timeout_seconds: float) -> None:
+        self._credential = credential
+        self._timeout = timeout_seconds
+        self._lock = asyncio.Lock()
+
+    async def ensure_valid(self) -> None:
+        if self._credential.valid:
+            return
+        async with self._lock:
+            if not self._credential.valid:
+                await asyncio.wait_for(asyncio.to_thread(self._refresh), self._timeout + 1)
+
+    def _refresh(self) -> None:
+        transport = google.auth.transport.requests.Request()
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            return transport(*args, **{**kwargs, "timeout": self._timeout})
+
+        self._credential.refresh(request)
 
 
 def _skip_missing_sniffio() -> None:
