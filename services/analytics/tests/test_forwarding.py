@@ -58,7 +58,11 @@ async def service(
     overrides = getattr(request, "param", {})
     async with running(SERVICE, settings(mixpanel, ga4, **overrides), relay=False) as svc:
         yield svc
-    # The queues outlive the consumers: drop them so no event of this test reaches the next.
+    await drop_queues(channel)
+
+
+async def drop_queues(channel: AbstractChannel) -> None:
+    """The queues outlive the consumers: drop them so no event of one test reaches the next."""
     for name in QUEUES:
         for queue in (name, f"{name}.dlq", f"{name}.retry.100ms", f"{name}.retry.300ms"):
             await channel.queue_delete(queue)
@@ -200,6 +204,29 @@ async def test_a_batch_mixpanel_never_took_comes_back_through_the_broker(
     await wait_for(lambda: len(ours(mixpanel, expected)) >= 50, timeout=30, message="all 50")
     assert Counter(r.status for r in mixpanel.requests_to("/import"))[503] == 1
     assert Counter(ours(mixpanel, expected)) == Counter(expected)
+
+
+async def test_a_consumer_stopped_before_mixpanel_answered_gets_its_messages_again(
+    mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+) -> None:
+    # Acks wait for the batch: stopped while the request is in flight, nothing was acknowledged,
+    # so the broker hands every message to the next consumer, and the insert ids make the second
+    # copy harmless.
+    mixpanel.delay_next(1, 1.0, path="/import")
+    events = [e for e in domain_events(25, uuid.uuid4().hex[:8]) if e.type != "otp.verified"]
+    expected = ids(events)
+    try:
+        async with running(SERVICE, settings(mixpanel, ga4), relay=False):
+            await publish(channel, events)
+            await wait_for(lambda: mixpanel.requests_to("/import"), message="a batch in flight")
+            assert not imported(mixpanel)
+        assert set(imported(mixpanel)) == expected  # accepted after all, but never acknowledged
+        async with running(SERVICE, settings(mixpanel, ga4), relay=False):
+            await wait_for(lambda: len(ours(mixpanel, expected)) == 2 * len(expected))
+        assert Counter(ours(mixpanel, expected)) == Counter(dict.fromkeys(expected, 2))
+        assert set(imported(mixpanel)) == expected
+    finally:
+        await drop_queues(channel)
 
 
 async def test_a_ga4_that_is_down_does_not_stop_mixpanel(
