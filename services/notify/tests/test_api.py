@@ -86,6 +86,12 @@ async def test_notifications_lists_the_callers_own_deliveries_newest_first(
     assert [i["created_at"] for i in items] == sorted(
         (i["created_at"] for i in items), reverse=True
     )
+    older = await notify.client.get(
+        "/api/notify/notifications",
+        params={"limit": "5", "before": items[0]["created_at"]},
+        headers=suite.bearer(user.user_id),
+    )
+    assert [i["id"] for i in (await older.json())["items"]] == [i["id"] for i in items[1:]]
     assert (await others.json()) == {"items": []}
 
 
