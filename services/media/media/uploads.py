@@ -7,8 +7,6 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-import asyncpg
-
 from media import store
 from media.domain import Media, StoredRendition, object_key
 from media.imaging import Target
@@ -43,6 +41,8 @@ class Uploads:
             )
             for r in rendered.renditions
         }
+        # Made before storing: a URL that cannot be signed must not leave objects behind.
+        urls = await self.links.urls({name: r.key for name, r in renditions.items()})
         await put_all(self.objects, {renditions[r.name].key: r.data for r in rendered.renditions})
         media = Media(
             media_id=media_id,
@@ -56,9 +56,10 @@ class Uploads:
             renditions=renditions,
         )
         try:
-            await self._record(media)
-        except (asyncpg.PostgresError, OSError, asyncio.CancelledError):
-            # Objects without a row would never be found again: take them back out.
+            await self._record(media, urls)
+        except BaseException:
+            # Objects without a row would never be found again: take them back out, even
+            # when the request is being cancelled, then let the failure carry on.
             await asyncio.shield(remove(self.objects, [r.key for r in renditions.values()]))
             raise
         log.info(
@@ -71,8 +72,7 @@ class Uploads:
         )
         return media
 
-    async def _record(self, media: Media) -> None:
-        urls = await self.links.urls({name: r.key for name, r in media.renditions.items()})
+    async def _record(self, media: Media, urls: dict[str, str]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await store.insert_media(conn, media)
             await self.outbox.add(

@@ -119,3 +119,22 @@ async def test_a_cancelled_caller_keeps_its_slot_until_the_worker_is_done() -> N
     finally:
         gate.open.set()
         processor.close()
+
+
+async def test_when_the_database_refuses_the_row_the_stored_objects_are_taken_back(
+    suite: Suite, s3: S3, bucket: str, admin: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    settings = MediaSettings(**s3_settings(s3, bucket))
+    async with running(SERVICE, settings, consumers=False, relay=False) as media:
+        events = await admin.fetchval("SELECT count(*) FROM media.outbox")
+        await admin.execute("REVOKE INSERT ON media.media FROM rtmn_media")
+        try:
+            status, body, _ = await upload(media.client, suite.bearer("u-db"), jpeg(600, 600))
+        finally:
+            await admin.execute("GRANT INSERT ON media.media TO rtmn_media")
+        assert status == 500, body
+        assert "correlation_id" in body
+        puts = [r for r in s3.fake.requests if r.method == "PUT" and bucket + "/" in r.path]
+        assert len(puts) == 4  # stored first, as they must be before the row...
+        assert s3.keys(bucket) == []  # ...and removed when the row could not be written
+        assert await admin.fetchval("SELECT count(*) FROM media.outbox") == events

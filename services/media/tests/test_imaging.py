@@ -185,3 +185,14 @@ def test_webp_output_is_lossy_at_quality_80() -> None:
     data = rendered.renditions[0].data
     assert data[:4] == b"RIFF"
     assert data[12:16] == b"VP8 "  # the lossy bitstream, not VP8L (lossless)
+
+
+def test_the_original_comes_at_the_resolution_decoded_for_the_variants() -> None:
+    data = jpeg(3200, 2400)  # the 1200 cover needs 1600×1200: the decoder halves it
+    product = render(data, PRODUCT, max_pixels=MAX_PIXELS)
+    sizes = {r.name: (r.width, r.height) for r in product.renditions}
+    assert sizes["original"] == (1600, 1200)
+    assert sizes["large"] == (1200, 1200)
+    # Alone (a plain image upload), the original's box decides: at most 1920 on a side.
+    [alone] = render(data, (original_target(1920),), max_pixels=MAX_PIXELS).renditions
+    assert (alone.width, alone.height) == (1920, 1440)

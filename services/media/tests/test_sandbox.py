@@ -39,6 +39,9 @@ async def test_the_sandbox_stores_locally_serves_the_files_and_says_it_is_a_sand
             assert decoded(await response.read()).format == "WEBP"
     async with sandbox.client.get("/readyz") as response:
         assert (await response.json())["providers"] == {"s3": "sandbox"}
+    async with sandbox.client.get("/openapi.json") as response:
+        upload_spec = (await response.json())["paths"]["/api/upload/product-image"]["post"]
+    assert "multipart/form-data" in upload_spec["requestBody"]["content"]
 
 
 @pytest.mark.parametrize(

@@ -81,11 +81,14 @@ class S3Store:
                 raise StoreError(f"S3 delete failed for {failed}")
 
     async def signed_url(self, key: str) -> str:
-        url: str = await self._client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": key},
-            ExpiresIn=self.presign_ttl_s,
-        )
+        try:
+            url: str = await self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=self.presign_ttl_s,
+            )
+        except (BotoCoreError, ClientError) as error:  # e.g. no credentials to sign with
+            raise StoreError(f"S3 presign {key}: {_describe(error)}") from error
         return url
 
 
