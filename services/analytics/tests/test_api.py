@@ -21,7 +21,8 @@ TRACK = "/api/analytics/track"
 
 
 @pytest.fixture
-async def api(mixpanel: MixpanelFake, ga4: Ga4Fake) -> AsyncIterator[RunningService]:
+async def api(suite: Suite, mixpanel: MixpanelFake, ga4: Ga4Fake) -> AsyncIterator[RunningService]:
+    # `suite` first: it puts the database, broker and JWT key into the environment.
     settings = AnalyticsSettings(
         mixpanel_api_secret=mixpanel.api_secret,
         mixpanel_api_url=mixpanel.url,
@@ -137,3 +138,9 @@ async def test_without_credentials_both_sinks_are_sandboxes_and_say_so(suite: Su
             TRACK, json={"event": "signup"}, headers=suite.bearer(user())
         )
         assert response.status == 202
+
+
+async def test_the_track_route_is_in_the_openapi_document(api: RunningService) -> None:
+    document = await (await api.client.get("/openapi.json")).json()
+    operation = document["paths"]["/api/analytics/track"]["post"]
+    assert "202" in operation["responses"]
