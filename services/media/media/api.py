@@ -23,7 +23,7 @@ from media.intake import FOLDER_FIELD, read_upload
 from media.processing import Overloaded
 from media.providers.local import FILES_PATH, LocalStore
 from media.storage import CACHE_CONTROL, CONTENT_TYPE, Links, StoreError
-from media.uploads import Uploads
+from media.uploads import Uploaded, Uploads
 from rtmn_shared.db import Pool
 from rtmn_shared.web.problems import Problem, service_unavailable
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
@@ -112,11 +112,11 @@ class MediaApi:
 
     async def upload_image(self, call: Call) -> web.StreamResponse:
         """Upload one image: stored as a WebP, EXIF-oriented, sRGB, without metadata."""
-        media = await self._upload(call, kind="image", targets=(self.original,))
-        original = media.renditions[ORIGINAL]
+        uploaded = await self._upload(call, kind="image", targets=(self.original,))
+        original = uploaded.media.renditions[ORIGINAL]
         body = ImageUploaded(
-            media_id=str(media.media_id),
-            url=await self.links.url(original.key),
+            media_id=str(uploaded.media.media_id),
+            url=uploaded.urls[ORIGINAL],
             key=original.key,
             width=original.width,
             height=original.height,
@@ -125,10 +125,10 @@ class MediaApi:
 
     async def upload_product_image(self, call: Call) -> web.StreamResponse:
         """Upload a product photo: the original plus 1200, 500 and 150 px square variants."""
-        media = await self._upload(call, kind="product", targets=(self.original, *VARIANTS))
-        urls = await self.links.urls({n: r.key for n, r in media.renditions.items()})
+        uploaded = await self._upload(call, kind="product", targets=(self.original, *VARIANTS))
+        urls = dict(uploaded.urls)
         body = ProductImageUploaded(
-            media_id=str(media.media_id),
+            media_id=str(uploaded.media.media_id),
             original=urls.pop(ORIGINAL),
             variants=Variants.model_validate(urls),
         )
@@ -143,7 +143,10 @@ class MediaApi:
         media = await store.get_media(self.pool, media_id)
         if media is None or not (media.owner_id == call.user.user_id or call.user.has(ADMIN)):
             raise Problem(404, "no such media")
-        return json_response(await self._view(media))
+        try:
+            return json_response(await self._view(media))
+        except StoreError:
+            raise service_unavailable("media URLs cannot be made now; try again", 5) from None
 
     async def local_file(self, call: Call) -> web.StreamResponse:
         """The sandbox store's files (a stand-in for the CDN when there is no S3)."""
@@ -155,7 +158,7 @@ class MediaApi:
             path, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": CACHE_CONTROL}
         )
 
-    async def _upload(self, call: Call, *, kind: str, targets: tuple[Target, ...]) -> Media:
+    async def _upload(self, call: Call, *, kind: str, targets: tuple[Target, ...]) -> Uploaded:
         owner = call.user.user_id
         if self.uploads.processor.full:
             raise _busy()  # before reading megabytes we could not process anyway

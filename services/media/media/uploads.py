@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from media import store
 from media.domain import Media, StoredRendition, object_key
@@ -17,6 +18,12 @@ from rtmn_shared.events.catalogue import MediaUploaded
 from rtmn_shared.events.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    media: Media
+    urls: dict[str, str]  # rendition name -> URL, as the response and the event carry them
 
 
 class Uploads:
@@ -31,7 +38,7 @@ class Uploads:
 
     async def upload(
         self, *, owner_id: str, folder: str, kind: str, data: bytes, targets: Sequence[Target]
-    ) -> Media:
+    ) -> Uploaded:
         """Raises Overloaded, ImageRejected or StoreError; on any of them nothing is kept."""
         rendered = await self.processor.render(data, targets)
         media_id = uuid.uuid4()
@@ -70,7 +77,7 @@ class Uploads:
             rendered.source_height,
             len(renditions),
         )
-        return media
+        return Uploaded(media, urls)
 
     async def _record(self, media: Media, urls: dict[str, str]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
