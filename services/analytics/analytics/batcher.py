@@ -135,6 +135,12 @@ class Batcher:
                 log.exception("%s failed to send a batch of %d", self.sink.name, len(batch))
                 report = SendReport(failed={entry.event.insert_id for entry in batch})
             self._settle(batch, report)
+        except asyncio.CancelledError:
+            # Shutting down mid-send: nobody acknowledges these, the broker hands them out again.
+            for entry in batch:
+                for waiter in entry.waiters:
+                    waiter.cancel()
+            raise
         finally:
             self._slots.release()
 

@@ -13,6 +13,7 @@ from analytics.batcher import Batcher, Full
 from analytics.domain import AnalyticsEvent
 from analytics.providers.base import Mode, SendReport
 from rtmn_shared.events.outcomes import Retry
+from rtmn_shared.testing.waiting import wait_for
 
 
 class ScriptedSink:
@@ -128,3 +129,14 @@ async def test_a_sink_that_raises_counts_as_unavailable(sink: ScriptedSink) -> N
             await batcher.submit(event())
     finally:
         await batcher.close()
+
+
+async def test_closing_mid_send_leaves_every_waiter_unanswered(sink: ScriptedSink) -> None:
+    batcher = Batcher(sink, max_events=1, max_delay_seconds=0.01)
+    batcher.start()
+    sink.release.clear()
+    queued = asyncio.ensure_future(batcher.submit(event()))
+    await wait_for(lambda: batcher.pending == 0, message="the batch left")
+    await batcher.close(grace_seconds=0.05)
+    with pytest.raises(asyncio.CancelledError):
+        await queued  # its message is never acknowledged, so the broker delivers it again
