@@ -20,8 +20,13 @@ from pydantic import (
 )
 
 from analytics.batcher import Batcher
-from analytics.client_events import MAX_PROPERTIES, event_name_problem, property_problem
-from analytics.domain import AnalyticsEvent, Scalar
+from analytics.client_events import (
+    MAX_PROPERTIES,
+    Property,
+    event_name_problem,
+    property_problem,
+)
+from analytics.domain import AnalyticsEvent
 from rtmn_shared.web.problems import Problem, service_unavailable
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
@@ -53,9 +58,9 @@ class TrackBody(BaseModel):
 
     @field_validator("properties")
     @classmethod
-    def _properties(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+    def _properties(cls, value: dict[str, Property]) -> dict[str, Property]:
         for name, item in value.items():
-            problem = property_problem(name, item)  # type: ignore[arg-type]
+            problem = property_problem(name, item)
             if problem:
                 raise ValueError(f"{name[:40]!r} {problem}")
         return value
@@ -79,7 +84,7 @@ def build_routes(batchers: Sequence[Batcher], limiter: RateLimiter, per_minute: 
         now = datetime.now(UTC)
         when = body.time or now
         if not now - MAX_AGE <= when <= now + MAX_SKEW:
-            raise Problem(422, "time must lie within the last 72 hours")
+            raise Problem(422, "time must lie within the last 72 hours, and not ahead")
         if not all(b.has_room() for b in batchers):
             raise service_unavailable("analytics is catching up; try again shortly", retry_after=5)
         insert_id = body.insert_id or uuid.uuid4()

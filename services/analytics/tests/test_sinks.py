@@ -224,3 +224,14 @@ async def test_ga4_that_stays_down_reports_every_event_failed(
     batch = events(30)
     report = await ga4_sink(ga4, session).send(batch)
     assert report.failed == {e.insert_id for e in batch}
+
+
+async def test_ga4_is_not_sent_events_older_than_it_keeps(
+    ga4: Ga4Fake, session: aiohttp.ClientSession
+) -> None:
+    old, fresh = events(2)
+    old = dataclasses.replace(old, time=datetime.now(UTC) - timedelta(hours=73))
+    report = await ga4_sink(ga4, session).send([old, fresh])
+    assert set(report.rejected) == {old.insert_id}
+    [request] = ga4.requests_to("/mp/collect")
+    assert len(request.json["events"]) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_EVENTS = 25
 MAX_BYTES = 130_000
 MAX_VALUE = 100  # GA4 keeps the first 100 characters of a parameter value
+MAX_AGE = timedelta(hours=72)
 
 Request = tuple[list[AnalyticsEvent], bytes]
 
@@ -56,7 +58,14 @@ class Ga4Sink:
 
     async def send(self, events: Sequence[AnalyticsEvent]) -> SendReport:
         report = SendReport()
-        outcomes = await asyncio.gather(*(self._collect(r) for r in self.requests(events)))
+        # GA4 silently drops events backdated beyond 72 hours (a late DLQ replay): say so here.
+        oldest = datetime.now(UTC) - MAX_AGE
+        stale = [e for e in events if e.time < oldest]
+        if stale:
+            log.warning("ga4 keeps no events older than 72 hours; %d not sent", len(stale))
+            report.reject(stale, "older than GA4's 72-hour window")
+        fresh = [e for e in events if e.time >= oldest]
+        outcomes = await asyncio.gather(*(self._collect(r) for r in self.requests(fresh)))
         for outcome in outcomes:
             report.merge(outcome)
         return report
