@@ -93,8 +93,8 @@ async def baseline(amqp_url: str, count: int) -> float:
 
 
 class EventPath:  # the suite path, built once per run
-    def __init__(self, suite: Suite, pool: asyncpg.Pool) -> None:  # type: ignore[type-arg]
-        self.suite, self.pool = suite, pool
+    def __init__(self, suite: Suite, pool: asyncpg.Pool, unit: UnitOfWork) -> None:  # type: ignore[type-arg]
+        self.suite, self.pool, self.unit = suite, pool, unit
         self.outbox = Outbox("rtmn/bench")
         self.latencies: list[float] = []
         self.applied = 0
@@ -122,7 +122,7 @@ class EventPath:  # the suite path, built once per run
 
     async def produce(self, count: int, per_transaction: int) -> None:
         for offset in range(0, count, per_transaction):
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self.unit.transaction() as conn:
                 for n in range(offset, min(count, offset + per_transaction)):
                     await self.outbox.add(conn, event(n))
 
@@ -156,7 +156,7 @@ async def fixed_rate(path: EventPath, rate: int, seconds: float) -> list[float]:
     relay_task = asyncio.ensure_future(path.relay().run())
     started = time.perf_counter()
     for n in range(count):
-        async with path.pool.acquire() as conn, conn.transaction():
+        async with path.unit.transaction() as conn:
             await path.outbox.add(conn, event(n))
         ahead = started + (n + 1) / rate - time.perf_counter()
         if ahead > 0:
@@ -192,7 +192,9 @@ async def main(quick: bool) -> None:
         )
         assert pool is not None
         raw = await baseline(suite.amqp_url, count)
-        path = EventPath(suite, pool)
+        wakeup = RelayWakeup(lambda: asyncpg.connect(suite.database_url, user=BENCH.role), "bench")
+        wakeup_task = asyncio.ensure_future(wakeup.run())
+        path = EventPath(suite, pool, UnitOfWork(pool, wakeup.poke))
         consumer = ConsumerRunner(
             service="bench",
             pool=pool,
@@ -205,6 +207,7 @@ async def main(quick: bool) -> None:
         relay_rate, end_to_end = await saturation(path, count)
         latencies = await fixed_rate(path, 1000, seconds)
         consumer_task.cancel()
+        wakeup_task.cancel()
         await pool.close()
     finally:
         await suite.destroy()

@@ -14,11 +14,11 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import uvloop
@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from rtmn_shared import db
 from rtmn_shared.events.consumer import ConsumerRunner, Handler
 from rtmn_shared.events.relay import OutboxRelay
+from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.logs import configure_logging, redact_url
 from rtmn_shared.migrations import MigrationError, discover, migrate
 from rtmn_shared.settings import CommonSettings, load_settings
@@ -64,6 +65,27 @@ async def open_pool(info: ServiceInfo, settings: CommonSettings, stack: AsyncExi
         ) from None
     stack.push_async_callback(pool.close)
     return pool
+
+
+def background(work: Coroutine[Any, Any, None], stack: AsyncExitStack) -> None:
+    """Runs `work` until the stack closes, then cancels it and waits for it to finish."""
+    task = asyncio.ensure_future(work)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+
+
+def open_unit_of_work(
+    info: ServiceInfo, settings: CommonSettings, pool: db.Pool, stack: AsyncExitStack
+) -> UnitOfWork:
+    """Transactions that wake this service's relay once they commit (see events/wakeup.py)."""
+    wakeup = RelayWakeup(lambda: db.connect(info, settings), info.schema)
+    background(wakeup.run(), stack)
+    return UnitOfWork(pool, wakeup.poke)
 
 
 async def open_redis(settings: CommonSettings, stack: AsyncExitStack) -> Redis:
@@ -124,6 +146,7 @@ async def run_consumers(service: Service[S], settings: S) -> None:
             amqp_url=str(settings.amqp_url),
             handlers=handlers,
             prefetch=settings.amqp_prefetch,
+            after_commit=open_unit_of_work(service.info, settings, pool, stack).wake,
         )
         await runner.run()
 

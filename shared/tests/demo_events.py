@@ -37,6 +37,7 @@ def payment(n: int = 0) -> PaymentSuccess:
 
 
 def relay(pool: Pool, suite: Suite, **options: object) -> OutboxRelay:
+    options.setdefault("poll_seconds", 0.1)  # these tests write without waking the relay
     return OutboxRelay(
         service="demo",
         pool=pool,

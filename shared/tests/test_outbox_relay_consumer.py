@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import aio_pika
+import asyncpg
 import pytest
 
 from demo_events import duplicates, effects, emit, outbox, payment, recorder, relay, start
 from rtmn_shared.db import Pool
+from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
@@ -60,3 +62,25 @@ async def test_one_event_reaches_two_groups_once_each_even_when_delivered_twice(
     )
     assert await effects(clean_demo, "wallet") == [event_id]
     assert await effects(clean_demo, "email") == [event_id]
+
+
+async def test_a_commit_through_the_unit_of_work_wakes_the_relay_at_once(
+    clean_demo: Pool, suite: Suite, background: Background
+) -> None:
+    await start(background, clean_demo, suite, recorder("woken"), group="wakeup")
+    # The relay's poll is 30 s: only the wake-up after commit can bring the event in time.
+    background(relay(clean_demo, suite, poll_seconds=30).run())
+    await wait_for(
+        lambda: clean_demo.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'ClientRead' "
+            "AND query LIKE 'LISTEN%'"
+        ),
+        message="the relay listening",
+    )
+    wakeup = RelayWakeup(lambda: asyncpg.connect(suite.database_url, user="rtmn_demo"), "demo")
+    background(wakeup.run())
+    unit = UnitOfWork(clean_demo, wakeup.poke)
+    async with unit.transaction() as conn:
+        event = await outbox.add(conn, payment())
+    await wait_for(lambda: effects(clean_demo, "woken"), timeout=5, message="the woken relay")
+    assert await effects(clean_demo, "woken") == [event.id]

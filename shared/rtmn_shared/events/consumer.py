@@ -70,12 +70,15 @@ class ConsumerRunner:
         amqp_url: str,
         handlers: Sequence[Handler],
         prefetch: int = 64,
+        after_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.service = service
         self.pool = pool
         self.amqp_url = amqp_url
         self.handlers = handlers
         self.prefetch = prefetch
+        # Called once a handler's work committed, so the events it wrote leave at once.
+        self.after_commit = after_commit
         self.ready = asyncio.Event()
 
     def queue_names(self, handler: Handler) -> QueueNames:
@@ -143,6 +146,7 @@ class ConsumerRunner:
         trace_token = current_traceparent.set(continue_trace(event.traceparent))
         try:
             outcome = await self._apply(handler, names, event, data, attempt)
+            self.after_commit()
             EVENTS_CONSUMED.labels(names.main, outcome).inc()
             await message.ack()
         except GiveUp as error:

@@ -21,6 +21,7 @@ from aio_pika.abc import AbstractConnection, AbstractExchange
 from rtmn_shared.db import Pool
 from rtmn_shared.events.envelope import CONTENT_TYPE
 from rtmn_shared.events.topology import declare_exchange
+from rtmn_shared.events.wakeup import channel_of
 from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
 from rtmn_shared.resilience import Backoff
 
@@ -174,7 +175,7 @@ class OutboxRelay:
             while not await listen.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
                 log.info("another relay holds the %s outbox; standing by", self.service)
                 await asyncio.sleep(self.poll_seconds * 5)
-            await listen.add_listener(f"rtmn_outbox_{self.service}", self._on_notify)
+            await listen.add_listener(channel_of(self.service), self._on_notify)
         except BaseException:
             await listen.close()
             raise

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from rtmn_shared import db
 from rtmn_shared.events.consumer import ConsumerRunner, Handler
 from rtmn_shared.events.relay import OutboxRelay
-from rtmn_shared.service import Service, open_pool, run_migrations
+from rtmn_shared.service import Service, open_pool, open_unit_of_work, run_migrations
 from rtmn_shared.settings import CommonSettings
 from rtmn_shared.testing.waiting import wait_for
 
@@ -59,7 +59,11 @@ async def running(
             if retry_delays_ms is not None:
                 handlers = [_with_delays(h, retry_delays_ms) for h in handlers]
             runner = ConsumerRunner(
-                service=service.name, pool=pool, amqp_url=str(settings.amqp_url), handlers=handlers
+                service=service.name,
+                pool=pool,
+                amqp_url=str(settings.amqp_url),
+                handlers=handlers,
+                after_commit=open_unit_of_work(service.info, settings, pool, stack).wake,
             )
             tasks.append(asyncio.ensure_future(runner.run()))
             await wait_for(runner.ready.is_set, message=f"{service.name} consumers ready")

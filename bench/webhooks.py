@@ -1,0 +1,289 @@
+"""Signed Razorpay payment.captured webhooks per second through the payments HTTP server.
+
+    python bench/webhooks.py [--quick]
+
+The service runs as its own process, exactly as `python -m payments api`, on a throwaway
+database. Each webhook is for a distinct payment (seeded beforehand) and is signed over its raw
+body; the server verifies the HMAC, records the delivery, locks the payment, moves it to
+`captured` and writes its payment.success outbox row, all in one transaction, before its 200.
+
+Measured in the same run, on the same database:
+- baseline: raw asyncpg single-row transactions (BEGIN; INSERT; COMMIT) from 10 concurrent
+  connections, no HTTP;
+- sustained: as many webhooks as CLIENTS concurrent connections push through;
+- paced: webhooks sent on a fixed 1,000/s schedule, latency measured from each one's scheduled
+  time (so a stall is not hidden by sending less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import percentile, result_line, table
+
+sys.path.pop(0)
+
+from rtmn_fakes.razorpay import build_webhook, sign_webhook
+from rtmn_shared.migrations import discover, migrate
+from rtmn_shared.suite import SERVICES
+from rtmn_shared.testing.infra import REDIS_BASE, Suite
+
+PAYMENTS = SERVICES["payments"]
+MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "payments" / "migrations"
+SECRET = "whsec_bench_" + "w" * 20
+CLIENTS = 64
+BASELINE_CONNECTIONS = 10
+PACED_RATE = 1_000
+AMOUNT = 49_900
+
+Request = tuple[bytes, dict[str, str]]
+
+
+def webhook(order_id: str) -> Request:
+    payment = {
+        "id": f"pay_{uuid.uuid4().hex[:14]}",
+        "entity": "payment",
+        "amount": AMOUNT,
+        "currency": "INR",
+        "status": "captured",
+        "order_id": order_id,
+        "method": "upi",
+        "captured": True,
+        "notes": [],
+        "created_at": int(time.time()),
+    }
+    body = build_webhook("payment.captured", payment=payment, created_at=int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Razorpay-Signature": sign_webhook(body, SECRET),
+        "X-Razorpay-Event-Id": f"evt_{uuid.uuid4().hex[:14]}",
+    }
+    return body, headers
+
+
+async def seed(dsn: str, count: int) -> list[Request]:
+    """`count` payments waiting for their capture, and the webhook that captures each."""
+    orders = [f"order_bench_{uuid.uuid4().hex[:16]}" for _ in range(count)]
+    conn = await asyncpg.connect(dsn, user=PAYMENTS.role)
+    try:
+        await conn.copy_records_to_table(
+            "payments",
+            schema_name=PAYMENTS.schema,
+            columns=["id", "user_id", "order_id", "order_number", "merchant_id", "amount",
+                     "currency", "gateway", "gateway_order_id"],
+            records=[(f"pmt_{uuid.uuid4().hex}", "u_bench", f"o_{i}", f"R{i}", "m_bench",
+                      AMOUNT, "INR", "razorpay", order) for i, order in enumerate(orders)],
+        )  # fmt: skip
+        await conn.execute(f"ANALYZE {PAYMENTS.schema}.payments")
+    finally:
+        await conn.close()
+    return [webhook(order) for order in orders]
+
+
+async def baseline(dsn: str, seconds: float) -> tuple[int, float, list[float]]:
+    conns = [await asyncpg.connect(dsn, user=PAYMENTS.role) for _ in range(BASELINE_CONNECTIONS)]
+    for conn in conns[:1]:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS payments.bench_rows (id BIGSERIAL, body TEXT)"
+        )
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker(conn: asyncpg.Connection) -> None:  # type: ignore[type-arg]
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            async with conn.transaction():
+                await conn.execute("INSERT INTO payments.bench_rows (body) VALUES ($1)", "x" * 64)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    took = time.perf_counter() - started
+    for conn in conns:
+        await conn.close()
+    return len(latencies), took, latencies
+
+
+async def post(http: aiohttp.ClientSession, request: Request) -> None:
+    body, headers = request
+    async with http.post("/api/webhooks/razorpay", data=body, headers=headers) as response:
+        if response.status != 200:
+            raise RuntimeError(f"webhook answered {response.status}: {await response.text()}")
+        await response.read()
+
+
+async def sustained(
+    http: aiohttp.ClientSession, requests: Iterator[Request], seconds: float
+) -> tuple[int, float, list[float]]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        for request in requests:
+            if time.perf_counter() >= deadline:
+                return
+            started = time.perf_counter()
+            await post(http, request)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    return len(latencies), time.perf_counter() - started, latencies
+
+
+async def paced(
+    http: aiohttp.ClientSession, requests: Iterator[Request], seconds: float
+) -> tuple[int, float, list[float]]:
+    latencies: list[float] = []
+    tasks: list[asyncio.Task[None]] = []
+    count = int(seconds * PACED_RATE)
+    start = time.perf_counter() + 0.05
+
+    async def one(request: Request, due: float) -> None:
+        await post(http, request)
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    for n in range(count):
+        due = start + n / PACED_RATE
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(next(requests), due)))
+    await asyncio.gather(*tasks)
+    return count, time.perf_counter() - start, latencies
+
+
+async def wait_healthy(base: str, server: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession(base) as http:
+        for _ in range(200):
+            if server.returncode is not None:
+                raise SystemExit(f"the payments server exited with {server.returncode}")
+            try:
+                async with http.get("/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit("the payments server did not start")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def main(quick: bool) -> None:
+    seconds = 3.0 if quick else 10.0
+    paced_seconds = 3.0 if quick else 8.0
+    suite = Suite()
+    await suite.create()
+    server: asyncio.subprocess.Process | None = None
+    try:
+        conn = await asyncpg.connect(suite.database_url, user=PAYMENTS.role)
+        await migrate(conn, PAYMENTS.schema, discover(MIGRATIONS))
+        await conn.close()
+        # Enough distinct payments for the fastest plausible run of every phase.
+        requests = iter(
+            await seed(suite.database_url, int(seconds * 6_000 + paced_seconds * 1_100))
+        )
+
+        port = free_port()
+        env = {
+            **os.environ,
+            **suite.environ(),
+            "REDIS_URL": f"{REDIS_BASE}/12",
+            "HTTP_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "RAZORPAY_WEBHOOK_SECRET": SECRET,
+            "DB_POOL_SIZE": os.environ.get("BENCH_POOL", "4"),
+        }
+        profile = (
+            ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
+            if os.environ.get("BENCH_PROFILE")
+            else []
+        )
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *profile,
+            "-m",
+            "payments",
+            "api",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        await wait_healthy(base, server)
+
+        base_n, base_s, base_lat = await baseline(suite.database_url, seconds)
+        connector = aiohttp.TCPConnector(limit=CLIENTS)
+        async with aiohttp.ClientSession(base, connector=connector) as http:
+            await sustained(http, requests, 0.5)  # warm up connections and statement caches
+            sus_n, sus_s, sus_lat = await sustained(http, requests, seconds)
+            pace_n, pace_s, pace_lat = await paced(http, requests, paced_seconds)
+
+        check = await asyncpg.connect(suite.database_url, user=PAYMENTS.role)
+        try:
+            captured = await check.fetchval(
+                "SELECT count(*) FROM payments.payments WHERE status = 'captured'"
+            )
+            emitted = await check.fetchval(
+                "SELECT count(*) FROM payments.outbox WHERE type = 'payment.success'"
+            )
+        finally:
+            await check.close()
+        if captured != emitted:
+            raise SystemExit(f"{captured} payments captured but {emitted} payment.success rows")
+
+        base_rate, sus_rate = base_n / base_s, sus_n / sus_s
+        rows = [("path", "count", "seconds", "per s", "p50 ms", "p99 ms")]
+        for name, n, took, lat in (
+            (f"raw asyncpg tx, {BASELINE_CONNECTIONS} conns", base_n, base_s, base_lat),
+            (f"webhooks, {CLIENTS} clients", sus_n, sus_s, sus_lat),
+            (f"webhooks paced at {PACED_RATE}/s", pace_n, pace_s, pace_lat),
+        ):
+            rows.append((name, str(n), f"{took:.1f}", f"{n / took:.0f}",
+                         f"{percentile(lat, 50):.2f}", f"{percentile(lat, 99):.2f}"))  # fmt: skip
+        print(table(rows))
+        print(
+            f"webhooks reach {sus_rate / base_rate:.1%} of the raw transaction rate (target 35 %); "
+            f"p99 at {PACED_RATE}/s: {percentile(pace_lat, 99):.1f} ms (target 50 ms); "
+            f"{captured} payments captured, {emitted} payment.success outbox rows"
+        )
+        print(
+            result_line(
+                "webhooks",
+                "signed payment.captured webhooks per second through HTTP",
+                sus_rate,
+                base_rate,
+                "webhooks/s",
+                p50_ms=percentile(pace_lat, 50),
+                p99_ms=percentile(pace_lat, 99),
+            )
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), 10)
+        await suite.destroy()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s per measurement instead of 10")
+    args = parser.parse_args()
+    uvloop.run(main(args.quick))
