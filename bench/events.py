@@ -28,6 +28,7 @@ from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.relay import OutboxRelay
+from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.migrations import Migration, discover, migrate
 from rtmn_shared.provision import provision
 from rtmn_shared.suite import ServiceInfo
