@@ -20,7 +20,7 @@ from otp.settings import OtpSettings
 from otp.store import CodeStore, Rules
 from otp.tokens import TokenSigner
 from rtmn_shared.events.outbox import Outbox
-from rtmn_shared.service import Service, open_pool, open_redis
+from rtmn_shared.service import Service, open_pool, open_redis, open_unit_of_work
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
@@ -101,7 +101,7 @@ async def build_app(
         hasher=Hasher(settings.otp_hash_key.get_secret_value().encode()),
         sender=sender,
         signer=signer,
-        pool=pool,
+        unit=open_unit_of_work(INFO, settings, pool, stack),
         outbox=Outbox(f"rtmn/{INFO.name}"),
         app_name=settings.otp_app_name,
     )

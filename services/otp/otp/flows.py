@@ -13,9 +13,9 @@ from otp.domain import Hasher, Phone, new_code
 from otp.providers import ProviderUnavailable, RecipientRejected, Sms, SmsSender
 from otp.store import Admitted, CodeStore, Keys
 from otp.tokens import TokenSigner
-from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import OtpVerified
 from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.events.wakeup import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class OtpFlows:
     hasher: Hasher
     sender: SmsSender
     signer: TokenSigner
-    pool: Pool
+    unit: UnitOfWork
     outbox: Outbox
     app_name: str = "RTMN"
 
@@ -113,7 +113,7 @@ class OtpFlows:
             raise WrongCode(checked.attempts_left)
         # The code is spent: the event commits before any token leaves, so a token implies it.
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self.unit.transaction() as conn:
                 await self.outbox.add(conn, OtpVerified(phone_hash=phone_hash, purpose=purpose))
         except (OSError, asyncpg.PostgresError) as error:
             log.error("otp.verified not recorded: %s", type(error).__name__)
