@@ -25,7 +25,7 @@ RENDITION_NAMES = (ORIGINAL, *(v.name for v in VARIANTS))
 # Keys are made here only; a key read back from a URL path must match this exactly.
 KEY_PATTERN = re.compile(
     r"^(?:" + "|".join(FOLDERS) + r")/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    r"/(?:" + "|".join(RENDITION_NAMES) + r")\.webp$"
+    r"/(?:" + "|".join(RENDITION_NAMES) + r")\.webp\Z"
 )
 
 
