@@ -25,6 +25,7 @@ from rtmn_shared.events.catalogue import (
 )
 from rtmn_shared.events.consumer import Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.outcomes import Retry
 
 CAMPAIGN_ROUTING_KEY = "notify.campaign-batch"
@@ -63,6 +64,8 @@ def build_handlers(
     links: Links,
     campaigns: Campaigns,
 ) -> list[Handler]:
+    campaign_queue = Outbox(SOURCE)  # batches go out under notify's own routing key
+
     async def recipients(delivery: Delivery) -> None:
         assert delivery.conn is not None
         user = cast(UserRegistered, delivery.data)
@@ -140,9 +143,7 @@ def build_handlers(
                 return
             for part in parts:
                 batch = command.model_copy(update={"user_ids": part})
-                await store.add_routed(
-                    conn, CAMPAIGN_ROUTING_KEY, CloudEvent.of(batch, source=SOURCE)
-                )
+                await campaign_queue.add(conn, batch, routing_key=CAMPAIGN_ROUTING_KEY)
 
     async def send_to_users(event: CloudEvent, command: NotificationRequested) -> None:
         # Keyed by the request id, so a repeated command (any event id) sends nothing new.

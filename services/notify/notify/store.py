@@ -12,7 +12,6 @@ from notify.domain import Recipient
 from notify.providers import TokenResult
 from rtmn_shared.db import Connection, Pool
 from rtmn_shared.events.catalogue import UserRegistered
-from rtmn_shared.events.envelope import CloudEvent
 
 
 @dataclass(frozen=True)
@@ -324,15 +323,3 @@ async def record_campaign(conn: Connection, request_id: str, batches: int, users
         users,
     )
     return bool(fresh)
-
-
-async def add_routed(conn: Connection, routing_key: str, event: CloudEvent) -> None:
-    """An outbox row published under `routing_key` instead of its type: notify's own work
-    queue for campaign batches (the relay routes by the row's type column)."""
-    await conn.execute(
-        "INSERT INTO outbox (event_id, type, subject, payload) VALUES ($1, $2, $3, $4)",
-        event.id,
-        routing_key,
-        event.subject,
-        event.to_json().decode(),
-    )

@@ -12,14 +12,18 @@ class Outbox:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    async def add(self, conn: Connection, data: EventData) -> CloudEvent:
+    async def add(
+        self, conn: Connection, data: EventData, *, routing_key: str | None = None
+    ) -> CloudEvent:
+        """Writes the event; `routing_key` (default: its type) lets a service route an event to
+        a work queue of its own, e.g. notify's campaign batches."""
         if not conn.is_in_transaction():
             raise RuntimeError("outbox rows must be written inside the state change's transaction")
         event = CloudEvent.of(data, source=self.source)
         await conn.execute(
             "INSERT INTO outbox (event_id, type, subject, payload) VALUES ($1, $2, $3, $4)",
             event.id,
-            event.type,
+            routing_key or event.type,
             event.subject,
             event.to_json().decode(),
         )

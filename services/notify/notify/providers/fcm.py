@@ -9,9 +9,7 @@ retries with growing delays instead), and closing its httpx client on our loop, 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
-import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -49,7 +47,6 @@ class FcmPushSender:
         sdk_retries: int = 0,
         timeout_seconds: int = 10,
     ) -> None:
-        _skip_missing_sniffio()
         self._app = app
         service: Any = messaging._get_messaging_service(app)
         if url is not None:
@@ -127,15 +124,6 @@ class CredentialRefresher:
             return transport(*args, **{**kwargs, "timeout": self._timeout})
 
         self._credential.refresh(request)
-
-
-def _skip_missing_sniffio() -> None:
-    """httpcore imports sniffio on every request and falls back to asyncio when it is absent;
-    a failed import is not cached, so each one rescans sys.path (4x slower multicasts here).
-    Marking the absent module as absent makes that fallback free; remove once sniffio is a
-    dependency."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 def classify(error: BaseException | None) -> tuple[TokenOutcome, str]:
