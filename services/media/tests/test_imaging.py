@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import pytest
@@ -32,6 +33,7 @@ from media.imaging import (
     Target,
     TooManyPixels,
     UnsupportedImage,
+    harden_pillow,
     render,
 )
 
@@ -196,3 +198,12 @@ def test_the_original_comes_at_the_resolution_decoded_for_the_variants() -> None
     # Alone (a plain image upload), the original's box decides: at most 1920 on a side.
     [alone] = render(data, (original_target(1920),), max_pixels=MAX_PIXELS).renditions
     assert (alone.width, alone.height) == (1920, 1440)
+
+
+def test_a_decompression_bomb_warning_is_an_error_once_pillow_is_hardened() -> None:
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")  # as in production: warnings are only printed
+        harden_pillow()
+        with pytest.raises(TooManyPixels):
+            render(bomb_png(10_000, 10_000), VARIANTS, max_pixels=MAX_PIXELS)
+    assert seen == []  # raised at the warning, not printed and carried on past it
