@@ -8,7 +8,7 @@ PY := .venv/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install infra db keys run test lint fmt bench demo docs clean
+.PHONY: help install infra db keys run test lint fmt bench demo docs images k8s clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -50,6 +50,12 @@ fmt: install  ## format and fix what ruff can
 
 bench: install infra  ## run every benchmark; each prints a table and a JSON line
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+images:  ## build every service's container image (needs a Docker engine)
+	@for s in $(SERVICES); do docker build -f deploy/Dockerfile --build-arg SERVICE=$$s -t rtmn/$$s:$${RTMN_TAG:-dev} . || exit 1; done
+
+k8s: install  ## regenerate deploy/k8s/base after editing deploy/k8s/generate.py or deploy/gateway/
+	$(PY) deploy/k8s/generate.py
 
 docs: db  ## AsyncAPI of every event and each service's OpenAPI, under docs/
 	set -a && source .run/env && set +a && $(PY) scripts/docs.py

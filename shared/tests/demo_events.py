@@ -38,10 +38,10 @@ def payment(n: int = 0) -> PaymentSuccess:
 
 def relay(pool: Pool, suite: Suite, **options: object) -> OutboxRelay:
     options.setdefault("poll_seconds", 0.1)  # these tests write without waking the relay
+    options.setdefault("amqp_url", suite.amqp_url)
     return OutboxRelay(
         service="demo",
         pool=pool,
-        amqp_url=suite.amqp_url,
         connect_db=lambda: asyncpg.connect(
             suite.database_url, user="rtmn_demo", server_settings={"search_path": "demo"}
         ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import aio_pika
 import asyncpg
 import pytest
@@ -10,7 +12,7 @@ from demo_events import outbox, relay
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import OtpVerified
 from rtmn_shared.suite import SERVICES, UNROUTED_QUEUE
-from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.infra import Suite, rabbitmqctl
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
 
@@ -35,14 +37,28 @@ async def test_a_service_role_is_refused_on_another_schema(
 async def test_an_event_no_group_consumes_lands_in_the_unrouted_queue(
     clean_demo: Pool, suite: Suite, background: Background
 ) -> None:
+    # A vhost of its own: elsewhere in the run, analytics binds `#` and so routes everything.
+    vhost = f"{suite.vhost}-unrouted"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    amqp_url = suite.amqp_url.rsplit("/", 1)[0] + "/" + quote(vhost, safe="")
+    try:
+        await _assert_unrouted_kept(clean_demo, suite, background, amqp_url)
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+async def _assert_unrouted_kept(
+    clean_demo: Pool, suite: Suite, background: Background, amqp_url: str
+) -> None:
     async with clean_demo.acquire() as conn, conn.transaction():  # no group here binds it
         event_id = (await outbox.add(conn, OtpVerified(phone_hash="h", purpose="login"))).id
-    background(relay(clean_demo, suite).run())
+    background(relay(clean_demo, suite, amqp_url=amqp_url).run())
     await wait_for(
         lambda: clean_demo.fetchval("SELECT count(*) = 0 FROM outbox WHERE sent_at IS NULL"),
         message="the relay marked it sent",
     )
-    connection = await aio_pika.connect(suite.amqp_url)
+    connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
         queue = await channel.get_queue(UNROUTED_QUEUE)
