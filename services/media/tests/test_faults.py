@@ -12,9 +12,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from conftest import S3, s3_settings
 from media_http import upload
 from media_images import jpeg
+from media_s3 import S3, s3_settings
 
 from media.app import SERVICE, build_app
 from media.imaging import Fit, Rendered, Target, render

@@ -11,7 +11,6 @@ import aiohttp
 import asyncpg
 import orjson
 import pytest
-from conftest import S3, s3_settings
 from media_http import chunked_multipart, upload
 from media_images import (
     BLUE,
@@ -27,6 +26,7 @@ from media_images import (
     truncated_jpeg,
     webp,
 )
+from media_s3 import S3, s3_settings
 
 from media.app import SERVICE
 from media.settings import MediaSettings
