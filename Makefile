@@ -25,7 +25,7 @@ infra:  ## make sure PostgreSQL (+PostGIS), Redis and RabbitMQ answer; install/s
 
 keys: .run/env  ## development JWT keys and the environment `make run` uses
 
-.run/env: | install
+.run/env: scripts/dev-env.sh $(wildcard .env) | install
 	bash scripts/dev-env.sh
 
 db: install infra .run/env  ## create the database, roles and schemas, then migrate every service

@@ -1,28 +1,38 @@
 #!/usr/bin/env bash
-# Writes .run/env: development JWT keys and the local addresses `make run` uses.
-# Provider credentials are left unset, so every provider runs in its sandbox.
+# Writes .run/env for `make run`: your .env (if any) first, then development defaults for what it
+# leaves unset: local addresses, JWT and OTP keys, a webhook secret for the demo. Provider
+# credentials stay unset, so every provider runs as its sandbox.
 set -euo pipefail
 mkdir -p .run/keys
-[ -f .run/keys/jwt-private.pem ] || .venv/bin/rtmn-token keygen .run/keys >/dev/null
-[ -f .run/keys/otp-private.pem ] || {
-  .venv/bin/rtmn-token keygen .run/keys/otp >/dev/null
-  mv .run/keys/otp/jwt-private.pem .run/keys/otp-private.pem
-  mv .run/keys/otp/jwt-public.pem .run/keys/otp-public.pem
-  rmdir .run/keys/otp
+keygen() {  # keygen <name>: .run/keys/<name>-private.pem and -public.pem
+  [ -f ".run/keys/$1-private.pem" ] && return
+  .venv/bin/rtmn-token keygen ".run/keys/$1" >/dev/null
+  mv ".run/keys/$1/jwt-private.pem" ".run/keys/$1-private.pem"
+  mv ".run/keys/$1/jwt-public.pem" ".run/keys/$1-public.pem"
+  rmdir ".run/keys/$1"
 }
-one_line() { awk 'BEGIN{ORS="\\n"} {print}' "$1"; }
-{
-  [ -f .env ] && grep -v '^\s*#' .env | grep -v '^\s*$' || true
-  echo "DATABASE_URL=${DATABASE_URL:-postgresql://127.0.0.1:5432/rtmn}"
-  echo "REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}"
-  echo "AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
-  # Single quotes keep a PEM's spaces for both bash's `source` and honcho; "\n" stands for newlines.
-  echo "JWT_PUBLIC_KEY='$(one_line .run/keys/jwt-public.pem)'"
-  echo "OTP_SIGNING_KEY='$(one_line .run/keys/otp-private.pem)'"
-  echo "OTP_SIGNING_PUBLIC_KEY='$(one_line .run/keys/otp-public.pem)'"
-  echo "OTP_HASH_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
-  echo "MEDIA_LOCAL_DIR=$PWD/.run/media"
-  echo "LOG_LEVEL=INFO"
-} > .run/env
-chmod 600 .run/env
-echo "dev-env: wrote .run/env (mint a token: .venv/bin/rtmn-token mint --key .run/keys/jwt-private.pem --sub user-1)"
+keygen jwt
+keygen otp
+# Single quotes keep a PEM's spaces for both bash's `source` and honcho; "\n" stands for newlines.
+pem() { printf "'%s'" "$(awk 'BEGIN{ORS="\\n"} {print}' "$1")"; }
+secret() { head -c 24 /dev/urandom | base64 | tr -d '\n/+='; }
+
+env_file=.run/env
+: > "$env_file.tmp"
+[ -f .env ] && grep -Ev '^\s*(#|$)' .env | grep -Ev '^[A-Z0-9_]+=$' >> "$env_file.tmp" || true
+default() {  # default KEY VALUE: kept only when .env did not set KEY
+  grep -q "^$1=" "$env_file.tmp" || printf '%s=%s\n' "$1" "$2" >> "$env_file.tmp"
+}
+default DATABASE_URL "postgresql://127.0.0.1:5432/rtmn"
+default REDIS_URL "redis://127.0.0.1:6379/0"
+default AMQP_URL "amqp://guest:guest@127.0.0.1:5672/"
+default JWT_PUBLIC_KEY "$(pem .run/keys/jwt-public.pem)"
+default OTP_SIGNING_KEY "$(pem .run/keys/otp-private.pem)"
+default OTP_HASH_KEY "$(secret)$(secret)"
+default RAZORPAY_WEBHOOK_SECRET "dev-$(secret)"
+default TRUST_PROXY "true"
+default MEDIA_LOCAL_DIR "$PWD/.run/media"
+default LOG_LEVEL "INFO"
+mv "$env_file.tmp" "$env_file"
+chmod 600 "$env_file"
+echo "dev-env: wrote $env_file (a token: .venv/bin/rtmn-token mint --key .run/keys/jwt-private.pem --sub user-1)"

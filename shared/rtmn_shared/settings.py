@@ -28,7 +28,8 @@ Pem = Annotated[str, AfterValidator(_unescape_pem)]
 class CommonSettings(BaseSettings):
     """What every service reads. Field names are the environment names, upper-cased."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # An empty variable (KEY= in .env) counts as unset, so an empty credential means sandbox.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     database_url: PostgresDsn = PostgresDsn("postgresql://localhost:5432/rtmn")
     db_user: str | None = Field(default=None, description="defaults to rtmn_<service>")

@@ -1,0 +1,38 @@
+"""`.env.example` documents every variable every service reads, and nothing they do not."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from rtmn_shared.service import Service
+from rtmn_shared.suite import SERVICES
+
+ROOT = Path(__file__).resolve().parents[1]
+# Read by `rtmn-db init`, not by a service's settings.
+PROVISIONING = {"DATABASE_ADMIN_URL", *(f"{name.upper()}_DB_PASSWORD" for name in SERVICES)}
+
+
+def documented() -> set[str]:
+    text = (ROOT / ".env.example").read_text()
+    return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE)) | set(
+        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_PASSWORD)=", text)
+    )
+
+
+def read_by(name: str) -> set[str]:
+    service: Service[object] = importlib.import_module(f"{name}.app").SERVICE  # type: ignore[type-var]
+    return {field.upper() for field in service.settings.model_fields}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_variable_a_service_reads_is_documented(name: str) -> None:
+    assert read_by(name) - documented() == set()
+
+
+def test_nothing_documented_is_read_by_no_one() -> None:
+    read = set().union(*(read_by(name) for name in SERVICES))
+    assert documented() - read - PROVISIONING == set()
