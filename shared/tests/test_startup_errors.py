@@ -46,7 +46,9 @@ def test_a_malformed_variable_is_named_with_what_is_wrong(suite: Suite) -> None:
     assert sorted(line.split(" ")[2] for line in lines) == ["AMQP_URL", "DB_POOL_SIZE"]
 
 
-async def test_an_applied_migration_that_was_edited_is_refused(suite: Suite) -> None:
+async def test_an_applied_migration_that_was_edited_is_refused(
+    suite: Suite, demo_pool: object
+) -> None:
     conn = await asyncpg.connect(suite.database_url, user="rtmn_demo")
     try:
         original = [Migration("0001_t.sql", "CREATE TABLE edited_t (id int);")]
@@ -59,7 +61,9 @@ async def test_an_applied_migration_that_was_edited_is_refused(suite: Suite) -> 
         await conn.close()
 
 
-async def test_two_replicas_migrating_at_once_apply_each_file_once(suite: Suite) -> None:
+async def test_two_replicas_migrating_at_once_apply_each_file_once(
+    suite: Suite, demo_pool: object
+) -> None:
     files = [Migration(f"000{n}_race.sql", f"CREATE TABLE race_{n} (id int);") for n in (1, 2)]
 
     async def replica() -> list[str]:
