@@ -27,6 +27,7 @@ import io
 import math
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from enum import Enum
 
@@ -105,8 +106,12 @@ def render(
     *,
     max_pixels: int,
     quality: int = WEBP_QUALITY,
+    encoder: Executor | None = None,
 ) -> Rendered:
     """Decodes `data` (JPEG, PNG or WebP, by its bytes) into one WebP per target.
+
+    With an `encoder` pool, each rendition is encoded there while this thread goes on to
+    resize the next one (the WebP encoder releases the GIL), so one image uses two cores.
 
     Targets are made largest first, each from the previous one when that loses nothing.
     DecompressionBombWarning must be an error in the calling process (see `harden_pillow`).
@@ -137,15 +142,21 @@ def render(
         raise CorruptImage(f"the image data is damaged or truncated ({error})") from None
     image = _to_srgb(image)
     image.info.clear()  # nothing of the source's metadata may reach an output
-    renditions = []
+    made: list[tuple[Target, Image.Image, Future[bytes] | bytes]] = []
     previous: tuple[Image.Image, Target] | None = None
     for target in ordered:
         source = image
         if previous is not None and _can_derive(previous, target, image.size):
             source = previous[0]
         current = _fit(source, target)
-        renditions.append(Rendition(target.name, *current.size, _webp(current, quality)))
+        encoded = (
+            _webp(current, quality) if encoder is None else encoder.submit(_webp, current, quality)
+        )
+        made.append((target, current, encoded))
         previous = (current, target)
+    renditions = [
+        Rendition(t.name, *i.size, e.result() if isinstance(e, Future) else e) for t, i, e in made
+    ]
     return Rendered(source_format, width, height, renditions)
 
 

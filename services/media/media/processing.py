@@ -19,7 +19,8 @@ class Overloaded(Exception):
 
 class Processor:
     """`workers` threads (Pillow releases the GIL while it decodes, resizes and encodes, so
-    threads use every core) and at most `queue` more images waiting for one of them."""
+    threads use every core) and at most `queue` more images waiting for one of them; each
+    image's WebP encodes overlap its resizes in a second pool of the same size."""
 
     def __init__(
         self,
@@ -36,6 +37,9 @@ class Processor:
         self.max_pixels = max_pixels
         self._in_flight = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-image")
+        # Encodes run here, beside the resizes of the same image; they never wait on anything,
+        # so the two pools cannot deadlock, and at most 2 x workers threads are runnable.
+        self._encoder = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-webp")
 
     @property
     def full(self) -> bool:
@@ -47,7 +51,9 @@ class Processor:
         if self.full:
             raise Overloaded
         loop = asyncio.get_running_loop()
-        job = functools.partial(self._render, data, tuple(targets), max_pixels=self.max_pixels)
+        job = functools.partial(
+            self._render, data, tuple(targets), max_pixels=self.max_pixels, encoder=self._encoder
+        )
         self._in_flight += 1
         future = self._executor.submit(job)
         # Released when the thread is done, not when the caller stops waiting: a cancelled
@@ -60,6 +66,7 @@ class Processor:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._encoder.shutdown(wait=True, cancel_futures=True)
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
