@@ -24,6 +24,7 @@ from payments.schemas import (
     WebhookAck,
 )
 from payments.store import Delivery
+from payments.wakeup import Unit
 from rtmn_shared.db import Pool
 from rtmn_shared.web.auth import Caller
 from rtmn_shared.web.problems import Problem
@@ -36,7 +37,7 @@ _ACK = {True: b'{"status":"processed"}', False: b'{"status":"duplicate"}'}
 
 @dataclass(frozen=True)
 class Deps:
-    pool: Pool
+    unit: Unit
     gateways: Gateways
     limiter: RateLimiter
     create_limit: Limit
@@ -49,7 +50,7 @@ class Deps:
 
 def build_routes(deps: Deps) -> Routes:
     routes = Routes()
-    pool = deps.pool
+    pool = deps.unit.pool
 
     @routes.post("/api/payments/create", body=CreatePayment, response=CreatedPayment, status=201,
                  auth=USER)  # fmt: skip
@@ -80,7 +81,7 @@ def build_routes(deps: Deps) -> Routes:
         if deps.razorpay_key_secret is None:
             raise Problem(503, "Razorpay is not configured: checkout cannot be verified")
         payment = await checkout.verify(
-            pool, deps.gateways, deps.razorpay_key_secret, call.user.user_id, request
+            deps.unit, deps.gateways, deps.razorpay_key_secret, call.user.user_id, request
         )
         return await _view(pool, payment.id)
 
@@ -102,7 +103,7 @@ def build_routes(deps: Deps) -> Routes:
             call.request.headers.get("Idempotency-Key"),
             f"refund {payment_id} ".encode() + request.model_dump_json().encode(),
             lambda claim: refunds.request_refund(
-                claim, payment_id, request, gateways=deps.gateways
+                claim, payment_id, request, unit=deps.unit, gateways=deps.gateways
             ),
         )
         return _reply(reply)
@@ -134,7 +135,7 @@ def build_routes(deps: Deps) -> Routes:
             event_type, command = webhooks.parse_razorpay(body)
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
-        fresh = await inbound.handle(pool, Delivery("razorpay", event_id, event_type), command)
+        fresh = await inbound.handle(deps.unit, Delivery("razorpay", event_id, event_type), command)
         return web.Response(body=_ACK[fresh], content_type="application/json")
 
     @routes.post("/api/webhooks/stripe", response=WebhookAck)
@@ -150,7 +151,7 @@ def build_routes(deps: Deps) -> Routes:
             )
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
-        fresh = await inbound.handle(pool, Delivery("stripe", event_id, event_type), command)
+        fresh = await inbound.handle(deps.unit, Delivery("stripe", event_id, event_type), command)
         return web.Response(body=_ACK[fresh], content_type="application/json")
 
     return routes

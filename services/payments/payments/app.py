@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -20,6 +21,8 @@ from payments.providers.sandbox import SandboxGateway
 from payments.providers.stripe import StripeGateway
 from payments.reconcile import Reconciler
 from payments.settings import Settings
+from payments.wakeup import RelayWakeup, Unit
+from rtmn_shared import db
 from rtmn_shared.events.consumer import Handler
 from rtmn_shared.service import Service, open_pool, open_redis
 from rtmn_shared.suite import SERVICES
@@ -58,18 +61,46 @@ async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
     return Gateways(razorpay, stripe)
 
 
+async def open_unit(settings: Settings, stack: AsyncExitStack) -> Unit:
+    """The pool, and the task that wakes the relay after commits that wrote events."""
+    pool = await open_pool(INFO, settings, stack)
+    # asyncpg resets every released connection with a round trip of its own (RESET ALL,
+    # UNLISTEN *, ...): a fifth of a webhook's round trips. Our pooled sessions change no state
+    # (no SET, LISTEN or held advisory lock outlives its use), and an open transaction is still
+    # rolled back before reuse, so the release stays local.
+    pool._reset = _keep_session  # type: ignore[attr-defined]  # shared create_pool takes no reset
+    wakeup = RelayWakeup(lambda: db.connect(INFO, settings), f"rtmn_outbox_{INFO.schema}")
+    await background(wakeup.run(), stack)
+    return Unit(pool, wakeup.poke)
+
+
+async def background(work: Coroutine[Any, Any, None], stack: AsyncExitStack) -> None:
+    task = asyncio.ensure_future(work)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+
+
+async def _keep_session(conn: object) -> None:
+    return None
+
+
 def _secret(value: object) -> bytes | None:
     get = getattr(value, "get_secret_value", None)
     return get().encode() if get is not None else None
 
 
 async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Application:
-    pool = await open_pool(INFO, settings, stack)
+    unit = await open_unit(settings, stack)
     redis = await open_redis(settings, stack)
     gateways = await build_gateways(settings, stack)
     key_secret = settings.razorpay_key_secret
     deps = Deps(
-        pool=pool,
+        unit=unit,
         gateways=gateways,
         limiter=RateLimiter(redis, "payments"),
         create_limit=Limit(settings.create_limit_per_window, settings.create_limit_window_seconds),
@@ -87,7 +118,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
         routes=build_routes(deps),
         verifier=TokenVerifier(settings.jwt_public_key),
         readiness=Readiness(
-            pool=pool, redis=redis, amqp_url=str(settings.amqp_url), providers=gateways.modes()
+            pool=unit.pool, redis=redis, amqp_url=str(settings.amqp_url), providers=gateways.modes()
         ),
         max_body_bytes=settings.max_body_bytes,
     )
@@ -95,22 +126,15 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
 
 async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
     """Payments consumes no events; its consumer process runs reconciliation instead."""
-    pool = await open_pool(INFO, settings, stack)
+    unit = await open_unit(settings, stack)
     gateways = await build_gateways(settings, stack)
     reconciler = Reconciler(
-        pool,
+        unit,
         gateways,
         after_seconds=settings.reconcile_after_seconds,
         batch=settings.reconcile_batch,
     )
-    task = asyncio.ensure_future(reconciler.run_forever(settings.reconcile_interval_seconds))
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(stop)
+    await background(reconciler.run_forever(settings.reconcile_interval_seconds), stack)
     return []
 
 

@@ -20,6 +20,7 @@ from payments.providers.gateway import (
 from payments.schemas import CreatedPayment, CreatePayment, UpiLink, VerifyPayment
 from payments.store import PaymentRow
 from payments.transitions import apply_signal
+from payments.wakeup import Unit
 from rtmn_shared.db import Pool
 from rtmn_shared.money import Money
 from rtmn_shared.web.problems import Problem
@@ -110,10 +111,10 @@ def upi_link(payment: PaymentRow, payee: UpiPayee) -> UpiLink:
 
 
 async def verify(
-    pool: Pool, gateways: Gateways, key_secret: str, user_id: str, request: VerifyPayment
+    unit: Unit, gateways: Gateways, key_secret: str, user_id: str, request: VerifyPayment
 ) -> PaymentRow:
     """The checkout callback: signed by Razorpay over *our* stored order id and its payment id."""
-    async with pool.acquire() as conn:
+    async with unit.pool.acquire() as conn:
         payment = await store.by_gateway_order(conn, request.razorpay_order_id)
     if payment is None or payment.user_id != user_id or payment.gateway_order_id is None:
         raise Problem(404, "no such payment")
@@ -128,7 +129,7 @@ async def verify(
         signal = None
     if signal is None:
         signal = Authorized(request.razorpay_payment_id, payment.amount, payment.currency)
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit.transaction() as conn:
         locked = await store.get_payment(conn, payment.id, lock=True)
         assert locked is not None
         await apply_signal(conn, locked, signal)

@@ -7,15 +7,15 @@ import logging
 from payments import store
 from payments.store import Delivery
 from payments.transitions import apply_signal, settle_refund
+from payments.wakeup import Unit
 from payments.webhooks import Command, PaymentCommand, RefundCommand
-from rtmn_shared.db import Pool
 
 log = logging.getLogger(__name__)
 
 
-async def handle(pool: Pool, delivery: Delivery, command: Command) -> bool:
+async def handle(unit: Unit, delivery: Delivery, command: Command) -> bool:
     """False when the provider had sent this event before: nothing changes then."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit.transaction() as conn:
         if isinstance(command, PaymentCommand):
             payment = await store.by_gateway_order(conn, command.gateway_order_id, lock=True)
             if payment is not None:

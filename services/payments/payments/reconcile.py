@@ -16,7 +16,7 @@ from payments import refunds, store
 from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable
 from payments.store import PaymentRow, RefundRow
 from payments.transitions import apply_signal
-from rtmn_shared.db import Pool
+from payments.wakeup import Unit
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,9 @@ class Report:
 
 
 class Reconciler:
-    def __init__(self, pool: Pool, gateways: Gateways, *, after_seconds: int, batch: int) -> None:
-        self.pool = pool
+    def __init__(self, unit: Unit, gateways: Gateways, *, after_seconds: int, batch: int) -> None:
+        self.unit = unit
+        self.pool = unit.pool
         self.gateways = gateways
         self.after = timedelta(seconds=after_seconds)
         self.batch = batch
@@ -83,7 +84,7 @@ class Reconciler:
             log.warning("reconciling %s: the gateway refused: %s", payment.id, error)
             report.unknown += 1
             return
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.unit.transaction() as conn:
             if signal is None:
                 await store.touch_payment(conn, payment.id)
                 report.unchanged += 1
@@ -99,7 +100,7 @@ class Reconciler:
         assert payment is not None
         if refund.gateway_refund_id is None:
             # The first request's answer was lost: resend it under the same idempotency key.
-            after = await refunds.submit(self.pool, self.gateways, payment, refund)
+            after = await refunds.submit(self.unit, self.gateways, payment, refund)
         else:
             try:
                 state = await self.gateways.of(payment.gateway).refund_status(
@@ -108,7 +109,7 @@ class Reconciler:
             except (GatewayUnavailable, GatewayRejected):
                 report.unknown += 1
                 return
-            after = await refunds.record(self.pool, refund, state)
+            after = await refunds.record(self.unit, refund, state)
         if after.status is refund.status:
             report.unchanged += 1
         else:

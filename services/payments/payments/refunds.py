@@ -18,7 +18,7 @@ from payments.providers.gateway import (
 from payments.schemas import CreateRefund, RefundView
 from payments.store import PaymentRow, RefundRow
 from payments.transitions import settle_refund
-from rtmn_shared.db import Pool
+from payments.wakeup import Unit
 from rtmn_shared.web.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def new_refund_id() -> str:
 
 
 async def request_refund(
-    claim: Claim, payment_id: str, request: CreateRefund, *, gateways: Gateways
+    claim: Claim, payment_id: str, request: CreateRefund, *, unit: Unit, gateways: Gateways
 ) -> Reply:
     pool = claim.pool
     if claim.resource_id is None:
@@ -53,12 +53,12 @@ async def request_refund(
         payment = await store.get_payment(conn, found.payment_id)
         assert payment is not None
     if found.status is RefundStatus.PENDING:
-        found = await submit(pool, gateways, payment, found)
+        found = await submit(unit, gateways, payment, found)
     return Reply(201, RefundView.of(found).model_dump(mode="json"))
 
 
 async def submit(
-    pool: Pool, gateways: Gateways, payment: PaymentRow, refund: RefundRow
+    unit: Unit, gateways: Gateways, payment: PaymentRow, refund: RefundRow
 ) -> RefundRow:
     """Asks the gateway for a pending refund (again: the key is derived from our refund id).
 
@@ -81,13 +81,13 @@ async def submit(
     except GatewayRejected as error:
         log.warning("refund %s refused by the gateway: %s", refund.id, error)
         state = RefundState("", RefundStatus.FAILED)
-    return await record(pool, refund, state)
+    return await record(unit, refund, state)
 
 
-async def record(pool: Pool, refund: RefundRow, state: RefundState) -> RefundRow:
+async def record(unit: Unit, refund: RefundRow, state: RefundState) -> RefundRow:
     """Stores what the gateway said of a refund, settling it if it is final."""
     gateway_refund_id = state.gateway_refund_id or None
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit.transaction() as conn:
         # The payment row first, as every refund path takes it: no lock-order deadlocks.
         found = await store.lock_refund(conn, refund_id=refund.id, gateway_refund_id=None)
         assert found is not None

@@ -13,6 +13,7 @@ from payments import domain
 from payments.domain import Outcome, RefundStatus, Status
 from payments.providers.gateway import NewPayment
 from rtmn_shared.db import Connection
+from rtmn_shared.events.envelope import CloudEvent
 
 _PAYMENT = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway, status,
     gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
@@ -157,12 +158,15 @@ async def save_outcome(
     outcome: Outcome,
     *,
     delivery: Delivery | None,
+    event: CloudEvent | None = None,
     paid_at: datetime | None = None,
     error: tuple[str | None, str | None] = (None, None),
 ) -> bool:
-    """Records the delivery (if any) and the new state in one round trip.
+    """Records the delivery (if any), the new state and its event in one round trip.
 
-    Returns False, and changes nothing, when the delivery was seen before.
+    Returns False, and changes nothing, when the delivery was seen before. The event row is
+    the one `rtmn_shared.events.outbox.Outbox.add` writes, folded into this statement: on the
+    webhook path every round trip inside the locked transaction counts.
     """
     fresh: bool = await conn.fetchval(
         """WITH delivery AS (
@@ -176,7 +180,11 @@ async def save_outcome(
                    error_code = COALESCE($7, error_code),
                    error_description = COALESCE($8, error_description),
                    paid_at = COALESCE(paid_at, $12), updated_at = now()
-               WHERE id = $1 AND $13 AND (SELECT yes FROM fresh) RETURNING 1)
+               WHERE id = $1 AND $13 AND (SELECT yes FROM fresh) RETURNING 1),
+           emitted AS (
+               INSERT INTO outbox (event_id, type, subject, payload)
+               SELECT $14::uuid, $15::text, $16::text, $17::jsonb
+               WHERE $14::uuid IS NOT NULL AND (SELECT yes FROM fresh) RETURNING 1)
            SELECT yes FROM fresh""",
         payment.id,
         outcome.status.value,
@@ -192,6 +200,11 @@ async def save_outcome(
         ),
         paid_at,
         outcome.changed(payment.domain()),
+        *(
+            (event.id, event.type, event.subject, event.to_json().decode())
+            if event
+            else (None, None, None, None)
+        ),
     )
     return fresh
 

@@ -23,12 +23,11 @@ from payments.domain import (
 from payments.store import Delivery, PaymentRow, RefundRow
 from rtmn_shared.db import Connection
 from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded, PaymentSuccess
-from rtmn_shared.events.envelope import EventData
-from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.events.envelope import CloudEvent, EventData
 
 log = logging.getLogger(__name__)
 
-OUTBOX = Outbox("rtmn/payments")
+SOURCE = "rtmn/payments"
 
 
 async def apply_signal(
@@ -42,17 +41,19 @@ async def apply_signal(
         paid_at = signal.paid_at or datetime.now(UTC)
     if outcome.emit == "failed" and isinstance(signal, Failed):
         error = (signal.error_code, signal.error_description)
+    data = _event(payment, outcome, paid_at, error)
     fresh = await store.save_outcome(
-        conn, payment, outcome, delivery=delivery, paid_at=paid_at, error=error
+        conn,
+        payment,
+        outcome,
+        delivery=delivery,
+        event=CloudEvent.of(data, source=SOURCE) if data else None,
+        paid_at=paid_at,
+        error=error,
     )
-    if not fresh:
-        return False
-    if outcome.conflict:
+    if fresh and outcome.conflict:
         log.warning("payment %s conflicted: %s", payment.id, outcome.conflict)
-    event = _event(payment, outcome, paid_at, error)
-    if event is not None:
-        await OUTBOX.add(conn, event)
-    return True
+    return fresh
 
 
 async def settle_refund(
@@ -73,9 +74,7 @@ async def settle_refund(
     outcome = transition(payment.domain(), RefundSettled(refund.amount, processed))
     if outcome.emit != "refunded":
         return True
-    await store.save_outcome(conn, payment, outcome, delivery=None)
-    await OUTBOX.add(
-        conn,
+    event = CloudEvent.of(
         PaymentRefunded(
             refund_id=refund.id,
             payment_id=payment.id,
@@ -86,7 +85,9 @@ async def settle_refund(
             currency=payment.currency,
             full=outcome.status is Status.REFUNDED,
         ),
+        source=SOURCE,
     )
+    await store.save_outcome(conn, payment, outcome, delivery=None, event=event)
     return True
 
 

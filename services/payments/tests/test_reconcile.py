@@ -8,6 +8,7 @@ from typing import Any
 
 from payments.app import build_gateways
 from payments.reconcile import Reconciler
+from payments.wakeup import Unit
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake
 
@@ -21,7 +22,7 @@ def later() -> datetime:
 
 async def reconciler(api: Api, stack: AsyncExitStack) -> Reconciler:
     gateways = await build_gateways(api.settings(), stack)
-    return Reconciler(api.pool, gateways, after_seconds=86_400, batch=1_000)
+    return Reconciler(Unit(api.pool, lambda: None), gateways, after_seconds=86_400, batch=1_000)
 
 
 async def test_stripe_create_timeout_is_settled_by_reconciliation(

@@ -1,0 +1,66 @@
+"""Commits that wrote outbox rows, and the relay woken after them (not inside them).
+
+See migrations/0002: a NOTIFY inside the transaction serialises commits cluster-wide. Here one
+connection sends it after the commit, with asynchronous commit (a lost wake-up costs only the
+relay's next poll), and any number of commits in the meantime share one NOTIFY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from rtmn_shared.db import Connection, Pool
+from rtmn_shared.resilience import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class RelayWakeup:
+    def __init__(self, connect: Callable[[], Awaitable[Connection]], channel: str) -> None:
+        self._connect = connect
+        self._channel = channel
+        self._pending = asyncio.Event()
+
+    def poke(self) -> None:
+        self._pending.set()
+
+    async def run(self) -> None:
+        conn: Connection | None = None
+        backoff = Backoff()
+        try:
+            while True:
+                await self._pending.wait()
+                self._pending.clear()
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await self._connect()
+                        await conn.execute("SET synchronous_commit TO off")
+                    await conn.execute("SELECT pg_notify($1, '')", self._channel)
+                    backoff.reset()
+                except (OSError, asyncpg.PostgresError) as error:
+                    log.warning("could not wake the relay: %s", type(error).__name__)
+                    conn = None
+                    self._pending.set()
+                    await asyncio.sleep(backoff.next())
+        finally:
+            if conn is not None and not conn.is_closed():
+                await conn.close()
+
+
+class Unit:
+    """A transaction whose outbox rows the relay hears of as soon as it commits."""
+
+    def __init__(self, pool: Pool, wake: Callable[[], None]) -> None:
+        self.pool = pool
+        self._wake = wake
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+        self._wake()
