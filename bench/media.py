@@ -15,8 +15,11 @@ metadata stripped), so the comparison is of decoding and resizing, not of encode
 - pyvips cascade: one `thumbnail_buffer`, the smaller variants by `thumbnail_image` from it.
 - naive Pillow: full decode, each variant resized from the full image (the seed's approach).
 
-pyvips uses its own thread pool (both cores) for one image; the Pillow pipelines use one thread
-per image, so "images/s with both cores busy" (two at a time) is the fairer throughput figure.
+pyvips uses its own thread pool (both cores) for one image; "media" overlaps each encode with
+the next resize, the other Pillow pipelines use one thread. Wall times on a shared machine
+swing with its load (a pipeline waits for a core), so the table also gives each pipeline's CPU
+time per image and the median of per-round ratios (every round runs all pipelines back to
+back); "images/s both cores" runs two images at a time.
 """
 
 from __future__ import annotations
