@@ -118,14 +118,17 @@ async def insert_payment(conn: Connection, payment: NewPayment, gateway: str) ->
 
 async def set_gateway_order(conn: Connection, payment_id: str, gateway_order_id: str) -> str:
     """Records the gateway's order once; a racing second order loses and the first is kept."""
-    kept: str = await conn.fetchval(
-        """WITH set AS (
-               UPDATE payments SET gateway_order_id = $2, updated_at = now()
-               WHERE id = $1 AND gateway_order_id IS NULL RETURNING gateway_order_id)
-           SELECT COALESCE((SELECT gateway_order_id FROM set),
-                           (SELECT gateway_order_id FROM payments WHERE id = $1))""",
+    won = await conn.fetchval(
+        """UPDATE payments SET gateway_order_id = $2, updated_at = now()
+           WHERE id = $1 AND gateway_order_id IS NULL RETURNING gateway_order_id""",
         payment_id,
         gateway_order_id,
+    )
+    if won is not None:
+        return str(won)
+    # A statement of its own: its snapshot sees the order the racing request committed.
+    kept: str = await conn.fetchval(
+        "SELECT gateway_order_id FROM payments WHERE id = $1", payment_id
     )
     return kept
 
