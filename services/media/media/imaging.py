@@ -138,9 +138,9 @@ def render(
     try:
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
+        image = _to_srgb(image)
     except (OSError, ValueError, SyntaxError) as error:
         raise CorruptImage(f"the image data is damaged or truncated ({error})") from None
-    image = _to_srgb(image)
     image.info.clear()  # nothing of the source's metadata may reach an output
     made: list[tuple[Target, Image.Image, Future[bytes] | bytes]] = []
     previous: tuple[Image.Image, Target] | None = None
@@ -194,29 +194,25 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
+    """RGB or RGBA in sRGB: the embedded profile applied (CMYK and greyscale included)."""
     icc = image.info.get("icc_profile")
-    image = _normalise_mode(image)
-    if not icc:
-        return image
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=image.mode)
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        # A broken or mismatched profile: treat the pixels as sRGB, as browsers do.
-        return image
-    return converted if converted is not None else image
-
-
-def _normalise_mode(image: Image.Image) -> Image.Image:
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info
     )
-    if image.mode.startswith("I"):  # 16-bit greyscale PNG: scale to 8 bits, do not clip
-        image = image.convert("I").point(lambda v: v * (1 / 257)).convert("L")
     wanted = "RGBA" if has_alpha else "RGB"
-    if image.mode == "CMYK" or image.mode != wanted:
-        return image.convert(wanted)
-    return image
+    if image.mode == "P":
+        image = image.convert(wanted)
+    elif image.mode.startswith("I"):  # 16-bit greyscale PNG: scale to 8 bits, do not clip
+        image = image.convert("I").point(lambda v: v * (1 / 257)).convert("L")
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=wanted)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            converted = None  # a broken or mismatched profile: the pixels count as sRGB
+        if converted is not None:
+            image = converted
+    return image if image.mode == wanted else image.convert(wanted)
 
 
 def _scaled_size(size: tuple[int, int], target: Target) -> tuple[int, int]:

@@ -45,7 +45,7 @@ async def read_upload(request: web.Request, *, max_bytes: int) -> Upload:
                 budget -= len(raw)
                 folder = raw.decode("utf-8", errors="replace").strip()
             else:
-                budget -= len(await _read_capped(part, budget, max_bytes))
+                budget -= await _discard_capped(part, budget, max_bytes)
     except (ValueError, ConnectionError) as error:
         raise Problem(400, f"the multipart body could not be read ({error})") from None
     if not image:
@@ -74,6 +74,16 @@ async def _read_capped(
             raise _too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _discard_capped(part: BodyPartReader, cap: int, max_bytes: int) -> int:
+    """Reads a field we do not use without keeping it; returns its size."""
+    size = 0
+    while chunk := await part.read_chunk(CHUNK):
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(max_bytes)
+    return size
 
 
 def _too_large(max_bytes: int) -> Problem:

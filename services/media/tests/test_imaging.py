@@ -22,7 +22,7 @@ from media_images import (
     truncated_jpeg,
     webp,
 )
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageStat
 from PIL.JpegImagePlugin import JpegImageFile
 
 from media.domain import VARIANTS, original_target
@@ -207,3 +207,20 @@ def test_a_decompression_bomb_warning_is_an_error_once_pillow_is_hardened() -> N
         with pytest.raises(TooManyPixels):
             render(bomb_png(10_000, 10_000), VARIANTS, max_pixels=MAX_PIXELS)
     assert seen == []  # raised at the warning, not printed and carried on past it
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [("CMYK", "JPEG"), ("L", "JPEG"), ("LA", "PNG"), ("P", "PNG"), ("I;16", "PNG")],
+)
+def test_other_pixel_modes_come_out_as_rgb_or_rgba(mode: str, fmt: str) -> None:
+    source = photo(320, 240).convert("L" if mode.startswith("I") else mode)
+    if mode.startswith("I"):
+        source = source.convert("I").point(lambda v: v * 257).convert("I;16")
+    if mode == "LA":
+        source.putalpha(Image.linear_gradient("L").resize(source.size))
+    [r] = render(encode(source, fmt), VARIANTS[2:], max_pixels=MAX_PIXELS).renditions
+    image = decoded(r.data)
+    assert image.mode == ("RGBA" if mode == "LA" else "RGB")
+    # 16-bit values were scaled, not clipped to white.
+    assert 40 < sum(ImageStat.Stat(image.convert("L")).mean) < 220
