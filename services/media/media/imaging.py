@@ -46,7 +46,8 @@ class Fit(Enum):
     COVER = "cover"  # fill the box exactly, cropping the overflow around the centre
     CONTAIN = "contain"  # fit inside the box, keeping the whole picture
     # The whole picture at the resolution decoded for the other targets, shrunk to the box if
-    # larger: a bounded "original" that never forces a full-size decode of its own.
+    # larger: a bounded "original" that never forces a full-size decode of its own (alone, it
+    # may come out up to 10 % under its box for the same reason).
     DECODED = "decoded"
 
 
@@ -124,7 +125,11 @@ def render(
     if orientation in _SWAPPING_ORIENTATIONS:
         width, height = height, width
     drivers = [t for t in ordered if t.fit is not Fit.DECODED] or [
-        Target(t.name, t.width, t.height, Fit.CONTAIN) for t in ordered
+        # Alone, it may come out up to 10 % under its box rather than force a decode at full
+        # size: a 4032×3024 photo gives 2016×1512 from a half-scale decode, not 2048×1536
+        # from one with four times the pixels.
+        Target(t.name, t.width * 9 // 10, t.height * 9 // 10, Fit.CONTAIN)
+        for t in ordered
     ]
     needed = tuple(
         max(sizes)

@@ -224,3 +224,10 @@ def test_other_pixel_modes_come_out_as_rgb_or_rgba(mode: str, fmt: str) -> None:
     assert image.mode == ("RGBA" if mode == "LA" else "RGB")
     # 16-bit values were scaled, not clipped to white.
     assert 40 < sum(ImageStat.Stat(image.convert("L")).mean) < 220
+
+
+def test_an_original_alone_may_come_out_a_little_under_its_box_to_decode_at_half_size() -> None:
+    [r] = render(jpeg(2000, 1500), (original_target(1024),), max_pixels=MAX_PIXELS).renditions
+    assert (r.width, r.height) == (1000, 750)  # not 1024×768 from a full-size decode
+    [r] = render(jpeg(2000, 1500), (original_target(1200),), max_pixels=MAX_PIXELS).renditions
+    assert (r.width, r.height) == (1200, 900)  # half would be 17 % under: decoded in full
