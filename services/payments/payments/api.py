@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from payments import checkout, inbound, refunds, store, upi, webhooks
+from payments import checkout, inbound, refund_store, refunds, store, upi, webhooks
 from payments.checkout import UpiPayee
 from payments.idempotency import Reply, once
 from payments.providers.gateway import Gateways
@@ -169,7 +169,7 @@ async def _view(pool: Pool, payment_id: str) -> web.Response:
     async with pool.acquire() as conn:
         payment = await store.get_payment(conn, payment_id)
         assert payment is not None
-        found = await store.refunds_of(conn, payment_id)
+        found = await refund_store.refunds_of(conn, payment_id)
     return json_response(PaymentView.of(payment, found))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from payments import store
+from payments import key_store
 from rtmn_shared.db import Pool
 from rtmn_shared.web.problems import Problem
 
@@ -38,7 +38,7 @@ class Claim:
         """Ties the resource to the key, inside the transaction that creates it."""
         self.resource_id = resource_id
         if self.key is not None:
-            await store.set_key_resource(conn, self.user_id, self.key, resource_id)
+            await key_store.set_key_resource(conn, self.user_id, self.key, resource_id)
 
 
 Work = Callable[[Claim], Awaitable[Reply]]
@@ -51,7 +51,7 @@ async def once(pool: Pool, user_id: str, key: str | None, fingerprint: bytes, wo
         raise Problem(400, f"the Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
     digest = hashlib.sha256(fingerprint).hexdigest()
     async with pool.acquire() as conn:
-        earlier = await store.claim_key(conn, user_id, key, digest)
+        earlier = await key_store.claim_key(conn, user_id, key, digest)
     claim = Claim(pool, user_id, key)
     if earlier is not None:
         if earlier.request_hash != digest:
@@ -65,8 +65,8 @@ async def once(pool: Pool, user_id: str, key: str | None, fingerprint: bytes, wo
         reply = await work(claim)
     except BaseException:
         async with pool.acquire() as conn:
-            await store.release_key(conn, user_id, key)
+            await key_store.release_key(conn, user_id, key)
         raise
     async with pool.acquire() as conn:
-        await store.complete_key(conn, user_id, key, reply.status, reply.body)
+        await key_store.complete_key(conn, user_id, key, reply.status, reply.body)
     return reply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from payments import store
+from payments import refund_store, store
 from payments.store import Delivery
 from payments.transitions import apply_signal, settle_refund
 from payments.wakeup import Unit
@@ -21,7 +21,7 @@ async def handle(unit: Unit, delivery: Delivery, command: Command) -> bool:
             if payment is not None:
                 return await apply_signal(conn, payment, command.signal, delivery=delivery)
         elif isinstance(command, RefundCommand):
-            found = await store.lock_refund(
+            found = await refund_store.lock_refund(
                 conn, refund_id=command.refund_id, gateway_refund_id=command.gateway_refund_id
             )
             if found is not None:

@@ -12,9 +12,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from payments import refunds, store
+from payments import refund_store, refunds, store
 from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable
-from payments.store import PaymentRow, RefundRow
+from payments.refund_store import RefundRow
+from payments.store import PaymentRow
 from payments.transitions import apply_signal
 from payments.wakeup import Unit
 
@@ -56,7 +57,7 @@ class Reconciler:
                 stuck = await store.open_payments(lock_conn, cutoff, self.batch)
                 for payment in stuck:
                     await self._payment(payment, report)
-                pending = await store.pending_refunds(lock_conn, cutoff, self.batch)
+                pending = await refund_store.pending_refunds(lock_conn, cutoff, self.batch)
                 for refund in pending:
                     await self._refund(refund, report)
             finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from payments import store
+from payments import refund_store, store
 from payments.domain import RefundRejected, RefundStatus, refund_amount
 from payments.idempotency import Claim, Reply
 from payments.providers.gateway import (
@@ -15,8 +15,9 @@ from payments.providers.gateway import (
     RefundRequest,
     RefundState,
 )
+from payments.refund_store import RefundRow
 from payments.schemas import CreateRefund, RefundView
-from payments.store import PaymentRow, RefundRow
+from payments.store import PaymentRow
 from payments.transitions import settle_refund
 from payments.wakeup import Unit
 from rtmn_shared.web.problems import Problem
@@ -38,17 +39,17 @@ async def request_refund(
             payment = await store.get_payment(conn, payment_id, lock=True)
             if payment is None:
                 raise Problem(404, "no such payment")
-            reserved = await store.reserved_for_refunds(conn, payment_id)
+            reserved = await refund_store.reserved_for_refunds(conn, payment_id)
             try:
                 amount = refund_amount(payment.domain(), reserved, request.amount)
             except RefundRejected as error:
                 raise Problem(422, str(error)) from None
-            refund = await store.insert_refund(
+            refund = await refund_store.insert_refund(
                 conn, new_refund_id(), payment_id, amount, request.reason
             )
             await claim.remember(conn, refund.id)
     async with pool.acquire() as conn:
-        found = await store.get_refund(conn, claim.resource_id or "")
+        found = await refund_store.get_refund(conn, claim.resource_id or "")
         assert found is not None
         payment = await store.get_payment(conn, found.payment_id)
         assert payment is not None
@@ -89,11 +90,11 @@ async def record(unit: Unit, refund: RefundRow, state: RefundState) -> RefundRow
     gateway_refund_id = state.gateway_refund_id or None
     async with unit.transaction() as conn:
         # The payment row first, as every refund path takes it: no lock-order deadlocks.
-        found = await store.lock_refund(conn, refund_id=refund.id, gateway_refund_id=None)
+        found = await refund_store.lock_refund(conn, refund_id=refund.id, gateway_refund_id=None)
         assert found is not None
         payment, locked = found
         if gateway_refund_id is not None:
-            await store.set_gateway_refund(conn, refund.id, gateway_refund_id)
+            await refund_store.set_gateway_refund(conn, refund.id, gateway_refund_id)
         if state.status is not RefundStatus.PENDING:
             await settle_refund(
                 conn,
@@ -103,7 +104,7 @@ async def record(unit: Unit, refund: RefundRow, state: RefundState) -> RefundRow
                 gateway_refund_id=gateway_refund_id,
             )
         else:
-            await store.touch_refund(conn, refund.id)
-        current = await store.get_refund(conn, refund.id)
+            await refund_store.touch_refund(conn, refund.id)
+        current = await refund_store.get_refund(conn, refund.id)
     assert current is not None
     return current

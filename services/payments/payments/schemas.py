@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from payments.store import PaymentRow, RefundRow
+from payments.refund_store import RefundRow
+from payments.store import PaymentRow
 from rtmn_shared.money import Currency
 
 Gateway = Literal["razorpay", "stripe", "upi"]

@@ -1,16 +1,14 @@
-"""All of the service's SQL. Callers own the transaction; locks are taken with FOR UPDATE."""
+"""Payments and webhook deliveries in SQL. Callers own the transaction; locks are FOR UPDATE."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
-import orjson
 
 from payments import domain
-from payments.domain import Outcome, RefundStatus, Status
+from payments.domain import Outcome, Status
 from payments.providers.gateway import NewPayment
 from rtmn_shared.db import Connection
 from rtmn_shared.events.envelope import CloudEvent
@@ -18,7 +16,6 @@ from rtmn_shared.events.envelope import CloudEvent
 _PAYMENT = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway, status,
     gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
     error_description, conflict_reason, paid_at, created_at, updated_at"""
-_REFUND = "id, payment_id, amount, status, gateway_refund_id, reason, created_at, updated_at"
 
 
 @dataclass(frozen=True)
@@ -69,24 +66,6 @@ class PaymentRow:
             self.amount,
             self.currency,
         )
-
-
-@dataclass(frozen=True)
-class RefundRow:
-    id: str
-    payment_id: str
-    amount: int
-    status: RefundStatus
-    gateway_refund_id: str | None
-    reason: str | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, record: asyncpg.Record) -> RefundRow:
-        values = dict(record)
-        values["status"] = RefundStatus(values["status"])
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -234,181 +213,5 @@ async def open_payments(conn: Connection, older_than: datetime, limit: int) -> l
     return [PaymentRow.of(r) for r in rows]
 
 
-# -- refunds ----------------------------------------------------------------------------------
-
-
-async def refunds_of(conn: Connection, payment_id: str) -> list[RefundRow]:
-    rows = await conn.fetch(
-        f"SELECT {_REFUND} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id",  # noqa: S608
-        payment_id,
-    )
-    return [RefundRow.of(r) for r in rows]
-
-
-async def reserved_for_refunds(conn: Connection, payment_id: str) -> int:
-    """Pending and processed refunds together: what may no longer be refunded again."""
-    total: int = await conn.fetchval(
-        "SELECT COALESCE(sum(amount), 0) FROM refunds WHERE payment_id = $1 AND status <> 'failed'",
-        payment_id,
-    )
-    return total
-
-
-async def insert_refund(
-    conn: Connection, refund_id: str, payment_id: str, amount: int, reason: str | None
-) -> RefundRow:
-    record = await conn.fetchrow(
-        f"""INSERT INTO refunds (id, payment_id, amount, reason) VALUES ($1, $2, $3, $4)
-            RETURNING {_REFUND}""",  # noqa: S608
-        refund_id,
-        payment_id,
-        amount,
-        reason,
-    )
-    assert record is not None
-    return RefundRow.of(record)
-
-
-async def get_refund(conn: Connection, refund_id: str) -> RefundRow | None:
-    record = await conn.fetchrow(f"SELECT {_REFUND} FROM refunds WHERE id = $1", refund_id)  # noqa: S608
-    return RefundRow.of(record) if record else None
-
-
-async def set_gateway_refund(conn: Connection, refund_id: str, gateway_refund_id: str) -> None:
-    await conn.execute(
-        """UPDATE refunds SET gateway_refund_id = $2, updated_at = now()
-           WHERE id = $1 AND gateway_refund_id IS NULL""",
-        refund_id,
-        gateway_refund_id,
-    )
-
-
-async def lock_refund(
-    conn: Connection, *, refund_id: str | None, gateway_refund_id: str | None
-) -> tuple[PaymentRow, RefundRow] | None:
-    """The refund and its payment, the payment row locked: refunds of a payment serialise."""
-    payment_id = await conn.fetchval(
-        "SELECT payment_id FROM refunds WHERE id = $1 OR gateway_refund_id = $2 LIMIT 1",
-        refund_id,
-        gateway_refund_id,
-    )
-    if payment_id is None:
-        return None
-    payment = await get_payment(conn, payment_id, lock=True)
-    record = await conn.fetchrow(
-        f"SELECT {_REFUND} FROM refunds WHERE id = $1 OR gateway_refund_id = $2 LIMIT 1",  # noqa: S608
-        refund_id,
-        gateway_refund_id,
-    )
-    assert payment is not None
-    assert record is not None
-    return payment, RefundRow.of(record)
-
-
-async def settle_refund(
-    conn: Connection, refund_id: str, status: RefundStatus, gateway_refund_id: str | None
-) -> bool:
-    """Moves a pending refund to its final status; False when it was settled already."""
-    done = await conn.fetchval(
-        """UPDATE refunds SET status = $2, updated_at = now(),
-               gateway_refund_id = COALESCE(gateway_refund_id, $3)
-           WHERE id = $1 AND status = 'pending' RETURNING true""",
-        refund_id,
-        status.value,
-        gateway_refund_id,
-    )
-    return bool(done)
-
-
-async def pending_refunds(conn: Connection, older_than: datetime, limit: int) -> list[RefundRow]:
-    rows = await conn.fetch(
-        f"""SELECT {_REFUND} FROM refunds WHERE status = 'pending' AND updated_at < $1
-            ORDER BY updated_at LIMIT $2""",  # noqa: S608
-        older_than,
-        limit,
-    )
-    return [RefundRow.of(r) for r in rows]
-
-
-async def touch_refund(conn: Connection, refund_id: str) -> None:
-    """Moves a still-pending refund to the back of reconciliation's queue."""
-    await conn.execute("UPDATE refunds SET updated_at = now() WHERE id = $1", refund_id)
-
-
 async def touch_payment(conn: Connection, payment_id: str) -> None:
     await conn.execute("UPDATE payments SET updated_at = now() WHERE id = $1", payment_id)
-
-
-# -- idempotency keys -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KeyRecord:
-    request_hash: str
-    resource_id: str | None
-    status_code: int | None
-    response: dict[str, Any] | None
-    created_at: datetime
-
-
-async def claim_key(
-    conn: Connection, user_id: str, key: str, request_hash: str
-) -> KeyRecord | None:
-    """Claims the key for this request; returns the earlier claim when there was one."""
-    claimed = await conn.fetchval(
-        """INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
-           ON CONFLICT DO NOTHING RETURNING true""",
-        user_id,
-        key,
-        request_hash,
-    )
-    if claimed:
-        return None
-    # A statement of its own: its snapshot sees the claim that made the insert above wait.
-    record = await conn.fetchrow(
-        """SELECT request_hash, resource_id, status_code, response::text AS response, created_at
-           FROM idempotency_keys WHERE user_id = $1 AND key = $2""",
-        user_id,
-        key,
-    )
-    if record is None:  # released by a failed first request meanwhile: claim it afresh
-        return await claim_key(conn, user_id, key, request_hash)
-    response = record["response"]
-    return KeyRecord(
-        record["request_hash"],
-        record["resource_id"],
-        record["status_code"],
-        orjson.loads(response) if response is not None else None,
-        record["created_at"],
-    )
-
-
-async def set_key_resource(conn: Connection, user_id: str, key: str, resource_id: str) -> None:
-    await conn.execute(
-        "UPDATE idempotency_keys SET resource_id = $3 WHERE user_id = $1 AND key = $2",
-        user_id,
-        key,
-        resource_id,
-    )
-
-
-async def complete_key(
-    conn: Connection, user_id: str, key: str, status_code: int, response: dict[str, Any]
-) -> None:
-    await conn.execute(
-        """UPDATE idempotency_keys SET status_code = $3, response = $4::jsonb
-           WHERE user_id = $1 AND key = $2""",
-        user_id,
-        key,
-        status_code,
-        orjson.dumps(response).decode(),
-    )
-
-
-async def release_key(conn: Connection, user_id: str, key: str) -> None:
-    await conn.execute(
-        """DELETE FROM idempotency_keys
-           WHERE user_id = $1 AND key = $2 AND status_code IS NULL AND resource_id IS NULL""",
-        user_id,
-        key,
-    )

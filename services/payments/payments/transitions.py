@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from payments import store
+from payments import refund_store, store
 from payments.domain import (
     Captured,
     Failed,
@@ -20,7 +20,8 @@ from payments.domain import (
     Status,
     transition,
 )
-from payments.store import Delivery, PaymentRow, RefundRow
+from payments.refund_store import RefundRow
+from payments.store import Delivery, PaymentRow
 from rtmn_shared.db import Connection
 from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded, PaymentSuccess
 from rtmn_shared.events.envelope import CloudEvent, EventData
@@ -69,7 +70,7 @@ async def settle_refund(
     if delivery is not None and not await store.record_delivery(conn, delivery):
         return False
     status = RefundStatus.PROCESSED if processed else RefundStatus.FAILED
-    if not await store.settle_refund(conn, refund.id, status, gateway_refund_id):
+    if not await refund_store.settle_refund(conn, refund.id, status, gateway_refund_id):
         return False
     outcome = transition(payment.domain(), RefundSettled(refund.amount, processed))
     if outcome.emit != "refunded":
