@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from security_kit import SERVICE_NAMES, Fleet, problem_error
 
@@ -28,15 +28,15 @@ from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.core.result import Err
 
 EXAMPLES = 25  # per operation and per mode
+SEED = 20261127
+# NUL characters are probed one field at a time, deterministically, by test_nul.py; left in
+# here they would make a run pass or fail on which strings happened to be drawn.
+CONFIG = schemathesis.Config.from_dict({"generation": {"allow-x00": False}})
 REQUEST_TIMEOUT_S = 10.0
 
 # (service, "METHOD /path") -> what is wrong; each is fuzzed on its own below, as a strict xfail,
 # and left out of its service's run so the rest of that service stays guarded.
 KNOWN: dict[tuple[str, str], str] = {
-    ("notify", "POST /api/notify/send"): (
-        "notify: a NUL character (\\u0000) in request_id, title or message reaches PostgreSQL"
-        " (text and jsonb refuse it) and answers 500; refuse it with a 422"
-    ),
     ("media", "POST /api/upload/image"): (
         "media: a multipart part header aiohttp cannot parse raises"
         " aiohttp.http_exceptions.InvalidHeader (not a ValueError), which read_upload lets"
@@ -46,10 +46,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "media: a multipart part header aiohttp cannot parse raises"
         " aiohttp.http_exceptions.InvalidHeader (not a ValueError), which read_upload lets"
         " through as a 500; answer 400"
-    ),
-    ("geo", "GET /api/geo/geocode"): (
-        "geo: a NUL character in ?address= reaches PostgreSQL (store.find_place) and answers"
-        " 500; refuse it with a 400"
     ),
 }
 
@@ -76,7 +72,7 @@ def fuzz(
     document: dict[str, Any], base_url: str, headers: dict[str, str], wanted: Callable[[str], bool]
 ) -> Outcome:
     """Runs in a worker thread: blocking HTTP while the test's loop serves the service."""
-    schema = schemathesis.openapi.from_dict(document)
+    schema = schemathesis.openapi.from_dict(document, config=CONFIG)
     failures: dict[tuple[str, str, str], Failure] = {}
     sent = 0
     skipped: list[str] = []
@@ -85,12 +81,12 @@ def fuzz(
         def exercise(operation: APIOperation[Any, Any, Any, Any], mode: GenerationMode) -> None:
             @settings(
                 max_examples=EXAMPLES,
-                derandomize=True,
                 database=None,
                 deadline=None,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
+            @seed(SEED)
             @given(case=operation.as_strategy(generation_mode=mode))
             def one(case: Case[Any]) -> None:
                 nonlocal sent

@@ -1,0 +1,85 @@
+"""A NUL character in any one field of an otherwise valid request (PostgreSQL's text and jsonb
+refuse it) gets a 4xx problem, never a 5xx. Deterministic, one field at a time: the fuzzer in
+test_fuzz.py leaves NULs out so that its runs do not depend on which strings it drew."""
+
+from __future__ import annotations
+
+import pytest
+from requests_kit import nul_variants, operations, send
+from security_kit import SERVICE_NAMES, Fleet, problem_error
+
+from rtmn_shared.testing.infra import Suite
+
+
+# (service, "METHOD /path") -> what is wrong; each checked on its own as a strict xfail.
+def _nul_500(service: str, where: str) -> str:
+    return (
+        f"{service}: a NUL in {where} reaches PostgreSQL and answers 500;"
+        " refuse it with a 4xx (one fix for all: rtmn_shared.web.routes.validate and Call.path)"
+    )
+
+
+KNOWN: dict[tuple[str, str], str] = {
+    ("payments", "POST /api/payments/create"): _nul_500(
+        "payments", "order_id, order_number and merchant_id"
+    ),
+    ("payments", "POST /api/payments/verify"): _nul_500("payments", "razorpay_order_id"),
+    ("payments", "GET /api/payments/{payment_id}"): _nul_500(
+        "payments", "the payment_id path segment"
+    ),
+    ("payments", "POST /api/payments/{payment_id}/refunds"): _nul_500(
+        "payments", "the payment_id path segment"
+    ),
+    ("payments", "GET /api/payments/{payment_id}/upi"): _nul_500(
+        "payments", "the payment_id path segment"
+    ),
+    ("notify", "PUT /api/notify/devices"): _nul_500("notify", "token"),
+    ("notify", "DELETE /api/notify/devices/{token}"): _nul_500("notify", "the token path segment"),
+    ("notify", "POST /api/notify/send"): _nul_500(
+        "notify", "request_id, title, message and email_template (jsonb too)"
+    ),
+    ("geo", "GET /api/geo/geocode"): _nul_500("geo", "?address"),
+    ("geo", "PUT /api/geo/merchants/{id}"): _nul_500("geo", "name"),
+}
+
+
+async def nul_failures(fleet: Fleet, suite: Suite, name: str, wanted: set[str] | None) -> list[str]:
+    svc = await fleet.get(name)
+    document = await (await svc.client.get("/openapi.json")).json()
+    headers = suite.bearer("nul-admin", "admin service")
+    wrong: list[str] = []
+    seen: set[str] = set()
+    for operation in operations(document):
+        if (wanted is None and (name, operation.label) in KNOWN) or (
+            wanted is not None and operation.label not in wanted
+        ):
+            continue
+        seen.add(operation.label)
+        for where, request in nul_variants(operation, document):
+            status, content_type, body, _ = await send(svc.client, request, headers)
+            if status >= 500:
+                wrong.append(f"{operation.label} NUL in {where}: {status} {body[:160]!r}")
+            elif problem := problem_error(status, content_type, body):
+                wrong.append(f"{operation.label} NUL in {where}: {problem}")
+    assert wanted is None or seen == wanted, f"not in the document any more: {wanted - seen}"
+    return wrong
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+async def test_a_nul_character_in_any_field_gets_a_problem_not_a_5xx(
+    fleet: Fleet, suite: Suite, name: str
+) -> None:
+    wrong = await nul_failures(fleet, suite, name, None)
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("name", "operation"),
+    [
+        pytest.param(name, op, marks=pytest.mark.xfail(strict=True, reason=reason))
+        for (name, op), reason in KNOWN.items()
+    ],
+)
+async def test_known_nul_failure(fleet: Fleet, suite: Suite, name: str, operation: str) -> None:
+    wrong = await nul_failures(fleet, suite, name, {operation})
+    assert not wrong, "\n".join(wrong)
