@@ -298,12 +298,14 @@ async def http_uploads(data: bytes, count: int, clients: int) -> dict[str, Any]:
             await asyncio.gather(*(one() for _ in range(clients)))  # warm up
             latencies.clear()
             statuses.clear()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), _process_cpu_ms(server.pid)
             await asyncio.gather(*(client(count // clients) for _ in range(clients)))
             elapsed = time.perf_counter() - started
+            server_cpu_ms = _process_cpu_ms(server.pid) - cpu_started
         done = statuses.get(201, 0)
         return {
             "uploads_per_s": done / elapsed,
+            "server_cpu_ms_per_upload": server_cpu_ms / max(done, 1),
             "statuses": statuses,
             "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99),
@@ -314,6 +316,15 @@ async def http_uploads(data: bytes, count: int, clients: int) -> dict[str, Any]:
             server.terminate()
             await server.wait()
         await drop_database(ADMIN_DSN, suite.database)
+
+
+def _process_cpu_ms(pid: int) -> float:
+    """user + system CPU of another process, from /proc (Linux); 0 where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 async def _wait_healthy(http: Any, server: asyncio.subprocess.Process) -> None:
@@ -369,7 +380,8 @@ def main(quick: bool) -> None:
     http = asyncio.run(http_uploads(data, count, clients=4))
     print(f"HTTP: {http['count']} product-image uploads (original + 3 variants each), 4 clients: "
           f"{http['uploads_per_s']:.2f} uploads/s, p50 {http['p50_ms']:.0f} ms, "
-          f"p99 {http['p99_ms']:.0f} ms; statuses {http['statuses']}")  # fmt: skip
+          f"p99 {http['p99_ms']:.0f} ms; server CPU {http['server_cpu_ms_per_upload']:.0f} ms "
+          f"per upload; statuses {http['statuses']}")  # fmt: skip
     print(
         result_line(
             "media",
@@ -393,6 +405,7 @@ def main(quick: bool) -> None:
             http_uploads_per_s=http["uploads_per_s"],
             http_p50_ms=http["p50_ms"],
             http_p99_ms=http["p99_ms"],
+            http_server_cpu_ms_per_upload=http["server_cpu_ms_per_upload"],
         )
     )
 
