@@ -154,3 +154,21 @@ async def test_gateway_refusal_is_502_and_the_key_can_be_retried(
     assert refused.status == 502
     assert retried.status == 201
     assert (await retried.json())["gateway_order_id"] in razorpay.orders
+
+
+async def test_a_gateway_timeout_is_503_and_a_retry_with_the_key_resumes_that_payment(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    razorpay.delay_next(1, 2.0, path="/v1/orders", method="POST")
+
+    timed_out = await api.create(user, key="checkout-timeout", order_id="ord_timeout")
+    retried = await api.create(user, key="checkout-timeout", order_id="ord_timeout")
+
+    assert timed_out.status == 503
+    assert "Retry-After" in timed_out.headers
+    payment_id = (await timed_out.json())["payment_id"]
+    assert retried.status == 201
+    body = await retried.json()
+    assert body["payment_id"] == payment_id
+    assert (await api.get(payment_id))["gateway_order_id"] == body["gateway_order_id"]
+    assert await api.pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user) == 1
