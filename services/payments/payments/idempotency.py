@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payments import key_store
-from rtmn_shared.db import Pool
+from rtmn_shared.db import Connection, Pool
 from rtmn_shared.web.problems import Problem
 
 MAX_KEY_LENGTH = 255
@@ -34,7 +34,7 @@ class Claim:
     key: str | None
     resource_id: str | None = None
 
-    async def remember(self, conn: Any, resource_id: str) -> None:
+    async def remember(self, conn: Connection, resource_id: str) -> None:
         """Ties the resource to the key, inside the transaction that creates it."""
         self.resource_id = resource_id
         if self.key is not None:

@@ -78,12 +78,12 @@ class Reconciler:
                         conn, payment.id, checkout.gateway_order_id
                     )
             signal = await gateway.status(order_id)
-        except GatewayUnavailable:
+        except (GatewayUnavailable, GatewayRejected) as error:
+            log.warning("reconciling %s: no answer (%s); asking again later", payment.id, error)
             report.unknown += 1
-            return
-        except GatewayRejected as error:
-            log.warning("reconciling %s: the gateway refused: %s", payment.id, error)
-            report.unknown += 1
+            # To the back of the queue, so that one unanswered item never starves the rest.
+            async with self.pool.acquire() as conn:
+                await store.touch_payment(conn, payment.id)
             return
         async with self.unit.transaction() as conn:
             if signal is None:
@@ -109,6 +109,8 @@ class Reconciler:
                 )
             except (GatewayUnavailable, GatewayRejected):
                 report.unknown += 1
+                async with self.pool.acquire() as conn:
+                    await refund_store.touch_refund(conn, refund.id)
                 return
             after = await refunds.record(self.unit, refund, state)
         if after.status is refund.status:
