@@ -186,11 +186,11 @@ async def sustained(
 
 
 async def paced(
-    conns: list[Connection], requests: Iterator[Request], seconds: float
+    conns: list[Connection], requests: Iterator[Request], seconds: float, rate: float
 ) -> tuple[int, float, list[float]]:
     latencies: list[float] = []
     tasks: list[asyncio.Task[None]] = []
-    count = int(seconds * PACED_RATE)
+    count = int(seconds * rate)
     idle: asyncio.Queue[Connection] = asyncio.Queue()
     for conn in conns:
         idle.put_nowait(conn)
@@ -205,7 +205,7 @@ async def paced(
         latencies.append((time.perf_counter() - due) * 1000)
 
     for n in range(count):
-        due = start + n / PACED_RATE
+        due = start + n / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -271,7 +271,11 @@ async def main(quick: bool) -> None:
         try:
             await sustained(conns, requests, 0.5)  # warm up connections and statement caches
             sus_n, sus_s, sus_lat = await sustained(conns, requests, seconds)
-            pace_n, pace_s, pace_lat = await paced(conns, requests, paced_seconds)
+            pace_n, pace_s, pace_lat = await paced(conns, requests, paced_seconds, PACED_RATE)
+            # Latency below saturation too: when 1,000/s is beyond this machine's capacity the
+            # row above measures a queue, not the service.
+            easy_rate = max(50, round(min(PACED_RATE, sus_n / sus_s) * 0.6))
+            easy_n, easy_s, easy_lat = await paced(conns, requests, paced_seconds / 2, easy_rate)
         finally:
             for conn in conns:
                 conn.close()
@@ -295,13 +299,15 @@ async def main(quick: bool) -> None:
             (f"raw asyncpg tx, {BASELINE_CONNECTIONS} conns", base_n, base_s, base_lat),
             (f"webhooks, {CLIENTS} clients", sus_n, sus_s, sus_lat),
             (f"webhooks paced at {PACED_RATE}/s", pace_n, pace_s, pace_lat),
+            (f"webhooks paced at {easy_rate}/s (60 % of capacity)", easy_n, easy_s, easy_lat),
         ):
             rows.append((name, str(n), f"{took:.1f}", f"{n / took:.0f}",
                          f"{percentile(lat, 50):.2f}", f"{percentile(lat, 99):.2f}"))  # fmt: skip
         print(table(rows))
         print(
             f"webhooks reach {sus_rate / base_rate:.1%} of the raw transaction rate (target 35 %); "
-            f"p99 at {PACED_RATE}/s: {percentile(pace_lat, 99):.1f} ms (target 50 ms); "
+            f"p99 at {PACED_RATE}/s: {percentile(pace_lat, 99):.1f} ms (target 50 ms), "
+            f"at {easy_rate}/s: {percentile(easy_lat, 99):.1f} ms; "
             f"{captured} payments captured, {emitted} payment.success outbox rows"
         )
         print(
