@@ -46,7 +46,7 @@ KNOWN: dict[tuple[str, str], str] = {
 async def nul_failures(fleet: Fleet, suite: Suite, name: str, wanted: set[str] | None) -> list[str]:
     svc = await fleet.get(name)
     document = await (await svc.client.get("/openapi.json")).json()
-    headers = suite.bearer("nul-admin", "admin service")
+    headers = suite.bearer(f"nul-admin-{suite.run_id}", "admin service")
     wrong: list[str] = []
     seen: set[str] = set()
     for operation in operations(document):
