@@ -33,8 +33,6 @@ RANK = {
     Status.REFUNDED: 5,
 }
 PAID = frozenset({Status.CAPTURED, Status.PARTIALLY_REFUNDED, Status.REFUNDED})
-# What reconciliation asks the gateway about.
-OPEN = frozenset({Status.CREATED, Status.AUTHORIZED})
 
 
 class RefundStatus(StrEnum):
