@@ -247,3 +247,21 @@ async def test_previous_secret_is_accepted_inside_the_rotation_window_only(
     assert (await api.get(inside))["status"] == "captured"
     assert (await api.get(after))["status"] == "captured"
     assert len(await api.events(after, "payment.success")) == 1
+
+
+async def test_webhooks_about_nothing_of_ours_are_acknowledged_and_recorded(api: Api) -> None:
+    stranger = {"id": "pay_NotOurs000001", "amount": 100, "currency": "INR", "order_id": "order_x"}
+    bodies = [
+        build_webhook("payment.captured", payment=stranger),
+        build_webhook("refund.processed", refund={"id": "rfnd_NotOurs00001", "notes": []}),
+    ]
+
+    for n, body in enumerate(bodies):
+        response = await api.razorpay_webhook(body, event_id=f"evt_stranger_{n}")
+        assert response.status == 200
+        assert (await response.json())["status"] == "processed"
+
+    recorded = await api.pool.fetchval(
+        "SELECT count(*) FROM webhook_deliveries WHERE event_id LIKE 'evt_stranger_%'"
+    )
+    assert recorded == 2
