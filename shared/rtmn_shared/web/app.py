@@ -40,6 +40,8 @@ class Readiness:
     redis: Redis | None = None
     amqp_url: str | None = None
     providers: dict[str, str] = field(default_factory=dict)  # name -> "live" | "sandbox"
+    # A service's own dependencies beyond these (an object store, a provider's status endpoint).
+    extra: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     _broker_ok_until: float = 0.0
 
     async def check(self) -> dict[str, str]:
@@ -51,6 +53,7 @@ class Readiness:
             checks["redis"] = self.redis.ping
         if self.amqp_url is not None:
             checks["broker"] = self._broker
+        checks.update(self.extra)
         results = await asyncio.gather(
             *(asyncio.wait_for(c(), READY_TIMEOUT) for c in checks.values()), return_exceptions=True
         )
