@@ -15,7 +15,12 @@ from aiohttp import web
 from payments import webhooks
 from payments.api import Deps, build_routes
 from payments.checkout import UpiPayee
-from payments.providers.gateway import Gateways, PaymentGateway
+from payments.providers.gateway import (
+    RAZORPAY_LIMITS,
+    STRIPE_LIMITS,
+    Gateways,
+    PaymentGateway,
+)
 from payments.providers.razorpay import RazorpayGateway
 from payments.providers.sandbox import SandboxGateway
 from payments.providers.stripe import StripeGateway
@@ -45,7 +50,7 @@ async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
         )
     else:
         log.warning("RAZORPAY_KEY_ID/RAZORPAY_KEY_SECRET not set: Razorpay runs as a sandbox")
-        razorpay = SandboxGateway("razorpay")
+        razorpay = SandboxGateway("razorpay", RAZORPAY_LIMITS)
     stripe: PaymentGateway
     if settings.stripe_secret_key:
         live = StripeGateway(
@@ -57,7 +62,7 @@ async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
         stripe = live
     else:
         log.warning("STRIPE_SECRET_KEY not set: Stripe runs as a sandbox")
-        stripe = SandboxGateway("stripe")
+        stripe = SandboxGateway("stripe", STRIPE_LIMITS)
     return Gateways(razorpay, stripe)
 
 

@@ -53,6 +53,9 @@ async def create(
     pool = claim.pool
     if request.gateway == "upi" and request.currency != "INR":
         raise Problem(422, "UPI payments are in INR only")
+    refusal = gateways.of(request.gateway).limits.refusal(request.amount, request.currency)
+    if refusal is not None:
+        raise Problem(422, refusal)
     if claim.resource_id is None:
         await limiter.check("payments-create", claim.user_id, limit)
         payment_id = new_payment_id()

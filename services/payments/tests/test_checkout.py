@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from rtmn_fakes.razorpay import RazorpayFake, checkout_signature
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
@@ -83,6 +85,33 @@ async def test_invalid_body_is_422_and_stores_nothing(api: Api, user: str) -> No
 
     assert response.status == 422
     assert await api.pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user) == 0
+
+
+@pytest.mark.parametrize(
+    ("gateway", "amount", "currency", "detail"),
+    [
+        ("razorpay", 99, "INR", "smallest amount"),
+        ("upi", 1, "INR", "smallest amount"),
+        ("stripe", 49, "INR", "smallest amount"),
+        ("razorpay", 50_000, "XYZ", "not accepted"),
+        ("upi", 50_000, "USD", "INR only"),
+    ],
+)
+async def test_what_the_gateway_would_refuse_is_422_before_anything_is_stored(
+    api: Api, user: str, gateway: str, amount: int, currency: str, detail: str
+) -> None:
+    razorpay_orders = len(api.razorpay.orders)
+    body = {"order_id": "o", "order_number": "n", "merchant_id": "m", "amount": amount,
+            "currency": currency, "gateway": gateway}  # fmt: skip
+
+    response = await api.client.post(
+        "/api/payments/create", json=body, headers=api.suite.bearer(user)
+    )
+
+    assert response.status == 422
+    assert detail in (await response.json())["detail"]
+    assert await api.pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user) == 0
+    assert len(api.razorpay.orders) == razorpay_orders
 
 
 async def test_verify_with_a_good_signature_converges_with_the_gateway(

@@ -17,6 +17,28 @@ class GatewayRejected(Exception):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What a gateway accepts; checked before asking it, so a bad request is our 422, not a 502."""
+
+    currencies: frozenset[str]
+    minimum: int  # minor units
+
+    def refusal(self, amount: int, currency: str) -> str | None:
+        if currency not in self.currencies:
+            return (
+                f"{currency} is not accepted here; use one of {', '.join(sorted(self.currencies))}"
+            )
+        if amount < self.minimum:
+            return f"the smallest amount accepted is {self.minimum} minor units of {currency}"
+        return None
+
+
+# Razorpay: at least 1.00 of the currency; Stripe: at least 0.50 (both in subunits).
+RAZORPAY_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"}), 100)
+STRIPE_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "AUD", "CAD"}), 50)
+
+
+@dataclass(frozen=True)
 class NewPayment:
     payment_id: str
     user_id: str
@@ -53,6 +75,7 @@ class RefundState:
 class PaymentGateway(Protocol):
     name: str
     live: bool
+    limits: Limits
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
         """The gateway's order for our payment: made now, or `existing` made by an earlier try."""

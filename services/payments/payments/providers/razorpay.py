@@ -13,6 +13,7 @@ from razorpay.errors import BadRequestError, GatewayError, ServerError
 
 from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
 from payments.providers.gateway import (
+    RAZORPAY_LIMITS,
     Checkout,
     GatewayRejected,
     GatewayUnavailable,
@@ -34,6 +35,7 @@ _REFUND_STATUS = {
 class RazorpayGateway:
     name = "razorpay"
     live = True
+    limits = RAZORPAY_LIMITS
 
     def __init__(
         self, key_id: str, key_secret: str, *, timeout: float, base_url: str | None = None

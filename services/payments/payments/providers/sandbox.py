@@ -6,7 +6,13 @@ import logging
 import uuid
 
 from payments.domain import RefundStatus, Signal
-from payments.providers.gateway import Checkout, NewPayment, RefundRequest, RefundState
+from payments.providers.gateway import (
+    Checkout,
+    Limits,
+    NewPayment,
+    RefundRequest,
+    RefundState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -14,8 +20,9 @@ log = logging.getLogger(__name__)
 class SandboxGateway:
     live = False
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, limits: Limits) -> None:
         self.name = name
+        self.limits = limits  # the live gateway's, so the sandbox refuses what it would
         self.orders: dict[str, NewPayment] = {}
         self.refunds: dict[str, RefundRequest] = {}
 

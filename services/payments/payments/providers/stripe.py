@@ -11,6 +11,7 @@ import stripe
 
 from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
 from payments.providers.gateway import (
+    STRIPE_LIMITS,
     Checkout,
     GatewayRejected,
     GatewayUnavailable,
@@ -34,6 +35,7 @@ REFUND_STATUS = {
 class StripeGateway:
     name = "stripe"
     live = True
+    limits = STRIPE_LIMITS
 
     def __init__(self, secret_key: str, *, timeout: float, base_url: str | None = None) -> None:
         self.timeout = timeout
