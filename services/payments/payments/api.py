@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
 ADMIN = "admin"
+PAYMENT_ID = re.compile(r"pmt_[0-9a-f]{32}")
 _ACK = {True: b'{"status":"processed"}', False: b'{"status":"duplicate"}'}
 
 
@@ -88,7 +90,7 @@ def build_routes(deps: Deps) -> Routes:
     @routes.get("/api/payments/{payment_id}", response=PaymentView, auth=USER)
     async def get_payment(call: Call) -> web.StreamResponse:
         """A payment's status, amounts and refunds."""
-        payment = await _owned(pool, call.path("payment_id"), call.user)
+        payment = await _owned(pool, _payment_id(call), call.user)
         return await _view(pool, payment.id)
 
     @routes.post("/api/payments/{payment_id}/refunds", body=CreateRefund, response=RefundView,
@@ -96,7 +98,7 @@ def build_routes(deps: Deps) -> Routes:
     async def create_refund(call: Call) -> web.StreamResponse:
         """A full (no amount) or partial refund; admin only; Idempotency-Key honoured."""
         request = await call.body(CreateRefund)
-        payment_id = call.path("payment_id")
+        payment_id = _payment_id(call)
         reply = await once(
             pool,
             call.user.user_id,
@@ -112,7 +114,7 @@ def build_routes(deps: Deps) -> Routes:
     async def upi_link(call: Call) -> web.StreamResponse:
         """The UPI deep link and its QR code (`?format=svg|png` for the image itself)."""
         kind = call.query(UpiQuery).format
-        payment = await _owned(pool, call.path("payment_id"), call.user)
+        payment = await _owned(pool, _payment_id(call), call.user)
         if payment.currency != "INR":
             raise Problem(422, "UPI takes INR payments only")
         link = checkout.upi_link(payment, deps.payee)
@@ -155,6 +157,14 @@ def build_routes(deps: Deps) -> Routes:
         return web.Response(body=_ACK[fresh], content_type="application/json")
 
     return routes
+
+
+def _payment_id(call: Call) -> str:
+    """Our ids only: anything else (a NUL, a stranger's id) is simply not found."""
+    payment_id = call.path("payment_id")
+    if not PAYMENT_ID.fullmatch(payment_id):
+        raise Problem(404, "no such payment")
+    return payment_id
 
 
 async def _owned(pool: Pool, payment_id: str, caller: Caller) -> store.PaymentRow:

@@ -3,39 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from payments.refund_store import RefundRow
 from payments.store import PaymentRow
 from rtmn_shared.money import Currency
 
 Gateway = Literal["razorpay", "stripe", "upi"]
+# PostgreSQL's text refuses NUL: a request carrying one is refused here, as a 422.
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
 class CreatePayment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    order_id: str = Field(min_length=1, max_length=100)
-    order_number: str = Field(min_length=1, max_length=100)
-    merchant_id: str = Field(min_length=1, max_length=100)
+    order_id: Text = Field(min_length=1, max_length=100)
+    order_number: Text = Field(min_length=1, max_length=100)
+    merchant_id: Text = Field(min_length=1, max_length=100)
     amount: int = Field(gt=0, le=10**12, description="integer minor units (paise)")
     currency: Currency = "INR"
     gateway: Gateway = "razorpay"
 
 
 class VerifyPayment(BaseModel):
-    razorpay_order_id: str = Field(min_length=1, max_length=100)
-    razorpay_payment_id: str = Field(min_length=1, max_length=100)
-    razorpay_signature: str = Field(min_length=1, max_length=200)
+    razorpay_order_id: Text = Field(min_length=1, max_length=100)
+    razorpay_payment_id: Text = Field(min_length=1, max_length=100)
+    razorpay_signature: Text = Field(min_length=1, max_length=200)
 
 
 class CreateRefund(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: int | None = Field(default=None, gt=0, description="minor units; omit for the rest")
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 class UpiQuery(BaseModel):

@@ -71,6 +71,8 @@ def verify_razorpay(body: bytes, signature: str | None, secrets: Secrets, now: d
 
 def parse_razorpay(body: bytes) -> tuple[str, Command]:
     """The event type and what it asks of us."""
+    if b"\\u0000" in body:
+        raise BadWebhook("the webhook body carries a NUL character")
     try:
         envelope = orjson.loads(body)
         event = envelope["event"]
@@ -129,6 +131,8 @@ def parse_stripe(
             raise BadWebhook("the webhook body is malformed") from None
     if event is None:
         raise BadWebhook("the webhook signature does not match or is too old")
+    if b"\\u0000" in body:
+        raise BadWebhook("the webhook body carries a NUL character")
     try:
         data = orjson.loads(body)
         return str(data["id"]), str(data["type"]), _stripe_command(data["type"], data["data"])

@@ -201,3 +201,18 @@ async def test_a_gateway_timeout_is_503_and_a_retry_with_the_key_resumes_that_pa
     assert body["payment_id"] == payment_id
     assert (await api.get(payment_id))["gateway_order_id"] == body["gateway_order_id"]
     assert await api.pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user) == 1
+
+
+async def test_a_nul_character_is_refused_with_a_4xx_never_a_500(api: Api, user: str) -> None:
+    body = {"order_id": "a\x00b", "order_number": "n", "merchant_id": "m", "amount": 50_000}
+
+    created = await api.client.post(
+        "/api/payments/create", json=body, headers=api.suite.bearer(user)
+    )
+    fetched = await api.client.get("/api/payments/a%00b", headers=api.suite.bearer(user))
+    refund = await api.client.post(
+        "/api/payments/a%00b/refunds", json={}, headers=api.suite.bearer("admin_1", "admin")
+    )
+    webhook = await api.razorpay_webhook(b'{"event":"payment.captured","x":"\\u0000"}')
+
+    assert (created.status, fetched.status, refund.status, webhook.status) == (422, 404, 404, 400)
