@@ -15,24 +15,11 @@ from rtmn_shared.testing.infra import Suite
 def _nul_500(service: str, where: str) -> str:
     return (
         f"{service}: a NUL in {where} reaches PostgreSQL and answers 500;"
-        " refuse it with a 4xx (one fix for all: rtmn_shared.web.routes.validate and Call.path)"
+        " refuse it with a 4xx (as payments now does)"
     )
 
 
 KNOWN: dict[tuple[str, str], str] = {
-    ("payments", "POST /api/payments/create"): _nul_500(
-        "payments", "order_id, order_number and merchant_id"
-    ),
-    ("payments", "POST /api/payments/verify"): _nul_500("payments", "razorpay_order_id"),
-    ("payments", "GET /api/payments/{payment_id}"): _nul_500(
-        "payments", "the payment_id path segment"
-    ),
-    ("payments", "POST /api/payments/{payment_id}/refunds"): _nul_500(
-        "payments", "the payment_id path segment"
-    ),
-    ("payments", "GET /api/payments/{payment_id}/upi"): _nul_500(
-        "payments", "the payment_id path segment"
-    ),
     ("notify", "PUT /api/notify/devices"): _nul_500("notify", "token"),
     ("notify", "DELETE /api/notify/devices/{token}"): _nul_500("notify", "the token path segment"),
     ("notify", "POST /api/notify/send"): _nul_500(
