@@ -2,15 +2,20 @@
 
     python bench/events.py [--quick]
 
-Baseline (same broker, same run): pipelined confirmed publishes to a quorum queue and a
-manual-ack consumer with the same prefetch. The suite path adds PostgreSQL on both sides: the
-outbox row, the relay's mark, the consumer's inbox row and its effect, each in a transaction.
+Baselines, same broker and same run: pipelined confirmed publishes to a quorum queue (what the
+relay is compared with) and a manual-ack consumer with the same prefetch (what the consumer
+runner is compared with). The suite path adds PostgreSQL on both sides: the relay reads and
+marks outbox rows; the consumer commits its inbox row and its effect in one transaction.
+
+As deployed, the consumer runs in a process of its own (started here with --consume); the relay
+and the producer share this one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import time
 import uuid
@@ -20,10 +25,9 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 import uvloop
+from _common import result_line, table
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import percentile, result_line, table
-
+from rtmn_shared.db import Pool, keep_session
 from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.outbox import Outbox
@@ -36,6 +40,10 @@ from rtmn_shared.testing.infra import ADMIN_DSN, Suite
 
 BENCH = ServiceInfo("bench", 0)
 PREFETCH = 200
+EFFECTS = Migration(
+    "0001_effects.sql",
+    "CREATE TABLE effects (event_id uuid PRIMARY KEY, latency_ms double precision NOT NULL)",
+)
 
 
 def event(n: int) -> PaymentSuccess:
@@ -53,27 +61,28 @@ def event(n: int) -> PaymentSuccess:
     )
 
 
-async def baseline(amqp_url: str, count: int) -> float:
-    """Raw aio-pika: pipelined confirmed publish + manual-ack consume; messages/s end to end."""
+async def open_pool(database_url: str) -> Pool:
+    pool = await asyncpg.create_pool(
+        database_url,
+        user=BENCH.role,
+        min_size=2,
+        max_size=8,
+        server_settings={"search_path": BENCH.schema},
+        reset=keep_session,
+    )
+    assert pool is not None
+    return pool
+
+
+# ---------------------------------------------------------------- raw baselines ----
+
+
+async def raw_publish_and_consume(amqp_url: str, count: int) -> tuple[float, float]:
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel(publisher_confirms=True)
     queue = await channel.declare_queue(
         f"bench.raw.{uuid.uuid4().hex[:6]}", durable=True, arguments={"x-queue-type": "quorum"}
     )
-    consume_channel = await connection.channel()
-    await consume_channel.set_qos(prefetch_count=PREFETCH)
-    consumer_queue = await consume_channel.get_queue(queue.name)
-    done = asyncio.Event()
-    received = 0
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        nonlocal received
-        await message.ack()
-        received += 1
-        if received == count:
-            done.set()
-
-    await consumer_queue.consume(on_message)
     body = event(0).model_dump_json().encode()
     started = time.perf_counter()
     for offset in range(0, count, 500):
@@ -86,171 +95,192 @@ async def baseline(amqp_url: str, count: int) -> float:
                 for _ in range(min(500, count - offset))
             )
         )
+    publish_rate = count / (time.perf_counter() - started)
+
+    consume_channel = await connection.channel()
+    await consume_channel.set_qos(prefetch_count=PREFETCH)
+    done, received = asyncio.Event(), 0
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        nonlocal received
+        await message.ack()
+        received += 1
+        if received == count:
+            done.set()
+
+    started = time.perf_counter()
+    await (await consume_channel.get_queue(queue.name)).consume(on_message)
     await done.wait()
-    elapsed = time.perf_counter() - started
+    consume_rate = count / (time.perf_counter() - started)
     await queue.delete(if_unused=False, if_empty=False)
     await connection.close()
-    return count / elapsed
+    return publish_rate, consume_rate
 
 
-class EventPath:  # the suite path, built once per run
-    def __init__(self, suite: Suite, pool: asyncpg.Pool, unit: UnitOfWork) -> None:  # type: ignore[type-arg]
-        self.suite, self.pool, self.unit = suite, pool, unit
-        self.outbox = Outbox("rtmn/bench")
-        self.latencies: list[float] = []
-        self.applied = 0
-        self.target = 0
-        self.done = asyncio.Event()
+# ------------------------------------------------------------------- the suite ----
 
-    async def apply(self, delivery: Delivery) -> None:
+
+def handler() -> Handler:
+    async def apply(delivery: Delivery) -> None:
         assert delivery.conn is not None
-        await delivery.conn.execute("INSERT INTO effects (event_id) VALUES ($1)", delivery.event.id)
-        self.latencies.append((datetime.now(UTC) - delivery.event.time).total_seconds() * 1000)
-        self.applied += 1
-        if self.applied >= self.target:
-            self.done.set()
-
-    def relay(self) -> OutboxRelay:
-        suite = self.suite
-        return OutboxRelay(
-            service="bench",
-            pool=self.pool,
-            amqp_url=suite.amqp_url,
-            connect_db=lambda: asyncpg.connect(
-                suite.database_url, user=BENCH.role, server_settings={"search_path": "bench"}
-            ),
+        await delivery.conn.execute(
+            "INSERT INTO effects (event_id, latency_ms) "
+            "VALUES ($1, extract(epoch FROM clock_timestamp() - $2::timestamptz) * 1000)",
+            delivery.event.id,
+            delivery.event.time,
         )
 
-    async def produce(self, count: int, per_transaction: int) -> None:
-        for offset in range(0, count, per_transaction):
-            async with self.unit.transaction() as conn:
-                for n in range(offset, min(count, offset + per_transaction)):
-                    await self.outbox.add(conn, event(n))
-
-    def expect(self, count: int) -> None:
-        self.latencies.clear()
-        self.applied, self.target = 0, count
-        self.done.clear()
+    return Handler("effects", (PaymentSuccess,), apply)
 
 
-async def saturation(path: EventPath, count: int) -> tuple[float, float]:
-    """Fills the outbox first, then times the relay alone and the whole path to the consumer."""
-    path.expect(count)
-    producers = [path.produce(count // 4, 100) for _ in range(4)]
-    await asyncio.gather(*producers)
-    relay = path.relay()
+async def consume(database_url: str, amqp_url: str) -> None:
+    """The consumer process: runs until killed."""
+    pool = await open_pool(database_url)
+    runner = ConsumerRunner(
+        service="bench", pool=pool, amqp_url=amqp_url, handlers=[handler()], prefetch=PREFETCH
+    )
+    await runner.run()
+
+
+async def produce(unit: UnitOfWork, outbox: Outbox, count: int, per_transaction: int) -> None:
+    for offset in range(0, count, per_transaction):
+        async with unit.transaction() as conn:
+            for n in range(offset, min(count, offset + per_transaction)):
+                await outbox.add(conn, event(n))
+
+
+async def until(pool: Pool, sql: str, target: int) -> None:
+    while await pool.fetchval(sql) < target:  # the measurement itself: no signal to wait on
+        await asyncio.sleep(0.005)  # noqa: ASYNC110
+
+
+async def measure(suite: Suite, quick: bool) -> dict[str, float]:
+    count = 5_000 if quick else 20_000
+    seconds = 3.0 if quick else 10.0
+    pool = await open_pool(suite.database_url)
+    wakeup = RelayWakeup(lambda: asyncpg.connect(suite.database_url, user=BENCH.role), "bench")
+    wakeup_task = asyncio.ensure_future(wakeup.run())
+    unit, outbox = UnitOfWork(pool, wakeup.poke), Outbox("rtmn/bench")
+
+    def relay() -> OutboxRelay:
+        return OutboxRelay(
+            service="bench",
+            pool=pool,
+            amqp_url=suite.amqp_url,
+            connect_db=lambda: asyncpg.connect(suite.database_url, user=BENCH.role),
+        )
+
+    # The consumer group's queue exists before anything is relayed into it.
+    declare = ConsumerRunner(
+        service="bench", pool=pool, amqp_url=suite.amqp_url, handlers=[handler()]
+    )
+    declaring = asyncio.ensure_future(declare.run())
+    await declare.ready.wait()
+    declaring.cancel()
+
+    results: dict[str, float] = {}
+    results["raw_publish"], results["raw_consume"] = await raw_publish_and_consume(
+        suite.amqp_url, count
+    )
+
+    await asyncio.gather(*(produce(unit, outbox, count // 4, 100) for _ in range(4)))
+    relaying = asyncio.ensure_future(relay().run())
     started = time.perf_counter()
-    relay_task = asyncio.ensure_future(relay.run())
-    # Polling the table is the measurement: the relay has no "drained" signal of its own.
-    while await path.pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    relay_rate = count / (time.perf_counter() - started)
-    await path.done.wait()
-    end_to_end = count / (time.perf_counter() - started)
-    relay_task.cancel()
-    return relay_rate, end_to_end
+    await until(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", count)
+    results["relay"] = count / (time.perf_counter() - started)
 
+    consumer = subprocess.Popen(  # noqa: S603
+        [sys.executable, __file__, "--consume", suite.database_url, suite.amqp_url]
+    )
+    try:
+        started = time.perf_counter()
+        await until(pool, "SELECT count(*) FROM effects", count)
+        results["consumer"] = count / (time.perf_counter() - started)
+        await pool.execute("TRUNCATE effects")
 
-async def fixed_rate(path: EventPath, rate: int, seconds: float) -> list[float]:
-    count = int(rate * seconds)
-    path.expect(count)
-    relay_task = asyncio.ensure_future(path.relay().run())
-    started = time.perf_counter()
-    for n in range(count):
-        async with path.unit.transaction() as conn:
-            await path.outbox.add(conn, event(n))
-        ahead = started + (n + 1) / rate - time.perf_counter()
-        if ahead > 0:
-            await asyncio.sleep(ahead)
-    await asyncio.wait_for(path.done.wait(), 60)
-    relay_task.cancel()
-    return list(path.latencies)
+        rate, paced = 1000, int(1000 * seconds)
+        started = time.perf_counter()
+        for n in range(paced):
+            async with unit.transaction() as conn:
+                await outbox.add(conn, event(count + n))
+            ahead = started + (n + 1) / rate - time.perf_counter()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        await until(pool, "SELECT count(*) FROM effects", paced)
+        row = await pool.fetchrow(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99 FROM effects"
+        )
+        results["p50"], results["p99"] = row["p50"], row["p99"]
+    finally:
+        consumer.terminate()
+        consumer.wait(timeout=30)
+        relaying.cancel()
+        wakeup_task.cancel()
+    await pool.close()
+    return results
 
 
 async def main(quick: bool) -> None:
-    count = 5_000 if quick else 20_000
-    seconds = 3.0 if quick else 10.0
     suite = Suite()
     await suite.create()
     try:
         await provision(ADMIN_DSN, suite.database, [BENCH])
         conn = await asyncpg.connect(suite.database_url, user=BENCH.role)
-        await migrate(
-            conn,
-            "bench",
-            [
-                *discover(Path("/nonexistent")),
-                Migration("0001_effects.sql", "CREATE TABLE effects (event_id uuid)"),
-            ],
-        )
+        await migrate(conn, BENCH.schema, [*discover(Path("/nonexistent")), EFFECTS])
         await conn.close()
-        pool = await asyncpg.create_pool(
-            suite.database_url,
-            user=BENCH.role,
-            min_size=4,
-            max_size=8,
-            server_settings={"search_path": "bench"},
-        )
-        assert pool is not None
-        raw = await baseline(suite.amqp_url, count)
-        wakeup = RelayWakeup(lambda: asyncpg.connect(suite.database_url, user=BENCH.role), "bench")
-        wakeup_task = asyncio.ensure_future(wakeup.run())
-        path = EventPath(suite, pool, UnitOfWork(pool, wakeup.poke))
-        consumer = ConsumerRunner(
-            service="bench",
-            pool=pool,
-            amqp_url=suite.amqp_url,
-            handlers=[Handler("effects", (PaymentSuccess,), path.apply)],
-            prefetch=PREFETCH,
-        )
-        consumer_task = asyncio.ensure_future(consumer.run())
-        await consumer.ready.wait()
-        relay_rate, end_to_end = await saturation(path, count)
-        latencies = await fixed_rate(path, 1000, seconds)
-        consumer_task.cancel()
-        wakeup_task.cancel()
-        await pool.close()
+        r = await measure(suite, quick)
     finally:
         await suite.destroy()
 
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print(
         table(
             [
-                ("path", "events/s", "vs raw"),
-                ("raw aio-pika publish+consume (baseline)", f"{raw:,.0f}", "1.00"),
+                ("path", "events/s", "vs its baseline"),
+                ("raw aio-pika: pipelined confirmed publish", f"{r['raw_publish']:,.0f}", "1.00"),
                 (
-                    "relay: outbox → broker (confirmed, marked)",
-                    f"{relay_rate:,.0f}",
-                    f"{relay_rate / raw:.2f}",
+                    "relay: outbox rows → broker, confirmed and marked",
+                    f"{r['relay']:,.0f}",
+                    f"{r['relay'] / r['raw_publish']:.2f}",
                 ),
+                ("raw aio-pika: manual-ack consume", f"{r['raw_consume']:,.0f}", "1.00"),
                 (
-                    "outbox → relay → consumer (inbox + effect)",
-                    f"{end_to_end:,.0f}",
-                    f"{end_to_end / raw:.2f}",
+                    "consumer runner: inbox + effect per event",
+                    f"{r['consumer']:,.0f}",
+                    f"{r['consumer'] / r['raw_consume']:.2f}",
                 ),
             ]
         )
     )
     print(
-        f"\nat 1,000 events/s for {seconds:.0f} s: end-to-end p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-        f"(commit → consumer applied), {len(latencies)} events"
+        f"\nat 1,000 events/s: commit → consumer applied p50 {r['p50']:.1f} ms, "
+        f"p99 {r['p99']:.1f} ms"
     )
     print(
         result_line(
             "events",
             "relay_throughput",
-            relay_rate,
-            raw,
+            r["relay"],
+            r["raw_publish"],
             "events/s",
-            p50_ms=p50,
-            p99_ms=p99,
-            end_to_end_per_s=round(end_to_end),
+            p50_ms=r["p50"],
+            p99_ms=r["p99"],
+            consumer_per_s=round(r["consumer"]),
+            consumer_ratio=round(r["consumer"] / r["raw_consume"], 3),
         )
     )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
-    uvloop.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--consume", nargs=2, metavar=("DATABASE_URL", "AMQP_URL"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.consume:
+        uvloop.run(consume(*args.consume))
+    else:
+        uvloop.run(main(args.quick))

@@ -19,6 +19,16 @@ def role_of(service: ServiceInfo, settings: CommonSettings) -> str:
     return settings.db_user or service.role
 
 
+async def keep_session(conn: object) -> None:
+    """The pool's reset on release: nothing beyond asyncpg's own rollback of an open transaction.
+
+    asyncpg's default reset costs a round trip per checkout (RESET ALL, UNLISTEN *, ...), a fifth
+    of a webhook's or a consumed event's round trips. Pooled sessions here change no session
+    state: no SET, LISTEN or session advisory lock outlives its transaction (found and measured
+    by the payments team).
+    """
+
+
 async def create_pool(service: ServiceInfo, settings: CommonSettings) -> Pool:
     password = settings.db_password.get_secret_value() if settings.db_password else None
     pool = await asyncpg.create_pool(
@@ -28,6 +38,7 @@ async def create_pool(service: ServiceInfo, settings: CommonSettings) -> Pool:
         min_size=1,
         max_size=settings.db_pool_size,
         server_settings={"search_path": service.schema, "application_name": f"rtmn-{service.name}"},
+        reset=keep_session,
     )
     assert pool is not None
     return pool

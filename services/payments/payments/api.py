@@ -25,8 +25,8 @@ from payments.schemas import (
     WebhookAck,
 )
 from payments.store import Delivery
-from payments.wakeup import Unit
 from rtmn_shared.db import Pool
+from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.web.auth import Caller
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
@@ -39,7 +39,7 @@ _ACK = {True: b'{"status":"processed"}', False: b'{"status":"duplicate"}'}
 
 @dataclass(frozen=True)
 class Deps:
-    unit: Unit
+    unit: UnitOfWork
     gateways: Gateways
     limiter: RateLimiter
     create_limit: Limit

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -26,10 +23,9 @@ from payments.providers.sandbox import SandboxGateway
 from payments.providers.stripe import StripeGateway
 from payments.reconcile import Reconciler
 from payments.settings import Settings
-from payments.wakeup import RelayWakeup, Unit
-from rtmn_shared import db
 from rtmn_shared.events.consumer import Handler
-from rtmn_shared.service import Service, open_pool, open_redis
+from rtmn_shared.events.wakeup import UnitOfWork
+from rtmn_shared.service import Service, background, open_pool, open_redis, open_unit_of_work
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
@@ -66,32 +62,10 @@ async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
     return Gateways(razorpay, stripe)
 
 
-async def open_unit(settings: Settings, stack: AsyncExitStack) -> Unit:
+async def open_unit(settings: Settings, stack: AsyncExitStack) -> UnitOfWork:
     """The pool, and the task that wakes the relay after commits that wrote events."""
     pool = await open_pool(INFO, settings, stack)
-    # asyncpg resets every released connection with a round trip of its own (RESET ALL,
-    # UNLISTEN *, ...): a fifth of a webhook's round trips. Our pooled sessions change no state
-    # (no SET, LISTEN or held advisory lock outlives its use), and an open transaction is still
-    # rolled back before reuse, so the release stays local.
-    pool._reset = _keep_session  # type: ignore[attr-defined]  # shared create_pool takes no reset
-    wakeup = RelayWakeup(lambda: db.connect(INFO, settings), f"rtmn_outbox_{INFO.schema}")
-    await background(wakeup.run(), stack)
-    return Unit(pool, wakeup.poke)
-
-
-async def background(work: Coroutine[Any, Any, None], stack: AsyncExitStack) -> None:
-    task = asyncio.ensure_future(work)
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(stop)
-
-
-async def _keep_session(conn: object) -> None:
-    return None
+    return open_unit_of_work(INFO, settings, pool, stack)
 
 
 def _secret(value: object) -> bytes | None:
@@ -139,7 +113,7 @@ async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[
         after_seconds=settings.reconcile_after_seconds,
         batch=settings.reconcile_batch,
     )
-    await background(reconciler.run_forever(settings.reconcile_interval_seconds), stack)
+    background(reconciler.run_forever(settings.reconcile_interval_seconds), stack)
     return []
 
 

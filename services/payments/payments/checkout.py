@@ -20,8 +20,8 @@ from payments.providers.gateway import (
 from payments.schemas import CreatedPayment, CreatePayment, UpiLink, VerifyPayment
 from payments.store import PaymentRow
 from payments.transitions import apply_signal
-from payments.wakeup import Unit
 from rtmn_shared.db import Pool
+from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.money import Money
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
@@ -114,7 +114,7 @@ def upi_link(payment: PaymentRow, payee: UpiPayee) -> UpiLink:
 
 
 async def verify(
-    unit: Unit, gateways: Gateways, key_secret: str, user_id: str, request: VerifyPayment
+    unit: UnitOfWork, gateways: Gateways, key_secret: str, user_id: str, request: VerifyPayment
 ) -> PaymentRow:
     """The checkout callback: signed by Razorpay over *our* stored order id and its payment id."""
     async with unit.pool.acquire() as conn:

@@ -7,13 +7,13 @@ import logging
 from payments import refund_store, store
 from payments.store import Delivery
 from payments.transitions import apply_signal, settle_refund
-from payments.wakeup import Unit
 from payments.webhooks import Command, PaymentCommand, RefundCommand
+from rtmn_shared.events.wakeup import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-async def handle(unit: Unit, delivery: Delivery, command: Command) -> bool:
+async def handle(unit: UnitOfWork, delivery: Delivery, command: Command) -> bool:
     """False when the provider had sent this event before: nothing changes then."""
     async with unit.transaction() as conn:
         if isinstance(command, PaymentCommand):

@@ -17,7 +17,7 @@ from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavail
 from payments.refund_store import RefundRow
 from payments.store import PaymentRow
 from payments.transitions import apply_signal
-from payments.wakeup import Unit
+from rtmn_shared.events.wakeup import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ class Report:
 
 
 class Reconciler:
-    def __init__(self, unit: Unit, gateways: Gateways, *, after_seconds: int, batch: int) -> None:
+    def __init__(
+        self, unit: UnitOfWork, gateways: Gateways, *, after_seconds: int, batch: int
+    ) -> None:
         self.unit = unit
         self.pool = unit.pool
         self.gateways = gateways

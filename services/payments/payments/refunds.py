@@ -19,7 +19,7 @@ from payments.refund_store import RefundRow
 from payments.schemas import CreateRefund, RefundView
 from payments.store import PaymentRow
 from payments.transitions import settle_refund
-from payments.wakeup import Unit
+from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.web.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def new_refund_id() -> str:
 
 
 async def request_refund(
-    claim: Claim, payment_id: str, request: CreateRefund, *, unit: Unit, gateways: Gateways
+    claim: Claim, payment_id: str, request: CreateRefund, *, unit: UnitOfWork, gateways: Gateways
 ) -> Reply:
     pool = claim.pool
     if claim.resource_id is None:
@@ -59,7 +59,7 @@ async def request_refund(
 
 
 async def submit(
-    unit: Unit, gateways: Gateways, payment: PaymentRow, refund: RefundRow
+    unit: UnitOfWork, gateways: Gateways, payment: PaymentRow, refund: RefundRow
 ) -> RefundRow:
     """Asks the gateway for a pending refund (again: the key is derived from our refund id).
 
@@ -85,7 +85,7 @@ async def submit(
     return await record(unit, refund, state)
 
 
-async def record(unit: Unit, refund: RefundRow, state: RefundState) -> RefundRow:
+async def record(unit: UnitOfWork, refund: RefundRow, state: RefundState) -> RefundRow:
     """Stores what the gateway said of a refund, settling it if it is final."""
     gateway_refund_id = state.gateway_refund_id or None
     async with unit.transaction() as conn:

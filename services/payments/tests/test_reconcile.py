@@ -8,9 +8,9 @@ from typing import Any
 
 from payments.app import build_gateways
 from payments.reconcile import Reconciler
-from payments.wakeup import Unit
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake
+from rtmn_shared.events.wakeup import UnitOfWork
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 SLOW = 2.0  # seconds the fake takes, past the service's 1 s gateway timeout
@@ -22,7 +22,9 @@ def later() -> datetime:
 
 async def reconciler(api: Api, stack: AsyncExitStack) -> Reconciler:
     gateways = await build_gateways(api.settings(), stack)
-    return Reconciler(Unit(api.pool, lambda: None), gateways, after_seconds=86_400, batch=1_000)
+    return Reconciler(
+        UnitOfWork(api.pool, lambda: None), gateways, after_seconds=86_400, batch=1_000
+    )
 
 
 async def test_stripe_create_timeout_is_settled_by_reconciliation(

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from rtmn_shared.db import Pool
+from rtmn_shared.db import Pool, keep_session
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import ADMIN_DSN, Suite
@@ -69,6 +69,7 @@ async def service_pool(suite: Suite) -> AsyncIterator[Migrator]:
                 min_size=1,
                 max_size=10,
                 server_settings={"search_path": info.schema},
+                reset=keep_session,
             )
             assert pool is not None
             pools[name] = pool
