@@ -1,9 +1,11 @@
 """Schemathesis against every service's /openapi.json: generated requests, valid and invalid,
 never get a 5xx, and every error is an RFC 9457 problem document.
 
-Each service runs in-process (its providers in their sandboxes); schemathesis drives it with
-`requests` from a worker thread through the TestServer's real local port, while the event loop
-keeps serving. Generation is bounded and deterministic, so a failure reproduces run to run.
+Each service runs in-process (providers in sandboxes or on contract fakes: security_kit.py);
+schemathesis drives it with `requests` from a worker thread through the TestServer's real local
+port, while the event loop keeps serving. Generation is bounded and seeded, so a failure
+reproduces run to run (for the same selection of tests: schemathesis keeps some state between
+operations).
 """
 
 from __future__ import annotations
