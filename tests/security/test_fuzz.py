@@ -38,18 +38,7 @@ REQUEST_TIMEOUT_S = 10.0
 
 # (service, "METHOD /path") -> what is wrong; each is fuzzed on its own below, as a strict xfail,
 # and left out of its service's run so the rest of that service stays guarded.
-KNOWN: dict[tuple[str, str], str] = {
-    ("media", "POST /api/upload/image"): (
-        "media: a multipart part header aiohttp cannot parse raises"
-        " aiohttp.http_exceptions.InvalidHeader (not a ValueError), which read_upload lets"
-        " through as a 500; answer 400"
-    ),
-    ("media", "POST /api/upload/product-image"): (
-        "media: a multipart part header aiohttp cannot parse raises"
-        " aiohttp.http_exceptions.InvalidHeader (not a ValueError), which read_upload lets"
-        " through as a 500; answer 400"
-    ),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -12,22 +12,8 @@ from rtmn_shared.testing.infra import Suite
 
 
 # (service, "METHOD /path") -> what is wrong; each checked on its own as a strict xfail.
-def _nul_500(service: str, where: str) -> str:
-    return (
-        f"{service}: a NUL in {where} reaches PostgreSQL and answers 500;"
-        " refuse it with a 4xx (as payments now does)"
-    )
-
-
-KNOWN: dict[tuple[str, str], str] = {
-    ("notify", "PUT /api/notify/devices"): _nul_500("notify", "token"),
-    ("notify", "DELETE /api/notify/devices/{token}"): _nul_500("notify", "the token path segment"),
-    ("notify", "POST /api/notify/send"): _nul_500(
-        "notify", "request_id, title, message and email_template (jsonb too)"
-    ),
-    ("geo", "GET /api/geo/geocode"): _nul_500("geo", "?address"),
-    ("geo", "PUT /api/geo/merchants/{id}"): _nul_500("geo", "name"),
-}
+# Empty since the shared request validation refuses NUL for every service.
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 async def nul_failures(fleet: Fleet, suite: Suite, name: str, wanted: set[str] | None) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from rtmn_shared.web.problems import Problem
 
@@ -46,8 +47,11 @@ async def read_upload(request: web.Request, *, max_bytes: int) -> Upload:
                 folder = raw.decode("utf-8", errors="replace").strip()
             else:
                 budget -= await _discard_capped(part, budget, max_bytes)
-    except (ValueError, ConnectionError) as error:
-        raise Problem(400, f"the multipart body could not be read ({error})") from None
+    except (ValueError, ConnectionError, HttpProcessingError) as error:
+        # HttpProcessingError: a part header aiohttp cannot parse (InvalidHeader and kin).
+        raise Problem(
+            400, f"the multipart body could not be read ({type(error).__name__})"
+        ) from None
     if not image:
         raise Problem(
             422,

@@ -51,7 +51,10 @@ class Call:
         return self.caller
 
     def path(self, name: str) -> str:
-        return self.request.match_info[name]
+        value = self.request.match_info[name]
+        if "\x00" in value:
+            raise Problem(400, f"the path parameter {name!r} contains a NUL character")
+        return value
 
     async def body(self, model: type[M]) -> M:
         assert model is self.spec.body, f"{self.spec.path} declares body={self.spec.body}"
@@ -67,7 +70,26 @@ class Call:
         return validate(model, dict(self.request.query), status=400)
 
 
+def _refuse_nul(data: Any, where: str = "body") -> None:
+    """PostgreSQL text cannot hold NUL: refuse it here as a client error, not there as a 500."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise Problem(
+                422,
+                "the request has invalid fields",
+                errors=[{"field": where, "message": "NUL characters are not accepted"}],
+            )
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            _refuse_nul(key, where)
+            _refuse_nul(value, f"{where}.{key}" if where != "body" else str(key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _refuse_nul(item, f"{where}.{index}")
+
+
 def validate(model: type[M], data: Any, *, status: int) -> M:
+    _refuse_nul(data)
     try:
         return model.model_validate(data)
     except ValidationError as error:
