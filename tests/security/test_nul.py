@@ -10,7 +10,6 @@ from security_kit import SERVICE_NAMES, Fleet, problem_error
 
 from rtmn_shared.testing.infra import Suite
 
-
 # (service, "METHOD /path") -> what is wrong; each checked on its own as a strict xfail.
 # Empty since the shared request validation refuses NUL for every service.
 KNOWN: dict[tuple[str, str], str] = {}
