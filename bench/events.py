@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import time
 import uuid
@@ -44,6 +43,10 @@ EFFECTS = Migration(
     "0001_effects.sql",
     "CREATE TABLE effects (event_id uuid PRIMARY KEY, latency_ms double precision NOT NULL)",
 )
+
+
+def progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
 
 
 def event(n: int) -> PaymentSuccess:
@@ -139,7 +142,10 @@ async def consume(database_url: str, amqp_url: str) -> None:
     runner = ConsumerRunner(
         service="bench", pool=pool, amqp_url=amqp_url, handlers=[handler()], prefetch=PREFETCH
     )
-    await runner.run()
+    running = asyncio.ensure_future(runner.run())
+    await runner.ready.wait()
+    print("ready", flush=True)
+    await running
 
 
 async def produce(unit: UnitOfWork, outbox: Outbox, count: int, per_transaction: int) -> None:
@@ -150,8 +156,9 @@ async def produce(unit: UnitOfWork, outbox: Outbox, count: int, per_transaction:
 
 
 async def until(pool: Pool, sql: str, target: int) -> None:
-    while await pool.fetchval(sql) < target:  # the measurement itself: no signal to wait on
-        await asyncio.sleep(0.005)  # noqa: ASYNC110
+    # Polling the table is the measurement itself: nothing else knows when the work is done.
+    while await pool.fetchval(sql) < target:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
 
 
 async def measure(suite: Suite, quick: bool) -> dict[str, float]:
@@ -189,10 +196,19 @@ async def measure(suite: Suite, quick: bool) -> dict[str, float]:
     await until(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", count)
     results["relay"] = count / (time.perf_counter() - started)
 
-    consumer = subprocess.Popen(  # noqa: S603
-        [sys.executable, __file__, "--consume", suite.database_url, suite.amqp_url]
+    progress("relayed; starting the consumer process")
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--consume",
+        suite.database_url,
+        suite.amqp_url,
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
+        assert consumer.stdout is not None
+        await consumer.stdout.readline()  # "ready": its queue is already full, it starts now
+        progress("consumer ready")
         started = time.perf_counter()
         await until(pool, "SELECT count(*) FROM effects", count)
         results["consumer"] = count / (time.perf_counter() - started)
@@ -214,7 +230,7 @@ async def measure(suite: Suite, quick: bool) -> dict[str, float]:
         results["p50"], results["p99"] = row["p50"], row["p99"]
     finally:
         consumer.terminate()
-        consumer.wait(timeout=30)
+        await consumer.wait()
         relaying.cancel()
         wakeup_task.cancel()
     await pool.close()
