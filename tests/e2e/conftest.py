@@ -1,0 +1,119 @@
+"""The whole suite as `make run` starts it (honcho, every process, nginx on :8080), on this run's
+own database and vhost, for the end-to-end tests through the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from rtmn_shared.cli.token import generate_keypair
+from rtmn_shared.suite import SERVICES
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY = "http://127.0.0.1:8080"
+PORTS = [8080, *(info.port for info in SERVICES.values())]
+
+
+@dataclass(frozen=True)
+class RunningSuite:
+    env_file: Path
+    private_key: Path
+    env: dict[str, str]
+    honcho: subprocess.Popen[bytes]
+    work: Path
+
+
+def _busy(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _env_line(key: str, value: str) -> str:
+    return f"{key}='{value}'" if "\n" in value or " " in value else f"{key}={value}"
+
+
+async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with http.get(url) as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def processes(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
+    """Migrates every schema and starts the Procfile; stops the whole process group after."""
+    taken = [port for port in PORTS if _busy(port)]
+    if taken:
+        pytest.skip(f"ports {taken} are in use (is `make run` running?); these tests need them")
+    work = tmp_path_factory.mktemp("e2e")
+    otp_private, _ = generate_keypair()
+    (work / "jwt-private.pem").write_text(suite.private_key)
+    env = {
+        **suite.environ(),
+        "JWT_PUBLIC_KEY": suite.public_key.replace("\n", "\\n"),
+        "OTP_SIGNING_KEY": otp_private.replace("\n", "\\n"),
+        "OTP_HASH_KEY": "e2e-" + "k" * 40,
+        "RAZORPAY_WEBHOOK_SECRET": f"e2e-webhook-{suite.run_id}",
+        "TRUST_PROXY": "true",
+        "MEDIA_LOCAL_DIR": str(work / "media"),
+        "MEDIA_PUBLIC_URL": GATEWAY,
+        "LOG_LEVEL": "WARNING",
+    }
+    env_file = work / "env"
+    env_file.write_text("".join(_env_line(k, v) + "\n" for k, v in env.items()))
+    for name in SERVICES:
+        subprocess.run(
+            [sys.executable, "-m", name, "migrate"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    with (work / "honcho.log").open("w") as log:
+        honcho = subprocess.Popen(
+            [str(ROOT / ".venv/bin/honcho"), "start", "-f", "Procfile", "-e", str(env_file)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield RunningSuite(env_file, work / "jwt-private.pem", env, honcho, work)
+        finally:
+            os.killpg(honcho.pid, signal.SIGTERM)
+            try:
+                honcho.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(honcho.pid, signal.SIGKILL)
+                honcho.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+async def running_suite(processes: RunningSuite) -> RunningSuite:
+    """The suite once every service answers /readyz and the gateway /healthz."""
+    urls = [f"{GATEWAY}/healthz"] + [
+        f"http://127.0.0.1:{info.port}/readyz" for info in SERVICES.values()
+    ]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+
+        async def all_ready() -> bool:
+            if processes.honcho.poll() is not None:
+                raise AssertionError(f"honcho exited; see {processes.work / 'honcho.log'}")
+            return all(await asyncio.gather(*(_answers(http, url) for url in urls)))
+
+        await wait_for(all_ready, timeout=120, interval=0.5, message="every service ready")
+    return processes
