@@ -51,6 +51,9 @@ fmt: install  ## format and fix what ruff can
 bench: install infra  ## run every benchmark; each prints a table and a JSON line
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+demo: install  ## tell the payment story against the suite `make run` started (in another terminal)
+	$(PY) scripts/demo.py
+
 images:  ## build every service's container image (needs a Docker engine)
 	@for s in $(SERVICES); do docker build -f deploy/Dockerfile --build-arg SERVICE=$$s -t rtmn/$$s:$${RTMN_TAG:-dev} . || exit 1; done
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import hashlib
 import hmac
 import subprocess
@@ -85,7 +86,7 @@ async def test_the_gateway_refuses_a_6_mb_upload(running_suite: Any, suite: Suit
     form = aiohttp.FormData()
     form.add_field(
         "image",
-        b"\xff\xd8" + b"\0" * (6 * 1024 * 1024),
+        io.BytesIO(b"\xff\xd8" + bytes(6 * 1024 * 1024)),
         filename="big.jpg",
         content_type="image/jpeg",
     )

@@ -215,4 +215,4 @@ async def test_a_nul_character_is_refused_with_a_4xx_never_a_500(api: Api, user:
     )
     webhook = await api.razorpay_webhook(b'{"event":"payment.captured","x":"\\u0000"}')
 
-    assert (created.status, fetched.status, refund.status, webhook.status) == (422, 404, 404, 400)
+    assert (created.status, fetched.status, refund.status, webhook.status) == (422, 400, 400, 400)

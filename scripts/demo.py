@@ -1,0 +1,208 @@
+"""`make demo`: the payment story told against the running suite, through the gateway.
+
+A user registers, registers a device, pays through Razorpay; the signed `payment.captured`
+webhook arrives; the wallet credit, the order email and the push appear; a partial refund
+follows and the coins are reversed. Every step is printed on one timeline.
+
+Reads .run/env (the suite `make run` started): AMQP_URL, RAZORPAY_WEBHOOK_SECRET, and signs
+tokens with .run/keys/jwt-private.pem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import os
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aio_pika
+import aiohttp
+import orjson
+
+from rtmn_shared.cli.token import mint
+from rtmn_shared.events.catalogue import UserRegistered
+from rtmn_shared.events.envelope import CONTENT_TYPE, CloudEvent
+from rtmn_shared.suite import EXCHANGE
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def say(self, actor: str, what: str) -> None:
+        print(f"{(time.monotonic() - self.started) * 1000:8.0f} ms  {actor:<9} {what}", flush=True)
+
+
+async def until(
+    probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0  # noqa: ASYNC109
+) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await probe()
+        if found is not None:
+            return found
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"demo: gave up waiting for {what} after {timeout:.0f} s")
+
+
+class Suite:
+    def __init__(self, http: aiohttp.ClientSession, gateway: str, key: str) -> None:
+        self.http, self.gateway, self.key = http, gateway, key
+
+    def auth(self, user: str, scope: str = "") -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint(self.key, user, scope, 600)}"}
+
+    async def call(self, method: str, path: str, *, expect: int = 200, **kwargs: Any) -> Any:
+        async with self.http.request(method, self.gateway + path, **kwargs) as response:
+            body = await response.read()
+            if response.status != expect:
+                raise SystemExit(
+                    f"demo: {method} {path} answered {response.status}: {body[:300]!r}"
+                )
+            return orjson.loads(body) if body else None
+
+
+def razorpay_webhook(event: str, payload: dict[str, Any]) -> bytes:
+    body = {"entity": "event", "account_id": "acc_demo", "event": event,
+            "contains": list(payload), "payload": payload, "created_at": int(time.time())}
+    return orjson.dumps(body)
+
+
+async def post_webhook(suite: Suite, secret: str, body: bytes) -> Any:
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Razorpay-Signature": signature, "X-Razorpay-Event-Id": f"evt_{uuid.uuid4().hex}",
+               "Content-Type": "application/json"}
+    return await suite.call("POST", "/api/webhooks/razorpay", data=body, headers=headers)
+
+
+async def register(amqp_url: str, user: UserRegistered) -> None:
+    # user.registered comes from outside the suite; the demo plays that outside system.
+    event = CloudEvent.of(user, source="rtmn/demo")
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(EXCHANGE)
+        await exchange.publish(
+            aio_pika.Message(event.to_json(), message_id=str(event.id), type=event.type,
+                             content_type=CONTENT_TYPE,
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=event.type,
+        )
+    finally:
+        await connection.close()
+
+
+async def story(suite: Suite, amqp_url: str, secret: str) -> None:
+    line = Timeline()
+    user_id = f"demo-{uuid.uuid4().hex[:8]}"
+    user = suite.auth(user_id)
+
+    await register(amqp_url, UserRegistered(user_id=user_id, email=f"{user_id}@example.com",
+                                            first_name="Asha", tier="gold", locale="en-IN"))
+    line.say("user", f"{user_id} registered (user.registered published), tier gold")
+    await suite.call("PUT", "/api/notify/devices", headers=user,
+                     json={"token": f"fcm-{user_id}", "platform": "android"})
+    line.say("notify", "device registered for push")
+
+    order = f"ORD-{uuid.uuid4().hex[:6].upper()}"
+    created = await suite.call(
+        "POST", "/api/payments/create", expect=201,
+        headers={**user, "Idempotency-Key": f"demo-{order}"},
+        json={"order_id": order, "order_number": order, "merchant_id": "m-demo",
+              "amount": 249_900, "currency": "INR", "gateway": "razorpay"},
+    )
+    payment_id, rzp_order = created["payment_id"], created["gateway_order_id"]
+    line.say("payments", f"order {order}: ₹2,499.00 → Razorpay order {rzp_order}")
+
+    rzp_payment = f"pay_{uuid.uuid4().hex[:14]}"
+    captured = razorpay_webhook("payment.captured", {"payment": {"entity": {
+        "id": rzp_payment, "entity": "payment", "amount": 249_900, "currency": "INR",
+        "status": "captured", "order_id": rzp_order, "method": "upi", "captured": True}}})
+    await post_webhook(suite, secret, captured)
+    line.say("razorpay", f"signed payment.captured webhook accepted ({rzp_payment})")
+
+    async def status(wanted: str) -> dict[str, Any] | None:
+        view = await suite.call("GET", f"/api/payments/{payment_id}", headers=user)
+        return view if view["status"] == wanted else None  # type: ignore[no-any-return]
+
+    await until(lambda: status("captured"), "the payment to be captured")
+    line.say("payments", "payment captured; payment.success emitted through the outbox")
+
+    async def ledger(kind: str) -> dict[str, Any] | None:
+        page = await suite.call("GET", "/api/wallet/ledger", headers=user)
+        return next((e for e in page["entries"] if e["kind"] == kind), None)
+
+    async def notification(channel: str) -> dict[str, Any] | None:
+        page = await suite.call("GET", "/api/notify/notifications", headers=user)
+        return next((n for n in page["items"]
+                     if n["channel"] == channel and n["status"] in ("sent", "delivered")), None)
+
+    async def watch(what: str, probe: Callable[[], Awaitable[dict[str, Any] | None]],
+                    describe: Callable[[dict[str, Any]], str]) -> None:
+        found = await until(probe, what)
+        line.say(what, describe(found))
+
+    await asyncio.gather(
+        watch("wallet", lambda: ledger("cashback"),
+              lambda e: f"+{e['coins']} REZ coins credited (balance {e['balance_after']})"),
+        watch("email", lambda: notification("email"),
+              lambda n: f"order confirmation sent via {n['provider']} ({n['template']})"),
+        watch("push", lambda: notification("push"),
+              lambda n: f"'{n['title']}' pushed via {n['provider']}"),
+    )
+
+    admin = suite.auth("ops-demo", "admin")
+    refund = await suite.call(
+        "POST", f"/api/payments/{payment_id}/refunds", expect=201,
+        headers={**admin, "Idempotency-Key": f"demo-refund-{order}"}, json={"amount": 99_900},
+    )
+    line.say("payments", f"partial refund of ₹999.00 requested ({refund['status']})")
+    processed = razorpay_webhook("refund.processed", {"refund": {"entity": {
+        "id": refund["gateway_refund_id"], "entity": "refund", "amount": 99_900,
+        "currency": "INR", "payment_id": rzp_payment, "status": "processed",
+        "notes": {"refund_id": refund["refund_id"]}}}})
+    await post_webhook(suite, secret, processed)
+    line.say("razorpay", "signed refund.processed webhook accepted")
+    await until(lambda: status("partially_refunded"), "the refund to be processed")
+    line.say("payments", "payment partially refunded; payment.refunded emitted")
+    await watch("wallet", lambda: ledger("cashback_reversal"),
+                lambda e: f"{e['coins']} coins reversed (balance {e['balance_after']})")
+    line.say("demo", "the story is complete")
+
+
+def load_env(path: Path) -> None:
+    for raw in path.read_text().splitlines():
+        key, sep, value = raw.partition("=")
+        if sep and key.isidentifier() and key not in os.environ:
+            os.environ[key] = value.strip().strip("'")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gateway", default="http://127.0.0.1:8080")
+    parser.add_argument("--env", type=Path, default=ROOT / ".run" / "env")
+    parser.add_argument("--key", type=Path, default=ROOT / ".run" / "keys" / "jwt-private.pem")
+    args = parser.parse_args()
+    if args.env.exists():
+        load_env(args.env)
+    secret = os.environ.get("RAZORPAY_WEBHOOK_SECRET")
+    if not secret:
+        sys.exit("demo: RAZORPAY_WEBHOOK_SECRET is not set (run `make run` first)")
+    amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        await story(Suite(http, args.gateway, args.key.read_text()), amqp_url, secret)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
