@@ -44,7 +44,9 @@ class Timeline:
 
 
 async def until(
-    probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0  # noqa: ASYNC109
+    probe: Callable[[], Awaitable[T | None]],
+    what: str,
+    timeout: float = 30.0,  # noqa: ASYNC109
 ) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,15 +75,24 @@ class Suite:
 
 
 def razorpay_webhook(event: str, payload: dict[str, Any]) -> bytes:
-    body = {"entity": "event", "account_id": "acc_demo", "event": event,
-            "contains": list(payload), "payload": payload, "created_at": int(time.time())}
+    body = {
+        "entity": "event",
+        "account_id": "acc_demo",
+        "event": event,
+        "contains": list(payload),
+        "payload": payload,
+        "created_at": int(time.time()),
+    }
     return orjson.dumps(body)
 
 
 async def post_webhook(suite: Suite, secret: str, body: bytes) -> Any:
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"X-Razorpay-Signature": signature, "X-Razorpay-Event-Id": f"evt_{uuid.uuid4().hex}",
-               "Content-Type": "application/json"}
+    headers = {
+        "X-Razorpay-Signature": signature,
+        "X-Razorpay-Event-Id": f"evt_{uuid.uuid4().hex}",
+        "Content-Type": "application/json",
+    }
     return await suite.call("POST", "/api/webhooks/razorpay", data=body, headers=headers)
 
 
@@ -93,9 +104,13 @@ async def register(amqp_url: str, user: UserRegistered) -> None:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)
         await exchange.publish(
-            aio_pika.Message(event.to_json(), message_id=str(event.id), type=event.type,
-                             content_type=CONTENT_TYPE,
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            aio_pika.Message(
+                event.to_json(),
+                message_id=str(event.id),
+                type=event.type,
+                content_type=CONTENT_TYPE,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
             routing_key=event.type,
         )
     finally:
@@ -107,27 +122,61 @@ async def story(suite: Suite, amqp_url: str, secret: str) -> None:
     user_id = f"demo-{uuid.uuid4().hex[:8]}"
     user = suite.auth(user_id)
 
-    await register(amqp_url, UserRegistered(user_id=user_id, email=f"{user_id}@example.com",
-                                            first_name="Asha", tier="gold", locale="en-IN"))
+    await register(
+        amqp_url,
+        UserRegistered(
+            user_id=user_id,
+            email=f"{user_id}@example.com",
+            first_name="Asha",
+            tier="gold",
+            locale="en-IN",
+        ),
+    )
     line.say("user", f"{user_id} registered (user.registered published), tier gold")
-    await suite.call("PUT", "/api/notify/devices", headers=user,
-                     json={"token": f"fcm-{user_id}", "platform": "android"})
+    await suite.call(
+        "PUT",
+        "/api/notify/devices",
+        headers=user,
+        json={"token": f"fcm-{user_id}", "platform": "android"},
+    )
     line.say("notify", "device registered for push")
 
     order = f"ORD-{uuid.uuid4().hex[:6].upper()}"
     created = await suite.call(
-        "POST", "/api/payments/create", expect=201,
+        "POST",
+        "/api/payments/create",
+        expect=201,
         headers={**user, "Idempotency-Key": f"demo-{order}"},
-        json={"order_id": order, "order_number": order, "merchant_id": "m-demo",
-              "amount": 249_900, "currency": "INR", "gateway": "razorpay"},
+        json={
+            "order_id": order,
+            "order_number": order,
+            "merchant_id": "m-demo",
+            "amount": 249_900,
+            "currency": "INR",
+            "gateway": "razorpay",
+        },
     )
     payment_id, rzp_order = created["payment_id"], created["gateway_order_id"]
     line.say("payments", f"order {order}: ₹2,499.00 → Razorpay order {rzp_order}")
 
     rzp_payment = f"pay_{uuid.uuid4().hex[:14]}"
-    captured = razorpay_webhook("payment.captured", {"payment": {"entity": {
-        "id": rzp_payment, "entity": "payment", "amount": 249_900, "currency": "INR",
-        "status": "captured", "order_id": rzp_order, "method": "upi", "captured": True}}})
+    captured = razorpay_webhook(
+        "payment.captured",
+        {
+            "payment": {
+                "entity": {
+                    "id": rzp_payment,
+                    "entity": "payment",
+                    "amount": 249_900,
+                    "currency": "INR",
+                    "status": "captured",
+                    "order_id": rzp_order,
+                    "method": "upi",
+                    "captured": True,
+                }
+            }
+        },
+    )
     await post_webhook(suite, secret, captured)
     line.say("razorpay", f"signed payment.captured webhook accepted ({rzp_payment})")
 
@@ -144,39 +193,75 @@ async def story(suite: Suite, amqp_url: str, secret: str) -> None:
 
     async def notification(channel: str) -> dict[str, Any] | None:
         page = await suite.call("GET", "/api/notify/notifications", headers=user)
-        return next((n for n in page["items"]
-                     if n["channel"] == channel and n["status"] in ("sent", "delivered")), None)
+        return next(
+            (
+                n
+                for n in page["items"]
+                if n["channel"] == channel and n["status"] in ("sent", "delivered")
+            ),
+            None,
+        )
 
-    async def watch(what: str, probe: Callable[[], Awaitable[dict[str, Any] | None]],
-                    describe: Callable[[dict[str, Any]], str]) -> None:
+    async def watch(
+        what: str,
+        probe: Callable[[], Awaitable[dict[str, Any] | None]],
+        describe: Callable[[dict[str, Any]], str],
+    ) -> None:
         found = await until(probe, what)
         line.say(what, describe(found))
 
     await asyncio.gather(
-        watch("wallet", lambda: ledger("cashback"),
-              lambda e: f"+{e['coins']} REZ coins credited (balance {e['balance_after']})"),
-        watch("email", lambda: notification("email"),
-              lambda n: f"order confirmation sent via {n['provider']} ({n['template']})"),
-        watch("push", lambda: notification("push"),
-              lambda n: f"'{n['title']}' pushed via {n['provider']}"),
+        watch(
+            "wallet",
+            lambda: ledger("cashback"),
+            lambda e: f"+{e['coins']} REZ coins credited (balance {e['balance_after']})",
+        ),
+        watch(
+            "email",
+            lambda: notification("email"),
+            lambda n: f"order confirmation sent via {n['provider']} ({n['template']})",
+        ),
+        watch(
+            "push",
+            lambda: notification("push"),
+            lambda n: f"'{n['title']}' pushed via {n['provider']}",
+        ),
     )
 
     admin = suite.auth("ops-demo", "admin")
     refund = await suite.call(
-        "POST", f"/api/payments/{payment_id}/refunds", expect=201,
-        headers={**admin, "Idempotency-Key": f"demo-refund-{order}"}, json={"amount": 99_900},
+        "POST",
+        f"/api/payments/{payment_id}/refunds",
+        expect=201,
+        headers={**admin, "Idempotency-Key": f"demo-refund-{order}"},
+        json={"amount": 99_900},
     )
     line.say("payments", f"partial refund of ₹999.00 requested ({refund['status']})")
-    processed = razorpay_webhook("refund.processed", {"refund": {"entity": {
-        "id": refund["gateway_refund_id"], "entity": "refund", "amount": 99_900,
-        "currency": "INR", "payment_id": rzp_payment, "status": "processed",
-        "notes": {"refund_id": refund["refund_id"]}}}})
+    processed = razorpay_webhook(
+        "refund.processed",
+        {
+            "refund": {
+                "entity": {
+                    "id": refund["gateway_refund_id"],
+                    "entity": "refund",
+                    "amount": 99_900,
+                    "currency": "INR",
+                    "payment_id": rzp_payment,
+                    "status": "processed",
+                    "notes": {"refund_id": refund["refund_id"]},
+                }
+            }
+        },
+    )
     await post_webhook(suite, secret, processed)
     line.say("razorpay", "signed refund.processed webhook accepted")
     await until(lambda: status("partially_refunded"), "the refund to be processed")
     line.say("payments", "payment partially refunded; payment.refunded emitted")
-    await watch("wallet", lambda: ledger("cashback_reversal"),
-                lambda e: f"{e['coins']} coins reversed (balance {e['balance_after']})")
+    await watch(
+        "wallet",
+        lambda: ledger("cashback_reversal"),
+        lambda e: f"{e['coins']} coins reversed (balance {e['balance_after']})",
+    )
     line.say("demo", "the story is complete")
 
 
@@ -188,8 +273,9 @@ def load_env(path: Path) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--gateway", default="http://127.0.0.1:8080")
     parser.add_argument("--env", type=Path, default=ROOT / ".run" / "env")
     parser.add_argument("--key", type=Path, default=ROOT / ".run" / "keys" / "jwt-private.pem")

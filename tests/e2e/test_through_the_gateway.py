@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import hashlib
 import hmac
+import io
 import subprocess
 import sys
 import uuid
