@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import statistics
+import time
 from collections.abc import Sequence
 from typing import Any
+
+import aiohttp
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -40,3 +45,31 @@ def result_line(
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_healthy(
+    base: str,
+    server: asyncio.subprocess.Process,
+    name: str,
+    timeout: float = 20.0,  # noqa: ASYNC109
+) -> None:
+    """Until the server under test answers /healthz; fails loudly if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession(base) as http:
+        while time.monotonic() < deadline:
+            if server.returncode is not None:
+                raise SystemExit(f"the {name} server exited with {server.returncode}")
+            try:
+                async with http.get("/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit(f"the {name} server did not start")

@@ -30,7 +30,6 @@ import io
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,7 +47,7 @@ from media.domain import VARIANTS  # noqa: E402
 from media.imaging import WEBP_QUALITY, harden_pillow, render, webp_method  # noqa: E402
 
 sys.path.append(str(HERE))
-from _common import median, percentile, result_line, table  # noqa: E402
+from _common import free_port, median, percentile, result_line, table, wait_healthy  # noqa: E402
 
 SIZES = [(t.width, t.height) for t in VARIANTS]
 PIPELINES = ("media", "media-1-thread", "pyvips-thumbnail", "pyvips-cascade", "naive-pillow")
@@ -244,12 +243,6 @@ def measure(image_path: str, runs: int, busy_rounds: int) -> dict[str, Pipeline]
 # -- uploads through HTTP ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def http_uploads(data: bytes, count: int, clients: int) -> dict[str, Any]:
     import aiohttp  # noqa: PLC0415
     import asyncpg  # noqa: PLC0415
@@ -291,8 +284,8 @@ async def http_uploads(data: bytes, count: int, clients: int) -> dict[str, Any]:
         headers = suite.bearer("bench-user")
         latencies: list[float] = []
         statuses: dict[int, int] = {}
+        await wait_healthy(base, server, "media", timeout=40)
         async with aiohttp.ClientSession(base) as http:
-            await _wait_healthy(http, server)
 
             async def one() -> None:
                 form = aiohttp.FormData()
@@ -340,22 +333,6 @@ def _process_cpu_ms(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
-
-
-async def _wait_healthy(http: Any, server: asyncio.subprocess.Process) -> None:
-    import aiohttp  # noqa: PLC0415
-
-    for _ in range(400):
-        if server.returncode is not None:
-            raise SystemExit(f"the media server exited with {server.returncode}")
-        try:
-            async with http.get("/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.05)
-    raise SystemExit("the media server did not start")
 
 
 def main(quick: bool) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -32,7 +31,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import percentile, result_line, table
+from _common import free_port, percentile, result_line, table, wait_healthy
 
 # This script is named like the package it measures: find the package, not the script.
 sys.path.remove(str(Path(__file__).parent))
@@ -155,27 +154,6 @@ async def lua_pairs(redis: Redis, seconds: float) -> tuple[int, float, list[floa
     return await run_for(seconds, pair)
 
 
-async def wait_healthy(base: str, server: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession(base) as http:
-        for _ in range(200):
-            if server.returncode is not None:
-                raise SystemExit(f"the OTP server exited with {server.returncode}")
-            try:
-                async with http.get("/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("the OTP server did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def main(quick: bool) -> None:
     seconds = 3.0 if quick else 10.0
     suite = Suite()
@@ -205,7 +183,7 @@ async def main(quick: bool) -> None:
             sys.executable, __file__, "--serve", env=env, stdout=asyncio.subprocess.DEVNULL
         )
         base = f"http://127.0.0.1:{port}"
-        await wait_healthy(base, server)
+        await wait_healthy(base, server, "OTP")
 
         lua_n, lua_s, lua_lat = await lua_pairs(redis, seconds)
         http_n, http_s, http_lat = await http_pairs(base, redis, seconds)

@@ -26,19 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import percentile, result_line, table
+from _common import free_port, percentile, result_line, table, wait_healthy
 
 sys.path.pop(0)
 
@@ -214,27 +212,6 @@ async def paced(
     return count, time.perf_counter() - start, latencies
 
 
-async def wait_healthy(base: str, server: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession(base) as http:
-        for _ in range(200):
-            if server.returncode is not None:
-                raise SystemExit(f"the payments server exited with {server.returncode}")
-            try:
-                async with http.get("/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("the payments server did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def main(quick: bool) -> None:
     seconds = 3.0 if quick else 10.0
     paced_seconds = 3.0 if quick else 8.0
@@ -264,7 +241,7 @@ async def main(quick: bool) -> None:
             sys.executable, "-m", "payments", "api", env=env, stdout=asyncio.subprocess.DEVNULL
         )
         base = f"http://127.0.0.1:{port}"
-        await wait_healthy(base, server)
+        await wait_healthy(base, server, "payments")
 
         base_n, base_s, base_lat = await baseline(suite.database_url, seconds)
         conns = [await Connection.open(port) for _ in range(CLIENTS)]

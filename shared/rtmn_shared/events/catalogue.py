@@ -60,28 +60,25 @@ class PaymentRefunded(EventData):
     full: bool
 
 
-class WalletCredited(EventData):
+class _WalletEntry(EventData):
+    """One ledger entry; coins are positive, the event type says which way they moved."""
+
+    subject_field = "user_id"
+
+    entry_id: str
+    user_id: str
+    coins: int = Field(gt=0)
+    reason: str
+    reference: str
+    balance_after: int
+
+
+class WalletCredited(_WalletEntry):
     type = "wallet.credited"
-    subject_field = "user_id"
-
-    entry_id: str
-    user_id: str
-    coins: int = Field(gt=0)
-    reason: str
-    reference: str
-    balance_after: int
 
 
-class WalletDebited(EventData):
+class WalletDebited(_WalletEntry):
     type = "wallet.debited"
-    subject_field = "user_id"
-
-    entry_id: str
-    user_id: str
-    coins: int = Field(gt=0)
-    reason: str
-    reference: str
-    balance_after: int
 
 
 class UserRegistered(EventData):
@@ -116,28 +113,23 @@ class MediaUploaded(EventData):
     urls: dict[str, str]
 
 
-class NotificationSent(EventData):
+class _NotificationOutcome(EventData):
+    subject_field = "notification_id"
+
+    notification_id: str
+    event_id: str
+    channel: Literal["email", "push", "sms"]
+    user_id: str
+    provider: str
+    reason: str | None = None
+
+
+class NotificationSent(_NotificationOutcome):
     type = "notification.sent"
-    subject_field = "notification_id"
-
-    notification_id: str
-    event_id: str
-    channel: Literal["email", "push", "sms"]
-    user_id: str
-    provider: str
-    reason: str | None = None
 
 
-class NotificationFailed(EventData):
+class NotificationFailed(_NotificationOutcome):
     type = "notification.failed"
-    subject_field = "notification_id"
-
-    notification_id: str
-    event_id: str
-    channel: Literal["email", "push", "sms"]
-    user_id: str
-    provider: str
-    reason: str | None = None
 
 
 class NotificationRequested(EventData):
