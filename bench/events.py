@@ -161,6 +161,31 @@ async def until(pool: Pool, sql: str, target: int) -> None:
         await asyncio.sleep(0.005)
 
 
+async def start_consumer(suite: Suite) -> asyncio.subprocess.Process:
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--consume",
+        suite.database_url,
+        suite.amqp_url,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert consumer.stdout is not None
+    await consumer.stdout.readline()  # "ready"
+    progress("a consumer process is ready")
+    return consumer
+
+
+async def paced_run(unit: UnitOfWork, outbox: Outbox, first: int, count: int, rate: int) -> None:
+    started = time.perf_counter()
+    for n in range(count):
+        async with unit.transaction() as conn:
+            await outbox.add(conn, event(first + n))
+        ahead = started + (n + 1) / rate - time.perf_counter()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+
 async def measure(suite: Suite, quick: bool) -> dict[str, float]:
     count = 5_000 if quick else 20_000
     seconds = 3.0 if quick else 10.0
@@ -197,40 +222,29 @@ async def measure(suite: Suite, quick: bool) -> dict[str, float]:
     results["relay"] = count / (time.perf_counter() - started)
 
     progress("relayed; starting the consumer process")
-    consumer = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--consume",
-        suite.database_url,
-        suite.amqp_url,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    consumers = [await start_consumer(suite)]
     try:
-        assert consumer.stdout is not None
-        await consumer.stdout.readline()  # "ready": its queue is already full, it starts now
-        progress("consumer ready")
         started = time.perf_counter()
         await until(pool, "SELECT count(*) FROM effects", count)
         results["consumer"] = count / (time.perf_counter() - started)
-        await pool.execute("TRUNCATE effects")
-
-        rate, paced = 1000, int(1000 * seconds)
-        started = time.perf_counter()
-        for n in range(paced):
-            async with unit.transaction() as conn:
-                await outbox.add(conn, event(count + n))
-            ahead = started + (n + 1) / rate - time.perf_counter()
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-        await until(pool, "SELECT count(*) FROM effects", paced)
-        row = await pool.fetchrow(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, "
-            "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99 FROM effects"
-        )
-        results["p50"], results["p99"] = row["p50"], row["p99"]
+        next_event = count
+        for replicas in (1, 2):  # consumers scale out: competing consumers on one queue
+            if len(consumers) < replicas:
+                consumers.append(await start_consumer(suite))
+            await pool.execute("TRUNCATE effects")
+            paced = int(1000 * seconds)
+            await paced_run(unit, outbox, next_event, paced, rate=1000)
+            next_event += paced
+            await until(pool, "SELECT count(*) FROM effects", paced)
+            row = await pool.fetchrow(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, "
+                "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99 FROM effects"
+            )
+            results[f"p50x{replicas}"], results[f"p99x{replicas}"] = row["p50"], row["p99"]
     finally:
-        consumer.terminate()
-        await consumer.wait()
+        for consumer in consumers:
+            consumer.terminate()
+            await consumer.wait()
         relaying.cancel()
         wakeup_task.cancel()
     await pool.close()
@@ -268,10 +282,12 @@ async def main(quick: bool) -> None:
             ]
         )
     )
-    print(
-        f"\nat 1,000 events/s: commit → consumer applied p50 {r['p50']:.1f} ms, "
-        f"p99 {r['p99']:.1f} ms"
-    )
+    print()
+    for replicas in (1, 2):
+        print(
+            f"at 1,000 events/s with {replicas} consumer process(es): commit → applied "
+            f"p50 {r[f'p50x{replicas}']:.1f} ms, p99 {r[f'p99x{replicas}']:.1f} ms"
+        )
     print(
         result_line(
             "events",
@@ -279,8 +295,9 @@ async def main(quick: bool) -> None:
             r["relay"],
             r["raw_publish"],
             "events/s",
-            p50_ms=r["p50"],
-            p99_ms=r["p99"],
+            p50_ms=r["p50x1"],
+            p99_ms=r["p99x1"],
+            p99_ms_two_consumers=r["p99x2"],
             consumer_per_s=round(r["consumer"]),
             consumer_ratio=round(r["consumer"] / r["raw_consume"], 3),
         )
