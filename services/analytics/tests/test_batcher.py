@@ -25,8 +25,10 @@ class ScriptedSink:
         self.reports: list[SendReport] = []
         self.release = asyncio.Event()
         self.release.set()
+        self.sending = asyncio.Event()  # a batch reached the sink, accepted or not yet
 
     async def send(self, events: Sequence[AnalyticsEvent]) -> SendReport:
+        self.sending.set()
         await self.release.wait()
         self.batches.append([e.insert_id for e in events])
         return self.reports.pop(0) if self.reports else SendReport()
@@ -101,7 +103,7 @@ async def test_nothing_returns_before_its_batch_was_accepted(
 ) -> None:
     sink.release.clear()
     waiting = asyncio.ensure_future(batcher.submit(event()))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(sink.sending.wait(), 2)  # the batch is with the sink, unanswered
     assert not waiting.done()
     sink.release.set()
     await asyncio.wait_for(waiting, 2)
