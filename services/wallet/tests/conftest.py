@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+# Test helpers beside this file (wallet_events.py) import by name, as in the other suites.
+sys.path.insert(0, str(Path(__file__).parent))
 
 from rtmn_shared.db import Pool
 from rtmn_shared.events.consumer import Delivery, Handler

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from wallet_events import payment, refund, uid
 
 from rtmn_shared.db import Pool
-from rtmn_shared.events.catalogue import PaymentRefunded, PaymentSuccess, UserRegistered
+from rtmn_shared.events.catalogue import UserRegistered
 from rtmn_shared.events.outcomes import GiveUp
 from wallet import store
 from wallet.domain import CASHBACK_REVERSAL
@@ -19,39 +19,6 @@ from wallet.store import NewEntry
 
 # The `deliver` fixture (conftest): applies one event as the consumer does; False = inbox dup.
 Deliver = Callable[..., Awaitable[bool]]
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
-def payment(user_id: str, amount: int, payment_id: str | None = None) -> PaymentSuccess:
-    pid = payment_id or uid("pay")
-    return PaymentSuccess(
-        payment_id=pid,
-        order_id=f"ord_{pid}",
-        order_number=f"R-{pid}",
-        user_id=user_id,
-        merchant_id="m_1",
-        amount=amount,
-        currency="INR",
-        gateway="razorpay",
-        gateway_payment_id=f"rzp_{pid}",
-        paid_at=datetime.now(UTC),
-    )
-
-
-def refund(paid: PaymentSuccess, amount: int, refunded_total: int) -> PaymentRefunded:
-    return PaymentRefunded(
-        refund_id=uid("rfnd"),
-        payment_id=paid.payment_id,
-        order_id=paid.order_id,
-        user_id=paid.user_id,
-        amount=amount,
-        refunded_total=refunded_total,
-        currency=paid.currency,
-        full=refunded_total >= paid.amount,
-    )
 
 
 async def entries(pool: Pool, user_id: str) -> list[asyncpg.Record]:

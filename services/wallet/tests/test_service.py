@@ -3,9 +3,7 @@ and the caller's balance and ledger over HTTP."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -13,8 +11,9 @@ import orjson
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractQueue
 from prometheus_client import REGISTRY
+from wallet_events import payment, refund, uid
 
-from rtmn_shared.events.catalogue import PaymentRefunded, PaymentSuccess, UserRegistered
+from rtmn_shared.events.catalogue import UserRegistered
 from rtmn_shared.events.envelope import CONTENT_TYPE, CloudEvent, EventData
 from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.testing.infra import Suite
@@ -23,39 +22,6 @@ from rtmn_shared.testing.waiting import wait_for
 from wallet.app import SERVICE
 
 Deliver = Callable[..., Awaitable[bool]]
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
-def payment(user_id: str, amount: int) -> PaymentSuccess:
-    pid = uid("pay")
-    return PaymentSuccess(
-        payment_id=pid,
-        order_id=f"ord_{pid}",
-        order_number=f"R-{pid}",
-        user_id=user_id,
-        merchant_id="m_1",
-        amount=amount,
-        currency="INR",
-        gateway="razorpay",
-        gateway_payment_id=f"rzp_{pid}",
-        paid_at=datetime.now(UTC),
-    )
-
-
-def refund(paid: PaymentSuccess, amount: int, refunded_total: int) -> PaymentRefunded:
-    return PaymentRefunded(
-        refund_id=uid("rfnd"),
-        payment_id=paid.payment_id,
-        order_id=paid.order_id,
-        user_id=paid.user_id,
-        amount=amount,
-        refunded_total=refunded_total,
-        currency=paid.currency,
-        full=refunded_total >= paid.amount,
-    )
 
 
 @pytest.fixture(scope="module")
