@@ -94,12 +94,12 @@ class ConsumerRunner:
                 closed = asyncio.Event()
                 connection.close_callbacks.add(_setter(closed))
                 for handler in self.handlers:
-                    await self._start(connection, handler)
+                    await self._start(connection, handler, closed)
                 log.info("consuming %s", ", ".join(self.queue_names(h).main for h in self.handlers))
                 self.ready.set()
                 backoff.reset()
                 await closed.wait()
-                log.warning("broker connection lost; reconnecting")
+                log.warning("broker connection or channel lost; reconnecting")
             except (aio_pika.exceptions.AMQPError, OSError, TimeoutError) as error:
                 delay = backoff.next()
                 log.warning(
@@ -115,8 +115,12 @@ class ConsumerRunner:
                     with contextlib.suppress(Exception):
                         await connection.close()
 
-    async def _start(self, connection: AbstractConnection, handler: Handler) -> None:
+    async def _start(
+        self, connection: AbstractConnection, handler: Handler, lost: asyncio.Event
+    ) -> None:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        # A channel the broker closes (e.g. its consumer timeout) would stop this group silently.
+        channel.close_callbacks.add(_setter(lost))
         await channel.set_qos(prefetch_count=handler.prefetch or self.prefetch)
         exchange = await declare_exchange(channel)
         names = self.queue_names(handler)
