@@ -1,4 +1,9 @@
-"""What every benchmark shares: percentiles, the table, and the closing JSON line."""
+"""What every benchmark shares: percentiles, the table, the closing JSON line, a server's start.
+
+Importing it also takes bench/ off sys.path. A benchmark is run as a script, so its own folder
+comes first on the path, and bench/geo.py, bench/wallet.py, ... are named like the packages they
+measure: with bench/ still there, `import geo` would find the script. Import _common first.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,16 @@ import asyncio
 import json
 import socket
 import statistics
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
 
 def percentile(values: Sequence[float], p: float) -> float:

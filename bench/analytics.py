@@ -14,35 +14,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aio_pika
 import aiohttp
 import uvloop
+from _common import percentile, result_line, table
 
-# This file is named like the package it measures: take bench/ off the path while importing it.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-from analytics.batcher import Batcher  # noqa: E402
-from analytics.handlers import forward  # noqa: E402
-from analytics.mapping import map_event  # noqa: E402
-from analytics.providers.base import RetryPolicy  # noqa: E402
-from analytics.providers.mixpanel import MixpanelSink  # noqa: E402
-from rtmn_fakes.mixpanel import MixpanelFake  # noqa: E402
-from rtmn_shared.events.catalogue import CATALOGUE, PaymentSuccess  # noqa: E402
-from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler  # noqa: E402
-from rtmn_shared.events.envelope import CloudEvent  # noqa: E402
-from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange  # noqa: E402
-from rtmn_shared.testing.infra import AMQP_BASE, rabbitmqctl  # noqa: E402
-from rtmn_shared.testing.waiting import wait_for  # noqa: E402
-
-sys.path.append(str(HERE))
-from _common import percentile, result_line, table  # noqa: E402
+from analytics.batcher import Batcher
+from analytics.handlers import forward
+from analytics.mapping import map_event
+from analytics.providers.base import RetryPolicy
+from analytics.providers.mixpanel import MixpanelSink
+from rtmn_fakes.mixpanel import MixpanelFake
+from rtmn_shared.events.catalogue import CATALOGUE, PaymentSuccess
+from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
+from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
+from rtmn_shared.testing.infra import AMQP_BASE, rabbitmqctl
+from rtmn_shared.testing.waiting import wait_for
 
 BASELINE_PREFETCH = 64
 TRICKLE = 100

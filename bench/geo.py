@@ -1,4 +1,3 @@
-# ruff: noqa: E402
 """Nearby merchants over 1,000,000 points (PostGIS GiST + KNN) beside a sequential-scan haversine,
 and the cached geocode path through HTTP.
 
@@ -18,20 +17,14 @@ import asyncio
 import itertools
 import os
 import random
-import sys
 import time
 import uuid
 from contextlib import AsyncExitStack
-from pathlib import Path
-
-# This file is named geo.py, like the service's package: keep its folder off the front of the
-# path, or `import geo` finds this script. Hence the imports below the fix (ruff: E402, file-wide).
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
 
 import aiohttp
 import asyncpg
 import uvloop
+from _common import percentile, result_line, table
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -42,9 +35,6 @@ from geo.settings import Settings
 from geo.store import nearby
 from rtmn_shared.service import run_migrations
 from rtmn_shared.testing.infra import REDIS_BASE, Suite
-
-sys.path.append(_HERE)  # for _common, now that geo is imported
-from _common import percentile, result_line, table
 
 CITIES = [  # (lat, lng, weight): where most merchants are
     (19.0760, 72.8777, 12), (28.6139, 77.2090, 12), (12.9716, 77.5946, 10),

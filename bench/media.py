@@ -38,16 +38,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-# This file is named like the package it measures: take bench/ off the path while importing it.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-from PIL import Image, ImageChops, ImageDraw, ImageOps  # noqa: E402
+from _common import free_port, median, percentile, result_line, table, wait_healthy
+from PIL import Image, ImageChops, ImageDraw, ImageOps
 
-from media.domain import VARIANTS  # noqa: E402
-from media.imaging import WEBP_QUALITY, harden_pillow, render, webp_method  # noqa: E402
-
-sys.path.append(str(HERE))
-from _common import free_port, median, percentile, result_line, table, wait_healthy  # noqa: E402
+from media.domain import VARIANTS
+from media.imaging import WEBP_QUALITY, harden_pillow, render, webp_method
 
 SIZES = [(t.width, t.height) for t in VARIANTS]
 PIPELINES = ("media", "media-1-thread", "pyvips-thumbnail", "pyvips-cascade", "naive-pillow")

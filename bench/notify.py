@@ -24,14 +24,7 @@ from pathlib import Path
 
 import asyncpg
 import uvloop
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import median, percentile, result_line, table
-
-# This script is named like the package it measures: find the package, not the script.
-sys.path.remove(str(Path(__file__).parent))
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).parent.resolve():
-    sys.path.pop(0)
 
 from notify.delivery import Deliveries
 from notify.providers import PushMessage

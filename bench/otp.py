@@ -27,16 +27,9 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import uvloop
+from _common import free_port, percentile, result_line, table, wait_healthy
 from aiohttp import web
 from redis.asyncio import Redis
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import free_port, percentile, result_line, table, wait_healthy
-
-# This script is named like the package it measures: find the package, not the script.
-sys.path.remove(str(Path(__file__).parent))
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).parent.resolve():
-    sys.path.pop(0)
 
 from otp.app import build_app
 from otp.domain import Hasher, new_code, parse_phone

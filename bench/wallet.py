@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,14 +23,7 @@ from pathlib import Path
 
 import asyncpg
 import uvloop
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import median, percentile, result_line, table
-
-# This script is named like the package it measures: find the package, not the script.
-sys.path.remove(str(Path(__file__).parent))
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).parent.resolve():
-    sys.path.pop(0)
 
 from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import Delivery

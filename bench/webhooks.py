@@ -34,11 +34,7 @@ from pathlib import Path
 
 import asyncpg
 import uvloop
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import free_port, percentile, result_line, table, wait_healthy
-
-sys.path.pop(0)
 
 from rtmn_fakes.razorpay import build_webhook, sign_webhook
 from rtmn_shared.migrations import discover, migrate
