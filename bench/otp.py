@@ -43,7 +43,7 @@ from rtmn_shared.testing.infra import REDIS_BASE, Suite
 
 OTP = SERVICES["otp"]
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "otp" / "migrations"
-REDIS_URL = f"{REDIS_BASE}/13"  # not the tests' database, which each test run flushes
+REDIS_URL = f"{REDIS_BASE}/13"  # its own database: the bench flushes it when done
 HASH_KEY = "bench-hash-key-" + "b" * 32
 CODES = "bench:otp:code:"  # where the bench sender leaves each code for this script
 WORKERS = 32

@@ -12,6 +12,7 @@ from payments.domain import Outcome, Status
 from payments.providers.gateway import NewPayment
 from rtmn_shared.db import Connection
 from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.outbox import OutboxRow
 
 _PAYMENT = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway, status,
     gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
@@ -147,7 +148,7 @@ async def save_outcome(
     """Records the delivery (if any), the new state and its event in one round trip.
 
     Returns False, and changes nothing, when the delivery was seen before. The event row is
-    the one `rtmn_shared.events.outbox.Outbox.add` writes, folded into this statement: on the
+    the one `Outbox.add` writes (its values from `OutboxRow`), folded into this statement: on the
     webhook path every round trip inside the locked transaction counts.
     """
     fresh: bool = await conn.fetchval(
@@ -182,11 +183,7 @@ async def save_outcome(
         ),
         paid_at,
         outcome.changed(payment.domain()),
-        *(
-            (event.id, event.type, event.subject, event.to_json().decode())
-            if event
-            else (None, None, None, None)
-        ),
+        *(OutboxRow.of(event) if event else (None, None, None, None)),
     )
     return fresh
 

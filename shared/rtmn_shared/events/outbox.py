@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import NamedTuple
+
 from rtmn_shared.db import Connection
 from rtmn_shared.events.envelope import CloudEvent, EventData
+
+
+class OutboxRow(NamedTuple):
+    """The values of one outbox row, for a service that folds the insert into its own statement."""
+
+    event_id: uuid.UUID
+    routing_key: str
+    subject: str | None
+    payload: str
+
+    @classmethod
+    def of(cls, event: CloudEvent, routing_key: str | None = None) -> OutboxRow:
+        return cls(event.id, routing_key or event.type, event.subject, event.to_json().decode())
 
 
 class Outbox:
@@ -22,9 +38,6 @@ class Outbox:
         event = CloudEvent.of(data, source=self.source)
         await conn.execute(
             "INSERT INTO outbox (event_id, type, subject, payload) VALUES ($1, $2, $3, $4)",
-            event.id,
-            routing_key or event.type,
-            event.subject,
-            event.to_json().decode(),
+            *OutboxRow.of(event, routing_key),
         )
         return event
