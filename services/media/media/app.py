@@ -14,7 +14,7 @@ from media.providers.s3 import S3Store
 from media.settings import MediaSettings
 from media.storage import Links, ObjectStore
 from media.uploads import Uploads
-from rtmn_shared.service import Service, open_pool
+from rtmn_shared.service import Service, open_pool, open_unit_of_work
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
@@ -55,7 +55,12 @@ async def build_app(
         stack.callback(processor.close)
     links = Links(objects, settings.cdn_base_url)
     api = MediaApi(
-        uploads=Uploads(pool=pool, processor=processor, objects=objects, links=links),
+        uploads=Uploads(
+            unit=open_unit_of_work(INFO, settings, pool, stack),
+            processor=processor,
+            objects=objects,
+            links=links,
+        ),
         pool=pool,
         links=links,
         max_bytes=settings.media_max_bytes,

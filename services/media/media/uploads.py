@@ -13,9 +13,9 @@ from media.domain import Media, StoredRendition, object_key
 from media.imaging import Target
 from media.processing import Processor
 from media.storage import Links, ObjectStore, put_all, remove
-from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import MediaUploaded
 from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.events.wakeup import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ class Uploaded:
 
 class Uploads:
     def __init__(
-        self, *, pool: Pool, processor: Processor, objects: ObjectStore, links: Links
+        self, *, unit: UnitOfWork, processor: Processor, objects: ObjectStore, links: Links
     ) -> None:
-        self.pool = pool
+        self.unit = unit
         self.processor = processor
         self.objects = objects
         self.links = links
@@ -80,7 +80,7 @@ class Uploads:
         return Uploaded(media, urls)
 
     async def _record(self, media: Media, urls: dict[str, str]) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.unit.transaction() as conn:
             await store.insert_media(conn, media)
             await self.outbox.add(
                 conn,

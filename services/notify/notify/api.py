@@ -17,6 +17,7 @@ from notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, EventWebhookVerif
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import NotificationRequested
 from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
@@ -87,7 +88,8 @@ class SendOut(BaseModel):
     duplicate: bool
 
 
-def build_routes(pool: Pool, outbox: Outbox, verifier: EventWebhookVerifier) -> Routes:
+def build_routes(unit: UnitOfWork, outbox: Outbox, verifier: EventWebhookVerifier) -> Routes:
+    pool = unit.pool
     routes = Routes()
 
     @routes.put("/api/notify/devices", body=DeviceIn, response=DeviceOut, auth=USER)
@@ -133,7 +135,7 @@ def build_routes(pool: Pool, outbox: Outbox, verifier: EventWebhookVerifier) -> 
             email_template=body.email_template,
         )
         try:
-            async with pool.acquire() as conn, conn.transaction():
+            async with unit.transaction() as conn:
                 event = await outbox.add(conn, command)
                 earlier = await store.record_send_request(
                     conn, body.request_id, event.id, call.user.user_id, len(body.user_ids)

@@ -23,7 +23,7 @@ from notify.settings import Settings
 from notify.webhook import EventWebhookVerifier, WebhookKeyError
 from rtmn_shared.events.consumer import Handler
 from rtmn_shared.events.outbox import Outbox
-from rtmn_shared.service import Service, open_pool
+from rtmn_shared.service import Service, open_pool, open_unit_of_work
 from rtmn_shared.settings import SettingsError
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.web.app import Readiness, create_app
@@ -55,7 +55,9 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
     pool = await open_pool(INFO, settings, stack)
     return create_app(
         service=INFO.name,
-        routes=build_routes(pool, Outbox(SOURCE), verifier),
+        routes=build_routes(
+            open_unit_of_work(INFO, settings, pool, stack), Outbox(SOURCE), verifier
+        ),
         verifier=TokenVerifier(settings.jwt_public_key),
         readiness=Readiness(
             pool=pool,
