@@ -42,7 +42,7 @@ class Readiness:
     providers: dict[str, str] = field(default_factory=dict)  # name -> "live" | "sandbox"
     # A service's own dependencies beyond these (an object store, a provider's status endpoint).
     extra: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
-    _broker_ok_until: float = 0.0
+    _broker_ok_until: float = field(default=0.0, init=False, repr=False)
 
     async def check(self) -> dict[str, str]:
         checks: dict[str, Callable[[], Awaitable[object]]] = {}
