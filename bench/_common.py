@@ -14,10 +14,13 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from rtmn_shared.events.catalogue import PaymentSuccess
 
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
@@ -83,3 +86,19 @@ async def wait_healthy(
                 pass
             await asyncio.sleep(0.05)
     raise SystemExit(f"the {name} server did not start")
+
+
+def sample_payment(n: int) -> PaymentSuccess:
+    """The n-th of a stream of distinct payment.success events, spread over 97 users."""
+    return PaymentSuccess(
+        payment_id=f"pay_{n}",
+        order_id=f"ord_{n}",
+        order_number=f"R{n}",
+        user_id=f"u{n % 97}",
+        merchant_id="m1",
+        amount=49_900,
+        currency="INR",
+        gateway="razorpay",
+        gateway_payment_id=f"rzp_{n}",
+        paid_at=datetime.now(UTC),
+    )

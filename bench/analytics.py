@@ -16,13 +16,12 @@ import argparse
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
 import aiohttp
 import uvloop
-from _common import percentile, result_line, table
+from _common import percentile, result_line, sample_payment, table
 
 from analytics.batcher import Batcher
 from analytics.handlers import forward
@@ -30,7 +29,7 @@ from analytics.mapping import map_event
 from analytics.providers.base import RetryPolicy
 from analytics.providers.mixpanel import MixpanelSink
 from rtmn_fakes.mixpanel import MixpanelFake
-from rtmn_shared.events.catalogue import CATALOGUE, PaymentSuccess
+from rtmn_shared.events.catalogue import CATALOGUE
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
@@ -43,25 +42,7 @@ TRICKLE_GAP = 0.01  # 100 events/s
 
 
 def events(count: int) -> list[CloudEvent]:
-    now = datetime.now(UTC)
-    return [
-        CloudEvent.of(
-            PaymentSuccess(
-                payment_id=f"pay_{n}",
-                order_id=f"ord_{n}",
-                order_number=f"R{n}",
-                user_id=f"u{n % 97}",
-                merchant_id="m1",
-                amount=49_900,
-                currency="INR",
-                gateway="razorpay",
-                gateway_payment_id=f"rzp_{n}",
-                paid_at=now,
-            ),
-            source="rtmn/bench",
-        )
-        for n in range(count)
-    ]
+    return [CloudEvent.of(sample_payment(n), source="rtmn/bench") for n in range(count)]
 
 
 def per_event(sink: MixpanelSink) -> Handler:

@@ -18,13 +18,12 @@ import asyncio
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aio_pika
 import asyncpg
 import uvloop
-from _common import result_line, table
+from _common import result_line, sample_payment, table
 
 from rtmn_shared.db import Pool, keep_session
 from rtmn_shared.events.catalogue import PaymentSuccess
@@ -49,21 +48,6 @@ def progress(message: str) -> None:
     print(f"... {message}", file=sys.stderr, flush=True)
 
 
-def event(n: int) -> PaymentSuccess:
-    return PaymentSuccess(
-        payment_id=f"pay_{n}",
-        order_id=f"ord_{n}",
-        order_number=f"R{n}",
-        user_id=f"u{n % 97}",
-        merchant_id="m1",
-        amount=49_900,
-        currency="INR",
-        gateway="razorpay",
-        gateway_payment_id=f"rzp_{n}",
-        paid_at=datetime.now(UTC),
-    )
-
-
 async def open_pool(database_url: str) -> Pool:
     pool = await asyncpg.create_pool(
         database_url,
@@ -86,7 +70,7 @@ async def raw_publish_and_consume(amqp_url: str, count: int) -> tuple[float, flo
     queue = await channel.declare_queue(
         f"bench.raw.{uuid.uuid4().hex[:6]}", durable=True, arguments={"x-queue-type": "quorum"}
     )
-    body = event(0).model_dump_json().encode()
+    body = sample_payment(0).model_dump_json().encode()
     started = time.perf_counter()
     for offset in range(0, count, 500):
         await asyncio.gather(
@@ -152,7 +136,7 @@ async def produce(unit: UnitOfWork, outbox: Outbox, count: int, per_transaction:
     for offset in range(0, count, per_transaction):
         async with unit.transaction() as conn:
             for n in range(offset, min(count, offset + per_transaction)):
-                await outbox.add(conn, event(n))
+                await outbox.add(conn, sample_payment(n))
 
 
 async def until(pool: Pool, sql: str, target: int) -> None:
@@ -180,7 +164,7 @@ async def paced_run(unit: UnitOfWork, outbox: Outbox, first: int, count: int, ra
     started = time.perf_counter()
     for n in range(count):
         async with unit.transaction() as conn:
-            await outbox.add(conn, event(first + n))
+            await outbox.add(conn, sample_payment(first + n))
         ahead = started + (n + 1) / rate - time.perf_counter()
         if ahead > 0:
             await asyncio.sleep(ahead)
