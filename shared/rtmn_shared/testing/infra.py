@@ -1,4 +1,5 @@
-"""A test run's own PostgreSQL database and RabbitMQ vhost, made at start and dropped at the end."""
+"""A test run's own PostgreSQL database, RabbitMQ vhost and Redis database: made at start,
+emptied or dropped at the end, so neither `make run` nor an earlier run can interfere."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from redis.asyncio import Redis
+
 from rtmn_shared.cli.token import generate_keypair, mint
 from rtmn_shared.provision import drop_database, provision
 from rtmn_shared.suite import SERVICES
@@ -15,7 +18,9 @@ from rtmn_shared.suite import SERVICES
 PG_HOST = os.environ.get("RTMN_TEST_PG", "127.0.0.1:5432")
 ADMIN_DSN = os.environ.get("RTMN_TEST_ADMIN_DSN", f"postgresql://postgres@{PG_HOST}/postgres")
 REDIS_BASE = os.environ.get("RTMN_TEST_REDIS", "redis://127.0.0.1:6379")
-REDIS_DB = int(os.environ.get("RTMN_TEST_REDIS_DB", "15"))
+# Redis has no throwaway databases: a run claims a free numbered one (0 stays `make run`'s).
+REDIS_DBS = range(1, 12)
+REDIS_CLAIM_SECONDS = 6 * 3600
 AMQP_BASE = os.environ.get("RTMN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 
 
@@ -26,6 +31,7 @@ class Suite:
     run_id: str = field(default_factory=lambda: secrets.token_hex(4))
     private_key: str = ""
     public_key: str = ""
+    redis_db: int | None = None
 
     def __post_init__(self) -> None:
         self.private_key, self.public_key = generate_keypair()
@@ -48,15 +54,18 @@ class Suite:
 
     @property
     def redis_url(self) -> str:
-        return f"{REDIS_BASE}/{REDIS_DB}"
+        if self.redis_db is None:
+            raise RuntimeError("Suite.create() claims the run's Redis database first")
+        return f"{REDIS_BASE}/{self.redis_db}"
 
     def environ(self) -> dict[str, str]:
         return {
             "DATABASE_URL": self.database_url,
             "AMQP_URL": self.amqp_url,
-            "REDIS_URL": self.redis_url,
             "JWT_PUBLIC_KEY": self.public_key,
             "LOG_LEVEL": "INFO",
+            # A suite that was never created (a bench needing only a database) has no Redis.
+            **({"REDIS_URL": self.redis_url} if self.redis_db is not None else {}),
         }
 
     def token(self, subject: str, scopes: str = "", ttl_seconds: int = 3600) -> str:
@@ -69,10 +78,35 @@ class Suite:
         await provision(ADMIN_DSN, self.database, list(SERVICES.values()))
         rabbitmqctl("add_vhost", self.vhost)
         rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        self.redis_db = await self._claim_redis_db()
 
     async def destroy(self) -> None:
         await drop_database(ADMIN_DSN, self.database)
         rabbitmqctl("delete_vhost", self.vhost)
+        if self.redis_db is not None:
+            await self._flush_redis_db()
+            async with Redis.from_url(f"{REDIS_BASE}/0") as claims:
+                await claims.delete(_claim_key(self.redis_db))
+
+    async def _claim_redis_db(self) -> int:
+        # Claims live in database 0 and expire, so a run that died frees its database in time.
+        async with Redis.from_url(f"{REDIS_BASE}/0") as claims:
+            for number in REDIS_DBS:
+                if await claims.set(
+                    _claim_key(number), self.run_id, nx=True, ex=REDIS_CLAIM_SECONDS
+                ):
+                    self.redis_db = number
+                    await self._flush_redis_db()  # whatever a dead run left behind
+                    return number
+        raise RuntimeError(f"every test Redis database {REDIS_DBS} is claimed by another run")
+
+    async def _flush_redis_db(self) -> None:
+        async with Redis.from_url(self.redis_url) as redis:
+            await redis.flushdb()
+
+
+def _claim_key(number: int) -> str:
+    return f"rtmn:test-redis-db:{number}"
 
 
 def rabbitmqctl(*args: str) -> None:
