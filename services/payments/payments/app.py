@@ -68,11 +68,6 @@ async def open_unit(settings: Settings, stack: AsyncExitStack) -> UnitOfWork:
     return open_unit_of_work(INFO, settings, pool, stack)
 
 
-def _secret(value: object) -> bytes | None:
-    get = getattr(value, "get_secret_value", None)
-    return get().encode() if get is not None else None
-
-
 async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Application:
     unit = await open_unit(settings, stack)
     redis = await open_redis(settings, stack)
@@ -84,12 +79,16 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
         limiter=RateLimiter(redis, "payments"),
         create_limit=Limit(settings.create_limit_per_window, settings.create_limit_window_seconds),
         razorpay_key_secret=key_secret.get_secret_value() if key_secret else None,
-        razorpay_secrets=webhooks.Secrets(
-            _secret(settings.razorpay_webhook_secret),
-            _secret(settings.razorpay_webhook_secret_previous),
+        razorpay_secrets=webhooks.Secrets.of(
+            settings.razorpay_webhook_secret,
+            settings.razorpay_webhook_secret_previous,
             settings.razorpay_webhook_secret_previous_until,
         ),
-        stripe_secrets=webhooks.Secrets(_secret(settings.stripe_webhook_secret)),
+        stripe_secrets=webhooks.Secrets.of(
+            settings.stripe_webhook_secret,
+            settings.stripe_webhook_secret_previous,
+            settings.stripe_webhook_secret_previous_until,
+        ),
         payee=UpiPayee(settings.upi_payee_vpa, settings.upi_payee_name),
     )
     return create_app(

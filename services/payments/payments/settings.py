@@ -18,6 +18,9 @@ class Settings(CommonSettings):
 
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # As for Razorpay: a rotation can roll out without refusing what was signed before it.
+    stripe_webhook_secret_previous: SecretStr | None = None
+    stripe_webhook_secret_previous_until: AwareDatetime | None = None
     stripe_api_base: str | None = Field(default=None, description="for tests: a local fake")
 
     upi_payee_vpa: str = "rtmn@okaxis"

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import stripe
+from pydantic import SecretStr
 
 from payments.domain import Authorized, Captured, Failed, Signal
 from payments.providers.stripe import intent_signal
@@ -24,17 +25,33 @@ class BadWebhook(Exception):
 
 @dataclass(frozen=True)
 class Secrets:
-    """The current webhook secret and, until `previous_until`, the one it replaced."""
+    """The current webhook secret and, until `previous_until`, the one it replaced.
+
+    One rotation window for every provider: no date, or a date passed, refuses the previous one.
+    """
 
     current: bytes | None
     previous: bytes | None = None
     previous_until: datetime | None = None
+
+    @classmethod
+    def of(
+        cls,
+        current: SecretStr | None,
+        previous: SecretStr | None = None,
+        previous_until: datetime | None = None,
+    ) -> Secrets:
+        return cls(_bytes(current), _bytes(previous), previous_until)
 
     def valid(self, now: datetime) -> list[bytes]:
         found = [self.current] if self.current else []
         if self.previous and self.previous_until is not None and now < self.previous_until:
             found.append(self.previous)
         return found
+
+
+def _bytes(secret: SecretStr | None) -> bytes | None:
+    return secret.get_secret_value().encode() if secret else None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ RZP_WEBHOOK_SECRET = "whsec_razorpay_current"
 RZP_WEBHOOK_PREVIOUS = "whsec_razorpay_previous"
 STRIPE_KEY = "sk_test_payments000000000000000"
 STRIPE_WEBHOOK_SECRET = "whsec_stripe_tests"
+STRIPE_WEBHOOK_PREVIOUS = "whsec_stripe_previous"
 GATEWAY_TIMEOUT = 1.0
 
 
@@ -40,6 +41,8 @@ def settings_for(razorpay: RazorpayFake, stripe: StripeFake, **changes: Any) -> 
         "razorpay_api_base": razorpay.url,
         "stripe_secret_key": STRIPE_KEY,
         "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
+        "stripe_webhook_secret_previous": STRIPE_WEBHOOK_PREVIOUS,
+        "stripe_webhook_secret_previous_until": datetime.now(UTC) + timedelta(hours=1),
         "stripe_api_base": stripe.url,
         "gateway_timeout_seconds": GATEWAY_TIMEOUT,
         "upi_payee_vpa": "rtmn@okaxis",
@@ -95,6 +98,7 @@ class Api:
     previous_webhook_secret = RZP_WEBHOOK_PREVIOUS
     key_secret = RZP_KEY_SECRET
     stripe_webhook_secret = STRIPE_WEBHOOK_SECRET
+    previous_stripe_webhook_secret = STRIPE_WEBHOOK_PREVIOUS
 
     def __init__(
         self,

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from aiohttp.test_utils import TestClient
 
+from payments.app import build_app
 from rtmn_fakes.stripe import StripeFake, build_event, sign_stripe_webhook
+from rtmn_shared.testing.plugin import ClientFactory
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
 async def stripe_webhook(
-    api: Api, body: bytes, *, secret: str | None = None, timestamp: int | None = None
+    api: Api,
+    body: bytes,
+    *,
+    secret: str | None = None,
+    timestamp: int | None = None,
+    client: TestClient | None = None,  # type: ignore[type-arg]
 ) -> Any:
     header = sign_stripe_webhook(body, secret or api.stripe_webhook_secret, timestamp)
-    return await api.client.post(
+    return await (client or api.client).post(
         "/api/webhooks/stripe", data=body, headers={"Stripe-Signature": header}
     )
 
@@ -94,6 +104,35 @@ async def test_bad_stripe_signatures_are_400_and_change_nothing(
     assert response.status == 400
     assert (await api.get(created["payment_id"]))["status"] == "created"
     assert await api.events(created["payment_id"]) == []
+
+
+async def test_previous_stripe_secret_is_accepted_inside_the_rotation_window_only(
+    api: Api, stripe: StripeFake, http: ClientFactory, user: str
+) -> None:
+    inside = await api.created(user, gateway="stripe")
+    after = await api.created(user, gateway="stripe")
+    for created in (inside, after):
+        stripe.succeed(created["gateway_order_id"])
+    expired = api.settings(
+        stripe_webhook_secret_previous_until=datetime.now(UTC) - timedelta(seconds=1),
+    )
+    previous = api.previous_stripe_webhook_secret
+    async with AsyncExitStack() as stack:
+        late_client: TestClient = await http(await build_app(expired, stack))  # type: ignore[type-arg]
+
+        accepted = await stripe_webhook(
+            api,
+            stripe.build_event("payment_intent.succeeded", inside["gateway_order_id"]),
+            secret=previous,
+        )
+        late = stripe.build_event("payment_intent.succeeded", after["gateway_order_id"])
+        refused = await stripe_webhook(api, late, secret=previous, client=late_client)
+        assert (await api.get(after["payment_id"]))["status"] == "created"
+        current = await stripe_webhook(api, late, client=late_client)
+
+    assert (accepted.status, refused.status, current.status) == (200, 400, 200)
+    assert (await api.get(inside["payment_id"]))["status"] == "captured"
+    assert len(await api.events(after["payment_id"], "payment.success")) == 1
 
 
 async def test_stripe_refund_is_keyed_and_processed_at_once(
