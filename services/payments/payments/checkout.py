@@ -12,10 +12,12 @@ from payments import store, upi
 from payments.domain import Authorized
 from payments.idempotency import Claim, Reply
 from payments.providers.gateway import (
+    Checkout,
     GatewayRejected,
     Gateways,
     GatewayUnavailable,
     NewPayment,
+    PaymentGateway,
 )
 from payments.schemas import CreatedPayment, CreatePayment, UpiLink, VerifyPayment
 from payments.store import PaymentRow
@@ -56,7 +58,8 @@ async def create(
     refusal = gateways.of(request.gateway).limits.refusal(request.amount, request.currency)
     if refusal is not None:
         raise Problem(422, refusal)
-    if claim.resource_id is None:
+    resumed = claim.resource_id is not None
+    if not resumed:
         await limiter.check("payments-create", claim.user_id, limit)
         payment_id = new_payment_id()
         async with pool.acquire() as conn, conn.transaction():
@@ -67,15 +70,30 @@ async def create(
     async with pool.acquire() as conn:
         payment = await store.get_payment(conn, claim.resource_id or "")
     assert payment is not None
-    return Reply(201, (await open_order(pool, gateways, payment, payee)).model_dump(mode="json"))
+    created = await open_order(pool, gateways, payment, payee, earlier_try=resumed)
+    return Reply(201, created.model_dump(mode="json"))
+
+
+async def gateway_order(
+    gateway: PaymentGateway, payment: PaymentRow, *, earlier_try: bool
+) -> Checkout:
+    """The gateway's order for `payment`. After a try whose answer was lost, the order that try
+    may have made is looked for first, so that one payment never has two orders to pay."""
+    new = payment.new_payment()
+    if payment.gateway_order_id is None and earlier_try:
+        found = await gateway.find(new)
+        if found is not None:
+            return found
+    return await gateway.open(new, payment.gateway_order_id)
 
 
 async def open_order(
-    pool: Pool, gateways: Gateways, payment: PaymentRow, payee: UpiPayee
+    pool: Pool, gateways: Gateways, payment: PaymentRow, payee: UpiPayee, *, earlier_try: bool
 ) -> CreatedPayment:
-    gateway = gateways.of(payment.gateway)
     try:
-        checkout = await gateway.open(payment.new_payment(), payment.gateway_order_id)
+        checkout = await gateway_order(
+            gateways.of(payment.gateway), payment, earlier_try=earlier_try
+        )
     except GatewayUnavailable:
         # The gateway may have made the order: reconciliation (or a retry with the key) settles it.
         raise Problem(

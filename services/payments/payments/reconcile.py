@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from payments import refund_store, refunds, store
+from payments.checkout import gateway_order
 from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable
 from payments.refund_store import RefundRow
 from payments.store import PaymentRow
@@ -73,8 +74,8 @@ class Reconciler:
         try:
             order_id = payment.gateway_order_id
             if order_id is None:
-                # Create timed out: ask again (Stripe's fixed key returns the first intent).
-                checkout = await gateway.open(payment.new_payment())
+                # Create timed out: the order it may have made is found, never made twice.
+                checkout = await gateway_order(gateway, payment, earlier_try=True)
                 async with self.pool.acquire() as conn:
                     order_id = await store.set_gateway_order(
                         conn, payment.id, checkout.gateway_order_id

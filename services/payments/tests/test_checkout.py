@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rtmn_fakes.razorpay import RazorpayFake, checkout_signature
+from rtmn_shared.testing.waiting import wait_for
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
@@ -191,16 +192,22 @@ async def test_a_gateway_timeout_is_503_and_a_retry_with_the_key_resumes_that_pa
     razorpay.delay_next(1, 2.0, path="/v1/orders", method="POST")
 
     timed_out = await api.create(user, key="checkout-timeout", order_id="ord_timeout")
-    retried = await api.create(user, key="checkout-timeout", order_id="ord_timeout")
-
     assert timed_out.status == 503
     assert "Retry-After" in timed_out.headers
     payment_id = (await timed_out.json())["payment_id"]
+    # The client waits as told; meanwhile Razorpay has made the order all the same.
+    [late] = await wait_for(
+        lambda: [o for o in list(razorpay.orders.values()) if o["receipt"] == payment_id],
+        message="the late order",
+    )
+    retried = await api.create(user, key="checkout-timeout", order_id="ord_timeout")
+
     assert retried.status == 201
     body = await retried.json()
-    assert body["payment_id"] == payment_id
-    assert (await api.get(payment_id))["gateway_order_id"] == body["gateway_order_id"]
+    assert (body["payment_id"], body["gateway_order_id"]) == (payment_id, late["id"])
+    assert (await api.get(payment_id))["gateway_order_id"] == late["id"]
     assert await api.pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user) == 1
+    assert [o for o in list(razorpay.orders.values()) if o["receipt"] == payment_id] == [late]
 
 
 async def test_a_nul_character_is_refused_with_a_4xx_never_a_500(api: Api, user: str) -> None:

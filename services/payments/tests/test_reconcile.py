@@ -11,6 +11,7 @@ from payments.reconcile import Reconciler
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake
 from rtmn_shared.events.wakeup import UnitOfWork
+from rtmn_shared.testing.waiting import wait_for
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 SLOW = 2.0  # seconds the fake takes, past the service's 1 s gateway timeout
@@ -18,6 +19,11 @@ SLOW = 2.0  # seconds the fake takes, past the service's 1 s gateway timeout
 
 def later() -> datetime:
     return datetime.now(UTC) + timedelta(days=2)
+
+
+def orders_of(razorpay: RazorpayFake, payment_id: str) -> list[str]:
+    """The ids of the Razorpay orders made for our payment (its id is their receipt)."""
+    return [o["id"] for o in list(razorpay.orders.values()) if o["receipt"] == payment_id]
 
 
 async def reconciler(api: Api, stack: AsyncExitStack) -> Reconciler:
@@ -58,6 +64,47 @@ async def test_stripe_create_timeout_is_settled_by_reconciliation(
     # Our fixed idempotency key made the repeat return the first intent, not a second one.
     mine = [i for i in stripe.payment_intents.values() if i["metadata"]["payment_id"] == payment_id]
     assert len(mine) == 1
+
+
+async def test_razorpay_create_timeout_is_settled_on_the_order_it_made(
+    api: Api, razorpay: RazorpayFake, stack: AsyncExitStack, user: str
+) -> None:
+    razorpay.delay_next(1, SLOW, path="/v1/orders", method="POST")
+
+    response = await api.create(user)
+
+    assert response.status == 503
+    payment_id = (await response.json())["payment_id"]
+    # Razorpay made the order all the same, after our timeout; the customer pays it.
+    [order_id] = await wait_for(lambda: orders_of(razorpay, payment_id), message="the late order")
+    paid = razorpay.capture(order_id)
+
+    await (await reconciler(api, stack)).run_once(later())
+
+    view = await api.get(payment_id)
+    assert (view["status"], view["gateway_order_id"]) == ("captured", order_id)
+    assert view["gateway_payment_id"] == paid["id"]
+    assert orders_of(razorpay, payment_id) == [order_id]  # found by its receipt, not made again
+    assert [r.query for r in razorpay.requests_to("/v1/orders", "GET")][-1:] == [
+        {"receipt": payment_id}
+    ]
+    assert len(await api.events(payment_id, "payment.success")) == 1
+
+
+async def test_a_create_that_never_reached_razorpay_is_made_once_by_reconciliation(
+    api: Api, razorpay: RazorpayFake, stack: AsyncExitStack, user: str
+) -> None:
+    razorpay.drop_next(1, path="/v1/orders", method="POST")
+    response = await api.create(user)
+    assert response.status == 503
+    payment_id = (await response.json())["payment_id"]
+    assert orders_of(razorpay, payment_id) == []
+
+    await (await reconciler(api, stack)).run_once(later())
+
+    [order_id] = orders_of(razorpay, payment_id)
+    view = await api.get(payment_id)
+    assert (view["status"], view["gateway_order_id"]) == ("created", order_id)
 
 
 async def test_a_timeout_while_reconciling_is_unknown_never_failure(

@@ -1,5 +1,8 @@
 """Razorpay Orders, Payments and Refunds API, as `razorpay.Client(base_url=fake.url)` sees it.
 
+Orders are listed as `GET /v1/orders` does (`client.order.all({"receipt": ...})`): filtered by
+receipt, authorized, from and to, newest first, `count` (default 10, at most 100) after `skip`.
+
 Payments cannot be made through the API (a customer pays in Checkout), so tests create them
 with `capture()`, `authorize()` or `fail_payment()`, then post the matching webhook built by
 `build_webhook()` and signed by `sign_webhook()`.
@@ -59,6 +62,7 @@ class RazorpayFake(FakeServer):
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/v1/orders", self._create_order),
+            web.get("/v1/orders", self._list_orders),
             web.get("/v1/orders/{id}", self._fetch("order")),
             web.get("/v1/orders/{id}/payments", self._order_payments),
             web.get("/v1/payments/{id}", self._fetch("payment")),
@@ -211,6 +215,40 @@ class RazorpayFake(FakeServer):
                 return json_response(entity)
 
         return fetch
+
+    async def _list_orders(self, request: web.Request) -> web.Response:
+        try:
+            query = rules.order_query(request.query)
+        except rules.RazorpayError as exc:
+            return json_response(exc.body, exc.status)
+        with self._lock:
+            # Newest first, the later-made first among orders of the same second (a stable sort).
+            latest_first = list(self.orders.values())[::-1]
+            newest = sorted(latest_first, key=lambda o: -o["created_at"])
+            found = [o for o in newest if self._listed(o, query)]
+            items = [self._expanded(o, query) for o in found[query.skip : query.skip + query.count]]
+            return json_response({"entity": "collection", "count": len(items), "items": items})
+
+    def _listed(self, order: dict[str, Any], query: rules.OrderQuery) -> bool:
+        if query.receipt is not None and order["receipt"] != query.receipt:
+            return False
+        if query.since is not None and order["created_at"] < query.since:
+            return False
+        if query.until is not None and order["created_at"] > query.until:
+            return False
+        if query.authorized is not None:
+            paid = ("authorized", "captured", "refunded")
+            authorized = any(
+                p["order_id"] == order["id"] and p["status"] in paid for p in self.payments.values()
+            )
+            return authorized == query.authorized
+        return True
+
+    def _expanded(self, order: dict[str, Any], query: rules.OrderQuery) -> dict[str, Any]:
+        if not query.with_payments:
+            return dict(order)
+        items = [p for p in self.payments.values() if p["order_id"] == order["id"]]
+        return dict(order, payments={"entity": "collection", "count": len(items), "items": items})
 
     async def _order_payments(self, request: web.Request) -> web.Response:
         order_id = request.match_info["id"]

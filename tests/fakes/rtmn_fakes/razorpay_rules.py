@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from aiohttp import web
@@ -28,6 +30,8 @@ ORDER_FIELDS = frozenset(
         "bank_account",
     }
 )
+# GET /v1/orders: the filters and paging Razorpay documents for "Fetch All Orders".
+ORDER_QUERY = frozenset({"receipt", "authorized", "from", "to", "count", "skip", "expand[]"})
 REFUND_FIELDS = frozenset({"amount", "speed", "notes", "receipt"})
 CURRENCIES = frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"})
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
@@ -91,3 +95,48 @@ def notes(value: Any) -> Any:
     if not isinstance(value, dict) or len(value) > 15:
         raise RazorpayError("notes must be an object of at most 15 keys", "notes")
     return value
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """What `GET /v1/orders` was asked for; Razorpay lists newest first, 10 by default."""
+
+    receipt: str | None = None
+    authorized: bool | None = None
+    since: int | None = None
+    until: int | None = None
+    count: int = 10
+    skip: int = 0
+    with_payments: bool = False
+
+
+def order_query(query: Mapping[str, str]) -> OrderQuery:
+    reject_unknown(dict(query), ORDER_QUERY)
+    authorized = query.get("authorized")
+    if authorized not in (None, "0", "1"):
+        raise RazorpayError("The selected authorized is invalid.", "authorized")
+    expand = query.get("expand[]")
+    if expand not in (None, "payments"):
+        raise RazorpayError("The selected expand is invalid.", "expand")
+    # Wording of the paging errors not from a published sample; code and field are.
+    count = _whole(query, "count", 10)
+    if not 1 <= count <= 100:
+        raise RazorpayError("The count must be between 1 and 100.", "count")
+    return OrderQuery(
+        receipt=query.get("receipt"),
+        authorized=None if authorized is None else authorized == "1",
+        since=_whole(query, "from", None),
+        until=_whole(query, "to", None),
+        count=count,
+        skip=_whole(query, "skip", 0),
+        with_payments=expand is not None,
+    )
+
+
+def _whole(query: Mapping[str, str], name: str, default: int | None) -> Any:
+    value = query.get(name)
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise RazorpayError(f"The {name} must be an integer.", name)
+    return int(value)

@@ -121,6 +121,65 @@ def test_captured_payment_is_listed_under_its_order(
         fake.capture(str(order["id"]))
 
 
+def test_orders_are_found_by_receipt_newest_first(
+    fake: RazorpayFake, client: razorpay.Client
+) -> None:
+    def made(receipt: str) -> str:
+        order = {"amount": 50_000, "currency": "INR", "receipt": receipt}
+        return str(client.order.create(order, timeout=TIMEOUT)["id"])
+
+    first, _, second = made("pmt_a"), made("pmt_b"), made("pmt_a")
+
+    listed = client.order.all({"receipt": "pmt_a"}, timeout=TIMEOUT)
+
+    assert (listed["entity"], listed["count"]) == ("collection", 2)
+    assert [o["id"] for o in listed["items"]] == [second, first]
+    assert listed["items"][1] == client.order.fetch(first, timeout=TIMEOUT)
+    assert client.order.all({"receipt": "pmt_none"}, timeout=TIMEOUT)["items"] == []
+    [sent] = fake.requests_to("/v1/orders", "GET")[-1:]
+    assert sent.query == {"receipt": "pmt_none"}
+
+
+def test_orders_are_paged_and_filtered_by_time_and_authorisation() -> None:
+    now = [1_700_000_000.0]
+    with RazorpayFake(key_id="rzp_test_k1", key_secret="s3cret", clock=lambda: now[0]) as fake:
+        client = razorpay.Client(auth=(fake.key_id, fake.key_secret), base_url=fake.url)
+        ids = []
+        for _ in range(3):
+            ids.append(create_order(client)["id"])
+            now[0] += 60
+        fake.authorize(str(ids[0]))
+
+        def listed(**query: object) -> list[object]:
+            return [o["id"] for o in client.order.all(query, timeout=TIMEOUT)["items"]]
+
+        assert listed() == ids[::-1]
+        assert listed(count=1, skip=1) == [ids[1]]
+        assert listed(**{"from": 1_700_000_060}) == [ids[2], ids[1]]
+        assert listed(to=1_700_000_060) == [ids[1], ids[0]]
+        assert listed(authorized=1) == [ids[0]]
+        assert listed(authorized=0) == [ids[2], ids[1]]
+        [expanded] = client.order.all({"expand[]": "payments", "authorized": 1}, timeout=TIMEOUT)[
+            "items"
+        ]
+        assert expanded["payments"]["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"count": 101}, "between 1 and 100"),
+        ({"count": "ten"}, "count must be an integer"),
+        ({"status": "paid"}, "status is/are not required"),
+    ],
+)
+def test_bad_order_queries_are_rejected(
+    client: razorpay.Client, query: dict[str, object], message: str
+) -> None:
+    with pytest.raises(BadRequestError, match=message):
+        client.order.all(query, timeout=TIMEOUT)
+
+
 def test_unknown_payment_is_a_bad_request(client: razorpay.Client) -> None:
     with pytest.raises(BadRequestError, match="The id provided does not exist"):
         client.payment.fetch("pay_doesnotexist00", timeout=TIMEOUT)

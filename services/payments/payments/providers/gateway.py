@@ -81,6 +81,13 @@ class PaymentGateway(Protocol):
         """The gateway's order for our payment: made now, or `existing` made by an earlier try."""
         ...
 
+    async def find(self, payment: NewPayment) -> Checkout | None:
+        """The order an earlier try whose answer was lost made for our payment, if any.
+
+        None also where `open` itself is idempotent (Stripe: our fixed idempotency key).
+        """
+        ...
+
     async def status(self, gateway_order_id: str) -> Signal | None:
         """What the gateway knows of the order's payment; None while nothing is settled."""
         ...

@@ -65,6 +65,20 @@ class RazorpayGateway:
         )
         return self._checkout(order["id"])
 
+    async def find(self, payment: NewPayment) -> Checkout | None:
+        # Orders carry our payment id as their receipt; Razorpay lists them newest first.
+        listed = await self._call(self._client.order.all, {"receipt": payment.payment_id})
+        mine = [o for o in listed.get("items") or [] if o.get("receipt") == payment.payment_id]
+        if not mine:
+            return None
+        if len(mine) > 1:
+            log.warning(
+                "payment %s has %d Razorpay orders; keeping the first",
+                payment.payment_id,
+                len(mine),
+            )
+        return self._checkout(mine[-1]["id"])
+
     def _checkout(self, order_id: str) -> Checkout:
         return Checkout(order_id, {"key_id": self.key_id, "razorpay_order_id": order_id})
 

@@ -30,7 +30,17 @@ class SandboxGateway:
         order_id = existing or f"sandbox_order_{uuid.uuid4().hex[:16]}"
         self.orders[order_id] = payment
         log.info("sandbox %s: would create an order for payment %s", self.name, payment.payment_id)
+        return self._checkout(order_id)
+
+    @staticmethod
+    def _checkout(order_id: str) -> Checkout:
         return Checkout(order_id, {"sandbox": "true", "gateway_order_id": order_id})
+
+    async def find(self, payment: NewPayment) -> Checkout | None:
+        for order_id, made in self.orders.items():
+            if made.payment_id == payment.payment_id:
+                return self._checkout(order_id)
+        return None
 
     async def status(self, gateway_order_id: str) -> Signal | None:
         # A sandbox never pretends a payment was made.

@@ -71,6 +71,9 @@ class StripeGateway:
         )
         return Checkout(intent.id, {"client_secret": intent.client_secret or ""})
 
+    async def find(self, payment: NewPayment) -> Checkout | None:
+        return None  # `open` repeats the create under its fixed key: Stripe returns the first
+
     async def status(self, gateway_order_id: str) -> Signal | None:
         intent = await self._call(self._client.v1.payment_intents.retrieve_async(gateway_order_id))
         return intent_signal(intent.to_dict())
