@@ -17,11 +17,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from rtmn_shared.db import Connection, Pool
+if TYPE_CHECKING:  # settings.py parses SECRETS_KEYS with this module, and db.py imports settings
+    from rtmn_shared.db import Connection, Pool
 
 _FORMAT = 1
 _NONCE_BYTES = 12
@@ -144,6 +147,7 @@ def table_sql(table: str = "secrets") -> str:
     """The service-owned table, for a migration (`SECRETS_TABLE_SQL` is the usual name)."""
     _check_identifier(table)
     return (
+        "-- Provider credentials sealed under versioned keys (rtmn_shared/secrets.py).\n"
         f"CREATE TABLE {table} (\n"
         "    name        TEXT PRIMARY KEY,\n"
         "    ciphertext  BYTEA NOT NULL,\n"
@@ -155,6 +159,15 @@ def table_sql(table: str = "secrets") -> str:
 
 
 SECRETS_TABLE_SQL = table_sql()
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """What may be shown about a stored secret: never its value."""
+
+    name: str
+    key_version: str
+    updated_at: datetime
 
 
 class SecretStore:
@@ -184,6 +197,12 @@ class SecretStore:
         )
         return None if sealed is None else self.ring.decrypt(sealed, name=name)
 
+    async def entries(self) -> list[StoredSecret]:
+        rows = await self.pool.fetch(
+            f"SELECT name, key_version, updated_at FROM {self.table} ORDER BY name"  # noqa: S608
+        )
+        return [StoredSecret(row["name"], row["key_version"], row["updated_at"]) for row in rows]
+
     async def versions(self) -> dict[str, int]:
         """Rows per key version: a key may leave the ring once its count is zero."""
         rows = await self.pool.fetch(
@@ -201,15 +220,19 @@ class SecretStore:
                 self.ring.current,
                 batch_size,
             )
-            resealed = [
-                (row["name"], self.ring.rotate(row["ciphertext"], name=row["name"])) for row in rows
-            ]
+            resealed = [(row["name"], self._reseal(row["name"], row["ciphertext"])) for row in rows]
             await conn.executemany(
                 f"UPDATE {self.table} SET ciphertext = $2, key_version = $3,"  # noqa: S608
                 " updated_at = now() WHERE name = $1",
                 [(name, sealed, self.ring.current) for name, sealed in resealed],
             )
         return len(resealed)
+
+    def _reseal(self, name: str, ciphertext: bytes) -> bytes:
+        try:
+            return self.ring.rotate(ciphertext, name=name)
+        except SecretsError as error:  # the operator needs to know which row
+            raise type(error)(f"{name}: {error}") from None
 
     async def rotate(self, batch_size: int = 100) -> int:
         """Moves every row to the current key, batch by batch; readers keep working throughout

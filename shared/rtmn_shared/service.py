@@ -1,6 +1,7 @@
 """One entry point per service: `python -m <service> api|relay|consumers|worker|migrate|all`.
 
 `worker` is the relay and the consumers in one process; `all` adds the API (and migrates first).
+`python -m <service> secrets ...` keeps its credentials sealed in its schema (cli/secrets.py).
 
 A service describes itself with a `Service`; its composition root builds the HTTP app and the
 event handlers from settings. Everything opened is closed on the way out.
@@ -32,7 +33,14 @@ from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.logs import configure_logging, redact_url
 from rtmn_shared.migrations import MigrationError, discover, migrate
-from rtmn_shared.settings import CommonSettings, load_settings
+from rtmn_shared.secrets import SecretsError, SecretStore
+from rtmn_shared.settings import (
+    CommonSettings,
+    SettingsError,
+    load_settings,
+    secret_settings,
+    set_in_environment,
+)
 from rtmn_shared.suite import SERVICES, ServiceInfo
 
 log = logging.getLogger(__name__)
@@ -94,12 +102,65 @@ async def open_redis(settings: CommonSettings, stack: AsyncExitStack) -> Redis:
     return redis
 
 
-async def run_migrations(service: Service[S], settings: S) -> list[str]:
+async def load_service_settings(service: Service[S]) -> tuple[S, list[str]]:
+    """Settings from the environment and, with SECRETS_KEYS set, each credential the environment
+    leaves unset from the service's sealed store: the environment wins, so local runs and tests
+    keep using variables. Returns the settings and the names that came from the store."""
+    given = set_in_environment(service.settings)
+    if "secrets_keys" not in given:
+        return load_settings(service.settings), []
+    common = load_settings(CommonSettings)
+    ring = common.key_ring()  # a malformed ring stops start-up even when nothing needs it
+    assert ring is not None
+    declared = secret_settings(service.settings)
+    wanted = [name for name, field in declared.items() if field not in given]
+    stored: dict[str, str] = {}
+    if wanted:
+        async with AsyncExitStack() as stack:
+            pool = await open_pool(service.info, common, stack)
+            stored = await read_stored(SecretStore(pool, ring), wanted)
+    values = {declared[name]: value for name, value in stored.items()}
+    return load_settings(service.settings, **values), sorted(stored)
+
+
+async def read_stored(store: SecretStore, names: Sequence[str]) -> dict[str, str]:
+    """The stored values of `names`; one that cannot be opened stops start-up, named, its value
+    never shown. Before the migrations have made the table nothing can have been stored."""
+    found: dict[str, str] = {}
+    problems = []
+    for name in names:
+        try:
+            value = await store.get(name)
+        except asyncpg.UndefinedTableError:
+            return {}
+        except SecretsError as error:
+            problems.append(f"configuration error: {name} is stored but cannot be opened: {error}")
+            continue
+        if value is not None:
+            found[name] = value
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return found
+
+
+async def run_migrations(service: Service[Any], settings: CommonSettings) -> list[str]:
     conn = await db.connect(service.info, settings)
     try:
         return await migrate(conn, service.info.schema, discover(service.migrations))
     finally:
         await conn.close()
+
+
+async def migrate_or_exit(service: Service[Any], settings: CommonSettings) -> None:
+    try:
+        applied = await run_migrations(service, settings)
+    except MigrationError as error:
+        raise SystemExit(f"{service.name}: {error}") from None
+    except (OSError, asyncpg.PostgresError) as error:
+        raise SystemExit(
+            f"{service.name}: cannot migrate: {type(error).__name__}: {error}"
+        ) from None
+    log.info("migrations applied: %s", ", ".join(applied) or "none new")
 
 
 async def run_api(service: Service[S], settings: S) -> None:
@@ -176,25 +237,32 @@ async def _until_signal(work: Sequence[Awaitable[None]]) -> None:
 
 
 def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=f"python -m {service.name}")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["secrets"]:
+        # Imported here, not above: the command is built on this module (Service, open_pool).
+        from rtmn_shared.cli.secrets import main as secrets_main  # noqa: PLC0415
+
+        secrets_main(service, argv[1:])
+        return
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {service.name}",
+        epilog=f"python -m {service.name} secrets --help: its credentials, sealed in its schema",
+    )
     parser.add_argument("role", choices=["api", "relay", "consumers", "worker", "migrate", "all"])
     args = parser.parse_args(argv)
-    settings = load_settings(service.settings)
-    configure_logging(service.name, settings.log_level)
 
     async def run() -> None:
-        if args.role in ("migrate", "all"):
-            try:
-                applied = await run_migrations(service, settings)
-            except MigrationError as error:
-                raise SystemExit(f"{service.name}: {error}") from None
-            except (OSError, asyncpg.PostgresError) as error:
-                raise SystemExit(
-                    f"{service.name}: cannot migrate: {type(error).__name__}: {error}"
-                ) from None
-            log.info("migrations applied: %s", ", ".join(applied) or "none new")
-            if args.role == "migrate":
-                return
+        if args.role == "migrate":  # needs the database only, not the service's credentials
+            common = load_settings(CommonSettings)
+            configure_logging(service.name, common.log_level)
+            await migrate_or_exit(service, common)
+            return
+        settings, from_store = await load_service_settings(service)
+        configure_logging(service.name, settings.log_level)
+        if from_store:
+            log.info("credentials from the secret store: %s", ", ".join(from_store))
+        if args.role == "all":
+            await migrate_or_exit(service, settings)
         if args.role in ("relay", "consumers", "worker"):
             _serve_metrics(settings)
         roles: dict[str, list[Callable[[Service[S], S], Awaitable[None]]]] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -13,7 +13,9 @@ from pydantic import (
     SecretStr,
     ValidationError,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from rtmn_shared.secrets import KeyRing, KeyRingError
 
 
 def _unescape_pem(value: str) -> str:
@@ -46,6 +48,16 @@ class CommonSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # "v2:<base64>,v1:<base64>": set, it unlocks the service's stored credentials (secrets.py).
+    secrets_keys: SecretStr | None = None
+
+    def key_ring(self) -> KeyRing | None:
+        if self.secrets_keys is None:
+            return None
+        try:
+            return KeyRing.parse(self.secrets_keys.get_secret_value())
+        except KeyRingError as error:  # its message names a version at most, never a key
+            raise SettingsError(f"configuration error: {error}") from None
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -64,8 +76,27 @@ def describe(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_settings(cls: type[SettingsT]) -> SettingsT:
+def load_settings(cls: type[SettingsT], **values: Any) -> SettingsT:
+    """From the environment; `values` fill only what it leaves unset (see `unset_secrets`)."""
     try:
-        return cls()
+        return cls(**values)
     except ValidationError as error:
         raise SettingsError(describe(error)) from None
+
+
+def secret_settings(cls: type[CommonSettings]) -> dict[str, str]:
+    """Variable name -> field of each credential a service declares (its own SecretStr fields).
+
+    The common ones are left out: DB_PASSWORD and SECRETS_KEYS are how the store is reached.
+    """
+    return {
+        name.upper(): name
+        for name, field in cls.model_fields.items()
+        if name not in CommonSettings.model_fields
+        and (field.annotation is SecretStr or SecretStr in get_args(field.annotation))
+    }
+
+
+def set_in_environment(cls: type[BaseSettings]) -> set[str]:
+    """The fields the environment sets, by the settings' own rules (case, empty means unset)."""
+    return {name.lower() for name in EnvSettingsSource(cls)()}
