@@ -153,7 +153,8 @@ def env_from(spec: Spec) -> list[Obj]:
     ]
     if spec.config:
         sources.append({"configMapRef": {"name": f"rtmn-{spec.name}-config"}})
-    # DB_PASSWORD and the provider credentials; not committed (deploy/k8s/secrets.example.yaml).
+    # DB_PASSWORD, SECRETS_KEYS and the provider credentials; never committed (see
+    # deploy/k8s/secrets.example.yaml).
     sources.append({"secretRef": {"name": f"rtmn-{spec.name}"}})
     return sources
 
