@@ -3,6 +3,12 @@
 Each handler is one consumer group with its own quorum queue `<service>.<handler>`. A delivery
 is applied and recorded in the service's inbox in one transaction, then acknowledged; a
 redelivered event finds its inbox row and does nothing.
+
+Deliveries that are already waiting when a worker comes free are applied together, in one
+transaction with one inbox insert: under load this saves three round trips of four per event,
+and costs nothing when idle (a lone delivery is a batch of one). A batch that fails for any
+reason is rolled back and its deliveries applied one at a time, so a failing handler only ever
+retries or dead-letters its own message.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import aio_pika
@@ -56,9 +63,19 @@ class Handler:
     retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
     prefetch: int | None = None
     routing_keys: tuple[str, ...] = field(default=())
+    # How many waiting deliveries one transaction may apply; 1 applies each on its own.
+    batch_size: int = 32
 
     def keys(self) -> tuple[str, ...]:
         return self.routing_keys or tuple(model.type for model in self.events)
+
+
+@dataclass(frozen=True)
+class _Received:
+    message: AbstractIncomingMessage
+    attempt: int
+    event: CloudEvent
+    data: EventData
 
 
 class ConsumerRunner:
@@ -70,6 +87,7 @@ class ConsumerRunner:
         amqp_url: str,
         handlers: Sequence[Handler],
         prefetch: int = 64,
+        batch_workers: int = 2,
         after_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.service = service
@@ -77,9 +95,12 @@ class ConsumerRunner:
         self.amqp_url = amqp_url
         self.handlers = handlers
         self.prefetch = prefetch
+        # Transactions in flight per batching group; each holds a pooled connection while it runs.
+        self.batch_workers = batch_workers
         # Called once a handler's work committed, so the events it wrote leave at once.
         self.after_commit = after_commit
         self.ready = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
 
     def queue_names(self, handler: Handler) -> QueueNames:
         return QueueNames(f"{self.service}.{handler.name}")
@@ -111,6 +132,7 @@ class ConsumerRunner:
                 await asyncio.sleep(delay)
             finally:
                 self.ready.clear()
+                await self._stop_workers()
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await connection.close()
@@ -128,10 +150,43 @@ class ConsumerRunner:
             channel, exchange, names, handler.keys(), handler.retry_delays_ms
         )
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            await self.handle(channel, names, handler, message)
+        if not self._batches(handler):
 
-        await queue.consume(on_message)
+            async def on_message(message: AbstractIncomingMessage) -> None:
+                await self.handle(channel, names, handler, message)
+
+            await queue.consume(on_message)
+            return
+        waiting: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+
+        async def work() -> None:
+            while True:
+                batch = [await waiting.get()]
+                while len(batch) < handler.batch_size and not waiting.empty():
+                    batch.append(waiting.get_nowait())
+                try:
+                    await self.handle_batch(channel, names, handler, batch)
+                except Exception:
+                    # Unacked deliveries come back on a new channel; a dead worker would not.
+                    log.warning("a %s worker failed; reconnecting", names.main, exc_info=True)
+                    lost.set()
+                    return
+
+        self._workers += [asyncio.ensure_future(work()) for _ in range(self.batch_workers)]
+
+        async def enqueue(message: AbstractIncomingMessage) -> None:
+            waiting.put_nowait(message)
+
+        await queue.consume(enqueue)
+
+    def _batches(self, handler: Handler) -> bool:
+        return handler.inbox and handler.batch_size > 1 and self.pool is not None
+
+    async def _stop_workers(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
 
     async def handle(
         self,
@@ -140,49 +195,109 @@ class ConsumerRunner:
         handler: Handler,
         message: AbstractIncomingMessage,
     ) -> None:
+        received = await self._receive(channel, names, message)
+        if received is not None:
+            await self._settle(channel, names, handler, received)
+
+    async def handle_batch(
+        self,
+        channel: AbstractChannel,
+        names: QueueNames,
+        handler: Handler,
+        messages: Sequence[AbstractIncomingMessage],
+    ) -> None:
+        batch = [r for m in messages if (r := await self._receive(channel, names, m)) is not None]
+        if len(batch) > 1:
+            try:
+                outcomes = await self._apply_batch(handler, names, batch)
+            except Exception as error:
+                log.info(
+                    "a batch of %d for %s was rolled back (%s); applying one at a time",
+                    len(batch),
+                    names.main,
+                    _describe(error),
+                )
+            else:
+                self.after_commit()
+                for received, outcome in zip(batch, outcomes, strict=True):
+                    EVENTS_CONSUMED.labels(names.main, outcome).inc()
+                    await received.message.ack()
+                return
+        for received in batch:
+            await self._settle(channel, names, handler, received)
+
+    async def _receive(
+        self, channel: AbstractChannel, names: QueueNames, message: AbstractIncomingMessage
+    ) -> _Received | None:
+        """The parsed delivery, or None once an unparseable one went to the DLQ."""
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1))  # type: ignore[arg-type]
         try:
             event, data = parse(message.body)
         except GiveUp as error:
             await self._dead_letter(channel, names, message, attempt, error)
-            return
-        event_token = event_id_var.set(str(event.id))
-        trace_token = current_traceparent.set(continue_trace(event.traceparent))
-        try:
-            outcome = await self._apply(handler, names, event, data, attempt)
-            self.after_commit()
-            EVENTS_CONSUMED.labels(names.main, outcome).inc()
-            await message.ack()
-        except GiveUp as error:
-            await self._dead_letter(channel, names, message, attempt, error)
-        except Exception as error:
-            if not isinstance(error, Retry):
-                log.warning("handler %s failed", names.main, exc_info=True)
-            if attempt > len(handler.retry_delays_ms):
-                await self._dead_letter(channel, names, message, attempt, error)
-            else:
-                await self._retry_later(channel, names, handler, message, attempt, error)
-        finally:
-            event_id_var.reset(event_token)
-            current_traceparent.reset(trace_token)
+            return None
+        return _Received(message, attempt, event, data)
 
-    async def _apply(
-        self, handler: Handler, names: QueueNames, event: CloudEvent, data: EventData, attempt: int
-    ) -> str:
+    async def _settle(
+        self, channel: AbstractChannel, names: QueueNames, handler: Handler, received: _Received
+    ) -> None:
+        """Applies one delivery, then acks it, schedules its retry or dead-letters it."""
+        message, attempt = received.message, received.attempt
+        with _event_context(received.event):
+            try:
+                outcome = await self._apply(handler, names, received)
+                self.after_commit()
+                EVENTS_CONSUMED.labels(names.main, outcome).inc()
+                await message.ack()
+            except GiveUp as error:
+                await self._dead_letter(channel, names, message, attempt, error)
+            except Exception as error:
+                if not isinstance(error, Retry):
+                    log.warning("handler %s failed", names.main, exc_info=True)
+                if attempt > len(handler.retry_delays_ms):
+                    await self._dead_letter(channel, names, message, attempt, error)
+                else:
+                    await self._retry_later(channel, names, handler, message, attempt, error)
+
+    async def _apply(self, handler: Handler, names: QueueNames, received: _Received) -> str:
         if not handler.inbox or self.pool is None:
-            await handler.apply(Delivery(event, data, attempt, None))
+            await handler.apply(_delivery(received, None))
             return "applied"
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
                 "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING RETURNING true",
                 names.main,
-                event.id,
+                received.event.id,
             )
             if not fresh:
                 return "duplicate"
-            await handler.apply(Delivery(event, data, attempt, conn))
+            await handler.apply(_delivery(received, conn))
             return "applied"
+
+    async def _apply_batch(
+        self, handler: Handler, names: QueueNames, batch: Sequence[_Received]
+    ) -> list[str]:
+        """Applies every new event of the batch in one transaction; the outcome of each."""
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                names.main,
+                [received.event.id for received in batch],
+            )
+            fresh: set[uuid.UUID] = {row["event_id"] for row in rows}
+            outcomes = []
+            for received in batch:
+                if received.event.id not in fresh:  # seen before, or twice in this batch
+                    outcomes.append("duplicate")
+                    continue
+                fresh.discard(received.event.id)
+                with _event_context(received.event):
+                    await handler.apply(_delivery(received, conn))
+                outcomes.append("applied")
+            return outcomes
 
     async def _retry_later(
         self,
@@ -256,6 +371,22 @@ class ConsumerRunner:
 
 def _setter(event: asyncio.Event) -> Callable[..., None]:
     return lambda *_: event.set()
+
+
+def _delivery(received: _Received, conn: Connection | None) -> Delivery:
+    return Delivery(received.event, received.data, received.attempt, conn)
+
+
+@contextlib.contextmanager
+def _event_context(event: CloudEvent) -> Iterator[None]:
+    """Log lines name the event and continue its trace while it is handled."""
+    event_token = event_id_var.set(str(event.id))
+    trace_token = current_traceparent.set(continue_trace(event.traceparent))
+    try:
+        yield
+    finally:
+        event_id_var.reset(event_token)
+        current_traceparent.reset(trace_token)
 
 
 def parse(body: bytes) -> tuple[CloudEvent, EventData]:
