@@ -77,7 +77,7 @@ def describe(error: ValidationError) -> str:
 
 
 def load_settings(cls: type[SettingsT], **values: Any) -> SettingsT:
-    """From the environment; `values` fill only what it leaves unset (see `unset_secrets`)."""
+    """From the environment, plus `values`, which win over it: pass only what it leaves unset."""
     try:
         return cls(**values)
     except ValidationError as error:
