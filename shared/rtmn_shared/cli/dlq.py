@@ -17,7 +17,7 @@ from typing import Any
 
 import aio_pika
 
-from rtmn_shared.events.consumer import ATTEMPT_HEADER, ERROR_HEADER
+from rtmn_shared.events.consumer import ATTEMPT_HEADER, ERROR_HEADER, persistent_copy
 
 
 async def dead_letters(amqp_url: str, queue: str, limit: int, replay: bool) -> list[dict[str, Any]]:
@@ -42,15 +42,9 @@ async def dead_letters(amqp_url: str, queue: str, limit: int, replay: bool) -> l
             )
             if replay:
                 headers[ATTEMPT_HEADER] = 1
-                copy = aio_pika.Message(
-                    message.body,
-                    headers=headers,
-                    message_id=message.message_id,
-                    type=message.type,
-                    content_type=message.content_type,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                await channel.default_exchange.publish(
+                    persistent_copy(message, headers), routing_key=queue, mandatory=True
                 )
-                await channel.default_exchange.publish(copy, routing_key=queue, mandatory=True)
                 await message.ack()
         if not replay:
             # Browsing must not consume: unacked messages return to the DLQ, in order.

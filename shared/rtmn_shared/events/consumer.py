@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
@@ -348,17 +349,9 @@ class ConsumerRunner:
         headers[ATTEMPT_HEADER] = attempt
         headers[ERROR_HEADER] = _describe(error)[:1000]
         headers[QUEUE_HEADER] = queue.split(".retry.", maxsplit=1)[0].removesuffix(".dlq")
-        copy = aio_pika.Message(
-            message.body,
-            headers=headers,
-            message_id=message.message_id,
-            type=message.type,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
         try:
             await channel.default_exchange.publish(
-                copy, routing_key=queue, mandatory=True, timeout=10
+                persistent_copy(message, headers), routing_key=queue, mandatory=True, timeout=10
             )
         except Exception:
             log.warning("could not move a message to %s; leaving it to be redelivered", queue)
@@ -367,6 +360,19 @@ class ConsumerRunner:
             return
         EVENTS_CONSUMED.labels(headers[QUEUE_HEADER], outcome).inc()
         await message.ack()
+
+
+def persistent_copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """The message as it came, with `headers`, to publish again (to a retry queue, the DLQ, or
+    back from the DLQ)."""
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        message_id=message.message_id,
+        type=message.type,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
 
 
 def _setter(event: asyncio.Event) -> Callable[..., None]:
