@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 import asyncpg
 
@@ -135,6 +136,12 @@ async def by_gateway_order(
     return PaymentRow.of(record) if record else None
 
 
+class Saved(Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # the provider had sent this delivery before: nothing changed
+    STALE = "stale"  # the payment changed since it was read: nothing changed, decide again
+
+
 async def save_outcome(
     conn: Connection,
     payment: PaymentRow,
@@ -144,19 +151,30 @@ async def save_outcome(
     event: CloudEvent | None = None,
     paid_at: datetime | None = None,
     error: tuple[str | None, str | None] = (None, None),
-) -> bool:
-    """Records the delivery (if any), the new state and its event in one round trip.
+) -> Saved:
+    """Records the delivery (if any), the new state and its event in one statement.
 
-    Returns False, and changes nothing, when the delivery was seen before. The event row is
-    the one `Outbox.add` writes (its values from `OutboxRow`), folded into this statement: on the
-    webhook path every round trip inside the locked transaction counts.
+    The statement locks the payment FOR UPDATE and writes only while the row is still as
+    `payment` was read (what the transition was decided on): so it is one atomic step even
+    outside a transaction, and the webhook path needs no BEGIN/COMMIT round trips. On a row
+    the caller locked already it is always current. The event row is the one `Outbox.add`
+    writes (its values from `OutboxRow`), folded in here.
     """
-    fresh: bool = await conn.fetchval(
-        """WITH delivery AS (
+    before = payment.domain()
+    row = await conn.fetchrow(
+        """WITH locked AS MATERIALIZED (
+               SELECT 1 FROM payments
+               WHERE id = $1 AND status = $18 AND gateway_payment_id IS NOT DISTINCT FROM $19
+                   AND captured_amount = $20 AND refunded_total = $21
+               FOR UPDATE),
+           delivery AS (
                INSERT INTO webhook_deliveries (provider, event_id, event_type)
-               SELECT $9::text, $10::text, $11::text WHERE $9::text IS NOT NULL
+               SELECT $9::text, $10::text, $11::text
+               WHERE $9::text IS NOT NULL AND EXISTS (SELECT 1 FROM locked)
                ON CONFLICT DO NOTHING RETURNING 1),
-           fresh AS (SELECT $9::text IS NULL OR EXISTS (SELECT 1 FROM delivery) AS yes),
+           fresh AS (
+               SELECT EXISTS (SELECT 1 FROM locked)
+                   AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM delivery)) AS yes),
            changed AS (
                UPDATE payments SET status = $2, gateway_payment_id = $3, captured_amount = $4,
                    refunded_total = $5, conflict_reason = COALESCE($6, conflict_reason),
@@ -168,7 +186,7 @@ async def save_outcome(
                INSERT INTO outbox (event_id, type, subject, payload)
                SELECT $14::uuid, $15::text, $16::text, $17::jsonb
                WHERE $14::uuid IS NOT NULL AND (SELECT yes FROM fresh) RETURNING 1)
-           SELECT yes FROM fresh""",
+           SELECT EXISTS (SELECT 1 FROM locked), (SELECT yes FROM fresh)""",
         payment.id,
         outcome.status.value,
         outcome.gateway_payment_id,
@@ -182,10 +200,18 @@ async def save_outcome(
             else (None, None, None)
         ),
         paid_at,
-        outcome.changed(payment.domain()),
+        outcome.changed(before),
         *(OutboxRow.of(event) if event else (None, None, None, None)),
+        before.status.value,
+        before.gateway_payment_id,
+        before.captured_amount,
+        before.refunded_total,
     )
-    return fresh
+    assert row is not None  # a SELECT without FROM: always one row
+    current, fresh = row
+    if not current:
+        return Saved.STALE
+    return Saved.APPLIED if fresh else Saved.DUPLICATE
 
 
 async def record_delivery(conn: Connection, delivery: Delivery) -> bool:

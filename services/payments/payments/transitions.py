@@ -21,7 +21,7 @@ from payments.domain import (
     transition,
 )
 from payments.refund_store import RefundRow
-from payments.store import Delivery, PaymentRow
+from payments.store import Delivery, PaymentRow, Saved
 from rtmn_shared.db import Connection
 from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded, PaymentSuccess
 from rtmn_shared.events.envelope import CloudEvent, EventData
@@ -33,8 +33,12 @@ SOURCE = "rtmn/payments"
 
 async def apply_signal(
     conn: Connection, payment: PaymentRow, signal: Signal, *, delivery: Delivery | None = None
-) -> bool:
-    """`payment` must have been read FOR UPDATE in this transaction. False: a duplicate delivery."""
+) -> Saved:
+    """Decides on `payment` as read and writes the outcome under its row lock.
+
+    Read FOR UPDATE in this transaction, it is current and the result never STALE. Read without
+    a lock, STALE says it changed in the meantime and nothing was written: decide again.
+    """
     outcome = transition(payment.domain(), signal)
     paid_at = None
     error: tuple[str | None, str | None] = (None, None)
@@ -43,7 +47,7 @@ async def apply_signal(
     if outcome.emit == "failed" and isinstance(signal, Failed):
         error = (signal.error_code, signal.error_description)
     data = _event(payment, outcome, paid_at, error)
-    fresh = await store.save_outcome(
+    saved = await store.save_outcome(
         conn,
         payment,
         outcome,
@@ -52,9 +56,9 @@ async def apply_signal(
         paid_at=paid_at,
         error=error,
     )
-    if fresh and outcome.conflict:
+    if saved is Saved.APPLIED and outcome.conflict:
         log.warning("payment %s conflicted: %s", payment.id, outcome.conflict)
-    return fresh
+    return saved
 
 
 async def settle_refund(
