@@ -176,6 +176,8 @@ class Supervisor:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
             while pending:
                 for name in list(pending):
+                    if self._lost_its_port(name):
+                        continue
                     if self.running[name].process.poll() is not None:
                         raise RuntimeError(
                             f"{name} exited with {self.running[name].process.returncode}; "
@@ -188,6 +190,19 @@ class Supervisor:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"not ready after {timeout}s: {sorted(pending)}")
                 await asyncio.sleep(0.1)
+
+    def _lost_its_port(self, name: str) -> bool:
+        """A free port can be taken by someone else before the API binds it: start it again
+        on another one."""
+        run = self.running[name]
+        if run.port is None or run.process.poll() is None:
+            return False
+        if "address already in use" not in self.output(name):
+            return False
+        assert run.spec.service is not None
+        self.ports[run.spec.service] = free_port()
+        self.start(name)
+        return True
 
     async def _ready(self, http: aiohttp.ClientSession, name: str) -> bool:
         run = self.running[name]
