@@ -7,7 +7,9 @@ import subprocess
 
 from demo_events import duplicates, emit, recorder, relay, start
 from rtmn_shared.db import Pool
-from rtmn_shared.testing.infra import Suite
+from rtmn_shared.events.catalogue import PaymentSuccess
+from rtmn_shared.events.consumer import Delivery, Handler
+from rtmn_shared.testing.infra import Suite, rabbitmqctl
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
 
@@ -65,3 +67,49 @@ async def test_a_relay_killed_between_publish_and_mark_is_absorbed_by_the_inbox(
         message="the outbox drained",
     )
     assert await clean_demo.fetchval("SELECT count(*) FROM effects") == 20
+
+
+async def test_a_handler_running_when_the_connection_drops_still_finishes_its_work(
+    clean_demo: Pool, suite: Suite, background: Background
+) -> None:
+    """A handler past a provider's accept must get to record it: the lost connection costs
+    only its ack (notify's delivery log then makes the redelivery a no-op)."""
+    entered, opened = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def send_then_record(delivery: Delivery) -> None:
+        nonlocal calls
+        calls += 1
+        call = calls
+        if call == 1:
+            entered.set()
+            await opened.wait()  # the provider call, in flight while the connection drops
+        await clean_demo.execute(
+            "INSERT INTO effects (consumer, event_id) VALUES ($1, $2)",
+            f"call-{call}",
+            delivery.event.id,
+        )
+
+    runner = await start(
+        background,
+        clean_demo,
+        suite,
+        Handler("provider", (PaymentSuccess,), send_then_record, inbox=False),
+        group="dropped",
+    )
+    [event_id] = await emit(clean_demo)
+    background(relay(clean_demo, suite).run())
+    await wait_for(entered.is_set, message="the handler inside its provider call")
+    await asyncio.to_thread(
+        rabbitmqctl, "close_all_connections", "--vhost", suite.vhost, "connection lost (test)"
+    )
+    await wait_for(lambda: calls >= 2, timeout=20, message="the redelivery after reconnecting")
+    opened.set()
+    await wait_for(
+        lambda: clean_demo.fetchval("SELECT count(*) FROM effects WHERE consumer = 'call-1'"),
+        message="the first call's record",
+    )
+    assert runner.ready.is_set()
+    assert await clean_demo.fetchval("SELECT event_id FROM effects WHERE consumer = 'call-1'") == (
+        event_id
+    )

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ ATTEMPT_HEADER = "x-rtmn-attempt"
 ERROR_HEADER = "x-rtmn-last-error"
 QUEUE_HEADER = "x-rtmn-queue"
 DEFAULT_RETRY_DELAYS_MS = (1_000, 5_000, 30_000, 120_000)
+SHUTDOWN_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,23 @@ class ConsumerRunner:
         self.after_commit = after_commit
         self.ready = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def queue_names(self, handler: Handler) -> QueueNames:
         return QueueNames(f"{self.service}.{handler.name}")
 
     async def run(self) -> None:
-        """Consumes until cancelled, reconnecting after every broker outage."""
+        """Consumes until cancelled, reconnecting after every broker outage; on the way out,
+        handlers already running get a moment to finish."""
+        try:
+            await self._consume()
+        finally:
+            if self._in_flight:
+                _, stuck = await asyncio.wait(self._in_flight, timeout=SHUTDOWN_GRACE_S)
+                for task in stuck:
+                    task.cancel()
+
+    async def _consume(self) -> None:
         backoff = Backoff()
         while True:
             connection: AbstractConnection | None = None
@@ -154,7 +166,10 @@ class ConsumerRunner:
         if not self._batches(handler):
 
             async def on_message(message: AbstractIncomingMessage) -> None:
-                await self.handle(channel, names, handler, message)
+                # aiormq cancels a closed channel's consumer tasks. A handler may be past a
+                # provider's accept, with only its record left to write: it runs on in a task of
+                # ours, and only its ack is lost (the redelivery finds the record).
+                await asyncio.shield(self._detached(self.handle(channel, names, handler, message)))
 
             await queue.consume(on_message)
             return
@@ -179,6 +194,12 @@ class ConsumerRunner:
             waiting.put_nowait(message)
 
         await queue.consume(enqueue)
+
+    def _detached(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return task
 
     def _batches(self, handler: Handler) -> bool:
         return handler.inbox and handler.batch_size > 1 and self.pool is not None
@@ -222,7 +243,7 @@ class ConsumerRunner:
                 self.after_commit()
                 for received, outcome in zip(batch, outcomes, strict=True):
                     EVENTS_CONSUMED.labels(names.main, outcome).inc()
-                    await received.message.ack()
+                    await _ack(received.message)
                 return
         for received in batch:
             await self._settle(channel, names, handler, received)
@@ -247,9 +268,6 @@ class ConsumerRunner:
         with _event_context(received.event):
             try:
                 outcome = await self._apply(handler, names, received)
-                self.after_commit()
-                EVENTS_CONSUMED.labels(names.main, outcome).inc()
-                await message.ack()
             except GiveUp as error:
                 await self._dead_letter(channel, names, message, attempt, error)
             except Exception as error:
@@ -259,6 +277,10 @@ class ConsumerRunner:
                     await self._dead_letter(channel, names, message, attempt, error)
                 else:
                     await self._retry_later(channel, names, handler, message, attempt, error)
+            else:
+                self.after_commit()
+                EVENTS_CONSUMED.labels(names.main, outcome).inc()
+                await _ack(message)
 
     async def _apply(self, handler: Handler, names: QueueNames, received: _Received) -> str:
         if not handler.inbox or self.pool is None:
@@ -359,7 +381,7 @@ class ConsumerRunner:
                 await message.nack(requeue=True)
             return
         EVENTS_CONSUMED.labels(headers[QUEUE_HEADER], outcome).inc()
-        await message.ack()
+        await _ack(message)
 
 
 def persistent_copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
@@ -373,6 +395,15 @@ def persistent_copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -
         content_type=message.content_type,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
+
+
+async def _ack(message: AbstractIncomingMessage) -> None:
+    try:
+        await message.ack()
+    except (aio_pika.exceptions.AMQPError, RuntimeError, ConnectionError) as error:
+        # Its channel closed after the work was done: the broker hands it over again, and the
+        # inbox (or the handler's own record) makes the second time a no-op.
+        log.info("could not ack (%s); it will be redelivered", _describe(error))
 
 
 def _setter(event: asyncio.Event) -> Callable[..., None]:
