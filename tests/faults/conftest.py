@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -31,7 +32,7 @@ from faults_kit import (
 
 from rtmn_shared.provision import provision
 from rtmn_shared.suite import SERVICES
-from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.infra import AMQP_BASE, Suite, rabbitmqctl
 
 USERS = 40
 # Kept after the run (pytest's own temporary folders are pruned by concurrent runs).
@@ -41,31 +42,40 @@ LOGS = Path(__file__).resolve().parents[2] / ".run" / "faults"
 @pytest.fixture(scope="session")
 async def harness(suite: Suite) -> AsyncIterator[Harness]:
     cluster = Cluster.create(f"rtmnfaults{suite.run_id}")
+    # A vhost of its own: the end-to-end tests' processes, on the run's vhost, live as long as
+    # the session and would take this stream's messages into their own database.
+    vhost = f"{suite.vhost}-faults"
+    amqp_url = f"{AMQP_BASE}/{quote(vhost, safe='')}"
     providers = None
     processes = None
     try:
+        rabbitmqctl("add_vhost", vhost)
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         await provision(cluster.admin_dsn, suite.database, list(SERVICES.values()))
         providers = Providers.start(email_timeout=1.0)
         database_url = cluster.url(suite.database)
-        env = suite_environ(suite, database_url, providers)
+        env = suite_environ(suite, database_url, amqp_url, providers)
         services = sorted({name.split("-")[0] for name in PAYMENT_PATH})
         migrate_all(env, services)
         processes = supervisor(env, LOGS / suite.run_id)
         processes.start_all(PAYMENT_PATH)
         await processes.wait_ready(PAYMENT_PATH)
-        users = await register_users(suite, processes.url("notify"), database_url, USERS)
+        users = await register_users(suite, amqp_url, processes.url("notify"), database_url, USERS)
         connector = aiohttp.TCPConnector(limit=100)
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=10)
         ) as http:
             client = Client(http, processes.url("payments"), providers)
-            yield Harness(suite, database_url, providers, processes, users, client, cluster)
+            yield Harness(
+                suite, vhost, amqp_url, database_url, providers, processes, users, client, cluster
+            )
     finally:
         if processes is not None:
             processes.stop_all()
         if providers is not None:
             providers.stop()
         cluster.drop()
+        rabbitmqctl("delete_vhost", vhost)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -149,11 +149,14 @@ class Providers:
 # ----------------------------------------------------------------- the running suite ----
 
 
-def suite_environ(suite: Suite, database_url: str, providers: Providers) -> dict[str, str]:
-    """What `make run` gives every process, on this run's database, vhost and Redis."""
+def suite_environ(
+    suite: Suite, database_url: str, amqp_url: str, providers: Providers
+) -> dict[str, str]:
+    """What `make run` gives every process, on the given database and vhost, this run's Redis."""
     return {
         **suite.environ(),
         "DATABASE_URL": database_url,
+        "AMQP_URL": amqp_url,
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
         # The per-user limit (5 creates in 15 minutes) is a business rule, not what is tested.
@@ -213,7 +216,7 @@ async def publish_raw(amqp_url: str, body: bytes, routing_key: str, message_id: 
 
 
 async def register_users(
-    suite: Suite, notify_url: str, database_url: str, count: int
+    suite: Suite, amqp_url: str, notify_url: str, database_url: str, count: int
 ) -> list[User]:
     """Users as the outside world makes them: `user.registered` (with a phone, which no log may
     show), then a device each through notify's API, so every payment has a mail and a push."""
@@ -231,7 +234,7 @@ async def register_users(
             ),
             source="rtmn/faults",
         )
-        await publish_raw(suite.amqp_url, event.to_json(), event.type, str(event.id))
+        await publish_raw(amqp_url, event.to_json(), event.type, str(event.id))
     async with aiohttp.ClientSession() as http:
         for user in users:
             async with http.put(
@@ -652,6 +655,8 @@ class Cluster:
 @dataclass
 class Harness:
     suite: Suite
+    vhost: str
+    amqp_url: str
     database_url: str
     providers: Providers
     processes: Supervisor

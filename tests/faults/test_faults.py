@@ -94,7 +94,7 @@ async def drained(h: Harness, stream: Stream) -> bool:
     if counted.lost(stream) or await undelivered_outbox_rows(h.database_url):
         return False
     try:
-        depths = await asyncio.to_thread(queue_depths, h.suite.vhost)
+        depths = await asyncio.to_thread(queue_depths, h.vhost)
     except subprocess.CalledProcessError:
         return False  # the broker not answering (another run may be restarting it): look again
     return in_flight(depths) == 0
@@ -198,12 +198,12 @@ async def test_the_email_provider_down_for_a_while_then_back(harness: Harness) -
 async def test_a_poison_message_reaches_the_dlq_and_the_queue_keeps_flowing(
     harness: Harness,
 ) -> None:
-    before = await asyncio.to_thread(queue_depths, harness.suite.vhost)
+    before = await asyncio.to_thread(queue_depths, harness.vhost)
 
     async def fault(stream: Stream) -> None:
         await captured_at_least(stream, N // 4)
         await publish_raw(
-            harness.suite.amqp_url,
+            harness.amqp_url,
             b'{"specversion": "1.0", "type": "paym\x00',
             "payment.success",
             f"poison-{uuid.uuid4()}",
@@ -211,7 +211,7 @@ async def test_a_poison_message_reaches_the_dlq_and_the_queue_keeps_flowing(
 
     _, outcome = await run(harness, "poison message", fault, note="1 poison → each DLQ")
     exactly_once(outcome, harness)
-    after = await asyncio.to_thread(queue_depths, harness.suite.vhost)
+    after = await asyncio.to_thread(queue_depths, harness.vhost)
     for queue in PAYMENT_QUEUES:
         dlq = f"{queue}.dlq"
         assert after.get(dlq, 0) - before.get(dlq, 0) == 1, (dlq, before, after)
