@@ -6,6 +6,8 @@ The service runs as its own process, exactly as `python -m payments api`, on a t
 database. Each webhook is for a distinct payment (seeded beforehand) and is signed over its raw
 body; the server verifies the HMAC, records the delivery, locks the payment, moves it to
 `captured` and writes its payment.success outbox row, all in one transaction, before its 200.
+Webhooks that arrive while others are being written share that statement and its commit
+(payments/batching.py), so under load a transaction carries several of them.
 
 Measured in the same run, on the same database:
 - baseline: raw asyncpg single-row transactions (BEGIN; INSERT; COMMIT) from 10 concurrent

@@ -40,6 +40,7 @@ _ACK = {True: b'{"status":"processed"}', False: b'{"status":"duplicate"}'}
 @dataclass(frozen=True)
 class Deps:
     unit: UnitOfWork
+    inbound: inbound.Inbound
     gateways: Gateways
     limiter: RateLimiter
     create_limit: Limit
@@ -137,7 +138,7 @@ def build_routes(deps: Deps) -> Routes:
             event_type, command = webhooks.parse_razorpay(body)
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
-        fresh = await inbound.handle(deps.unit, Delivery("razorpay", event_id, event_type), command)
+        fresh = await deps.inbound.handle(Delivery("razorpay", event_id, event_type), command)
         return web.Response(body=_ACK[fresh], content_type="application/json")
 
     @routes.post("/api/webhooks/stripe", response=WebhookAck)
@@ -153,7 +154,7 @@ def build_routes(deps: Deps) -> Routes:
             )
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
-        fresh = await inbound.handle(deps.unit, Delivery("stripe", event_id, event_type), command)
+        fresh = await deps.inbound.handle(Delivery("stripe", event_id, event_type), command)
         return web.Response(body=_ACK[fresh], content_type="application/json")
 
     return routes

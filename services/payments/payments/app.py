@@ -11,7 +11,9 @@ from aiohttp import web
 
 from payments import webhooks
 from payments.api import Deps, build_routes
+from payments.batching import Batcher
 from payments.checkout import UpiPayee
+from payments.inbound import Inbound
 from payments.providers.gateway import (
     RAZORPAY_LIMITS,
     STRIPE_LIMITS,
@@ -73,8 +75,11 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
     redis = await open_redis(settings, stack)
     gateways = await build_gateways(settings, stack)
     key_secret = settings.razorpay_key_secret
+    batcher = Batcher(unit)
+    stack.push_async_callback(batcher.close)
     deps = Deps(
         unit=unit,
+        inbound=Inbound(unit, batcher),
         gateways=gateways,
         limiter=RateLimiter(redis, "payments"),
         create_limit=Limit(settings.create_limit_per_window, settings.create_limit_window_seconds),

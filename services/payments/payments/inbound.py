@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from payments import refund_store, store
-from payments.store import Delivery, Saved
+from payments.batching import Batcher
+from payments.outcome_store import Saved
+from payments.store import Delivery
 from payments.transitions import apply_signal, settle_refund
 from payments.webhooks import Command, PaymentCommand, RefundCommand
 from rtmn_shared.events.wakeup import UnitOfWork
@@ -13,12 +15,24 @@ from rtmn_shared.events.wakeup import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-async def handle(unit: UnitOfWork, delivery: Delivery, command: Command) -> bool:
-    """False when the provider had sent this event before: nothing changes then."""
-    if isinstance(command, PaymentCommand):
-        saved = await _apply_as_read(unit, delivery, command)
-        if saved is not None and saved is not Saved.STALE:
-            return saved is Saved.APPLIED
+class Inbound:
+    def __init__(self, unit: UnitOfWork, batcher: Batcher) -> None:
+        self.unit = unit
+        self.batcher = batcher
+
+    async def handle(self, delivery: Delivery, command: Command) -> bool:
+        """False when the provider had sent this event before: nothing changes then."""
+        if isinstance(command, PaymentCommand):
+            # Read without a lock and written, with others arriving meanwhile, by one statement
+            # that locks the row and checks it is still as read; if not, decided again below.
+            saved = await self.batcher.apply(delivery, command)
+            if saved is not None and saved is not Saved.STALE:
+                return saved is Saved.APPLIED
+        return await handle_locked(self.unit, delivery, command)
+
+
+async def handle_locked(unit: UnitOfWork, delivery: Delivery, command: Command) -> bool:
+    """The webhook applied in a transaction that reads what it changes FOR UPDATE."""
     async with unit.transaction() as conn:
         if isinstance(command, PaymentCommand):
             payment = await store.by_gateway_order(conn, command.gateway_order_id, lock=True)
@@ -45,19 +59,3 @@ async def handle(unit: UnitOfWork, delivery: Delivery, command: Command) -> bool
                 "webhook %s %s concerns nothing of ours", delivery.provider, delivery.event_type
             )
         return fresh
-
-
-async def _apply_as_read(
-    unit: UnitOfWork, delivery: Delivery, command: PaymentCommand
-) -> Saved | None:
-    """The common case in two statements and no transaction of our own: the payment read, then
-    the outcome written by one statement that locks the row and checks it is still as read.
-    None: not one of our payments; STALE: it changed in between (a racing delivery)."""
-    async with unit.pool.acquire() as conn:
-        payment = await store.by_gateway_order(conn, command.gateway_order_id)
-        if payment is None:
-            return None
-        saved = await apply_signal(conn, payment, command.signal, delivery=delivery)
-    if saved is Saved.APPLIED:
-        unit.wake()
-    return saved

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 
 import asyncpg
 
 from payments import domain
-from payments.domain import Outcome, Status
+from payments.domain import Status
 from payments.providers.gateway import NewPayment
 from rtmn_shared.db import Connection
-from rtmn_shared.events.envelope import CloudEvent
-from rtmn_shared.events.outbox import OutboxRow
 
 _PAYMENT = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway, status,
     gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
@@ -125,6 +122,14 @@ async def get_payment(
     return PaymentRow.of(record) if record else None
 
 
+async def by_gateway_orders(conn: Connection, gateway_order_ids: list[str]) -> list[PaymentRow]:
+    records = await conn.fetch(
+        f"SELECT {_PAYMENT} FROM payments WHERE gateway_order_id = ANY($1::text[])",  # noqa: S608
+        gateway_order_ids,
+    )
+    return [PaymentRow.of(r) for r in records]
+
+
 async def by_gateway_order(
     conn: Connection, gateway_order_id: str, *, lock: bool = False
 ) -> PaymentRow | None:
@@ -134,84 +139,6 @@ async def by_gateway_order(
         gateway_order_id,
     )
     return PaymentRow.of(record) if record else None
-
-
-class Saved(Enum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"  # the provider had sent this delivery before: nothing changed
-    STALE = "stale"  # the payment changed since it was read: nothing changed, decide again
-
-
-async def save_outcome(
-    conn: Connection,
-    payment: PaymentRow,
-    outcome: Outcome,
-    *,
-    delivery: Delivery | None,
-    event: CloudEvent | None = None,
-    paid_at: datetime | None = None,
-    error: tuple[str | None, str | None] = (None, None),
-) -> Saved:
-    """Records the delivery (if any), the new state and its event in one statement.
-
-    The statement locks the payment FOR UPDATE and writes only while the row is still as
-    `payment` was read (what the transition was decided on): so it is one atomic step even
-    outside a transaction, and the webhook path needs no BEGIN/COMMIT round trips. On a row
-    the caller locked already it is always current. The event row is the one `Outbox.add`
-    writes (its values from `OutboxRow`), folded in here.
-    """
-    before = payment.domain()
-    row = await conn.fetchrow(
-        """WITH locked AS MATERIALIZED (
-               SELECT 1 FROM payments
-               WHERE id = $1 AND status = $18 AND gateway_payment_id IS NOT DISTINCT FROM $19
-                   AND captured_amount = $20 AND refunded_total = $21
-               FOR UPDATE),
-           delivery AS (
-               INSERT INTO webhook_deliveries (provider, event_id, event_type)
-               SELECT $9::text, $10::text, $11::text
-               WHERE $9::text IS NOT NULL AND EXISTS (SELECT 1 FROM locked)
-               ON CONFLICT DO NOTHING RETURNING 1),
-           fresh AS (
-               SELECT EXISTS (SELECT 1 FROM locked)
-                   AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM delivery)) AS yes),
-           changed AS (
-               UPDATE payments SET status = $2, gateway_payment_id = $3, captured_amount = $4,
-                   refunded_total = $5, conflict_reason = COALESCE($6, conflict_reason),
-                   error_code = COALESCE($7, error_code),
-                   error_description = COALESCE($8, error_description),
-                   paid_at = COALESCE(paid_at, $12), updated_at = now()
-               WHERE id = $1 AND $13 AND (SELECT yes FROM fresh) RETURNING 1),
-           emitted AS (
-               INSERT INTO outbox (event_id, type, subject, payload)
-               SELECT $14::uuid, $15::text, $16::text, $17::jsonb
-               WHERE $14::uuid IS NOT NULL AND (SELECT yes FROM fresh) RETURNING 1)
-           SELECT EXISTS (SELECT 1 FROM locked), (SELECT yes FROM fresh)""",
-        payment.id,
-        outcome.status.value,
-        outcome.gateway_payment_id,
-        outcome.captured_amount,
-        outcome.refunded_total,
-        outcome.conflict,
-        *error,
-        *(
-            (delivery.provider, delivery.event_id, delivery.event_type)
-            if delivery
-            else (None, None, None)
-        ),
-        paid_at,
-        outcome.changed(before),
-        *(OutboxRow.of(event) if event else (None, None, None, None)),
-        before.status.value,
-        before.gateway_payment_id,
-        before.captured_amount,
-        before.refunded_total,
-    )
-    assert row is not None  # a SELECT without FROM: always one row
-    current, fresh = row
-    if not current:
-        return Saved.STALE
-    return Saved.APPLIED if fresh else Saved.DUPLICATE
 
 
 async def record_delivery(conn: Connection, delivery: Delivery) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from payments import refund_store, store
+from payments import outcome_store, refund_store, store
 from payments.domain import (
     Captured,
     Failed,
@@ -20,8 +20,9 @@ from payments.domain import (
     Status,
     transition,
 )
+from payments.outcome_store import Change, Saved
 from payments.refund_store import RefundRow
-from payments.store import Delivery, PaymentRow, Saved
+from payments.store import Delivery, PaymentRow
 from rtmn_shared.db import Connection
 from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded, PaymentSuccess
 from rtmn_shared.events.envelope import CloudEvent, EventData
@@ -29,6 +30,26 @@ from rtmn_shared.events.envelope import CloudEvent, EventData
 log = logging.getLogger(__name__)
 
 SOURCE = "rtmn/payments"
+
+
+def decide(payment: PaymentRow, signal: Signal, delivery: Delivery | None = None) -> Change:
+    """What `signal` does to `payment` as read: the outcome and the event it emits, if any."""
+    outcome = transition(payment.domain(), signal)
+    paid_at = None
+    error: tuple[str | None, str | None] = (None, None)
+    if outcome.emit == "success" and isinstance(signal, Captured):
+        paid_at = signal.paid_at or datetime.now(UTC)
+    if outcome.emit == "failed" and isinstance(signal, Failed):
+        error = (signal.error_code, signal.error_description)
+    data = _event(payment, outcome, paid_at, error)
+    event = CloudEvent.of(data, source=SOURCE) if data else None
+    return Change(payment, outcome, delivery, event, paid_at, error)
+
+
+def noted(change: Change, saved: Saved) -> Saved:
+    if saved is Saved.APPLIED and change.outcome.conflict:
+        log.warning("payment %s conflicted: %s", change.payment.id, change.outcome.conflict)
+    return saved
 
 
 async def apply_signal(
@@ -39,26 +60,8 @@ async def apply_signal(
     Read FOR UPDATE in this transaction, it is current and the result never STALE. Read without
     a lock, STALE says it changed in the meantime and nothing was written: decide again.
     """
-    outcome = transition(payment.domain(), signal)
-    paid_at = None
-    error: tuple[str | None, str | None] = (None, None)
-    if outcome.emit == "success" and isinstance(signal, Captured):
-        paid_at = signal.paid_at or datetime.now(UTC)
-    if outcome.emit == "failed" and isinstance(signal, Failed):
-        error = (signal.error_code, signal.error_description)
-    data = _event(payment, outcome, paid_at, error)
-    saved = await store.save_outcome(
-        conn,
-        payment,
-        outcome,
-        delivery=delivery,
-        event=CloudEvent.of(data, source=SOURCE) if data else None,
-        paid_at=paid_at,
-        error=error,
-    )
-    if saved is Saved.APPLIED and outcome.conflict:
-        log.warning("payment %s conflicted: %s", payment.id, outcome.conflict)
-    return saved
+    change = decide(payment, signal, delivery)
+    return noted(change, await outcome_store.save_outcome(conn, change))
 
 
 async def settle_refund(
@@ -92,7 +95,7 @@ async def settle_refund(
         ),
         source=SOURCE,
     )
-    await store.save_outcome(conn, payment, outcome, delivery=None, event=event)
+    await outcome_store.save_outcome(conn, Change(payment, outcome, event=event))
     return True
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from payments import inbound, store
+from payments import outcome_store, store
+from payments.batching import Batcher
 from payments.domain import Captured, Failed
-from payments.store import Delivery, Saved
-from payments.transitions import apply_signal
+from payments.inbound import Inbound
+from payments.outcome_store import Saved
+from payments.store import Delivery
+from payments.transitions import apply_signal, decide
 from payments.webhooks import PaymentCommand
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_shared.db import Pool
@@ -18,14 +21,19 @@ from rtmn_shared.testing.waiting import wait_for
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
+async def read(pool: Pool, payment_id: str) -> store.PaymentRow:
+    async with pool.acquire() as conn:
+        payment = await store.get_payment(conn, payment_id)
+    assert payment is not None
+    return payment
+
+
 async def test_an_outcome_decided_on_a_stale_read_writes_nothing(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
     created = await api.created(user)
     paid = razorpay.capture(created["gateway_order_id"])
-    async with pool.acquire() as conn:
-        as_read = await store.get_payment(conn, created["payment_id"])
-    assert as_read is not None
+    as_read = await read(pool, created["payment_id"])
     webhook = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
     assert (await api.razorpay_webhook(webhook)).status == 200  # captures it meanwhile
 
@@ -51,11 +59,12 @@ async def test_a_delivery_without_a_transaction_applies_once_and_wakes_the_relay
     paid = razorpay.capture(created["gateway_order_id"])
     woken: list[bool] = []
     unit = UnitOfWork(pool, lambda: woken.append(True))
+    inbound = Inbound(unit, Batcher(unit))
     capture = PaymentCommand(created["gateway_order_id"], Captured(paid["id"], 50_000, "INR"))
 
-    first = await inbound.handle(unit, Delivery("razorpay", "evt_lock_1", "x"), capture)
-    again = await inbound.handle(unit, Delivery("razorpay", "evt_lock_1", "x"), capture)
-    other = await inbound.handle(unit, Delivery("razorpay", "evt_lock_2", "x"), capture)
+    first = await inbound.handle(Delivery("razorpay", "evt_lock_1", "x"), capture)
+    again = await inbound.handle(Delivery("razorpay", "evt_lock_1", "x"), capture)
+    other = await inbound.handle(Delivery("razorpay", "evt_lock_2", "x"), capture)
 
     assert (first, again, other) == (True, False, True)
     assert woken
@@ -76,7 +85,7 @@ async def test_a_webhook_that_loses_the_race_for_the_row_is_decided_again_on_wha
         await wait_for(
             lambda: pool.fetchval(
                 """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-                   AND wait_event_type = 'Lock' AND query LIKE 'WITH locked%'"""
+                   AND wait_event_type = 'Lock' AND query LIKE 'WITH %'"""
             ),
             message="the webhook waiting for the row lock",
         )
@@ -93,3 +102,70 @@ async def test_a_webhook_that_loses_the_race_for_the_row_is_decided_again_on_wha
         "SELECT count(*) FROM webhook_deliveries WHERE event_id LIKE 'evt_race_%'"
     )
     assert recorded == 2
+
+
+async def test_one_statement_writes_many_outcomes_each_under_its_own_check(
+    api: Api, razorpay: RazorpayFake, pool: Pool, user: str
+) -> None:
+    payments = []
+    for _ in range(3):
+        created = await api.created(user)
+        paid = razorpay.capture(created["gateway_order_id"])
+        payments.append((await read(pool, created["payment_id"]), paid["id"]))
+    (fresh, fresh_paid), (raced, raced_paid), (seen, seen_paid) = payments
+    won = razorpay.build_webhook("payment.captured", payment_id=raced_paid)
+    assert (await api.razorpay_webhook(won)).status == 200  # `raced` changes after it was read
+    async with pool.acquire() as conn:
+        await store.record_delivery(conn, Delivery("razorpay", "evt_batch_seen", "x"))
+
+    changes = [
+        decide(payment, Captured(paid, 50_000, "INR"), Delivery("razorpay", event, "x"))
+        for payment, paid, event in (
+            (fresh, fresh_paid, "evt_batch_fresh"),
+            (raced, raced_paid, "evt_batch_raced"),
+            (seen, seen_paid, "evt_batch_seen"),
+        )
+    ]
+    async with pool.acquire() as conn:
+        saved = await outcome_store.save_outcomes(conn, changes)
+
+    assert saved == [Saved.APPLIED, Saved.STALE, Saved.DUPLICATE]
+    statuses = [(await api.get(p.id))["status"] for p in (fresh, raced, seen)]
+    assert statuses == ["captured", "captured", "created"]
+    events = [len(await api.events(p.id, "payment.success")) for p in (fresh, raced, seen)]
+    assert events == [1, 1, 0]
+    recorded = await pool.fetchval(
+        "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'evt_batch_raced'"
+    )
+    assert recorded == 0
+
+
+async def test_concurrent_webhooks_for_many_payments_each_capture_once(
+    api: Api, razorpay: RazorpayFake, pool: Pool, user: str
+) -> None:
+    orders = []
+    for n in range(12):
+        created = await api.created(f"{user}_{n}")  # 5 creates a user, by the rate limit
+        orders.append((created, razorpay.capture(created["gateway_order_id"])))
+    unit = UnitOfWork(pool)
+    batcher = Batcher(unit, lanes=2)
+    inbound = Inbound(unit, batcher)
+
+    def webhook(order: dict[str, Any], paid: dict[str, Any], copy: int) -> Any:
+        capture = Captured(paid["id"], 50_000, "INR")
+        # Two copies of one delivery and one redelivery under a new event id, per payment.
+        event = f"evt_many_{paid['id']}_{min(copy, 1)}"
+        return inbound.handle(
+            Delivery("razorpay", event, "payment.captured"),
+            PaymentCommand(order["gateway_order_id"], capture),
+        )
+
+    outcomes = await asyncio.gather(
+        *(webhook(order, paid, copy) for copy in range(3) for order, paid in orders)
+    )
+    await batcher.close()
+
+    assert outcomes.count(True) == 2 * len(orders)  # each distinct delivery once
+    for order, _ in orders:
+        assert (await api.get(order["payment_id"]))["status"] == "captured"
+        assert len(await api.events(order["payment_id"], "payment.success")) == 1
