@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from rtmn_shared.resilience import Backoff
 from rtmn_shared.settings import CommonSettings
 from rtmn_shared.suite import ServiceInfo
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 # What a handler works in: a pooled connection or a dedicated one; both speak the same SQL.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+# The database is away (restarting, failing over, dropped the connection), not refusing the work.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
 
 
 def role_of(service: ServiceInfo, settings: CommonSettings) -> str:
@@ -55,3 +72,24 @@ async def connect(
         password=password,
         server_settings={"search_path": service.schema, "application_name": f"rtmn-{service.name}"},
     )
+
+
+async def transact_through_outages(
+    pool: Pool, work: Callable[[Connection], Awaitable[T]], *, within: float
+) -> T:
+    """Runs `work` in a transaction, again while the database is unavailable, for up to `within`
+    seconds: for recording what already happened elsewhere (a provider accepted a send), which a
+    database restart must not lose. `work` must be safe to run again after a commit whose answer
+    was lost."""
+    deadline = time.monotonic() + within
+    backoff = Backoff()
+    while True:
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await work(conn)
+        except UNAVAILABLE as error:
+            delay = backoff.next()
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unavailable (%s); again in %.1fs", type(error).__name__, delay)
+            await asyncio.sleep(delay)

@@ -2,8 +2,9 @@
 
 Each send is three steps: claim the log row in a short transaction, call the provider with no
 transaction open, then record the outcome and its notification.sent / .failed event together.
-A row already sent (or failed, or skipped) is never sent again. The one gap left: a crash after
-the provider accepted and before the record commits; the claim's lease then runs out and the
+A row already sent (or failed, or skipped) is never sent again. A database restart between the
+provider's accept and the record is waited out (for as long as the claim's lease keeps others
+from sending). The one gap left: a crash in that moment; the claim's lease then runs out and the
 redelivered event sends once more (at most twice; SendGrid has no idempotency key, FCM none
 across calls).
 """
@@ -11,7 +12,7 @@ across calls).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from notify import store
@@ -25,7 +26,7 @@ from notify.providers import (
     TransientSendError,
 )
 from notify.store import Claim, DeliveryKey
-from rtmn_shared.db import Connection, Pool
+from rtmn_shared.db import Connection, Pool, transact_through_outages
 from rtmn_shared.events.catalogue import NotificationFailed, NotificationSent
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.outcomes import Retry
@@ -116,7 +117,8 @@ class Deliveries:
         summary = PushSummary.of(results)
         status = summary.final_status(sent_before)
         first_id = next((r.message_id for r in summary.sent), None)
-        async with self.pool.acquire() as conn, conn.transaction():
+
+        async def record(conn: Connection) -> None:
             await store.record_targets(conn, claim.id, results)
             await store.deactivate_devices(conn, summary.dead)
             if status is None:
@@ -125,6 +127,8 @@ class Deliveries:
                 await self._record(
                     conn, key, claim, provider, status, message_id=first_id, error=summary.reason()
                 )
+
+        await self._settle(claim, record)
         if summary.dead:
             log.info("deactivated %d dead device token(s)", len(summary.dead))
         if status is None:
@@ -172,10 +176,24 @@ class Deliveries:
         message_id: str | None = None,
         error: str | None = None,
     ) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
+
+        async def record(conn: Connection) -> None:
             await self._record(
                 conn, key, claim, provider, status, message_id=message_id, error=error
             )
+
+        await self._settle(claim, record)
+
+    async def _settle(self, claim: Claim, record: Callable[[Connection], Awaitable[None]]) -> None:
+        """Writes what the provider did, which cannot be taken back: a database restart is waited
+        out while the claim's lease keeps others from sending, and a retry after a commit whose
+        answer was lost finds the claim settled and writes nothing twice."""
+
+        async def once(conn: Connection) -> None:
+            if await store.holds_claim(conn, claim):
+                await record(conn)
+
+        await transact_through_outages(self.pool, once, within=self.lease_seconds)
 
     async def _record(
         self,

@@ -168,6 +168,17 @@ async def release(conn: Connection | Pool, delivery_id: uuid.UUID, error: str | 
     )
 
 
+async def holds_claim(conn: Connection, claim: Claim) -> bool:
+    """Whether `claim` is still the row's live claim (not yet finished or given back), locked
+    until the caller's transaction ends."""
+    held: bool | None = await conn.fetchval(
+        "SELECT lease_until IS NOT NULL AND attempts = $2 FROM deliveries WHERE id = $1 FOR UPDATE",
+        claim.id,
+        claim.attempts,
+    )
+    return bool(held)
+
+
 async def finish(
     conn: Connection,
     delivery_id: uuid.UUID,

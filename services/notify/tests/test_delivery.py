@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import asyncpg
 import pytest
 from notify_testkit import add_devices, unique
 
@@ -17,6 +18,8 @@ from notify.store import DeliveryKey
 from rtmn_shared.db import Pool
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.outcomes import Retry
+from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.outage import outage_in_front_of
 from rtmn_shared.testing.plugin import Migrator
 from rtmn_shared.testing.waiting import wait_for
 
@@ -118,3 +121,45 @@ async def test_a_delivery_in_flight_elsewhere_is_retried_not_sent_twice(pool: Po
 
     assert len(push.calls) == 1
     assert (await row(pool, k))["status"] == "sent"
+
+
+async def test_a_send_accepted_while_the_database_is_away_is_recorded_once_it_is_back(
+    pool: Pool, suite: Suite, caplog: pytest.LogCaptureFixture
+) -> None:
+    user_id = unique("user")
+    await add_devices(pool, user_id, unique("tok"))
+    hold = asyncio.Event()
+    push = ScriptedPush(hold=hold)
+    k = key(user_id)
+    async with outage_in_front_of("127.0.0.1", 5432) as outage:
+        through = await asyncpg.create_pool(
+            host="127.0.0.1",
+            port=outage.port,
+            database=suite.database,
+            user="rtmn_notify",
+            server_settings={"search_path": "notify"},
+            min_size=1,
+            max_size=2,
+        )
+        try:
+            sending = asyncio.ensure_future(deliveries(through, push).push(k, MESSAGE))
+            await wait_for(lambda: push.calls, message="the provider call under way")
+            outage.cut()
+            hold.set()  # the provider accepts while the database is away
+            await wait_for(
+                lambda: "database unavailable" in caplog.text,
+                message="recording the accepted send fail, and wait",
+            )
+            outage.restore()
+            await asyncio.wait_for(sending, 30)
+        finally:
+            await through.close()
+
+    sent = await row(pool, k)
+    assert (sent["status"], sent["lease_until"], len(push.calls)) == ("sent", None, 1)
+    events = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE type = 'notification.sent' "
+        "AND payload->'data'->>'notification_id' = $1",
+        str(sent["id"]),
+    )
+    assert events == 1
