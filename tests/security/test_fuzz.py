@@ -11,7 +11,6 @@ operations).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +35,6 @@ SEED = 20261127
 CONFIG = schemathesis.Config.from_dict({"generation": {"allow-x00": False}})
 REQUEST_TIMEOUT_S = 10.0
 
-# (service, "METHOD /path") -> what is wrong; each is fuzzed on its own below, as a strict xfail,
-# and left out of its service's run so the rest of that service stays guarded.
-KNOWN: dict[tuple[str, str], str] = {}
-
 
 @dataclass(frozen=True)
 class Failure:
@@ -59,9 +54,7 @@ class Outcome:
     unsatisfiable: list[str]
 
 
-def fuzz(
-    document: dict[str, Any], base_url: str, headers: dict[str, str], wanted: Callable[[str], bool]
-) -> Outcome:
+def fuzz(document: dict[str, Any], base_url: str, headers: dict[str, str]) -> Outcome:
     """Runs in a worker thread: blocking HTTP while the test's loop serves the service."""
     schema = schemathesis.openapi.from_dict(document, config=CONFIG)
     failures: dict[tuple[str, str, str], Failure] = {}
@@ -105,10 +98,8 @@ def fuzz(
         for result in schema.get_all_operations():
             if isinstance(result, Err):
                 raise result.err()  # our generated document has an operation it cannot read
-            operation = result.ok()
-            if wanted(operation.label):
-                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                    exercise(operation, mode)
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                exercise(result.ok(), mode)
     return Outcome(sent, list(failures.values()), skipped)
 
 
@@ -119,35 +110,20 @@ def verdict(response: schemathesis.Response) -> str | None:
     return problem_error(response.status_code, content_type, response.content)
 
 
-async def run_fuzz(fleet: Fleet, suite: Suite, name: str, wanted: Callable[[str], bool]) -> Outcome:
+async def run_fuzz(fleet: Fleet, suite: Suite, name: str) -> Outcome:
     svc = await fleet.get(name)
     base_url = str(svc.client.make_url("/")).rstrip("/")
     document = await (await svc.client.get("/openapi.json")).json()
     # Per run: rate-limit windows in the shared Redis outlive a run and would answer 429.
     headers = suite.bearer(f"fuzz-user-{suite.run_id}", "admin service")
-    return await asyncio.to_thread(fuzz, document, base_url, headers, wanted)
+    return await asyncio.to_thread(fuzz, document, base_url, headers)
 
 
 @pytest.mark.parametrize("name", SERVICE_NAMES)
 async def test_generated_requests_get_no_5xx_and_only_problem_errors(
     fleet: Fleet, suite: Suite, name: str
 ) -> None:
-    outcome = await run_fuzz(fleet, suite, name, lambda op: (name, op) not in KNOWN)
+    outcome = await run_fuzz(fleet, suite, name)
     print(name, outcome.sent, "requests; nothing to generate for", outcome.unsatisfiable)
     assert outcome.sent > 0, f"{name}: schemathesis generated no request"
     assert not outcome.failures, f"{name}: " + "\n".join(str(f) for f in outcome.failures)
-
-
-@pytest.mark.parametrize(
-    ("name", "operation"),
-    [
-        pytest.param(name, op, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for (name, op), reason in KNOWN.items()
-    ],
-)
-async def test_known_broken_operation(
-    fleet: Fleet, suite: Suite, name: str, operation: str
-) -> None:
-    outcome = await run_fuzz(fleet, suite, name, lambda op: op == operation)
-    assert outcome.sent > 0, f"{name}: {operation} is not in its OpenAPI document any more"
-    assert not outcome.failures, "\n".join(str(f) for f in outcome.failures)

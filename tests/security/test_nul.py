@@ -10,30 +10,19 @@ from security_kit import SERVICE_NAMES, Fleet, problem_error
 
 from rtmn_shared.testing.infra import Suite
 
-# (service, "METHOD /path") -> what is wrong; each checked on its own as a strict xfail.
-# Empty since the shared request validation refuses NUL for every service.
-KNOWN: dict[tuple[str, str], str] = {}
 
-
-async def nul_failures(fleet: Fleet, suite: Suite, name: str, wanted: set[str] | None) -> list[str]:
+async def nul_failures(fleet: Fleet, suite: Suite, name: str) -> list[str]:
     svc = await fleet.get(name)
     document = await (await svc.client.get("/openapi.json")).json()
     headers = suite.bearer(f"nul-admin-{suite.run_id}", "admin service")
     wrong: list[str] = []
-    seen: set[str] = set()
     for operation in operations(document):
-        if (wanted is None and (name, operation.label) in KNOWN) or (
-            wanted is not None and operation.label not in wanted
-        ):
-            continue
-        seen.add(operation.label)
         for where, request in nul_variants(operation, document):
             status, content_type, body, _ = await send(svc.client, request, headers)
             if status >= 500:
                 wrong.append(f"{operation.label} NUL in {where}: {status} {body[:160]!r}")
             elif problem := problem_error(status, content_type, body):
                 wrong.append(f"{operation.label} NUL in {where}: {problem}")
-    assert wanted is None or seen == wanted, f"not in the document any more: {wanted - seen}"
     return wrong
 
 
@@ -41,17 +30,5 @@ async def nul_failures(fleet: Fleet, suite: Suite, name: str, wanted: set[str] |
 async def test_a_nul_character_in_any_field_gets_a_problem_not_a_5xx(
     fleet: Fleet, suite: Suite, name: str
 ) -> None:
-    wrong = await nul_failures(fleet, suite, name, None)
-    assert not wrong, "\n".join(wrong)
-
-
-@pytest.mark.parametrize(
-    ("name", "operation"),
-    [
-        pytest.param(name, op, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for (name, op), reason in KNOWN.items()
-    ],
-)
-async def test_known_nul_failure(fleet: Fleet, suite: Suite, name: str, operation: str) -> None:
-    wrong = await nul_failures(fleet, suite, name, {operation})
+    wrong = await nul_failures(fleet, suite, name)
     assert not wrong, "\n".join(wrong)
