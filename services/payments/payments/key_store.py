@@ -20,16 +20,29 @@ class KeyRecord:
     created_at: datetime
 
 
+# A claim that made nothing and answered nothing for this long belongs to a request that died
+# (its process, or the database under it, before it could release the key): far longer than a
+# create or refund can run (the gateway timeout is at most 60 s).
+ABANDONED_AFTER_SECONDS = 120.0
+
+
 async def claim_key(
     conn: Connection, user_id: str, key: str, request_hash: str
 ) -> KeyRecord | None:
-    """Claims the key for this request; returns the earlier claim when there was one."""
+    """Claims the key for this request; returns the earlier claim when there was one. The same
+    request takes over an abandoned claim, so a key is never "in progress" for ever."""
     claimed = await conn.fetchval(
         """INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
-           ON CONFLICT DO NOTHING RETURNING true""",
+           ON CONFLICT (user_id, key) DO UPDATE SET created_at = now()
+           WHERE idempotency_keys.request_hash = EXCLUDED.request_hash
+             AND idempotency_keys.resource_id IS NULL
+             AND idempotency_keys.status_code IS NULL
+             AND idempotency_keys.created_at < now() - make_interval(secs => $4)
+           RETURNING true""",
         user_id,
         key,
         request_hash,
+        ABANDONED_AFTER_SECONDS,
     )
     if claimed:
         return None
