@@ -19,6 +19,15 @@ memory at its start and at its end. A 3 s warm-up (every client address's first 
 the pools filling) comes first and is not counted. Finally every process log is scanned for
 secrets, tokens, OTPs and phone numbers (tests/security/logscan.py).
 
+CPU is accounted per process over each step and the soak (utime+stime from /proc, from the
+step's first payment until its last effect landed) and printed as CPU milliseconds per
+payment: each supervised process with its children (nginx's workers), this load generator,
+the PostgreSQL backends of this run's database summed by role, PostgreSQL's background
+processes, and RabbitMQ's beam.smp. The last two (and the machine's busy time, printed beside
+the attributed total) are shared with whatever else runs on the machine, so they read high
+when others are busy. Two cores give 2,000 ms of CPU a second: 2,000 / the total per payment
+is the most payments a second the machine can carry.
+
 The gateway limits creates to 30 a minute per client address, as deployed; the load comes from
 many clients, so each create is sent from one of 4,096 loopback addresses (127.1.x.y).
 Target (issue 10): ≥ 500 payments/s with p99 ≤ 100 ms, on 2 cores that also run the load
@@ -29,12 +38,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aio_pika
 import aiohttp
@@ -179,6 +190,119 @@ async def register(suite: Suite, gateway: str, users: list[str]) -> None:
         await conn.close()
 
 
+# ----------------------------------------------------------------- the CPU accounting ----
+
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+# "postgres: 15/main: rtmn_wallet rtmn_test_1a2b 127.0.0.1(5432) idle": role, then database.
+BACKEND = re.compile(r"postgres: (?:[^:\s]+: )?(\S+) (\S+) (?:\S+\(\d+\)|\[local\])")
+PG_BACKGROUND = "postgres background*"
+RABBITMQ = "rabbitmq beam*"
+GENERATOR = "load generator"
+
+
+class Proc(NamedTuple):
+    pid: int
+    ppid: int
+    session: int
+    comm: str
+    ticks: int  # utime + stime
+
+
+def read_proc(pid: int) -> Proc | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None  # it ended between the listing and the read
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return Proc(pid, int(fields[1]), int(fields[3]), comm, int(fields[11]) + int(fields[12]))
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def machine_busy_ticks() -> int:
+    """All cores' non-idle time since boot: /proc/stat's first line less idle and iowait."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return sum(values) - values[3] - values[4]
+
+
+@dataclass
+class CpuSnapshot:
+    ticks: dict[int, tuple[str, int]]  # pid -> (group, utime + stime)
+    machine: int
+    at: float = field(default_factory=time.monotonic)
+
+
+class CpuMeter:
+    """CPU time by group of processes, read from /proc (see the module's docstring)."""
+
+    def __init__(self, sessions: dict[int, str], database: str) -> None:
+        self.sessions = sessions  # pid leading a supervised process's session -> its name
+        self.database = database
+
+    @classmethod
+    def of(cls, processes: Any, names: list[str], gateway: Gateway, database: str) -> CpuMeter:
+        sessions = {processes.pid(n): n for n in names}
+        if gateway.process is not None:
+            sessions[gateway.process.pid] = "gateway (nginx)"
+        return cls(sessions, database)
+
+    def snapshot(self) -> CpuSnapshot:
+        procs = [
+            p for d in Path("/proc").iterdir() if d.name.isdigit() if (p := read_proc(int(d.name)))
+        ]
+        ticks: dict[int, tuple[str, int]] = {}
+        postgres: list[Proc] = []
+        for proc in procs:
+            if proc.session in self.sessions:
+                ticks[proc.pid] = (self.sessions[proc.session], proc.ticks)
+            elif proc.pid == os.getpid():
+                ticks[proc.pid] = (GENERATOR, proc.ticks)
+            elif proc.comm == "beam.smp":
+                ticks[proc.pid] = (RABBITMQ, proc.ticks)
+            elif proc.comm == "postgres":
+                postgres.append(proc)
+        postmasters = set()
+        for proc in postgres:
+            backend = BACKEND.match(cmdline(proc.pid))
+            if backend and backend[2] == self.database:
+                ticks[proc.pid] = (f"postgres {backend[1]}", proc.ticks)
+                postmasters.add(proc.ppid)
+        for proc in postgres:
+            if proc.ppid in postmasters and not BACKEND.match(cmdline(proc.pid)):
+                ticks[proc.pid] = (PG_BACKGROUND, proc.ticks)
+        return CpuSnapshot(ticks, machine_busy_ticks())
+
+
+@dataclass
+class CpuUse:
+    """CPU milliseconds each group used between two snapshots, and the machine's busy time."""
+
+    ms: dict[str, float]
+    machine_ms: float
+    seconds: float
+
+    @classmethod
+    def between(cls, start: CpuSnapshot, end: CpuSnapshot) -> CpuUse:
+        ms: dict[str, float] = {}
+        for pid, (group, ticks) in end.ticks.items():
+            before = start.ticks.get(pid)
+            # A process that started in between used all its time in the window; one that
+            # ended in between is lost (pooled connections and processes live on).
+            used = ticks - before[1] if before and before[0] == group else ticks
+            ms[group] = ms.get(group, 0.0) + used * TICK_MS
+        return cls(ms, (end.machine - start.machine) * TICK_MS, end.at - start.at)
+
+    @property
+    def total_ms(self) -> float:
+        return sum(self.ms.values())
+
+
 # ----------------------------------------------------------------------- the load ----
 
 
@@ -198,6 +322,7 @@ class Step:
     errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     e2e: dict[str, list[float]] = field(default_factory=dict)
+    cpu: CpuUse | None = None
 
     @property
     def achieved(self) -> float:
@@ -389,6 +514,48 @@ class Sampler:
 # ------------------------------------------------------------------------- the run ----
 
 
+async def measured(meter: CpuMeter, load: Load, suite: Suite, step: Step) -> None:
+    """Runs the step and waits for its effects, accounting the CPU used meanwhile."""
+    start = meter.snapshot()
+    await load.run(step)
+    await effects_of(suite, step)
+    step.cpu = CpuUse.between(start, meter.snapshot())
+
+
+def cpu_rows(steps: list[Step]) -> list[tuple[str, ...]]:
+    """CPU ms per payment of each group (costliest in the last step first), and the total."""
+    measured = [(s, s.cpu) for s in steps if s.cpu is not None and s.sent]
+    last = measured[-1][1]
+    groups = sorted({g for _, cpu in measured for g in cpu.ms}, key=lambda g: -last.ms.get(g, 0))
+    rows = [("CPU ms per payment", *(f"{s.rate:.0f}/s" for s, _ in measured))]
+    for group in groups:
+        rows.append((group, *(f"{cpu.ms.get(group, 0) / len(s.sent):.2f}" for s, cpu in measured)))
+    rows.append(("total", *(f"{cpu.total_ms / len(s.sent):.2f}" for s, cpu in measured)))
+    rows.append(("machine busy*", *(f"{cpu.machine_ms / len(s.sent):.2f}" for s, cpu in measured)))
+    rows.append(
+        ("cores busy (total)", *(f"{cpu.total_ms / cpu.seconds / 1000:.2f}" for _, cpu in measured))
+    )
+    return rows
+
+
+def print_cpu(steps: list[Step]) -> None:
+    print()
+    print(table(cpu_rows(steps)))
+    print(
+        "(the last column is the soak; * shared with everything else running on the machine;"
+        " 'postgres postgres' is this script's own checks of the effects)"
+    )
+
+
+def cpu_summary(step: Step) -> dict[str, float]:
+    assert step.cpu is not None
+    n = len(step.sent) or 1
+    summary = {g: round(ms / n, 2) for g, ms in sorted(step.cpu.ms.items(), key=lambda kv: -kv[1])}
+    summary["total"] = round(step.cpu.total_ms / n, 2)
+    summary["machine_busy"] = round(step.cpu.machine_ms / n, 2)
+    return summary
+
+
 def step_row(step: Step) -> tuple[str, ...]:
     def ms(values: list[float]) -> str:
         return f"{percentile(values, 50):.0f}/{percentile(values, 99):.0f}"
@@ -452,11 +619,11 @@ async def main() -> None:
         await load.run(Step(20.0, 3.0))
         steps: list[Step] = []
         sustained = 0.0
+        meter = CpuMeter.of(processes, names, gateway, suite.database)
         for rate in rates:
             step = Step(rate, step_seconds)
             progress(f"{rate:.0f} payments/s for {step_seconds:.0f} s")
-            await load.run(step)
-            await effects_of(suite, step)
+            await measured(meter, load, suite, step)
             steps.append(step)
             ok = not step.errors and step.p99_all() <= TARGET_P99_MS
             if ok:
@@ -471,8 +638,7 @@ async def main() -> None:
             progress(f"soak: {soak_rate:.0f} payments/s for {soak:.0f} s")
             begin = time.monotonic() - sampler.started
             soak_step = Step(soak_rate, soak)
-            await load.run(soak_step)
-            await effects_of(suite, soak_step)
+            await measured(meter, load, suite, soak_step)
             soak_start = sampler.rss_at(begin + 2)
             soak_end = sampler.memory[-1][1]
         sampling.cancel()
@@ -498,6 +664,13 @@ async def main() -> None:
     if soak_step is not None:
         print(f"\nsoak at {soak_rate:.0f}/s for {soak:.0f} s:")
         print(table([head, step_row(soak_step)]))
+    cpu_steps = [*steps, *([soak_step] if soak_step is not None else [])]
+    print()
+    print(table(cpu_rows(cpu_steps)))
+    print(
+        "(the last column is the soak; * shared with everything else running on the machine;"
+        " 'postgres postgres' is this script's own effect checks)"
+    )
     peak = {n: max(m.get(n, 0) for _, m in sampler.memory) for n in names}
     mem_rows = [("process", "RSS first MB", "soak start MB", "soak end MB", "peak MB")]
     first = sampler.memory[0][1]
@@ -548,6 +721,12 @@ async def main() -> None:
             if soak_step
             else None,
             log_findings=sum(len(v) for v in findings.values()),
+            cpu_ms_per_payment=cpu_summary(cpu_steps[-1]),
+            cpu_ms_per_payment_by_step={
+                f"{s.rate:.0f}": round(s.cpu.total_ms / len(s.sent), 2)
+                for s in cpu_steps
+                if s.cpu is not None and s.sent
+            },
         )
     )
 
