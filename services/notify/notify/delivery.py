@@ -28,7 +28,8 @@ from notify.providers import (
 from notify.store import Claim, DeliveryKey
 from rtmn_shared.db import Connection, Pool, transact_through_outages
 from rtmn_shared.events.catalogue import NotificationFailed, NotificationSent
-from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.outbox import Outbox, OutboxRow
 from rtmn_shared.events.outcomes import Retry
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,18 @@ class Deliveries:
 
     async def push(self, key: DeliveryKey, message: PushMessage) -> None:
         provider = self.push_sender.name
-        async with self.pool.acquire() as conn, conn.transaction():
-            claim = await self._claim(conn, key, provider, title=message.title, body=message.body)
-            if claim is None:
-                return
-            tokens, sent_before = await store.push_targets(conn, claim.id, key.user_id)
+        claimed = await store.claim_push(
+            self.pool,
+            key,
+            provider=provider,
+            lease_seconds=self.lease_seconds,
+            title=message.title,
+            body=message.body,
+        )
+        if not isinstance(claimed, store.PushClaim):
+            self._not_claimed(key, claimed)
+            return
+        claim, tokens, sent_before = claimed.claim, claimed.tokens, claimed.sent_before
         if not tokens:
             if sent_before:
                 await self._finish(key, claim, provider, "sent")
@@ -119,16 +127,18 @@ class Deliveries:
         first_id = next((r.message_id for r in summary.sent), None)
 
         async def record(conn: Connection) -> None:
+            if status is None:
+                if not await store.holds_claim(conn, claim):
+                    return
+                await store.release(conn, claim.id, summary.reason())
+            elif not await self._record(
+                conn, key, claim, provider, status, message_id=first_id, error=summary.reason()
+            ):
+                return
             await store.record_targets(conn, claim.id, results)
             await store.deactivate_devices(conn, summary.dead)
-            if status is None:
-                await store.release(conn, claim.id, summary.reason())
-            else:
-                await self._record(
-                    conn, key, claim, provider, status, message_id=first_id, error=summary.reason()
-                )
 
-        await self._settle(claim, record)
+        await self._settle(record)
         if summary.dead:
             log.info("deactivated %d dead device token(s)", len(summary.dead))
         if status is None:
@@ -160,11 +170,15 @@ class Deliveries:
         )
         if isinstance(claimed, Claim):
             return claimed
-        if claimed == "queued":
+        self._not_claimed(key, claimed)
+        return None
+
+    @staticmethod
+    def _not_claimed(key: DeliveryKey, status: str) -> None:
+        if status == "queued":
             # Another worker is sending this very delivery now; look again after it finished.
             raise Retry(f"{key.channel} {key.template} is being sent by another worker")
-        log.info("%s %s already %s; not sending again", key.channel, key.template, claimed)
-        return None
+        log.info("%s %s already %s; not sending again", key.channel, key.template, status)
 
     async def _finish(
         self,
@@ -182,18 +196,14 @@ class Deliveries:
                 conn, key, claim, provider, status, message_id=message_id, error=error
             )
 
-        await self._settle(claim, record)
+        await self._settle(record)
 
-    async def _settle(self, claim: Claim, record: Callable[[Connection], Awaitable[None]]) -> None:
+    async def _settle(self, record: Callable[[Connection], Awaitable[None]]) -> None:
         """Writes what the provider did, which cannot be taken back: a database restart is waited
-        out while the claim's lease keeps others from sending, and a retry after a commit whose
-        answer was lost finds the claim settled and writes nothing twice."""
-
-        async def once(conn: Connection) -> None:
-            if await store.holds_claim(conn, claim):
-                await record(conn)
-
-        await transact_through_outages(self.pool, once, within=self.lease_seconds)
+        out while the claim's lease keeps others from sending. `record` writes only while it
+        still holds the claim, so a retry after a commit whose answer was lost writes nothing
+        twice."""
+        await transact_through_outages(self.pool, record, within=self.lease_seconds)
 
     async def _record(
         self,
@@ -205,21 +215,21 @@ class Deliveries:
         *,
         message_id: str | None,
         error: str | None,
-    ) -> None:
-        await store.finish(conn, claim.id, status, message_id=message_id, error=error)
+    ) -> bool:
+        """The outcome and its notification.sent / .failed event, if `claim` is still held;
+        whether it was."""
         event = NotificationSent if status == "sent" else NotificationFailed
         reason = error if status != "skipped" else f"skipped: {error}"
-        await self.outbox.add(
-            conn,
-            event(
-                notification_id=str(claim.id),
-                event_id=str(key.event_id),
-                channel="email" if key.channel == "email" else "push",
-                user_id=key.user_id,
-                provider=provider,
-                reason=reason,
-            ),
+        data = event(
+            notification_id=str(claim.id),
+            event_id=str(key.event_id),
+            channel="email" if key.channel == "email" else "push",
+            user_id=key.user_id,
+            provider=provider,
+            reason=reason,
         )
+        row = OutboxRow.of(CloudEvent.of(data, source=self.outbox.source))
+        return await store.finish_held(conn, claim, status, row, message_id=message_id, error=error)
 
 
 def _describe(error: Exception) -> str:

@@ -12,6 +12,7 @@ from notify.domain import Recipient
 from notify.providers import TokenResult
 from rtmn_shared.db import Connection, Pool
 from rtmn_shared.events.catalogue import UserRegistered
+from rtmn_shared.events.outbox import OutboxRow
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,73 @@ async def claim(
     )
     if row is not None:
         return Claim(row["id"], row["attempts"])
+    return await _status(conn, key)
+
+
+@dataclass(frozen=True)
+class PushClaim:
+    claim: Claim
+    tokens: list[str]  # still to send to
+    sent_before: int  # tokens that already got this push
+
+
+# The claim and the snapshot of the user's active tokens into it, in one statement (one round
+# trip, atomic without BEGIN/COMMIT). The outer scan's snapshot holds neither the claimed row's
+# change nor the CTE's new targets: the targets of an earlier try are found by the claimed id,
+# the new ones are added back by the UNION. No row at all: not claimed.
+_CLAIM_PUSH = f"""
+    WITH claimed AS ({_CLAIM}),
+    added AS (
+        INSERT INTO push_targets (delivery_id, token)
+        SELECT claimed.id, devices.token FROM claimed, devices
+        WHERE devices.user_id = $4 AND devices.active
+        ON CONFLICT DO NOTHING
+        RETURNING token
+    )
+    SELECT c.id, c.attempts, t.token, t.status, coalesce(d.active, false) AS active
+    FROM claimed c
+    LEFT JOIN push_targets t ON t.delivery_id = c.id
+    LEFT JOIN devices d ON d.token = t.token
+    UNION ALL
+    SELECT c.id, c.attempts, a.token, 'pending', true FROM claimed c, added a
+    ORDER BY 3
+"""  # noqa: S608 - built from our own constant, no input
+
+
+async def claim_push(
+    conn: Connection | Pool,
+    key: DeliveryKey,
+    *,
+    provider: str,
+    lease_seconds: int,
+    title: str | None,
+    body: str | None,
+) -> PushClaim | str:
+    """`claim` and `push_targets` at once: the claim with its tokens, or the status that keeps
+    us from claiming it."""
+    rows = await conn.fetch(
+        _CLAIM_PUSH,
+        key.source,
+        key.event_id,
+        key.channel,
+        key.user_id,
+        key.template,
+        title,
+        body,
+        provider,
+        float(lease_seconds),
+    )
+    if not rows:
+        return await _status(conn, key)
+    targets = [r for r in rows if r["token"] is not None]
+    return PushClaim(
+        Claim(rows[0]["id"], rows[0]["attempts"]),
+        [r["token"] for r in targets if r["status"] == "pending" and r["active"]],
+        sum(1 for r in targets if r["status"] == "sent"),
+    )
+
+
+async def _status(conn: Connection | Pool, key: DeliveryKey) -> str:
     status: str = await conn.fetchval(
         "SELECT status FROM deliveries "
         "WHERE source = $1 AND channel = $2 AND user_id = $3 AND template = $4",
@@ -179,31 +247,43 @@ async def holds_claim(conn: Connection, claim: Claim) -> bool:
     return bool(held)
 
 
-async def finish(
+# The outcome of a claim still held, with its event, in one statement: the UPDATE locks the row
+# and checks the claim again once it has the lock (as holds_claim's FOR UPDATE does). A webhook
+# may have moved the row past "sent" already; its later status is kept.
+_FINISH_HELD = """
+    WITH held AS (
+        UPDATE deliveries SET
+            status = CASE WHEN status = 'queued' THEN $3 ELSE status END,
+            provider_message_id = COALESCE($4, provider_message_id),
+            last_error = $5,
+            lease_until = NULL,
+            sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
+            updated_at = now()
+        WHERE id = $1 AND lease_until IS NOT NULL AND attempts = $2
+        RETURNING id
+    )
+    INSERT INTO outbox (event_id, type, subject, payload)
+    SELECT $6, $7, $8, $9 FROM held
+    RETURNING true
+"""
+
+
+async def finish_held(
     conn: Connection,
-    delivery_id: uuid.UUID,
+    claim: Claim,
     status: str,
+    event: OutboxRow,
     *,
     message_id: str | None = None,
     error: str | None = None,
-) -> None:
-    # A webhook may have moved the row past "sent" already; keep its later status.
-    await conn.execute(
-        """
-        UPDATE deliveries SET
-            status = CASE WHEN status = 'queued' THEN $2 ELSE status END,
-            provider_message_id = COALESCE($3, provider_message_id),
-            last_error = $4,
-            lease_until = NULL,
-            sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END,
-            updated_at = now()
-        WHERE id = $1
-        """,
-        delivery_id,
-        status,
-        message_id,
-        error,
+) -> bool:
+    """Records the outcome and the event saying so, if `claim` is still the row's live claim;
+    whether it was (a retry after a commit whose answer was lost finds it settled and writes
+    nothing)."""
+    written = await conn.fetchval(
+        _FINISH_HELD, claim.id, claim.attempts, status, message_id, error, *event
     )
+    return bool(written)
 
 
 async def advance_email(
@@ -249,35 +329,6 @@ async def notifications(
 
 
 # -- push targets ---------------------------------------------------------------------------
-
-
-async def push_targets(
-    conn: Connection, delivery_id: uuid.UUID, user_id: str
-) -> tuple[list[str], int]:
-    """Snapshots the user's active tokens into the delivery (a device registered since a
-    failed try joins in), then returns the tokens still to send to and how many already got
-    this push. One round trip: the CTE's new rows are not in the outer scan's snapshot, so
-    they are added back by the UNION."""
-    rows = await conn.fetch(
-        """
-        WITH added AS (
-            INSERT INTO push_targets (delivery_id, token)
-            SELECT $1, token FROM devices WHERE user_id = $2 AND active
-            ON CONFLICT DO NOTHING
-            RETURNING token
-        )
-        SELECT t.token, t.status, coalesce(d.active, false) AS active
-        FROM push_targets t LEFT JOIN devices d USING (token)
-        WHERE t.delivery_id = $1
-        UNION ALL
-        SELECT token, 'pending', true FROM added
-        ORDER BY 1
-        """,
-        delivery_id,
-        user_id,
-    )
-    pending = [r["token"] for r in rows if r["status"] == "pending" and r["active"]]
-    return pending, sum(1 for r in rows if r["status"] == "sent")
 
 
 async def record_targets(
