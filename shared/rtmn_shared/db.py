@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeAlias, TypeVar
 
 import asyncpg
+import redis.exceptions
 from asyncpg.pool import PoolConnectionProxy
 
 from rtmn_shared.resilience import Backoff
@@ -22,13 +23,15 @@ Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 # What a handler works in: a pooled connection or a dedicated one; both speak the same SQL.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
-# The database is away (restarting, failing over, dropped the connection), not refusing the work.
+# The database (or Redis) is away (restarting, failing over, dropped the connection), not
+# refusing the work.
 UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
+    redis.exceptions.ConnectionError,
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
@@ -45,6 +46,10 @@ def demo_app(suite: Suite, limits: Redis | None = None, **readiness: object) -> 
     @routes.get("/boom")
     async def boom(call: Call) -> web.StreamResponse:
         raise ValueError("secret internals")
+
+    @routes.get("/restarting")
+    async def restarting(call: Call) -> web.StreamResponse:
+        raise asyncpg.CannotConnectNowError("the database system is starting up")
 
     return create_app(
         service="demo",
@@ -114,6 +119,18 @@ async def test_an_unexpected_error_is_a_500_with_a_correlation_id_and_no_interna
     problem = await response.json()
     assert problem["correlation_id"] == "req-123"
     assert "secret" not in await response.text()
+
+
+async def test_a_database_that_is_away_is_a_503_to_retry_not_a_500(
+    suite: Suite, http: ClientFactory
+) -> None:
+    client = await http(demo_app(suite))
+    response = await client.get("/restarting", headers={"X-Request-ID": "req-456"})
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    problem = await response.json()
+    assert problem["correlation_id"] == "req-456"
+    assert "starting up" not in await response.text()
 
 
 async def test_openapi_is_generated_from_the_models(suite: Suite, http: ClientFactory) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 
-from rtmn_shared.db import Pool
+from rtmn_shared.db import UNAVAILABLE, Pool
 from rtmn_shared.logs import request_id_var
 from rtmn_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from rtmn_shared.tracing import continue_trace, current_traceparent
@@ -171,6 +171,20 @@ async def _problems(
         return Problem(error.status, _plain(detail), headers=_kept_headers(error)).response()
     except asyncio.CancelledError:
         raise
+    except UNAVAILABLE as error:
+        # The database or Redis is away for a moment (a restart, a failover): worth a retry.
+        log.warning(
+            "%s %s: a backing service is unavailable (%s)",
+            request.method,
+            _route_name(request),
+            type(error).__name__,
+        )
+        return Problem(
+            503,
+            "a backing service is briefly unavailable; try again shortly",
+            headers={"Retry-After": "1"},
+            correlation_id=request_id,
+        ).response()
     except Exception:
         log.exception("unhandled error in %s %s", request.method, _route_name(request))
         return Problem(
