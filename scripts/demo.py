@@ -28,7 +28,8 @@ import orjson
 
 from rtmn_shared.cli.token import mint
 from rtmn_shared.events.catalogue import UserRegistered
-from rtmn_shared.events.envelope import CONTENT_TYPE, CloudEvent
+from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.topology import event_message
 from rtmn_shared.suite import EXCHANGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,13 +105,7 @@ async def register(amqp_url: str, user: UserRegistered) -> None:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)
         await exchange.publish(
-            aio_pika.Message(
-                event.to_json(),
-                message_id=str(event.id),
-                type=event.type,
-                content_type=CONTENT_TYPE,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
+            event_message(event.to_json(), message_id=str(event.id), type=event.type),
             routing_key=event.type,
         )
     finally:

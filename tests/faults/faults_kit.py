@@ -31,7 +31,8 @@ from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.razorpay import RazorpayFake, webhook_headers
 from rtmn_fakes.sendgrid import SendGridFake
 from rtmn_shared.events.catalogue import UserRegistered
-from rtmn_shared.events.envelope import CONTENT_TYPE, CloudEvent
+from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.topology import event_message
 from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.processes import Supervisor, free_port, procfile
@@ -203,12 +204,7 @@ async def publish_raw(amqp_url: str, body: bytes, routing_key: str, message_id: 
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)
         await exchange.publish(
-            aio_pika.Message(
-                body,
-                message_id=message_id,
-                content_type=CONTENT_TYPE,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
+            event_message(body, message_id=message_id),
             routing_key=routing_key,
         )
     finally:

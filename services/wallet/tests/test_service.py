@@ -14,7 +14,8 @@ from prometheus_client import REGISTRY
 from wallet_events import payment, refund, uid
 
 from rtmn_shared.events.catalogue import UserRegistered
-from rtmn_shared.events.envelope import CONTENT_TYPE, CloudEvent, EventData
+from rtmn_shared.events.envelope import CloudEvent, EventData
+from rtmn_shared.events.topology import event_message
 from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService, running
@@ -52,13 +53,7 @@ async def publish(channel: AbstractChannel, data: EventData, times: int = 1) -> 
     exchange = await channel.get_exchange(EXCHANGE)
     for _ in range(times):
         await exchange.publish(
-            aio_pika.Message(
-                event.to_json(),
-                message_id=str(event.id),
-                type=event.type,
-                content_type=CONTENT_TYPE,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
+            event_message(event.to_json(), message_id=str(event.id), type=event.type),
             routing_key=event.type,
         )
 

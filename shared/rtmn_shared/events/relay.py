@@ -19,8 +19,7 @@ import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractExchange
 
 from rtmn_shared.db import Pool
-from rtmn_shared.events.envelope import CONTENT_TYPE
-from rtmn_shared.events.topology import declare_exchange
+from rtmn_shared.events.topology import declare_exchange, event_message
 from rtmn_shared.events.wakeup import channel_of
 from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
 from rtmn_shared.resilience import Backoff
@@ -217,13 +216,7 @@ _OUTAGES = (
 
 
 def _message(row: Row) -> aio_pika.Message:
-    return aio_pika.Message(
-        row.payload,
-        message_id=row.event_id,
-        type=row.type,
-        content_type=CONTENT_TYPE,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
+    return event_message(row.payload, message_id=row.event_id, type=row.type)
 
 
 def _describe(error: BaseException) -> str:

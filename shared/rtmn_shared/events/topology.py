@@ -12,6 +12,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
+from rtmn_shared.events.envelope import CONTENT_TYPE
 from rtmn_shared.suite import EXCHANGE, UNROUTED_EXCHANGE, UNROUTED_QUEUE
 
 # After this many broker redeliveries (a consumer crashing mid-message) the broker dead-letters.
@@ -86,3 +87,15 @@ async def declare_consumer_queues(
     for key in routing_keys:
         await queue.bind(exchange, routing_key=key)
     return queue
+
+
+def event_message(body: bytes, *, message_id: str, type: str | None = None) -> aio_pika.Message:
+    """How an event travels: persistent CloudEvents JSON under its event id, which consumers'
+    logs and the DLQ tools name it by."""
+    return aio_pika.Message(
+        body,
+        message_id=message_id,
+        type=type,
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
