@@ -77,19 +77,27 @@ async def connect(
     )
 
 
-async def transact_through_outages(
-    pool: Pool, work: Callable[[Connection], Awaitable[T]], *, within: float
+async def write_through_outages(
+    pool: Pool,
+    work: Callable[[Connection], Awaitable[T]],
+    *,
+    within: float,
+    one_statement: bool = False,
 ) -> T:
     """Runs `work` in a transaction, again while the database is unavailable, for up to `within`
     seconds: for recording what already happened elsewhere (a provider accepted a send), which a
     database restart must not lose. `work` must be safe to run again after a commit whose answer
-    was lost."""
+    was lost. With `one_statement`, `work` is a single statement, atomic on its own: no BEGIN and
+    COMMIT round trips around it."""
     deadline = time.monotonic() + within
     backoff = Backoff()
     while True:
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                return await work(conn)
+            async with pool.acquire() as conn:
+                if one_statement:
+                    return await work(conn)
+                async with conn.transaction():
+                    return await work(conn)
         except UNAVAILABLE as error:
             delay = backoff.next()
             if time.monotonic() + delay > deadline:

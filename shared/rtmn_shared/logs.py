@@ -69,5 +69,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The AMQP and HTTP libraries narrate every frame and request at INFO.
-    for noisy in ("aiormq", "aio_pika", "aiohttp.access"):
+    for noisy in ("aiormq", "aio_pika", "aiohttp.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -26,7 +26,7 @@ from notify.providers import (
     TransientSendError,
 )
 from notify.store import Claim, DeliveryKey
-from rtmn_shared.db import Connection, Pool, transact_through_outages
+from rtmn_shared.db import Connection, Pool, write_through_outages
 from rtmn_shared.events.catalogue import NotificationFailed, NotificationSent
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outbox import Outbox, OutboxRow
@@ -138,7 +138,7 @@ class Deliveries:
             await store.record_targets(conn, claim.id, results)
             await store.deactivate_devices(conn, summary.dead)
 
-        await self._settle(record)
+        await self._settle(record, one_statement=False)
         if summary.dead:
             log.info("deactivated %d dead device token(s)", len(summary.dead))
         if status is None:
@@ -196,14 +196,18 @@ class Deliveries:
                 conn, key, claim, provider, status, message_id=message_id, error=error
             )
 
-        await self._settle(record)
+        await self._settle(record, one_statement=True)
 
-    async def _settle(self, record: Callable[[Connection], Awaitable[None]]) -> None:
+    async def _settle(
+        self, record: Callable[[Connection], Awaitable[None]], *, one_statement: bool
+    ) -> None:
         """Writes what the provider did, which cannot be taken back: a database restart is waited
         out while the claim's lease keeps others from sending. `record` writes only while it
         still holds the claim, so a retry after a commit whose answer was lost writes nothing
         twice."""
-        await transact_through_outages(self.pool, record, within=self.lease_seconds)
+        await write_through_outages(
+            self.pool, record, within=self.lease_seconds, one_statement=one_statement
+        )
 
     async def _record(
         self,

@@ -31,8 +31,6 @@ from notify.providers import (
 )
 
 log = logging.getLogger(__name__)
-# The SDK's httpx client logs every request at INFO: a line per push, none of it news.
-logging.getLogger("httpx").setLevel(logging.WARNING)
 
 CHUNK = 500  # FCM's limit per multicast call
 
