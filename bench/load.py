@@ -578,7 +578,9 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="three short steps, a 10 s soak")
     parser.add_argument("--soak", type=float, default=None, help="soak seconds (default 60)")
     args = parser.parse_args()
-    rates = [25.0, 50.0, 100.0] if args.quick else [25.0, 50.0, 100, 200, 300, 400, 500, 650, 800]
+    rates = (
+        [25.0, 50.0, 100.0] if args.quick else [20.0, 30, 40, 50, 65, 80, 100, 150, 200, 300, 500]
+    )
     step_seconds = 4.0 if args.quick else 8.0
     soak = args.soak if args.soak is not None else (10.0 if args.quick else 60.0)
 
