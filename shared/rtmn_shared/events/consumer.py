@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 from pydantic import ValidationError
 
 from rtmn_shared.db import Connection, Pool
@@ -163,16 +168,30 @@ class ConsumerRunner:
             channel, exchange, names, handler.keys(), handler.retry_delays_ms
         )
 
-        if not self._batches(handler):
+        if self._batches(handler):
+            await self._consume_in_batches(channel, names, handler, queue, lost)
+        else:
+            await self._consume_one_by_one(channel, names, handler, queue)
 
-            async def on_message(message: AbstractIncomingMessage) -> None:
-                # aiormq cancels a closed channel's consumer tasks. A handler may be past a
-                # provider's accept, with only its record left to write: it runs on in a task of
-                # ours, and only its ack is lost (the redelivery finds the record).
-                await asyncio.shield(self._detached(self.handle(channel, names, handler, message)))
+    async def _consume_one_by_one(
+        self, channel: AbstractChannel, names: QueueNames, handler: Handler, queue: AbstractQueue
+    ) -> None:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            # aiormq cancels a closed channel's consumer tasks. A handler may be past a
+            # provider's accept, with only its record left to write: it runs on in a task of
+            # ours, and only its ack is lost (the redelivery finds the record).
+            await asyncio.shield(self._detached(self.handle(channel, names, handler, message)))
 
-            await queue.consume(on_message)
-            return
+        await queue.consume(on_message)
+
+    async def _consume_in_batches(
+        self,
+        channel: AbstractChannel,
+        names: QueueNames,
+        handler: Handler,
+        queue: AbstractQueue,
+        lost: asyncio.Event,
+    ) -> None:
         waiting: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
 
         async def work() -> None:
