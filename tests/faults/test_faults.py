@@ -6,7 +6,6 @@ in a queue but the dead letters. The table of all of them prints at the end of t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import subprocess
 import time
@@ -32,7 +31,7 @@ from faults_kit import (
 )
 from logscan import scan
 
-from rtmn_shared.testing.waiting import wait_for
+from rtmn_shared.testing.waiting import cancel_all, wait_for
 
 N = 500
 # Enough for a message to go through its 1, 5 and 30 s retries after the fault.
@@ -57,11 +56,7 @@ async def run(
     try:
         await asyncio.gather(*tasks)
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
     settled = time.monotonic()
     drain: float | None = None
     try:

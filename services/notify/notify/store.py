@@ -123,6 +123,23 @@ _CLAIM = """
 """
 
 
+def _claim_values(
+    key: DeliveryKey, provider: str, lease_seconds: int, title: str | None, body: str | None
+) -> tuple[object, ...]:
+    """The parameters of _CLAIM and _CLAIM_PUSH, $1..$9."""
+    return (
+        key.source,
+        key.event_id,
+        key.channel,
+        key.user_id,
+        key.template,
+        title,
+        body,
+        provider,
+        float(lease_seconds),
+    )
+
+
 async def claim(
     conn: Connection,
     key: DeliveryKey,
@@ -134,18 +151,7 @@ async def claim(
 ) -> Claim | str:
     """The row, now ours for `lease_seconds`; or the status that keeps us from claiming it
     ("queued" means another worker holds it right now)."""
-    row = await conn.fetchrow(
-        _CLAIM,
-        key.source,
-        key.event_id,
-        key.channel,
-        key.user_id,
-        key.template,
-        title,
-        body,
-        provider,
-        float(lease_seconds),
-    )
+    row = await conn.fetchrow(_CLAIM, *_claim_values(key, provider, lease_seconds, title, body))
     if row is not None:
         return Claim(row["id"], row["attempts"])
     return await _status(conn, key)
@@ -192,18 +198,7 @@ async def claim_push(
 ) -> PushClaim | str:
     """`claim` and `push_targets` at once: the claim with its tokens, or the status that keeps
     us from claiming it."""
-    rows = await conn.fetch(
-        _CLAIM_PUSH,
-        key.source,
-        key.event_id,
-        key.channel,
-        key.user_id,
-        key.template,
-        title,
-        body,
-        provider,
-        float(lease_seconds),
-    )
+    rows = await conn.fetch(_CLAIM_PUSH, *_claim_values(key, provider, lease_seconds, title, body))
     if not rows:
         return await _status(conn, key)
     targets = [r for r in rows if r["token"] is not None]

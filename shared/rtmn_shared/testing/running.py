@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from rtmn_shared.events.consumer import ConsumerRunner, Handler
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.service import Service, open_pool, open_unit_of_work, run_migrations
 from rtmn_shared.settings import CommonSettings
-from rtmn_shared.testing.waiting import wait_for
+from rtmn_shared.testing.waiting import cancel_all, wait_for
 
 
 @dataclass
@@ -78,11 +77,7 @@ async def running(
         try:
             yield RunningService(settings, app, client, pool, handlers, runner)
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all(tasks)
 
 
 def _with_delays(handler: Handler, delays: tuple[int, ...]) -> Handler:
