@@ -31,6 +31,10 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
+    # A pooled connection whose server went away between an error and the socket's close:
+    # asyncpg still thinks the failed statement is running ("another operation is in progress")
+    # until the close arrives a moment later. Never shared between tasks here otherwise.
+    asyncpg.exceptions.InternalClientError,
     redis.exceptions.ConnectionError,
 )
 
