@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from payments import key_store
-from rtmn_shared.db import Connection, Pool
+from rtmn_shared.db import Connection, Pool, write_through_outages
 from rtmn_shared.web.problems import Problem
 
 MAX_KEY_LENGTH = 255
+RELEASE_WITHIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,14 @@ async def once(pool: Pool, user_id: str, key: str | None, fingerprint: bytes, wo
     try:
         reply = await work(claim)
     except BaseException:
-        async with pool.acquire() as conn:
-            await key_store.release_key(conn, user_id, key)
+        # Waits out a short database outage, which is likely what failed the work; a key whose
+        # release still fails is taken over after key_store.ABANDONED_AFTER_SECONDS.
+        await write_through_outages(
+            pool,
+            lambda conn: key_store.release_key(conn, user_id, key),
+            within=RELEASE_WITHIN_SECONDS,
+            one_statement=True,
+        )
         raise
     async with pool.acquire() as conn:
         await key_store.complete_key(conn, user_id, key, reply.status, reply.body)
