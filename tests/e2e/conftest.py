@@ -48,7 +48,7 @@ async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with http.get(url) as response:
             return response.status == 200
-    except aiohttp.ClientError:
+    except (aiohttp.ClientError, TimeoutError):  # still starting: slow to answer, or not yet
         return False
 
 
