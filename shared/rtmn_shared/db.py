@@ -107,4 +107,5 @@ async def write_through_outages(
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("database unavailable (%s); again in %.1fs", type(error).__name__, delay)
+            await pool.expire_connections()  # none that saw it fail is trusted again
             await asyncio.sleep(delay)

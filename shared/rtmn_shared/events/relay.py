@@ -19,7 +19,7 @@ import aiormq
 import asyncpg
 from aio_pika.abc import AbstractConnection
 
-from rtmn_shared.db import Pool
+from rtmn_shared.db import UNAVAILABLE, Pool
 from rtmn_shared.events.topology import declare_exchange, event_message
 from rtmn_shared.events.wakeup import channel_of
 from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
@@ -83,6 +83,10 @@ class OutboxRelay:
                     backoff.reset()
                 except _OUTAGES as error:
                     await self._drop_broker()
+                    if not isinstance(error, _BROKER_OUTAGES):
+                        # No pooled or listening session that saw it fail is trusted again.
+                        await self.pool.expire_connections()
+                        await self._drop_listen()
                     delay = backoff.next()
                     log.warning("relay paused: %s; retrying in %.1fs", _describe(error), delay)
                     await asyncio.sleep(delay)
@@ -139,7 +143,7 @@ class OutboxRelay:
         done, late = await asyncio.wait(publishing, timeout=self.publish_timeout)
         for task in late:
             task.cancel()
-        failed = {task for task in done if task.exception() is not None}
+        failed = {task for task in done if task.cancelled() or task.exception() is not None}
         confirmed = []
         for row, task in zip(rows, publishing, strict=True):
             if task in late or task in failed:
@@ -218,14 +222,8 @@ class NotConfirmedError(Exception):
     pass
 
 
-_OUTAGES = (
-    NotConfirmedError,
-    aio_pika.exceptions.AMQPError,
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
+_BROKER_OUTAGES = (NotConfirmedError, aio_pika.exceptions.AMQPError)
+_OUTAGES: tuple[type[Exception], ...] = (*_BROKER_OUTAGES, asyncpg.PostgresError, *UNAVAILABLE)
 
 
 def _message(row: Row) -> aio_pika.Message:

@@ -15,10 +15,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from rtmn_shared.db import Connection, Pool
+from rtmn_shared.db import UNAVAILABLE, Connection, Pool
 from rtmn_shared.resilience import Backoff
 
 log = logging.getLogger(__name__)
+_DATABASE_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, *UNAVAILABLE)
 
 
 def channel_of(schema: str) -> str:
@@ -47,8 +48,10 @@ class RelayWakeup:
                         await conn.execute("SET synchronous_commit TO off")
                     await conn.execute("SELECT pg_notify($1, '')", self._channel)
                     backoff.reset()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                except _DATABASE_FAILURES as error:
                     log.warning("could not wake the relay: %s", type(error).__name__)
+                    if conn is not None:
+                        conn.terminate()
                     conn = None
                     self._pending.set()
                     await asyncio.sleep(backoff.next())
