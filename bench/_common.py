@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import socket
 import statistics
 import sys
@@ -16,7 +18,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -102,3 +104,39 @@ def sample_payment(n: int) -> PaymentSuccess:
         gateway_payment_id=f"rzp_{n}",
         paid_at=datetime.now(UTC),
     )
+
+
+# -------------------------------------------------------------- CPU from /proc ----
+
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+# "postgres: 15/main: rtmn_wallet rtmn_test_1a2b 127.0.0.1(5432) idle": role, then database.
+BACKEND = re.compile(r"postgres: (?:[^:\s]+: )?(\S+) (\S+) (?:\S+\(\d+\)|\[local\])")
+
+
+class Proc(NamedTuple):
+    pid: int
+    ppid: int
+    session: int
+    comm: str
+    ticks: int  # utime + stime
+
+
+def read_proc(pid: int) -> Proc | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None  # it ended between the listing and the read
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return Proc(pid, int(fields[1]), int(fields[3]), comm, int(fields[11]) + int(fields[12]))
+
+
+def processes() -> list[Proc]:
+    return [p for d in Path("/proc").iterdir() if d.name.isdigit() if (p := read_proc(int(d.name)))]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -39,20 +39,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import aio_pika
 import aiohttp
 import asyncpg
 import orjson
 import uvloop
-from _common import percentile, result_line, table
+from _common import BACKEND, TICK_MS, Proc, cmdline, percentile, processes, result_line, table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests/faults"), str(ROOT / "tests/security")]
@@ -192,37 +191,9 @@ async def register(suite: Suite, gateway: str, users: list[str]) -> None:
 
 # ----------------------------------------------------------------- the CPU accounting ----
 
-TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
-# "postgres: 15/main: rtmn_wallet rtmn_test_1a2b 127.0.0.1(5432) idle": role, then database.
-BACKEND = re.compile(r"postgres: (?:[^:\s]+: )?(\S+) (\S+) (?:\S+\(\d+\)|\[local\])")
 PG_BACKGROUND = "postgres background*"
 RABBITMQ = "rabbitmq beam*"
 GENERATOR = "load generator"
-
-
-class Proc(NamedTuple):
-    pid: int
-    ppid: int
-    session: int
-    comm: str
-    ticks: int  # utime + stime
-
-
-def read_proc(pid: int) -> Proc | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None  # it ended between the listing and the read
-    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return Proc(pid, int(fields[1]), int(fields[3]), comm, int(fields[11]) + int(fields[12]))
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 def machine_busy_ticks() -> int:
@@ -253,9 +224,7 @@ class CpuMeter:
         return cls(sessions, database)
 
     def snapshot(self) -> CpuSnapshot:
-        procs = [
-            p for d in Path("/proc").iterdir() if d.name.isdigit() if (p := read_proc(int(d.name)))
-        ]
+        procs = processes()
         ticks: dict[int, tuple[str, int]] = {}
         postgres: list[Proc] = []
         for proc in procs:

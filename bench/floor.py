@@ -1,0 +1,443 @@
+"""The least CPU one payment can cost this machine, whatever code carries it.
+
+    python bench/floor.py [--quick]
+
+bench/load.py measures what the suite spends on a payment, end to end. This measures the floor
+beneath any implementation of the contract (../shared/DESIGN.md): the infrastructure work that
+one payment causes, done by the leanest Python clients at full speed, with no business logic,
+no validation, no logging and no provider SDK:
+
+- RabbitMQ: the payment's 5 events (payment.success, wallet.credited, three notification.sent)
+  published persistent and mandatory to a topic exchange with confirms pipelined, and their 14
+  deliveries to quorum queues bound as the suite binds its consumer groups, consumed with
+  manual acks (raw aiormq, prefetch 100).
+- PostgreSQL: 6 durable commits, the fewest the contract allows: the payment at create, its
+  outcome and outbox row at the webhook, the credit with its inbox and outbox rows, the email's
+  record and the two pushes' records. Each is a one-row INSERT, from 16 sessions at once so
+  that commits group as they do under load. The relays' "sent" marks are left out.
+- HTTP: 6 exchanges on kept-alive connections, aiohttp client to aiohttp server: the create
+  and the webhook (nginx in front is left out), the order at Razorpay, the email at SendGrid
+  and two pushes at FCM.
+
+Each part runs alone and as fast as it goes. Its CPU time is read from /proc: this process
+(the clients) and the serving side (beam.smp; this run's PostgreSQL backends and the server's
+background processes; the HTTP server's process). The sum is a lower bound on the CPU of one
+payment. Two cores give 2,000 ms of CPU a second, so 2,000 ms / floor is the most payments a
+second this machine could carry if every service's own code cost nothing. The JSON line's
+ratio is that ceiling against issue 10's target of 500 payments/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import aiohttp
+import aiormq
+import asyncpg
+import orjson
+import uvloop
+from _common import (
+    BACKEND,
+    TICK_MS,
+    cmdline,
+    free_port,
+    processes,
+    read_proc,
+    result_line,
+    sample_payment,
+    table,
+)
+from aiohttp import web
+from aiormq.abc import DeliveredMessage
+
+from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+
+TARGET = 500.0
+CORES_MS = 2_000.0
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What one payment asks of the infrastructure."""
+
+    name: str
+    tag: str  # names its exchange and queues
+    events: tuple[tuple[str, int], ...]  # event type, how many per payment
+    queues: tuple[tuple[str, str], ...]  # consumer group's queue, its binding key
+    commits: int
+    exchanges: int  # HTTP; all but two (the create and the webhook) are with providers
+
+    @property
+    def publishes(self) -> int:
+        return sum(count for _, count in self.events)
+
+    @property
+    def deliveries(self) -> int:
+        return sum(
+            count * sum(key in (event, "#") for _, key in self.queues)
+            for event, count in self.events
+        )
+
+
+# As the suite does it: two pushes (payment and credit), and analytics with one consumer group
+# per sink, each bound to every event so that a sink's backlog never holds the other.
+SUITE = Shape(
+    "the suite's",
+    "suite",
+    (("payment.success", 1), ("wallet.credited", 1), ("notification.sent", 3)),
+    (
+        ("wallet.credit-cashback", "payment.success"),
+        ("notify.email-order-confirmation", "payment.success"),
+        ("notify.push-payment-success", "payment.success"),
+        ("notify.push-wallet-credited", "wallet.credited"),
+        ("analytics.mixpanel", "#"),
+        ("analytics.ga4", "#"),
+    ),
+    commits=6,
+    exchanges=6,
+)
+# The fewest DESIGN.md allows: payment.success fans out to the credit, the email and the push
+# (its three named groups), one push, and one analytics group feeding both sinks.
+LEAST = Shape(
+    "the contract's least",
+    "least",
+    (("payment.success", 1), ("wallet.credited", 1), ("notification.sent", 2)),
+    (
+        ("wallet.credit-cashback", "payment.success"),
+        ("notify.email-order-confirmation", "payment.success"),
+        ("notify.push-payment-success", "payment.success"),
+        ("analytics.forward", "#"),
+    ),
+    commits=5,
+    exchanges=5,
+)
+SHAPES = (SUITE, LEAST)
+SESSIONS = 16
+HTTP_IN_FLIGHT = 32
+
+
+def progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Part:
+    """CPU milliseconds per unit of work: a payment's events, one commit, one exchange."""
+
+    client_ms: float  # this process
+    server_ms: float  # the serving side
+
+    @property
+    def total_ms(self) -> float:
+        return self.client_ms + self.server_ms
+
+
+async def cpu_of(
+    units: int,
+    server_pids: Callable[[], Iterable[int]],
+    work: Callable[[], Awaitable[None]],
+) -> Part:
+    """CPU of `work`, this process's apart from the serving side's, per unit."""
+
+    def ticks(pids: Iterable[int]) -> dict[int, int]:
+        return {pid: proc.ticks for pid in pids if (proc := read_proc(pid))}
+
+    servers = list(server_pids())
+    client, server = ticks([os.getpid()]), ticks(servers)
+    await work()
+    client_after, server_after = ticks([os.getpid()]), ticks(servers)
+
+    def used(before: dict[int, int], after: dict[int, int]) -> float:
+        return sum(t - before.get(pid, t) for pid, t in after.items()) * TICK_MS / units
+
+    return Part(used(client, client_after), used(server, server_after))
+
+
+def event_body(event_type: str) -> bytes:
+    return (
+        CloudEvent.of(sample_payment(0), source="rtmn/bench-floor")
+        .model_copy(update={"type": event_type})
+        .model_dump_json()
+        .encode()
+    )
+
+
+# ----------------------------------------------------------------------- RabbitMQ ----
+
+
+async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
+    """CPU per payment of its events, published and consumed."""
+    exchange = f"floor.{shape.tag}"
+    consuming = await aiormq.connect(amqp_url)
+    publishing = await aiormq.connect(amqp_url)
+    try:
+        setup = await consuming.channel()
+        await setup.exchange_declare(exchange, exchange_type="topic", durable=True)
+        queues = [f"{shape.tag}.{queue}" for queue, _ in shape.queues]
+        for queue, (_, key) in zip(queues, shape.queues, strict=True):
+            await setup.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+            await setup.queue_bind(queue, exchange, routing_key=key)
+
+        received, expected, done = 0, 0, asyncio.Event()
+
+        async def on_message(message: DeliveredMessage) -> None:
+            nonlocal received
+            await message.channel.basic_ack(message.delivery.delivery_tag)
+            received += 1
+            if received == expected:
+                done.set()
+
+        for queue in queues:
+            channel = await consuming.channel()
+            await channel.basic_qos(prefetch_count=100)
+            await channel.basic_consume(queue, on_message)
+
+        channel = await publishing.channel(publisher_confirms=True)
+        messages = [
+            (
+                event,
+                event_body(event),
+                aiormq.spec.Basic.Properties(
+                    delivery_mode=2,
+                    content_type="application/json",
+                    message_id=str(uuid.uuid4()),
+                    message_type=event,
+                ),
+            )
+            for event, count in shape.events
+            for _ in range(count)
+        ]
+
+        async def run(count: int) -> None:
+            nonlocal received, expected
+            received, expected = 0, count * shape.deliveries
+            done.clear()
+            for first in range(0, count, 100):
+                await asyncio.gather(
+                    *(
+                        channel.basic_publish(
+                            body,
+                            exchange=exchange,
+                            routing_key=event,
+                            properties=properties,
+                            mandatory=True,
+                        )
+                        for _ in range(min(100, count - first))
+                        for event, body, properties in messages
+                    )
+                )
+            await asyncio.wait_for(done.wait(), timeout=300)
+
+        await run(min(200, payments))  # warm-up: connections, queues' first segments
+        return await cpu_of(
+            payments,
+            lambda: (p.pid for p in processes() if p.comm == "beam.smp"),
+            lambda: run(payments),
+        )
+    finally:
+        await publishing.close()
+        await consuming.close()
+
+
+# --------------------------------------------------------------------- PostgreSQL ----
+
+
+def postgres_pids(database: str) -> list[int]:
+    """This run's backends and their server's background processes (WAL writer, ...)."""
+    postgres = [p for p in processes() if p.comm == "postgres"]
+    backends = {
+        p.pid: p.ppid for p in postgres if (b := BACKEND.match(cmdline(p.pid))) and b[2] == database
+    }
+    servers = set(backends.values())
+    background = [
+        p.pid for p in postgres if p.ppid in servers and not BACKEND.match(cmdline(p.pid))
+    ]
+    return [*backends, *background]
+
+
+async def database(suite: Suite, commits: int) -> Part:
+    """CPU per durable one-row commit."""
+    pool = await asyncpg.create_pool(
+        ADMIN_DSN, database=suite.database, min_size=SESSIONS, max_size=SESSIONS
+    )
+    assert pool is not None
+    try:
+        await pool.execute("CREATE TABLE floor_rows (id uuid PRIMARY KEY, body jsonb NOT NULL)")
+        body = orjson.dumps({"amount": 49_900, "currency": "INR", "status": "captured"}).decode()
+
+        async def run(count: int) -> None:
+            async def session(share: int) -> None:
+                async with pool.acquire() as conn:
+                    for _ in range(share):
+                        await conn.execute(
+                            "INSERT INTO floor_rows (id, body) VALUES ($1, $2)", uuid.uuid4(), body
+                        )
+
+            await asyncio.gather(
+                *(session(count // SESSIONS + (n < count % SESSIONS)) for n in range(SESSIONS))
+            )
+
+        await run(min(1_000, commits))
+        return await cpu_of(commits, lambda: postgres_pids(suite.database), lambda: run(commits))
+    finally:
+        await pool.close()
+
+
+# --------------------------------------------------------------------------- HTTP ----
+
+
+async def serve(port: int) -> None:
+    """The HTTP server's process: answers every POST with a small JSON, as a provider would."""
+
+    async def accept(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"id": "order_floor", "status": "created"})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/v1/{name}", accept)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+async def http(exchanges: int) -> Part:
+    """CPU per HTTP exchange, client and server."""
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(sys.executable, __file__, "--serve", str(port))
+    base = f"http://127.0.0.1:{port}"
+    body = event_body("payment.success")
+    try:
+        async with aiohttp.ClientSession(
+            base, connector=aiohttp.TCPConnector(limit=HTTP_IN_FLIGHT)
+        ) as client:
+            await _until_up(client, server)
+
+            async def run(count: int) -> None:
+                async def sender(share: int) -> None:
+                    for _ in range(share):
+                        async with client.post(
+                            "/v1/orders", data=body, headers={"Content-Type": "application/json"}
+                        ) as response:
+                            await response.read()
+                            assert response.status == 200, response.status
+
+                await asyncio.gather(
+                    *(
+                        sender(count // HTTP_IN_FLIGHT + (n < count % HTTP_IN_FLIGHT))
+                        for n in range(HTTP_IN_FLIGHT)
+                    )
+                )
+
+            await run(min(1_000, exchanges))
+            return await cpu_of(exchanges, lambda: [server.pid], lambda: run(exchanges))
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+async def _until_up(client: aiohttp.ClientSession, server: asyncio.subprocess.Process) -> None:
+    async with asyncio.timeout(20):
+        while True:
+            if server.returncode is not None:
+                raise SystemExit(f"the HTTP server exited with {server.returncode}")
+            try:
+                async with client.get("/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------- main ----
+
+
+async def main(quick: bool) -> None:
+    payments = 500 if quick else 3_000
+    suite = Suite()
+    progress(f"provisioning {suite.database} and vhost {suite.vhost}")
+    await suite.create()
+    try:
+        events = {}
+        for shape in SHAPES:
+            progress(f"RabbitMQ: {payments} payments' events, {shape.name} shape")
+            events[shape] = await broker(suite.amqp_url, shape, payments)
+        progress(f"PostgreSQL: {payments * SUITE.commits} commits")
+        commit = await database(suite, payments * SUITE.commits)
+        progress(f"HTTP: {payments * SUITE.exchanges} exchanges")
+        exchange = await http(payments * SUITE.exchanges)
+    finally:
+        await suite.destroy()
+
+    units = [("unit", "client ms", "serving ms")]
+    units += [
+        (f"{s.name} events ({s.publishes} publishes, {s.deliveries} deliveries)", *ms(events[s]))
+        for s in SHAPES
+    ]
+    units += [("one commit", *ms(commit)), ("one HTTP exchange", *ms(exchange))]
+    print(table(units))
+
+    rows = [("ms per payment", "RabbitMQ", "PostgreSQL", "HTTP", "floor", "at most/s", "†")]
+    ceilings: dict[Shape, tuple[float, float, float]] = {}
+    for shape in SHAPES:
+        postgres = shape.commits * commit.total_ms
+        web = shape.exchanges * exchange.total_ms
+        floor = events[shape].total_ms + postgres + web
+        # With the providers off this machine, their side of their exchanges costs it nothing.
+        remote = floor - (shape.exchanges - 2) * exchange.server_ms
+        ceilings[shape] = (floor, CORES_MS / floor, CORES_MS / remote)
+        rows.append(
+            (
+                f"{shape.name} shape ({shape.commits} commits, {shape.exchanges} exchanges)",
+                f"{events[shape].total_ms:.2f}",
+                f"{postgres:.2f}",
+                f"{web:.2f}",
+                f"{floor:.2f}",
+                f"{CORES_MS / floor:.0f}",
+                f"{CORES_MS / remote:.0f}",
+            )
+        )
+    print()
+    print(table(rows))
+    print(
+        f"(at most/s: payments a second with 2 cores 100 % busy and nothing else running; "
+        f"†: the same with the providers' servers elsewhere; target {TARGET:.0f})"
+    )
+    floor, ceiling, remote = ceilings[LEAST]
+    print(
+        result_line(
+            "floor",
+            "payments_per_s_ceiling",
+            ceiling,
+            TARGET,
+            "payments/s",
+            shape=LEAST.tag,
+            floor_ms=floor,
+            ceiling_providers_elsewhere=remote,
+            suite_shape_floor_ms=ceilings[SUITE][0],
+            suite_shape_ceiling=ceilings[SUITE][1],
+        )
+    )
+
+
+def ms(part: Part) -> tuple[str, str]:
+    return f"{part.client_ms:.3f}", f"{part.server_ms:.3f}"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="500 payments instead of 3,000")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    uvloop.run(serve(args.serve) if args.serve else main(args.quick))
