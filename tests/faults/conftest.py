@@ -52,7 +52,7 @@ async def harness(suite: Suite) -> AsyncIterator[Harness]:
         rabbitmqctl("add_vhost", vhost)
         rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         await provision(cluster.admin_dsn, suite.database, list(SERVICES.values()))
-        providers = Providers.start(email_timeout=1.0)
+        providers = Providers.start()
         database_url = cluster.url(suite.database)
         env = suite_environ(suite, database_url, amqp_url, providers)
         services = sorted({name.split("-")[0] for name in PAYMENT_PATH})

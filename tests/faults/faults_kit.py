@@ -67,6 +67,12 @@ PAYMENT_QUEUES = (
 # ------------------------------------------------------------------------- providers ----
 
 
+# The notify client's timeout for a SendGrid call. The fakes share the test process's GIL with
+# the load it drives: a healthy answer can take over a second there, and a send that times out
+# after SendGrid accepted it is sent again (SendGrid has no idempotency key).
+EMAIL_TIMEOUT_SECONDS = 2.0
+
+
 class SendGridWithOutages(SendGridFake):
     """SendGrid that can be taken down: while down, half the requests answer 503 at once and
     the other half hang past the client's timeout before a 503; none of them sends a mail."""
@@ -106,11 +112,13 @@ class Providers:
     webhook_secret: str
 
     @classmethod
-    def start(cls, email_timeout: float) -> Providers:
+    def start(cls) -> Providers:
         tag = secrets.token_hex(6)
         providers = cls(
             RazorpayFake(key_id=f"rzp_test_faults{tag}", key_secret=f"rzp-secret-{tag}"),
-            SendGridWithOutages(f"SG.faults-{tag}.key-{tag}", hang_seconds=email_timeout * 2),
+            SendGridWithOutages(
+                f"SG.faults-{tag}.key-{tag}", hang_seconds=EMAIL_TIMEOUT_SECONDS * 2
+            ),
             FcmFake(project_id=f"rtmn-faults-{tag}", access_token=f"fcm-token-{tag}"),
             f"whsec-faults-{tag}",
         )
@@ -122,7 +130,7 @@ class Providers:
         for fake in (self.razorpay, self.sendgrid, self.fcm):
             fake.stop()
 
-    def environ(self, email_timeout: float) -> dict[str, str]:
+    def environ(self) -> dict[str, str]:
         return {
             "RAZORPAY_KEY_ID": self.razorpay.key_id,
             "RAZORPAY_KEY_SECRET": self.razorpay.key_secret,
@@ -130,7 +138,7 @@ class Providers:
             "RAZORPAY_WEBHOOK_SECRET": self.webhook_secret,
             "SENDGRID_API_KEY": self.sendgrid.api_key,
             "SENDGRID_API_URL": self.sendgrid.url,
-            "SENDGRID_TIMEOUT_SECONDS": str(email_timeout),
+            "SENDGRID_TIMEOUT_SECONDS": str(EMAIL_TIMEOUT_SECONDS),
             "SENDGRID_TEMPLATE_ORDER_CONFIRMATION": ORDER_TEMPLATE,
             "FIREBASE_PROJECT_ID": self.fcm.project_id,
             "FCM_ACCESS_TOKEN": self.fcm.access_token,
@@ -162,12 +170,12 @@ def suite_environ(
         "PYTHONUNBUFFERED": "1",
         # The per-user limit (5 creates in 15 minutes) is a business rule, not what is tested.
         "CREATE_LIMIT_PER_WINDOW": "100000000",
-        # A claimed delivery's lease need only outlast one provider call (timeouts of 1-2 s
+        # A claimed delivery's lease need only outlast one provider call (timeouts of 2 s
         # here); with the default 120 s, a send cut short by a fault waits 2.6 minutes of
         # retries for its lease to run out (see docs/security.md, "Faults and load").
         "DELIVERY_LEASE_SECONDS": "5",
         "FCM_TIMEOUT_SECONDS": "2",
-        **providers.environ(email_timeout=1.0),
+        **providers.environ(),
     }
 
 
