@@ -15,7 +15,7 @@ from the moment the webhook was sent to the rows that record each effect: the le
 created_at, and the notify delivery's sent_at for the mail and for the push. Each process's
 memory (RSS) and the broker's queue depths are sampled over time. Then a soak at 80 % of the
 sustained rate for --soak seconds (default 60; the issue's soak is 600) compares each process's
-memory at its start and at its end. A 3 s warm-up (every client address's first connection,
+memory at its start and at its end. A 10 s warm-up (every client address's first connection,
 the pools filling) comes first and is not counted. Finally every process log is scanned for
 secrets, tokens, OTPs and phone numbers (tests/security/logscan.py).
 
@@ -194,6 +194,7 @@ async def register(suite: Suite, gateway: str, users: list[str]) -> None:
 PG_BACKGROUND = "postgres background*"
 RABBITMQ = "rabbitmq beam*"
 GENERATOR = "load generator"
+WARM_UP_SECONDS = 10.0
 
 
 def machine_busy_ticks() -> int:
@@ -586,8 +587,8 @@ async def main() -> None:
         sampler = Sampler(processes, names, suite.amqp_url, suite.vhost)
         sampling = asyncio.ensure_future(sampler.run())
         load = Load(suite, gateway.url, fakes, users)
-        progress("warm-up: 20 payments/s for 3 s (not counted)")
-        await load.run(Step(20.0, 3.0))
+        progress(f"warm-up: 20 payments/s for {WARM_UP_SECONDS:.0f} s (not counted)")
+        await load.run(Step(20.0, WARM_UP_SECONDS))
         steps: list[Step] = []
         sustained = 0.0
         meter = CpuMeter.of(processes, names, gateway, suite.database)
