@@ -131,7 +131,7 @@ def read_proc(pid: int) -> Proc | None:
     return Proc(pid, int(fields[1]), int(fields[3]), comm, int(fields[11]) + int(fields[12]))
 
 
-def processes() -> list[Proc]:
+def all_processes() -> list[Proc]:
     return [p for d in Path("/proc").iterdir() if d.name.isdigit() if (p := read_proc(int(d.name)))]
 
 

@@ -49,13 +49,14 @@ import uvloop
 from _common import (
     BACKEND,
     TICK_MS,
+    all_processes,
     cmdline,
     free_port,
-    processes,
     read_proc,
     result_line,
     sample_payment,
     table,
+    wait_healthy,
 )
 from aiohttp import web
 from aiormq.abc import DeliveredMessage
@@ -247,7 +248,7 @@ async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
         await run(min(200, payments))  # warm-up: connections, queues' first segments
         return await cpu_of(
             payments,
-            lambda: (p.pid for p in processes() if p.comm == "beam.smp"),
+            lambda: (p.pid for p in all_processes() if p.comm == "beam.smp"),
             lambda: run(payments),
         )
     finally:
@@ -260,7 +261,7 @@ async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
 
 def postgres_pids(database: str) -> list[int]:
     """This run's backends and their server's background processes (WAL writer, ...)."""
-    postgres = [p for p in processes() if p.comm == "postgres"]
+    postgres = [p for p in all_processes() if p.comm == "postgres"]
     backends = {
         p.pid: p.ppid for p in postgres if (b := BACKEND.match(cmdline(p.pid))) and b[2] == database
     }
@@ -328,10 +329,10 @@ async def http(exchanges: int) -> Part:
     base = f"http://127.0.0.1:{port}"
     body = event_body("payment.success")
     try:
+        await wait_healthy(base, server, "HTTP")
         async with aiohttp.ClientSession(
             base, connector=aiohttp.TCPConnector(limit=HTTP_IN_FLIGHT)
         ) as client:
-            await _until_up(client, server)
 
             async def run(count: int) -> None:
                 async def sender(share: int) -> None:
@@ -354,19 +355,6 @@ async def http(exchanges: int) -> Part:
     finally:
         server.terminate()
         await server.wait()
-
-
-async def _until_up(client: aiohttp.ClientSession, server: asyncio.subprocess.Process) -> None:
-    async with asyncio.timeout(20):
-        while True:
-            if server.returncode is not None:
-                raise SystemExit(f"the HTTP server exited with {server.returncode}")
-            try:
-                async with client.get("/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------- main ----

@@ -52,7 +52,16 @@ import aiohttp
 import asyncpg
 import orjson
 import uvloop
-from _common import BACKEND, TICK_MS, Proc, cmdline, percentile, processes, result_line, table
+from _common import (
+    BACKEND,
+    TICK_MS,
+    Proc,
+    all_processes,
+    cmdline,
+    percentile,
+    result_line,
+    table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests/faults"), str(ROOT / "tests/security")]
@@ -226,7 +235,7 @@ class CpuMeter:
         return cls(sessions, database)
 
     def snapshot(self) -> CpuSnapshot:
-        procs = processes()
+        procs = all_processes()
         ticks: dict[int, tuple[str, int]] = {}
         postgres: list[Proc] = []
         for proc in procs:
