@@ -155,6 +155,18 @@ class Api:
         body: dict[str, Any] = await response.json()
         return body
 
+    async def paid(self, user: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A payment created here and paid at Razorpay; its webhook is the test's to send."""
+        created = await self.created(user)
+        return created, self.razorpay.capture(created["gateway_order_id"])
+
+    async def captured(self, user: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A payment created here, paid at Razorpay and captured by its signed webhook."""
+        created, paid = await self.paid(user)
+        webhook = self.razorpay.build_webhook("payment.captured", payment_id=paid["id"])
+        assert (await self.razorpay_webhook(webhook)).status == 200
+        return created, paid
+
     async def get(self, payment_id: str, user: str = "admin_1") -> dict[str, Any]:
         scopes = "admin" if user.startswith("admin") else ""
         response = await self.client.get(

@@ -22,8 +22,7 @@ async def test_payment_success_reaches_a_bound_queue_once(
         exchange = await declare_exchange(channel)
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(exchange, routing_key="payment.success")
-        created = await api.created(user)
-        paid = razorpay.capture(created["gateway_order_id"])
+        created, paid = await api.paid(user)
         body = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
 
         for _ in range(3):  # redelivered by Razorpay under new event ids

@@ -31,8 +31,7 @@ async def read(pool: Pool, payment_id: str) -> store.PaymentRow:
 async def test_an_outcome_decided_on_a_stale_read_writes_nothing(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    created = await api.created(user)
-    paid = razorpay.capture(created["gateway_order_id"])
+    created, paid = await api.paid(user)
     as_read = await read(pool, created["payment_id"])
     webhook = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
     assert (await api.razorpay_webhook(webhook)).status == 200  # captures it meanwhile
@@ -55,8 +54,7 @@ async def test_an_outcome_decided_on_a_stale_read_writes_nothing(
 async def test_a_delivery_without_a_transaction_applies_once_and_wakes_the_relay(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    created = await api.created(user)
-    paid = razorpay.capture(created["gateway_order_id"])
+    created, paid = await api.paid(user)
     woken: list[bool] = []
     unit = UnitOfWork(pool, lambda: woken.append(True))
     inbound = Inbound(unit, Batcher(unit))
@@ -74,8 +72,7 @@ async def test_a_delivery_without_a_transaction_applies_once_and_wakes_the_relay
 async def test_a_webhook_that_loses_the_race_for_the_row_is_decided_again_on_what_won(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    created = await api.created(user)
-    paid = razorpay.capture(created["gateway_order_id"])
+    created, paid = await api.paid(user)
     webhook = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
     async with pool.acquire() as rival, rival.transaction():
         locked = await store.get_payment(rival, created["payment_id"], lock=True)
@@ -109,8 +106,7 @@ async def test_one_statement_writes_many_outcomes_each_under_its_own_check(
 ) -> None:
     payments = []
     for _ in range(3):
-        created = await api.created(user)
-        paid = razorpay.capture(created["gateway_order_id"])
+        created, paid = await api.paid(user)
         payments.append((await read(pool, created["payment_id"]), paid["id"]))
     (fresh, fresh_paid), (raced, raced_paid), (seen, seen_paid) = payments
     won = razorpay.build_webhook("payment.captured", payment_id=raced_paid)
@@ -145,8 +141,7 @@ async def test_concurrent_webhooks_for_many_payments_each_capture_once(
 ) -> None:
     orders = []
     for n in range(12):
-        created = await api.created(f"{user}_{n}")  # 5 creates a user, by the rate limit
-        orders.append((created, razorpay.capture(created["gateway_order_id"])))
+        orders.append(await api.paid(f"{user}_{n}"))  # 5 creates a user, by the rate limit
     unit = UnitOfWork(pool)
     batcher = Batcher(unit, lanes=2)
     inbound = Inbound(unit, batcher)

@@ -19,16 +19,15 @@ from rtmn_shared.testing.plugin import ClientFactory
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
-async def paid_order(api: Api, razorpay: RazorpayFake, user: str) -> tuple[str, dict[str, Any]]:
-    created = await api.created(user)
-    payment = razorpay.capture(created["gateway_order_id"])
-    return created["payment_id"], payment
+async def paid_order(api: Api, user: str) -> tuple[str, dict[str, Any]]:
+    created, paid = await api.paid(user)
+    return created["payment_id"], paid
 
 
 async def test_captured_webhook_captures_and_emits_payment_success(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    payment_id, paid = await paid_order(api, razorpay, user)
+    payment_id, paid = await paid_order(api, user)
 
     response = await api.razorpay_webhook(
         razorpay.build_webhook("payment.captured", payment_id=paid["id"])
@@ -56,7 +55,7 @@ async def test_captured_webhook_captures_and_emits_payment_success(
 async def test_fifty_identical_concurrent_webhooks_capture_once(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    payment_id, paid = await paid_order(api, razorpay, user)
+    payment_id, paid = await paid_order(api, user)
     body = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
 
     responses = await asyncio.gather(
@@ -76,7 +75,7 @@ async def test_fifty_identical_concurrent_webhooks_capture_once(
 async def test_same_capture_under_new_event_ids_still_emits_once(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    payment_id, paid = await paid_order(api, razorpay, user)
+    payment_id, paid = await paid_order(api, user)
 
     for event in ("payment.captured", "order.paid", "payment.captured"):
         response = await api.razorpay_webhook(razorpay.build_webhook(event, payment_id=paid["id"]))
@@ -111,7 +110,7 @@ async def test_bad_signatures_are_400_and_change_nothing(
     change: str | None,
     headers: dict[str, str] | None,
 ) -> None:
-    payment_id, paid = await paid_order(api, razorpay, user)
+    payment_id, paid = await paid_order(api, user)
     body = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
     before = await pool.fetchval("SELECT count(*) FROM webhook_deliveries")
 
@@ -153,7 +152,7 @@ async def test_missing_event_id_and_malformed_body_are_400(api: Api, pool: Pool)
 async def test_failed_after_captured_leaves_it_captured(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    payment_id, paid = await paid_order(api, razorpay, user)
+    payment_id, paid = await paid_order(api, user)
     captured = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
     failed = razorpay.build_webhook("payment.failed", payment_id=paid["id"])
 
@@ -189,7 +188,7 @@ async def test_failed_payment_emits_payment_failed(
 async def test_authorized_then_captured_out_of_order_ends_captured(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    payment_id, paid = await paid_order(api, razorpay, user)
+    payment_id, paid = await paid_order(api, user)
     authorized = dict(paid, status="authorized", captured=False)
     late = build_webhook("payment.authorized", payment=authorized)
     await api.razorpay_webhook(razorpay.build_webhook("payment.captured", payment_id=paid["id"]))
@@ -202,7 +201,7 @@ async def test_authorized_then_captured_out_of_order_ends_captured(
 async def test_amount_mismatch_marks_conflicted_without_an_event(
     api: Api, razorpay: RazorpayFake, pool: Pool, user: str
 ) -> None:
-    payment_id, paid = await paid_order(api, razorpay, user)
+    payment_id, paid = await paid_order(api, user)
     body = build_webhook("payment.captured", payment=dict(paid, amount=100))
 
     assert (await api.razorpay_webhook(body)).status == 200
@@ -221,8 +220,8 @@ async def test_previous_secret_is_accepted_inside_the_rotation_window_only(
     pool: Pool,
     user: str,
 ) -> None:
-    inside, paid_inside = await paid_order(api, razorpay, user)
-    after, paid_after = await paid_order(api, razorpay, user)
+    inside, paid_inside = await paid_order(api, user)
+    after, paid_after = await paid_order(api, user)
     expired = api.settings(
         razorpay_webhook_secret_previous_until=datetime.now(UTC) - timedelta(seconds=1),
     )

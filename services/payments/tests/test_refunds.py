@@ -10,11 +10,8 @@ from rtmn_fakes.razorpay import RazorpayFake
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
-async def captured_payment(api: Api, razorpay: RazorpayFake, user: str) -> str:
-    created = await api.created(user)
-    paid = razorpay.capture(created["gateway_order_id"])
-    webhook = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
-    assert (await api.razorpay_webhook(webhook)).status == 200
+async def captured_payment(api: Api, user: str) -> str:
+    created, _ = await api.captured(user)
     payment_id: str = created["payment_id"]
     return payment_id
 
@@ -35,7 +32,7 @@ async def processed(api: Api, razorpay: RazorpayFake, gateway_refund_id: str) ->
 async def test_partial_refunds_summing_to_the_whole_mark_it_refunded(
     api: Api, razorpay: RazorpayFake, user: str
 ) -> None:
-    payment_id = await captured_payment(api, razorpay, user)
+    payment_id = await captured_payment(api, user)
 
     first = await refund(api, payment_id, 20_000)
     assert first["status"] == "pending"
@@ -67,7 +64,7 @@ async def test_partial_refunds_summing_to_the_whole_mark_it_refunded(
 async def test_a_repeated_refund_processed_webhook_emits_nothing_more(
     api: Api, razorpay: RazorpayFake, user: str
 ) -> None:
-    payment_id = await captured_payment(api, razorpay, user)
+    payment_id = await captured_payment(api, user)
     made = await refund(api, payment_id, 10_000)
 
     await processed(api, razorpay, made["gateway_refund_id"])
@@ -79,7 +76,7 @@ async def test_a_repeated_refund_processed_webhook_emits_nothing_more(
 async def test_over_refund_is_422_and_changes_nothing(
     api: Api, razorpay: RazorpayFake, user: str
 ) -> None:
-    payment_id = await captured_payment(api, razorpay, user)
+    payment_id = await captured_payment(api, user)
 
     response = await api.refund(payment_id, 50_001)
 
@@ -91,7 +88,7 @@ async def test_over_refund_is_422_and_changes_nothing(
 async def test_ten_concurrent_partial_refunds_never_exceed_the_capture(
     api: Api, razorpay: RazorpayFake, user: str
 ) -> None:
-    payment_id = await captured_payment(api, razorpay, user)
+    payment_id = await captured_payment(api, user)
 
     responses = await asyncio.gather(*(api.refund(payment_id, 8_000) for _ in range(10)))
 
@@ -104,7 +101,7 @@ async def test_ten_concurrent_partial_refunds_never_exceed_the_capture(
 async def test_refund_idempotency_key_returns_the_first_refund(
     api: Api, razorpay: RazorpayFake, user: str
 ) -> None:
-    payment_id = await captured_payment(api, razorpay, user)
+    payment_id = await captured_payment(api, user)
 
     first = await refund(api, payment_id, 5_000, key="refund-key-1")
     again = await refund(api, payment_id, 5_000, key="refund-key-1")
@@ -118,7 +115,7 @@ async def test_refund_idempotency_key_returns_the_first_refund(
 async def test_failed_refund_frees_the_amount_and_emits_nothing(
     api: Api, razorpay: RazorpayFake, user: str
 ) -> None:
-    payment_id = await captured_payment(api, razorpay, user)
+    payment_id = await captured_payment(api, user)
     lost = await refund(api, payment_id)
     razorpay.set_refund_status(lost["gateway_refund_id"], "failed")
 
