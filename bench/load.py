@@ -69,20 +69,18 @@ sys.path[:0] = [str(ROOT / "tests/faults"), str(ROOT / "tests/security")]
 from faults_kit import (  # noqa: E402 - found through the path set just above
     AMOUNT,
     PAYMENT_PATH,
+    User,
     migrate_all,
     queue_depths,
+    register_users,
     supervisor,
 )
 from logscan import scan  # noqa: E402
 
 from rtmn_fakes.razorpay import build_webhook, webhook_headers  # noqa: E402
-from rtmn_shared.cli.token import mint  # noqa: E402
-from rtmn_shared.events.catalogue import UserRegistered  # noqa: E402
-from rtmn_shared.events.envelope import CONTENT_TYPE, CloudEvent  # noqa: E402
-from rtmn_shared.suite import EXCHANGE, SERVICES  # noqa: E402
+from rtmn_shared.suite import SERVICES  # noqa: E402
 from rtmn_shared.testing.infra import ADMIN_DSN, Suite  # noqa: E402
 from rtmn_shared.testing.processes import Gateway, ProcessSpec, free_port  # noqa: E402
-from rtmn_shared.testing.waiting import wait_for  # noqa: E402
 
 TARGET_RATE = 500.0
 TARGET_P99_MS = 100.0
@@ -154,49 +152,6 @@ class Fakes:
 
     def secrets(self) -> list[str]:
         return [self.razorpay_key[1], self.sendgrid_key, self.fcm[1], self.webhook_secret]
-
-
-async def register(suite: Suite, gateway: str, users: list[str]) -> None:
-    connection = await aio_pika.connect(suite.amqp_url)
-    channel = await connection.channel(publisher_confirms=True)
-    exchange = await channel.get_exchange(EXCHANGE)
-    for n, user in enumerate(users):
-        data = UserRegistered(
-            user_id=user,
-            email=f"{user}@example.com",
-            first_name="Asha",
-            phone=f"+9197{n:08d}",
-            tier="gold",
-        )
-        event = CloudEvent.of(data, source="rtmn/bench-load")
-        await exchange.publish(
-            aio_pika.Message(
-                event.to_json(),
-                message_id=str(event.id),
-                type=event.type,
-                content_type=CONTENT_TYPE,
-            ),
-            routing_key=event.type,
-        )
-    await connection.close()
-    async with aiohttp.ClientSession() as http:
-        for user in users:
-            headers = {"Authorization": f"Bearer {mint(suite.private_key, user, '', 7200)}"}
-            body = {"token": f"fcm-{user}", "platform": "android"}
-            async with http.put(
-                f"{gateway}/api/notify/devices", headers=headers, json=body
-            ) as response:
-                assert response.status in (200, 201, 204), await response.text()
-    conn = await asyncpg.connect(ADMIN_DSN, database=suite.database)
-    try:
-        known = "SELECT count(*) = $2 FROM notify.recipients WHERE user_id = ANY($1)"
-        await wait_for(
-            lambda: conn.fetchval(known, users, len(users)),
-            timeout=60,
-            message="every user registered",
-        )
-    finally:
-        await conn.close()
 
 
 # ----------------------------------------------------------------- the CPU accounting ----
@@ -313,11 +268,9 @@ class Step:
 
 
 class Load:
-    def __init__(self, suite: Suite, gateway: str, fakes: Fakes, users: list[str]) -> None:
+    def __init__(self, suite: Suite, gateway: str, fakes: Fakes, users: list[User]) -> None:
         self.suite, self.gateway, self.fakes = suite, gateway, fakes
-        self.tokens = [
-            {"Authorization": f"Bearer {mint(suite.private_key, u, '', 7200)}"} for u in users
-        ]
+        self.tokens = [user.bearer for user in users]
         self.clients: list[aiohttp.ClientSession] = []
         self.provider = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         self.count = 0
@@ -597,8 +550,8 @@ async def main() -> None:
         gateway = Gateway(ROOT, logs / "gateway", upstreams, free_port())
         gateway.start()
         await gateway.wait_ready()
-        users = [f"load-{uuid.uuid4().hex[:6]}-{n}" for n in range(USERS)]
-        await register(suite, gateway.url, users)
+        # Through the gateway, as clients register their devices.
+        users = await register_users(suite, suite.amqp_url, gateway.url, suite.database_url, USERS)
         sampler = Sampler(processes, names, suite.amqp_url, suite.vhost)
         sampling = asyncio.ensure_future(sampler.run())
         load = Load(suite, gateway.url, fakes, users)
