@@ -37,6 +37,8 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.InternalClientError,
     redis.exceptions.ConnectionError,
 )
+# Any way a database call can fail: the server refused the statement, or was away.
+FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, *UNAVAILABLE)
 
 
 def role_of(service: ServiceInfo, settings: CommonSettings) -> str:

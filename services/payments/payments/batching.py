@@ -12,19 +12,16 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-import asyncpg
-
 from payments import outcome_store, store
 from payments.outcome_store import Saved
 from payments.store import Delivery
 from payments.transitions import decide, noted
 from payments.webhooks import PaymentCommand
-from rtmn_shared.db import UNAVAILABLE
+from rtmn_shared.db import FAILURES
 from rtmn_shared.events.wakeup import UnitOfWork
 
 log = logging.getLogger(__name__)
 # Anything the database says, or its absence: each webhook is then tried alone.
-_BATCH_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, *UNAVAILABLE)
 
 
 @dataclass
@@ -101,7 +98,7 @@ class Batcher:
                     for w in ours
                 ]
                 saved = await outcome_store.save_outcomes(conn, changes) if changes else []
-        except _BATCH_FAILURES as error:
+        except FAILURES as error:
             # Each is tried again alone, under its row lock: one bad row fails only itself.
             log.warning("a batch of %d webhooks failed: %s", len(batch), type(error).__name__)
             _answer(batch, Saved.STALE)

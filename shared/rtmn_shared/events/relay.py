@@ -19,7 +19,7 @@ import aiormq
 import asyncpg
 from aio_pika.abc import AbstractConnection
 
-from rtmn_shared.db import UNAVAILABLE, Pool
+from rtmn_shared.db import FAILURES, Pool
 from rtmn_shared.events.topology import declare_exchange, event_message
 from rtmn_shared.events.wakeup import channel_of
 from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
@@ -223,7 +223,7 @@ class NotConfirmedError(Exception):
 
 
 _BROKER_OUTAGES = (NotConfirmedError, aio_pika.exceptions.AMQPError)
-_OUTAGES: tuple[type[Exception], ...] = (*_BROKER_OUTAGES, asyncpg.PostgresError, *UNAVAILABLE)
+_OUTAGES: tuple[type[Exception], ...] = (*_BROKER_OUTAGES, *FAILURES)
 
 
 def _message(row: Row) -> aio_pika.Message:

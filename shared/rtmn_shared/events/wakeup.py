@@ -13,13 +13,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import asyncpg
-
-from rtmn_shared.db import UNAVAILABLE, Connection, Pool
+from rtmn_shared.db import FAILURES, Connection, Pool
 from rtmn_shared.resilience import Backoff
 
 log = logging.getLogger(__name__)
-_DATABASE_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, *UNAVAILABLE)
 
 
 def channel_of(schema: str) -> str:
@@ -48,7 +45,7 @@ class RelayWakeup:
                         await conn.execute("SET synchronous_commit TO off")
                     await conn.execute("SELECT pg_notify($1, '')", self._channel)
                     backoff.reset()
-                except _DATABASE_FAILURES as error:
+                except FAILURES as error:
                     log.warning("could not wake the relay: %s", type(error).__name__)
                     if conn is not None:
                         conn.terminate()
