@@ -4,9 +4,10 @@ Each send is three steps: claim the log row in a short transaction, call the pro
 transaction open, then record the outcome and its notification.sent / .failed event together.
 A row already sent (or failed, or skipped) is never sent again. A database restart between the
 provider's accept and the record is waited out (for as long as the claim's lease keeps others
-from sending). The one gap left: a crash in that moment; the claim's lease then runs out and the
-redelivered event sends once more (at most twice; SendGrid has no idempotency key, FCM none
-across calls).
+from sending). Two gaps are left, both after the provider accepted: a crash before the record
+(the claim's lease runs out and the redelivered event sends once more), and a call that timed out
+although the provider took it (no answer is a transient failure, so the retry sends again). At
+most twice, then: SendGrid has no idempotency key, FCM none across calls.
 """
 
 from __future__ import annotations
