@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import sys
 import time
@@ -60,12 +59,6 @@ def result_line(
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def wait_healthy(

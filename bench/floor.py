@@ -51,7 +51,6 @@ from _common import (
     TICK_MS,
     all_processes,
     cmdline,
-    free_port,
     read_proc,
     result_line,
     sample_payment,
@@ -63,6 +62,7 @@ from aiormq.abc import DeliveredMessage
 
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.processes import free_port
 
 TARGET = 500.0
 CORES_MS = 2_000.0

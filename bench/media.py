@@ -38,11 +38,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import free_port, median, percentile, result_line, table, wait_healthy
+from _common import median, percentile, result_line, table, wait_healthy
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
 from media.domain import VARIANTS
 from media.imaging import WEBP_QUALITY, harden_pillow, render, webp_method
+from rtmn_shared.testing.processes import free_port
 
 SIZES = [(t.width, t.height) for t in VARIANTS]
 PIPELINES = ("media", "media-1-thread", "pyvips-thumbnail", "pyvips-cascade", "naive-pillow")

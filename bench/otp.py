@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import uvloop
-from _common import free_port, percentile, result_line, table, wait_healthy
+from _common import percentile, result_line, table, wait_healthy
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -40,6 +40,7 @@ from rtmn_shared.cli.token import generate_keypair
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import REDIS_BASE, Suite
+from rtmn_shared.testing.processes import free_port
 
 OTP = SERVICES["otp"]
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "otp" / "migrations"

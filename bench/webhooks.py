@@ -36,12 +36,13 @@ from pathlib import Path
 
 import asyncpg
 import uvloop
-from _common import free_port, percentile, result_line, table, wait_healthy
+from _common import percentile, result_line, table, wait_healthy
 
 from rtmn_fakes.razorpay import build_webhook, sign_webhook
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import REDIS_BASE, Suite
+from rtmn_shared.testing.processes import free_port
 
 PAYMENTS = SERVICES["payments"]
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "payments" / "migrations"

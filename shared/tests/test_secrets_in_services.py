@@ -11,7 +11,6 @@ import io
 import os
 import re
 import signal
-import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping
@@ -33,6 +32,7 @@ from rtmn_shared.settings import SettingsError, secret_settings
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Migrator
+from rtmn_shared.testing.processes import free_port
 from rtmn_shared.testing.waiting import wait_for
 
 V1, V2 = f"v1:{generate_key()}", f"v2:{generate_key()}"
@@ -127,13 +127,6 @@ async def put_all(env: Mapping[str, str]) -> None:
         assert code == 0, out
         assert out.startswith(f"{name} sealed under key v1"), out
         assert value not in out
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @asynccontextmanager
