@@ -312,14 +312,11 @@ class Client:
         providers: Providers,
         *,
         patience: float = 90.0,
-        sessions: Callable[[], aiohttp.ClientSession] | None = None,
     ) -> None:
         self.http = http
         self.url = payments_url
         self.providers = providers
         self.patience = patience
-        # Where creates come from (bench: many client addresses); default the shared session.
-        self.sessions = sessions or (lambda: http)
 
     async def create(self, payment: Payment, stream: Stream) -> None:
         body = {
@@ -332,7 +329,6 @@ class Client:
         }
         headers = {**payment.user.bearer, "Idempotency-Key": f"create-{payment.order}"}
         created = await self._post(
-            self.sessions(),
             "/api/payments/create",
             stream,
             "create",
@@ -354,7 +350,6 @@ class Client:
     async def deliver(self, body: bytes, event_id: str, stream: Stream) -> dict[str, Any]:
         headers = webhook_headers(body, self.providers.webhook_secret, event_id)
         return await self._post(
-            self.http,
             "/api/webhooks/razorpay",
             stream,
             "webhook",
@@ -372,7 +367,6 @@ class Client:
 
     async def _post(
         self,
-        http: aiohttp.ClientSession,
         path: str,
         stream: Stream,
         what: str,
@@ -383,15 +377,16 @@ class Client:
         pause = 0.05
         while True:
             try:
-                async with http.post(self.url + path, **kwargs) as response:
+                async with self.http.post(self.url + path, **kwargs) as response:
                     text = await response.read()
                     if response.status == expect:
                         answer: dict[str, Any] = json.loads(text)
                         return answer
                     if response.status == 409 and b"still in progress" in text and what == "create":
-                        # The key of an attempt cut short by an outage stays claimed for ever
-                        # (payments/idempotency.py): a client can only start over with a new key.
-                        # No payment was made under it, or the retry would have resumed it.
+                        # The key of an attempt cut short by an outage stays claimed until it is
+                        # abandoned (payments/key_store.py, 120 s): a client that will not wait
+                        # starts over with a new key. No payment was made under it, or the retry
+                        # would have resumed it.
                         kwargs["headers"] = {
                             **kwargs["headers"],
                             "Idempotency-Key": f"{kwargs['headers']['Idempotency-Key']}+",
@@ -472,10 +467,6 @@ class Effects:
         return max(
             (n for e in EFFECTS for o, n in self.counts[e].items() if o in orders), default=0
         )
-
-    def total(self, stream: Stream) -> int:
-        orders = stream.by_order
-        return sum(n for e in EFFECTS for o, n in self.counts[e].items() if o in orders)
 
     def per_effect(self, stream: Stream) -> dict[str, int]:
         orders = stream.by_order
