@@ -167,6 +167,13 @@ class Api:
         assert (await self.razorpay_webhook(webhook)).status == 200
         return created, paid
 
+    async def deliveries_recorded(self, *event_ids: str) -> int:
+        """How many of these webhook deliveries are recorded as seen."""
+        count: int = await self.pool.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE event_id = ANY($1)", list(event_ids)
+        )
+        return count
+
     async def get(self, payment_id: str, user: str = "admin_1") -> dict[str, Any]:
         scopes = "admin" if user.startswith("admin") else ""
         response = await self.client.get(

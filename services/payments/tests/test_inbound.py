@@ -45,10 +45,7 @@ async def test_an_outcome_decided_on_a_stale_read_writes_nothing(
     assert saved is Saved.STALE
     assert (await api.get(created["payment_id"]))["status"] == "captured"
     assert await api.events(created["payment_id"], "payment.failed") == []
-    recorded = await pool.fetchval(
-        "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'evt_stale_1'"
-    )
-    assert recorded == 0
+    assert await api.deliveries_recorded("evt_stale_1") == 0
 
 
 async def test_a_delivery_without_a_transaction_applies_once_and_wakes_the_relay(
@@ -95,10 +92,7 @@ async def test_a_webhook_that_loses_the_race_for_the_row_is_decided_again_on_wha
     assert (response.status, (await response.json())["status"]) == (200, "processed")
     assert (await api.get(created["payment_id"]))["status"] == "captured"
     assert len(await api.events(created["payment_id"], "payment.success")) == 1
-    recorded = await pool.fetchval(
-        "SELECT count(*) FROM webhook_deliveries WHERE event_id LIKE 'evt_race_%'"
-    )
-    assert recorded == 2
+    assert await api.deliveries_recorded("evt_race_loser", "evt_race_winner") == 2
 
 
 async def test_one_statement_writes_many_outcomes_each_under_its_own_check(
@@ -130,10 +124,7 @@ async def test_one_statement_writes_many_outcomes_each_under_its_own_check(
     assert statuses == ["captured", "captured", "created"]
     events = [len(await api.events(p.id, "payment.success")) for p in (fresh, raced, seen)]
     assert events == [1, 1, 0]
-    recorded = await pool.fetchval(
-        "SELECT count(*) FROM webhook_deliveries WHERE event_id = 'evt_batch_raced'"
-    )
-    assert recorded == 0
+    assert await api.deliveries_recorded("evt_batch_raced") == 0
 
 
 async def test_concurrent_webhooks_for_many_payments_each_capture_once(
