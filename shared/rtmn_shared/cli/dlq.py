@@ -42,9 +42,14 @@ async def dead_letters(amqp_url: str, queue: str, limit: int, replay: bool) -> l
             )
             if replay:
                 headers[ATTEMPT_HEADER] = 1
-                await channel.default_exchange.publish(
-                    persistent_copy(message, headers), routing_key=queue, mandatory=True
+                copy = persistent_copy(
+                    message.body,
+                    headers,
+                    message_id=message.message_id,
+                    type=message.type,
+                    content_type=message.content_type,
                 )
+                await channel.default_exchange.publish(copy, routing_key=queue, mandatory=True)
                 await message.ack()
         if not replay:
             # Browsing must not consume: unacked messages return to the DLQ, in order.

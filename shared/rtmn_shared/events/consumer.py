@@ -17,20 +17,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractConnection,
-    AbstractIncomingMessage,
-    AbstractQueue,
-)
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from rtmn_shared.db import Connection, Pool
+from rtmn_shared.events.acks import Acks
 from rtmn_shared.events.catalogue import CATALOGUE
 from rtmn_shared.events.envelope import CloudEvent, EventData
 from rtmn_shared.events.outcomes import GiveUp, Retry
@@ -57,6 +54,8 @@ class Delivery:
     data: EventData
     attempt: int
     conn: Connection | None
+    # The message's AMQP headers, with what a Retry(headers=...) of an earlier attempt added.
+    headers: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,10 +78,22 @@ class Handler:
 
 @dataclass(frozen=True)
 class _Received:
-    message: AbstractIncomingMessage
+    message: DeliveredMessage
+    headers: dict[str, Any]
     attempt: int
     event: CloudEvent
     data: EventData
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One consumer group on its channel: aio-pika's for declaring and moving messages, its
+    aiormq underlay for consuming and acking without a future per message."""
+
+    names: QueueNames
+    handler: Handler
+    channel: AbstractChannel
+    acks: Acks
 
 
 class ConsumerRunner:
@@ -164,55 +175,53 @@ class ConsumerRunner:
         await channel.set_qos(prefetch_count=handler.prefetch or self.prefetch)
         exchange = await declare_exchange(channel)
         names = self.queue_names(handler)
-        queue = await declare_consumer_queues(
+        await declare_consumer_queues(
             channel, exchange, names, handler.keys(), handler.retry_delays_ms
         )
-
+        underlay = await channel.get_underlay_channel()
+        group = _Group(names, handler, channel, Acks(underlay))
         if self._batches(handler):
-            await self._consume_in_batches(channel, names, handler, queue, lost)
+            consume = self._in_batches(group, lost)
         else:
-            await self._consume_one_by_one(channel, names, handler, queue)
+            consume = self._one_by_one(group)
+        await underlay.basic_consume(names.main, consume)
 
-    async def _consume_one_by_one(
-        self, channel: AbstractChannel, names: QueueNames, handler: Handler, queue: AbstractQueue
-    ) -> None:
-        async def on_message(message: AbstractIncomingMessage) -> None:
+    def _one_by_one(self, group: _Group) -> Callable[[DeliveredMessage], Coroutine[Any, Any, None]]:
+        async def on_message(message: DeliveredMessage) -> None:
+            group.acks.delivered(_tag(message))
             # aiormq cancels a closed channel's consumer tasks. A handler may be past a
             # provider's accept, with only its record left to write: it runs on in a task of
             # ours, and only its ack is lost (the redelivery finds the record).
-            await asyncio.shield(self._detached(self.handle(channel, names, handler, message)))
+            self._detached(self.handle(group, message))
 
-        await queue.consume(on_message)
+        return on_message
 
-    async def _consume_in_batches(
-        self,
-        channel: AbstractChannel,
-        names: QueueNames,
-        handler: Handler,
-        queue: AbstractQueue,
-        lost: asyncio.Event,
-    ) -> None:
-        waiting: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+    def _in_batches(
+        self, group: _Group, lost: asyncio.Event
+    ) -> Callable[[DeliveredMessage], Coroutine[Any, Any, None]]:
+        waiting: asyncio.Queue[DeliveredMessage] = asyncio.Queue()
+        batch_size = group.handler.batch_size
 
         async def work() -> None:
             while True:
                 batch = [await waiting.get()]
-                while len(batch) < handler.batch_size and not waiting.empty():
+                while len(batch) < batch_size and not waiting.empty():
                     batch.append(waiting.get_nowait())
                 try:
-                    await self.handle_batch(channel, names, handler, batch)
+                    await self.handle_batch(group, batch)
                 except Exception:
                     # Unacked deliveries come back on a new channel; a dead worker would not.
-                    log.warning("a %s worker failed; reconnecting", names.main, exc_info=True)
+                    log.warning("a %s worker failed; reconnecting", group.names.main, exc_info=True)
                     lost.set()
                     return
 
         self._workers += [asyncio.ensure_future(work()) for _ in range(self.batch_workers)]
 
-        async def enqueue(message: AbstractIncomingMessage) -> None:
+        async def enqueue(message: DeliveredMessage) -> None:
+            group.acks.delivered(_tag(message))
             waiting.put_nowait(message)
 
-        await queue.consume(enqueue)
+        return enqueue
 
     def _detached(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
@@ -229,79 +238,66 @@ class ConsumerRunner:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
 
-    async def handle(
-        self,
-        channel: AbstractChannel,
-        names: QueueNames,
-        handler: Handler,
-        message: AbstractIncomingMessage,
-    ) -> None:
-        received = await self._receive(channel, names, message)
+    async def handle(self, group: _Group, message: DeliveredMessage) -> None:
+        received = await self._receive(group, message)
         if received is not None:
-            await self._settle(channel, names, handler, received)
+            await self._settle(group, received)
 
-    async def handle_batch(
-        self,
-        channel: AbstractChannel,
-        names: QueueNames,
-        handler: Handler,
-        messages: Sequence[AbstractIncomingMessage],
-    ) -> None:
-        batch = [r for m in messages if (r := await self._receive(channel, names, m)) is not None]
+    async def handle_batch(self, group: _Group, messages: Sequence[DeliveredMessage]) -> None:
+        batch = [r for m in messages if (r := await self._receive(group, m)) is not None]
         if len(batch) > 1:
             try:
-                outcomes = await self._apply_batch(handler, names, batch)
+                outcomes = await self._apply_batch(group, batch)
             except Exception as error:
                 log.info(
                     "a batch of %d for %s was rolled back (%s); applying one at a time",
                     len(batch),
-                    names.main,
+                    group.names.main,
                     _describe(error),
                 )
             else:
                 self.after_commit()
                 for received, outcome in zip(batch, outcomes, strict=True):
-                    EVENTS_CONSUMED.labels(names.main, outcome).inc()
-                    await _ack(received.message)
+                    EVENTS_CONSUMED.labels(group.names.main, outcome).inc()
+                    group.acks.ack(_tag(received.message))
                 return
         for received in batch:
-            await self._settle(channel, names, handler, received)
+            await self._settle(group, received)
 
-    async def _receive(
-        self, channel: AbstractChannel, names: QueueNames, message: AbstractIncomingMessage
-    ) -> _Received | None:
+    async def _receive(self, group: _Group, message: DeliveredMessage) -> _Received | None:
         """The parsed delivery, or None once an unparseable one went to the DLQ."""
-        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1))  # type: ignore[arg-type]
+        headers: dict[str, Any] = dict(message.header.properties.headers or {})
+        attempt = int(headers.get(ATTEMPT_HEADER, 1))
         try:
             event, data = parse(message.body)
         except GiveUp as error:
-            await self._dead_letter(channel, names, message, attempt, error)
+            await self._dead_letter(group, message, headers, attempt, error)
             return None
-        return _Received(message, attempt, event, data)
+        return _Received(message, headers, attempt, event, data)
 
-    async def _settle(
-        self, channel: AbstractChannel, names: QueueNames, handler: Handler, received: _Received
-    ) -> None:
+    async def _settle(self, group: _Group, received: _Received) -> None:
         """Applies one delivery, then acks it, schedules its retry or dead-letters it."""
-        message, attempt = received.message, received.attempt
+        message, headers, attempt = received.message, received.headers, received.attempt
+        retry_delays_ms = group.handler.retry_delays_ms
         with _event_context(received.event):
             try:
-                outcome = await self._apply(handler, names, received)
+                outcome = await self._apply(group, received)
             except GiveUp as error:
-                await self._dead_letter(channel, names, message, attempt, error)
+                await self._dead_letter(group, message, headers, attempt, error)
             except Exception as error:
                 if not isinstance(error, Retry):
-                    log.warning("handler %s failed", names.main, exc_info=True)
-                if attempt > len(handler.retry_delays_ms):
-                    await self._dead_letter(channel, names, message, attempt, error)
+                    log.warning("handler %s failed", group.names.main, exc_info=True)
+                if attempt > len(retry_delays_ms):
+                    await self._dead_letter(group, message, headers, attempt, error)
                 else:
-                    await self._retry_later(channel, names, handler, message, attempt, error)
+                    await self._retry_later(group, message, headers, attempt, error)
             else:
                 self.after_commit()
-                EVENTS_CONSUMED.labels(names.main, outcome).inc()
-                await _ack(message)
+                EVENTS_CONSUMED.labels(group.names.main, outcome).inc()
+                group.acks.ack(_tag(message))
 
-    async def _apply(self, handler: Handler, names: QueueNames, received: _Received) -> str:
+    async def _apply(self, group: _Group, received: _Received) -> str:
+        handler = group.handler
         if not handler.inbox or self.pool is None:
             await handler.apply(_delivery(received, None))
             return "applied"
@@ -309,7 +305,7 @@ class ConsumerRunner:
             fresh = await conn.fetchval(
                 "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING RETURNING true",
-                names.main,
+                group.names.main,
                 received.event.id,
             )
             if not fresh:
@@ -317,16 +313,14 @@ class ConsumerRunner:
             await handler.apply(_delivery(received, conn))
             return "applied"
 
-    async def _apply_batch(
-        self, handler: Handler, names: QueueNames, batch: Sequence[_Received]
-    ) -> list[str]:
+    async def _apply_batch(self, group: _Group, batch: Sequence[_Received]) -> list[str]:
         """Applies every new event of the batch in one transaction; the outcome of each."""
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
                 "ON CONFLICT DO NOTHING RETURNING event_id",
-                names.main,
+                group.names.main,
                 [received.event.id for received in batch],
             )
             fresh: set[uuid.UUID] = {row["event_id"] for row in rows}
@@ -337,92 +331,107 @@ class ConsumerRunner:
                     continue
                 fresh.discard(received.event.id)
                 with _event_context(received.event):
-                    await handler.apply(_delivery(received, conn))
+                    await group.handler.apply(_delivery(received, conn))
                 outcomes.append("applied")
             return outcomes
 
     async def _retry_later(
         self,
-        channel: AbstractChannel,
-        names: QueueNames,
-        handler: Handler,
-        message: AbstractIncomingMessage,
+        group: _Group,
+        message: DeliveredMessage,
+        headers: dict[str, Any],
         attempt: int,
         error: BaseException,
     ) -> None:
-        delay = handler.retry_delays_ms[attempt - 1]
+        delay = group.handler.retry_delays_ms[attempt - 1]
         log.info(
             "retrying %s in %d ms (attempt %d): %s",
-            names.main,
+            group.names.main,
             delay,
             attempt + 1,
             _describe(error),
         )
-        await self._move(channel, names.retry(delay), message, attempt + 1, error, "retried")
+        queue = group.names.retry(delay)
+        await self._move(group, queue, message, headers, attempt + 1, error, "retried")
 
     async def _dead_letter(
         self,
-        channel: AbstractChannel,
-        names: QueueNames,
-        message: AbstractIncomingMessage,
+        group: _Group,
+        message: DeliveredMessage,
+        headers: dict[str, Any],
         attempt: int,
         error: BaseException,
     ) -> None:
         log.error(
             "dead-lettering a message of %s after %d attempt(s): %s",
-            names.main,
+            group.names.main,
             attempt,
             _describe(error),
         )
-        await self._move(channel, names.dlq, message, attempt, error, "dead_lettered")
+        await self._move(group, group.names.dlq, message, headers, attempt, error, "dead_lettered")
 
     async def _move(
         self,
-        channel: AbstractChannel,
+        group: _Group,
         queue: str,
-        message: AbstractIncomingMessage,
+        message: DeliveredMessage,
+        headers: dict[str, Any],
         attempt: int,
         error: BaseException,
         outcome: str,
     ) -> None:
         """Publishes a copy (confirmed) before acking the original, so a crash never loses it."""
-        headers = dict(message.headers or {})
+        headers = dict(headers)
+        if isinstance(error, Retry):
+            headers.update(error.headers)
         headers[ATTEMPT_HEADER] = attempt
         headers[ERROR_HEADER] = _describe(error)[:1000]
-        headers[QUEUE_HEADER] = queue.split(".retry.", maxsplit=1)[0].removesuffix(".dlq")
+        headers[QUEUE_HEADER] = group.names.main
+        properties = message.header.properties
+        copy = persistent_copy(
+            message.body,
+            headers,
+            message_id=properties.message_id,
+            type=properties.message_type,
+            content_type=properties.content_type,
+        )
         try:
-            await channel.default_exchange.publish(
-                persistent_copy(message, headers), routing_key=queue, mandatory=True, timeout=10
+            await group.channel.default_exchange.publish(
+                copy, routing_key=queue, mandatory=True, timeout=10
             )
         except Exception:
             log.warning("could not move a message to %s; leaving it to be redelivered", queue)
             with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
+                await group.acks.reject(_tag(message), requeue=True)
             return
-        EVENTS_CONSUMED.labels(headers[QUEUE_HEADER], outcome).inc()
-        await _ack(message)
+        EVENTS_CONSUMED.labels(group.names.main, outcome).inc()
+        group.acks.ack(_tag(message))
 
 
-def persistent_copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
-    """The message as it came, with `headers`, to publish again (to a retry queue, the DLQ, or
+def persistent_copy(
+    body: bytes,
+    headers: dict[str, Any],
+    *,
+    message_id: str | None,
+    type: str | None,
+    content_type: str | None,
+) -> aio_pika.Message:
+    """A message as it came, with `headers`, to publish again (to a retry queue, the DLQ, or
     back from the DLQ)."""
     return aio_pika.Message(
-        message.body,
+        body,
         headers=headers,
-        message_id=message.message_id,
-        type=message.type,
-        content_type=message.content_type,
+        message_id=message_id,
+        type=type,
+        content_type=content_type,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
 
 
-async def _ack(message: AbstractIncomingMessage) -> None:
-    try:
-        await message.ack()
-    except (aio_pika.exceptions.AMQPError, RuntimeError, ConnectionError) as error:
-        # Its channel closed after the work was done: the broker hands it over again, and the
-        # inbox (or the handler's own record) makes the second time a no-op.
-        log.info("could not ack (%s); it will be redelivered", _describe(error))
+def _tag(message: DeliveredMessage) -> int:
+    tag = message.delivery_tag
+    assert tag is not None  # consumed with manual acks, every delivery has one
+    return tag
 
 
 def _setter(event: asyncio.Event) -> Callable[..., None]:
@@ -430,7 +439,7 @@ def _setter(event: asyncio.Event) -> Callable[..., None]:
 
 
 def _delivery(received: _Received, conn: Connection | None) -> Delivery:
-    return Delivery(received.event, received.data, received.attempt, conn)
+    return Delivery(received.event, received.data, received.attempt, conn, received.headers)
 
 
 @contextlib.contextmanager
