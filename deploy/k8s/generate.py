@@ -96,7 +96,7 @@ SPECS = (
     Spec(
         "analytics",
         worker="consumers forwarding events to Mixpanel and GA4",
-        queues=("analytics.mixpanel", "analytics.ga4"),
+        queues=("analytics.forward",),
         worker_resources=("100m", "256Mi", "1", "768Mi"),
     ),
 )

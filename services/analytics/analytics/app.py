@@ -12,14 +12,15 @@ from aiohttp import web
 
 from analytics.api import build_routes
 from analytics.batcher import Batcher
-from analytics.handlers import forwarding_handlers
+from analytics.handlers import forwarding_handler
 from analytics.providers.base import AnalyticsSink, RetryPolicy
 from analytics.providers.ga4 import Ga4Sink
 from analytics.providers.mixpanel import MixpanelSink
 from analytics.providers.sandbox import SandboxSink
+from analytics.retired import fold_until_done
 from analytics.settings import AnalyticsSettings
 from rtmn_shared.events.consumer import Handler
-from rtmn_shared.service import Service, open_redis
+from rtmn_shared.service import Service, background, open_redis
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
 from rtmn_shared.web.ratelimit import RateLimiter
@@ -131,7 +132,9 @@ async def build_app(settings: AnalyticsSettings, stack: AsyncExitStack) -> web.A
 async def build_handlers(settings: AnalyticsSettings, stack: AsyncExitStack) -> Sequence[Handler]:
     # No buffer cap here: the consumer's prefetch bounds what waits in a batcher.
     batchers = await open_batchers(settings, stack, max_pending=None)
-    return forwarding_handlers(batchers, settings.analytics_prefetch)
+    handler = forwarding_handler(batchers, settings.analytics_prefetch)
+    background(fold_until_done(str(settings.amqp_url), handler), stack)
+    return [handler]
 
 
 SERVICE = Service(

@@ -42,6 +42,7 @@ class Batcher:
         max_delay_seconds: float,
         max_pending: int | None = None,
         concurrency: int = 2,
+        probe_seconds: float = 3.0,
     ) -> None:
         self.sink = sink
         self.max_events = max_events
@@ -53,10 +54,19 @@ class Batcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._sending: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        # While the last batch failed whole, down() says so for this long; then a batch probes.
+        self.probe_seconds = probe_seconds
+        self._failed_at: float | None = None
 
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def down(self) -> bool:
+        """Whether the sink's last batch failed whole (it stayed unavailable) so recently that
+        waiting on another would only hold the caller up."""
+        failed_at = self._failed_at
+        return failed_at is not None and time.monotonic() - failed_at < self.probe_seconds
 
     def has_room(self) -> bool:
         return self.max_pending is None or len(self._pending) < self.max_pending
@@ -163,6 +173,10 @@ class Batcher:
         for outcome, count in counts.items():
             if count:
                 SINK_EVENTS.labels(self.sink.name, outcome).inc(count)
+        if counts["failed"] == len(batch):
+            self._failed_at = time.monotonic()
+        else:
+            self._failed_at = None
 
 
 def _forget(waiter: asyncio.Future[None]) -> None:

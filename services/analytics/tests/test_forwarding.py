@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import aiormq
 import pytest
 from aio_pika.abc import AbstractChannel
 
@@ -29,7 +30,7 @@ from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
 
-QUEUES = ("analytics.mixpanel", "analytics.ga4")
+QUEUES = ("analytics.forward",)
 EMAIL = "priya@example.com"
 PHONE = "+919876543210"
 
@@ -254,3 +255,77 @@ async def test_commands_and_unmapped_types_are_acknowledged_without_reaching_a_s
     await publish(channel, [command, *marker])
     await wait_for(lambda: ours(mixpanel, ids(marker)), timeout=10, message="the marker event")
     assert str(command.id) not in imported(mixpanel)
+
+
+@pytest.mark.parametrize("service", [{"analytics_send_attempts": 1}], indirect=True)
+async def test_a_sink_that_was_down_gets_its_events_later_and_the_other_never_twice(
+    service: RunningService, mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+) -> None:
+    # One queue feeds both sinks: GA4's 503 sends the events round again for GA4 alone.
+    ga4.fail_next(1, 503)
+    events = [e for e in domain_events(20, uuid.uuid4().hex[:8]) if e.type == "payment.success"]
+    expected = ids(events)
+    await publish(channel, events)
+    await wait_for(lambda: len(ours(mixpanel, expected)) >= len(expected), message="mixpanel")
+    payments = payment_ids(events)
+    await wait_for(
+        lambda: payments <= set(ga4_payments(ga4)), timeout=20, message="ga4 after its redelivery"
+    )
+    assert Counter(ours(mixpanel, expected)) == Counter(expected)
+    assert Counter(p for p in ga4_payments(ga4) if p in payments) == Counter(payments)
+
+
+async def test_the_retired_per_sink_queues_are_folded_into_the_forward_group(
+    mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+) -> None:
+    # A broker upgraded from one group per sink still holds their queues and what waits there.
+    run = uuid.uuid4().hex[:8]
+    waiting = [e for e in domain_events(10, run) if e.type == "payment.success"]
+    dead = [e for e in domain_events(5, run + "d") if e.type == "payment.success"]
+    old = await channel.declare_queue("analytics.mixpanel", durable=True)
+    await old.bind(EXCHANGE, "#")
+    await channel.declare_queue("analytics.ga4.dlq", durable=True)
+    await send_to_queue(channel, "analytics.mixpanel", waiting)
+    await send_to_queue(channel, "analytics.ga4.dlq", dead)
+    try:
+        async with running(SERVICE, settings(mixpanel, ga4), relay=False):
+            await wait_for(
+                lambda: ids(waiting) <= set(ours(mixpanel, ids(waiting))), message="folded"
+            )
+            for name in ("analytics.mixpanel", "analytics.ga4.dlq"):
+                await wait_for(lambda n=name: gone(channel, n), message=f"{name} deleted")
+        assert not payment_ids(waiting) & set(ga4_payments(ga4))  # they waited for Mixpanel only
+        forward_dlq = await channel.declare_queue("analytics.forward.dlq", passive=True)
+        parked = [await forward_dlq.get() for _ in dead]
+        assert {m.message_id for m in parked} == ids(dead)
+        assert {(m.headers or {}).get("x-rtmn-sinks") for m in parked} == {"ga4"}
+    finally:
+        await drop_queues(channel)
+
+
+async def send_to_queue(channel: AbstractChannel, queue: str, events: list[CloudEvent]) -> None:
+    for event in events:
+        message = aio_pika.Message(
+            event.to_json(), message_id=str(event.id), type=event.type, delivery_mode=2
+        )
+        await channel.default_exchange.publish(message, routing_key=queue)
+
+
+async def gone(channel: AbstractChannel, name: str) -> bool:
+    connection = (await channel.get_underlay_channel()).connection
+    probe = await connection.channel()
+    try:
+        await probe.queue_declare(name, passive=True)
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        return True
+    await probe.close()
+    return False
+
+
+def payment_ids(events: list[CloudEvent]) -> set[str]:
+    return {str(event.data["payment_id"]) for event in events}
+
+
+def ga4_payments(fake: Ga4Fake) -> list[str]:
+    """GA4 keeps no event id: the payment id each payment_success carried."""
+    return [str(e["params"]["payment_id"]) for e in fake.events if e["name"] == "payment_success"]
