@@ -1,7 +1,10 @@
-"""One entry point per service: `python -m <service> api|relay|consumers|worker|migrate|all`.
+"""One entry point per service: `python -m <service> ROLE [ROLE ...]`.
 
-`worker` is the relay and the consumers in one process; `all` adds the API (and migrates first).
-`python -m <service> secrets ...` keeps its credentials sealed in its schema (cli/secrets.py).
+The roles are api, relay and consumers; several run in one process on one event loop (as
+`make run` runs each service), where the relay hears of its own process's commits without a
+NOTIFY. `worker` is the relay and the consumers; `all` is all three after migrating; `migrate`
+only migrates. `python -m <service> secrets ...` keeps its credentials sealed in its schema
+(cli/secrets.py).
 
 A service describes itself with a `Service`; its composition root builds the HTTP app and the
 event handlers from settings. Everything opened is closed on the way out.
@@ -236,6 +239,20 @@ async def _until_signal(work: Sequence[Awaitable[None]]) -> None:
         raise failure
 
 
+ROLES: dict[str, Callable[[Service[Any], Any], Awaitable[None]]] = {
+    "api": run_api,
+    "relay": run_relay,
+    "consumers": run_consumers,
+}
+ALIASES = {"worker": ["relay", "consumers"], "all": ["migrate", "api", "relay", "consumers"]}
+
+
+def _roles(parser: argparse.ArgumentParser, named: Sequence[str]) -> list[str]:
+    if "migrate" in named and len(named) > 1:
+        parser.error("migrate runs on its own; `all` migrates, then runs every role")
+    return list(dict.fromkeys(role for name in named for role in ALIASES.get(name, [name])))
+
+
 def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["secrets"]:
@@ -248,11 +265,12 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
         prog=f"python -m {service.name}",
         epilog=f"python -m {service.name} secrets --help: its credentials, sealed in its schema",
     )
-    parser.add_argument("role", choices=["api", "relay", "consumers", "worker", "migrate", "all"])
+    parser.add_argument("roles", nargs="+", choices=[*ROLES, *ALIASES, "migrate"], metavar="role")
     args = parser.parse_args(argv)
+    roles = _roles(parser, args.roles)
 
     async def run() -> None:
-        if args.role == "migrate":  # needs the database only, not the service's credentials
+        if roles == ["migrate"]:  # needs the database only, not the service's credentials
             common = load_settings(CommonSettings)
             configure_logging(service.name, common.log_level)
             await migrate_or_exit(service, common)
@@ -261,19 +279,11 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
         configure_logging(service.name, settings.log_level)
         if from_store:
             log.info("credentials from the secret store: %s", ", ".join(from_store))
-        if args.role == "all":
+        if "migrate" in roles:
             await migrate_or_exit(service, settings)
-        if args.role in ("relay", "consumers", "worker"):
-            _serve_metrics(settings)
-        roles: dict[str, list[Callable[[Service[S], S], Awaitable[None]]]] = {
-            "api": [run_api],
-            "relay": [run_relay],
-            "consumers": [run_consumers],
-            "worker": [run_relay, run_consumers],
-            "all": [run_api, run_relay, run_consumers],
-        }
-        work = [role(service, settings) for role in roles[args.role]]
-        await _until_signal(work)
+        if "api" not in roles:
+            _serve_metrics(settings)  # the API serves /metrics for the whole process
+        await _until_signal([ROLES[role](service, settings) for role in roles if role in ROLES])
 
     try:
         uvloop.run(run())

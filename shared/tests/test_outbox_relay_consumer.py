@@ -8,7 +8,7 @@ import pytest
 
 from demo_events import duplicates, effects, emit, outbox, payment, recorder, relay, start
 from rtmn_shared.db import Pool
-from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
+from rtmn_shared.events.wakeup import IN_PROCESS, LocalRelays, RelayWakeup, UnitOfWork
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
@@ -64,12 +64,13 @@ async def test_one_event_reaches_two_groups_once_each_even_when_delivered_twice(
     assert await effects(clean_demo, "email") == [event_id]
 
 
-async def test_a_commit_through_the_unit_of_work_wakes_the_relay_at_once(
+async def test_a_commit_through_the_unit_of_work_wakes_another_process_relay_at_once(
     clean_demo: Pool, suite: Suite, background: Background
 ) -> None:
     await start(background, clean_demo, suite, recorder("woken"), group="wakeup")
-    # The relay's poll is 30 s: only the wake-up after commit can bring the event in time.
-    background(relay(clean_demo, suite, poll_seconds=30).run())
+    # The relay's poll is 30 s: only the wake-up after commit can bring the event in time. It
+    # leads elsewhere (a registry of its own stands for another process), so a NOTIFY must.
+    background(relay(clean_demo, suite, poll_seconds=30, local=LocalRelays()).run())
     await wait_for(
         lambda: clean_demo.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'ClientRead' "
@@ -84,3 +85,21 @@ async def test_a_commit_through_the_unit_of_work_wakes_the_relay_at_once(
         event = await outbox.add(conn, payment())
     await wait_for(lambda: effects(clean_demo, "woken"), timeout=5, message="the woken relay")
     assert await effects(clean_demo, "woken") == [event.id]
+
+
+async def test_a_commit_wakes_a_relay_of_the_same_process_without_a_notify(
+    clean_demo: Pool, suite: Suite, background: Background
+) -> None:
+    await start(background, clean_demo, suite, recorder("local"), group="local-wakeup")
+    background(relay(clean_demo, suite, poll_seconds=30).run())
+    await wait_for(lambda: IN_PROCESS.wake("demo"), message="the relay leading here")
+
+    async def no_database() -> asyncpg.Connection[asyncpg.Record]:
+        raise AssertionError("a NOTIFY was attempted")
+
+    wakeup = RelayWakeup(no_database, "demo")
+    background(wakeup.run())
+    async with UnitOfWork(clean_demo, wakeup.poke).transaction() as conn:
+        event = await outbox.add(conn, payment())
+    await wait_for(lambda: effects(clean_demo, "local"), timeout=5, message="the woken relay")
+    assert await effects(clean_demo, "local") == [event.id]

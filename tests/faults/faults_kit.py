@@ -39,19 +39,15 @@ from rtmn_shared.testing.processes import Supervisor, free_port, procfile
 from rtmn_shared.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-# The processes a payment passes through, from the Procfile: the three services it touches and
-# analytics, which consumes every event. OTP, media and geo take no part in a payment.
-PAYMENT_PATH = (
-    "payments",
-    "payments-relay",
-    "payments-consumers",
-    "wallet",
-    "wallet-relay",
-    "wallet-consumers",
-    "notify",
-    "notify-relay",
-    "notify-consumers",
-    "analytics-consumers",
+# The Procfile `make run` starts; RTMN_PROCFILE names another layout of the same roles (e.g.
+# bench/Procfile.roles, one process per role) to compare them.
+PROCFILE = ROOT / os.environ.get("RTMN_PROCFILE", "Procfile")
+# The services a payment passes through: the three it touches and analytics, which consumes
+# every event. OTP, media and geo take no part in a payment.
+PATH_SERVICES = ("payments", "wallet", "notify", "analytics")
+# Their processes, as the Procfile names them.
+PAYMENT_PATH = tuple(
+    name for name, spec in procfile(PROCFILE).items() if spec.service in PATH_SERVICES
 )
 ORDER_TEMPLATE = "d-orderconfirmation"
 AMOUNT = 49_900  # ₹499: 24 coins of cashback at 5 %
@@ -192,7 +188,15 @@ def migrate_all(env: Mapping[str, str], services: Iterable[str]) -> None:
 
 
 def supervisor(env: Mapping[str, str], logs: Path) -> Supervisor:
-    return Supervisor(ROOT, env, logs, procfile(ROOT / "Procfile"))
+    return Supervisor(ROOT, env, logs, procfile(PROCFILE))
+
+
+def consumers_of(service: str) -> str:
+    """The payment-path process that runs `service`'s consumers."""
+    specs = procfile(PROCFILE)
+    return next(
+        n for n in PAYMENT_PATH if specs[n].service == service and "consumers" in specs[n].roles
+    )
 
 
 @dataclass

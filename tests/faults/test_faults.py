@@ -20,6 +20,7 @@ from faults_kit import (
     Harness,
     Outcome,
     Stream,
+    consumers_of,
     drive,
     effects,
     in_flight,
@@ -128,16 +129,18 @@ async def test_rabbitmq_stopped_and_restarted_mid_stream(harness: Harness) -> No
 
 
 async def test_a_consumer_process_sigkilled_mid_handlers_then_restarted(harness: Harness) -> None:
+    process = consumers_of("wallet")
+
     async def fault(stream: Stream) -> None:
         await captured_at_least(stream, N // 4)
-        harness.processes.kill("wallet-consumers", signal.SIGKILL)
+        harness.processes.kill(process, signal.SIGKILL)
         try:  # a backlog builds up in its queue meanwhile
             await captured_at_least(stream, N // 2)
         finally:
-            harness.processes.start("wallet-consumers")
-            await harness.processes.wait_ready(["wallet-consumers"])
+            harness.processes.start(process)
+            await harness.processes.wait_ready([process])
 
-    _, outcome = await run(harness, "wallet-consumers SIGKILL + restart", fault)
+    _, outcome = await run(harness, f"{process} (wallet's consumers) SIGKILL + restart", fault)
     exactly_once(outcome, harness)
 
 

@@ -21,7 +21,7 @@ from aio_pika.abc import AbstractConnection
 
 from rtmn_shared.db import FAILURES, Pool
 from rtmn_shared.events.topology import declare_exchange, event_message
-from rtmn_shared.events.wakeup import channel_of
+from rtmn_shared.events.wakeup import IN_PROCESS, LocalRelays, channel_of
 from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
 from rtmn_shared.resilience import Backoff
 from rtmn_shared.suite import EXCHANGE
@@ -54,6 +54,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         publish_timeout: float = 10.0,
         retention_hours: int = 24,
+        local: LocalRelays = IN_PROCESS,
     ) -> None:
         self.service = service
         self.pool = pool
@@ -65,6 +66,7 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.retention_hours = retention_hours
         self._wake = asyncio.Event()
+        self._local = local  # where this process's writers find this relay while it leads
         self._amqp: AbstractConnection | None = None
         self._channel: aiormq.Channel | None = None
 
@@ -196,8 +198,10 @@ class OutboxRelay:
             await listen.close()
             raise
         self._listen = listen
+        self._local.leading(self.service, self._on_notify)
 
     async def _drop_listen(self) -> None:
+        self._local.stepped_down(self.service, self._on_notify)
         listen, self._listen = self._listen, None
         if listen is not None and not listen.is_closed():
             with contextlib.suppress(Exception):

@@ -28,24 +28,27 @@ from rtmn_shared.suite import SERVICES
 READY_LINES = {"relay": "relay started", "consumers": "consuming "}
 
 
+ALIASES = {"worker": ("relay", "consumers"), "all": ("api", "relay", "consumers")}
+
+
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One Procfile entry: `wallet-consumers: .venv/bin/python -m wallet consumers`."""
+    """One Procfile entry: `wallet: .venv/bin/python -m wallet api relay consumers`."""
 
     name: str
     argv: tuple[str, ...]
-    ready_line: str | None = None  # what it prints once serving, when it has no API or role
+    ready_line: str | None = None  # what it prints once serving, when it is no service's
 
     @property
-    def role(self) -> str:
-        """api, relay, consumers, or the entry's name when it is no service role (gateway)."""
+    def roles(self) -> tuple[str, ...]:
+        """The service roles it runs (api, relay, consumers); none for others (the gateway)."""
         if len(self.argv) >= 4 and self.argv[1] == "-m" and self.argv[2] in SERVICES:
-            return self.argv[3]
-        return self.name
+            return tuple(r for name in self.argv[3:] for r in ALIASES.get(name, (name,)))
+        return ()
 
     @property
     def service(self) -> str | None:
-        return self.argv[2] if self.role != self.name else None
+        return self.argv[2] if self.roles else None
 
 
 def procfile(path: Path) -> dict[str, ProcessSpec]:
@@ -101,7 +104,7 @@ class Supervisor:
         spec = self.specs[name]
         env = {**os.environ, **self.env}
         port = None
-        if spec.role == "api" and spec.service is not None:
+        if "api" in spec.roles and spec.service is not None:
             port = self.ports.setdefault(spec.service, free_port())
             env["HTTP_PORT"] = str(port)
         log = self.log_path(name)
@@ -206,14 +209,19 @@ class Supervisor:
 
     async def _ready(self, http: aiohttp.ClientSession, name: str) -> bool:
         run = self.running[name]
-        if run.port is not None:
-            try:
-                async with http.get(f"http://127.0.0.1:{run.port}/readyz") as response:
-                    return response.status == 200
-            except (aiohttp.ClientError, TimeoutError):
-                return False
-        marker = run.spec.ready_line or READY_LINES.get(run.spec.role)
-        return marker is None or marker in self.output(name)
+        markers = [READY_LINES[r] for r in run.spec.roles if r in READY_LINES]
+        if run.spec.ready_line is not None:
+            markers.append(run.spec.ready_line)
+        output = self.output(name) if markers else ""
+        if not all(marker in output for marker in markers):
+            return False
+        if run.port is None:
+            return True
+        try:
+            async with http.get(f"http://127.0.0.1:{run.port}/readyz") as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
 
 
 class Gateway:
