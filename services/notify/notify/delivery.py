@@ -126,20 +126,15 @@ class Deliveries:
         summary = PushSummary.of(results)
         status = summary.final_status(sent_before)
         first_id = next((r.message_id for r in summary.sent), None)
-
-        async def record(conn: Connection) -> None:
-            if status is None:
-                if not await store.holds_claim(conn, claim):
-                    return
-                await store.release(conn, claim.id, summary.reason())
-            elif not await self._record(
-                conn, key, claim, provider, status, message_id=first_id, error=summary.reason()
-            ):
-                return
-            await store.record_targets(conn, claim.id, results)
-            await store.deactivate_devices(conn, summary.dead)
-
-        await self._settle(record, one_statement=False)
+        outcome = store.PushOutcome(
+            status,
+            None if status is None else self._event(key, claim, provider, status, summary.reason()),
+            results,
+            summary.dead,
+            first_id,
+            summary.reason(),
+        )
+        await self._settle(lambda conn: store.finish_push(conn, claim, outcome))
         if summary.dead:
             log.info("deactivated %d dead device token(s)", len(summary.dead))
         if status is None:
@@ -197,17 +192,15 @@ class Deliveries:
                 conn, key, claim, provider, status, message_id=message_id, error=error
             )
 
-        await self._settle(record, one_statement=True)
+        await self._settle(record)
 
-    async def _settle(
-        self, record: Callable[[Connection], Awaitable[None]], *, one_statement: bool
-    ) -> None:
+    async def _settle(self, record: Callable[[Connection], Awaitable[object]]) -> None:
         """Writes what the provider did, which cannot be taken back: a database restart is waited
         out while the claim's lease keeps others from sending. `record` writes only while it
         still holds the claim, so a retry after a commit whose answer was lost writes nothing
         twice."""
         await write_through_outages(
-            self.pool, record, within=self.lease_seconds, one_statement=one_statement
+            self.pool, record, within=self.lease_seconds, one_statement=True
         )
 
     async def _record(
@@ -223,6 +216,13 @@ class Deliveries:
     ) -> bool:
         """The outcome and its notification.sent / .failed event, if `claim` is still held;
         whether it was."""
+        row = self._event(key, claim, provider, status, error)
+        return await store.finish_held(conn, claim, status, row, message_id=message_id, error=error)
+
+    def _event(
+        self, key: DeliveryKey, claim: Claim, provider: str, status: str, error: str | None
+    ) -> OutboxRow:
+        """The notification.sent / .failed event of an outcome."""
         event = NotificationSent if status == "sent" else NotificationFailed
         reason = error if status != "skipped" else f"skipped: {error}"
         data = event(
@@ -233,8 +233,7 @@ class Deliveries:
             provider=provider,
             reason=reason,
         )
-        row = OutboxRow.of(CloudEvent.of(data, source=self.outbox.source))
-        return await store.finish_held(conn, claim, status, row, message_id=message_id, error=error)
+        return OutboxRow.of(CloudEvent.of(data, source=self.outbox.source))
 
 
 def _describe(error: Exception) -> str:

@@ -93,19 +93,6 @@ async def remove_device(pool: Pool, user_id: str, token: str) -> bool:
     return bool(deleted)
 
 
-async def deactivate_devices(conn: Connection, results: Sequence[TokenResult]) -> None:
-    if results:
-        await conn.execute(
-            """
-            UPDATE devices SET active = false, deactivated_reason = r.reason, updated_at = now()
-            FROM unnest($1::text[], $2::text[]) AS r(token, reason)
-            WHERE devices.token = r.token
-            """,
-            [r.token for r in results],
-            [r.error or "dead token" for r in results],
-        )
-
-
 # -- the delivery log -----------------------------------------------------------------------
 
 _CLAIM = """
@@ -231,20 +218,10 @@ async def release(conn: Connection | Pool, delivery_id: uuid.UUID, error: str | 
     )
 
 
-async def holds_claim(conn: Connection, claim: Claim) -> bool:
-    """Whether `claim` is still the row's live claim (not yet finished or given back), locked
-    until the caller's transaction ends."""
-    held: bool | None = await conn.fetchval(
-        "SELECT lease_until IS NOT NULL AND attempts = $2 FROM deliveries WHERE id = $1 FOR UPDATE",
-        claim.id,
-        claim.attempts,
-    )
-    return bool(held)
-
-
 # The outcome of a claim still held, with its event, in one statement: the UPDATE locks the row
-# and checks the claim again once it has the lock (as holds_claim's FOR UPDATE does). A webhook
-# may have moved the row past "sent" already; its later status is kept.
+# and checks the claim again once it has the lock, so a claim given back or settled by another
+# worker meanwhile is not written over. A webhook may have moved the row past "sent" already;
+# its later status is kept.
 _FINISH_HELD = """
     WITH held AS (
         UPDATE deliveries SET
@@ -277,6 +254,77 @@ async def finish_held(
     nothing)."""
     written = await conn.fetchval(
         _FINISH_HELD, claim.id, claim.attempts, status, message_id, error, *event
+    )
+    return bool(written)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What one try of a push did: its final status (None: some tokens are to be retried, so
+    the claim is only given back), its event, and each token's result."""
+
+    status: str | None
+    event: OutboxRow | None
+    results: Sequence[TokenResult]
+    dead: Sequence[TokenResult]
+    message_id: str | None
+    error: str | None
+
+
+# The push's outcome in one statement, if the claim is still held: the delivery settled (or
+# only given back), its event, each token's result and the dead tokens' devices. Every part
+# hangs on `held`, so a retry after a commit whose answer was lost writes nothing twice.
+_FINISH_PUSH = """
+    WITH held AS (
+        UPDATE deliveries SET
+            status = CASE WHEN status = 'queued' THEN COALESCE($3, status) ELSE status END,
+            provider_message_id = COALESCE($4, provider_message_id),
+            last_error = $5,
+            lease_until = NULL,
+            sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
+            updated_at = now()
+        WHERE id = $1 AND lease_until IS NOT NULL AND attempts = $2
+        RETURNING id
+    ),
+    event AS (
+        INSERT INTO outbox (event_id, type, subject, payload)
+        SELECT $6, $7, $8, $9 FROM held WHERE $6::uuid IS NOT NULL
+    ),
+    targets AS (
+        UPDATE push_targets t SET status = r.status, message_id = r.message_id,
+            last_error = r.error, updated_at = now()
+        FROM held, unnest($10::text[], $11::text[], $12::text[], $13::text[])
+            AS r(token, status, message_id, error)
+        WHERE t.delivery_id = held.id AND t.token = r.token
+    ),
+    dead AS (
+        UPDATE devices SET active = false, deactivated_reason = d.reason, updated_at = now()
+        FROM held, unnest($14::text[], $15::text[]) AS d(token, reason)
+        WHERE devices.token = d.token
+    )
+    SELECT count(*) > 0 FROM held
+"""
+_TARGET_STATUS = {"sent": "sent", "dead": "dead", "failed": "failed", "retry": "pending"}
+
+
+async def finish_push(conn: Connection, claim: Claim, outcome: PushOutcome) -> bool:
+    """Records the push's outcome if `claim` is still the row's live claim; whether it was."""
+    event = outcome.event or (None, None, None, None)
+    results, dead = outcome.results, outcome.dead
+    written = await conn.fetchval(
+        _FINISH_PUSH,
+        claim.id,
+        claim.attempts,
+        outcome.status,
+        outcome.message_id,
+        outcome.error,
+        *event,
+        [r.token for r in results],
+        [_TARGET_STATUS[r.outcome] for r in results],
+        [r.message_id for r in results],
+        [r.error for r in results],
+        [r.token for r in dead],
+        [r.error or "dead token" for r in dead],
     )
     return bool(written)
 
@@ -321,29 +369,6 @@ async def notifications(
         before,
     )
     return [dict(r) for r in rows]
-
-
-# -- push targets ---------------------------------------------------------------------------
-
-
-async def record_targets(
-    conn: Connection, delivery_id: uuid.UUID, results: Sequence[TokenResult]
-) -> None:
-    status = {"sent": "sent", "dead": "dead", "failed": "failed", "retry": "pending"}
-    await conn.execute(
-        """
-        UPDATE push_targets t SET status = r.status, message_id = r.message_id,
-            last_error = r.error, updated_at = now()
-        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
-            AS r(token, status, message_id, error)
-        WHERE t.delivery_id = $1 AND t.token = r.token
-        """,
-        delivery_id,
-        [r.token for r in results],
-        [status[r.outcome] for r in results],
-        [r.message_id for r in results],
-        [r.error for r in results],
-    )
 
 
 # -- requests and campaigns -----------------------------------------------------------------
