@@ -25,8 +25,9 @@ MESSAGE = PushMessage(title="Hi", body="There", data={"type": "test"})
 def fresh_fake(fcm: FcmFake) -> Iterator[None]:
     """The module's fake, with no requests, states or faults left by another test."""
     fcm.reset()
+    token, lifetime = fcm.access_token, fcm.token_lifetime_seconds
     yield
-    fcm.access_token, fcm.token_lifetime_seconds = "fake-fcm-access-token", 3599
+    fcm.access_token, fcm.token_lifetime_seconds = token, lifetime
 
 
 @pytest.fixture
