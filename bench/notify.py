@@ -3,11 +3,11 @@
     python bench/notify.py [--quick]
 
 Each logged push is what `notify.push-payment-success` does for one `payment.success`: claim
-the delivery row and snapshot the user's tokens (one short transaction), send through
-firebase-admin's async multicast to the FCM contract fake, then record the per-token result,
-the delivery's status and its notification.sent outbox row (one transaction). Baseline (same
-run, same fake, same SDK client, same concurrency): the bare FcmPushSender.send for the same
-token, with no log, no idempotency and no event. The ratio is what exactly-once bookkeeping
+the delivery row and snapshot the user's tokens (one short transaction), send one FCM HTTP v1
+request per token to the FCM contract fake, then record the per-token result, the delivery's
+status and its notification.sent outbox row (one transaction). Baseline (same run, same fake,
+same HTTP session, same concurrency): the bare FcmPushSender.send for the same token, with no
+log, no idempotency and no event. The ratio is what exactly-once bookkeeping
 costs on top of the provider call.
 """
 
@@ -22,13 +22,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import uvloop
 from _common import median, percentile, result_line, table
 
 from notify.delivery import Deliveries
 from notify.providers import PushMessage
-from notify.providers.fcm import FcmPushSender, credentials_of, open_app
+from notify.providers.fcm import FcmPushSender
+from notify.providers.fcm_auth import credentials_of
 from notify.providers.sandbox import SandboxEmailSender
 from notify.store import DeliveryKey
 from rtmn_shared.events.outbox import Outbox
@@ -142,8 +144,13 @@ async def main(quick: bool) -> None:
             token_uri="",  # unused with a static access token
             access_token=fake.access_token,
         )
-        app = open_app("rtmn-notify-bench", fake.project_id, credential, 10)
-        sender = FcmPushSender(app, url=fake.url + "/v1/projects/{0}/messages:send")
+        session = aiohttp.ClientSession()
+        sender = FcmPushSender(
+            session,
+            credential,
+            project_id=fake.project_id,
+            url=fake.url + "/v1/projects/{0}/messages:send",
+        )
         deliveries = Deliveries(
             pool,
             email=SandboxEmailSender(),
@@ -165,6 +172,7 @@ async def main(quick: bool) -> None:
         sent = await pool.fetchval("SELECT count(*) FROM deliveries WHERE status = 'sent'")
         events = await pool.fetchval("SELECT count(*) FROM outbox WHERE type = 'notification.sent'")
         await sender.aclose()
+        await session.close()
         await pool.close()
         rows = [("path", "pushes/s", "p50 ms", "p99 ms")]
         for name in paths:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -16,7 +15,8 @@ from notify.delivery import Deliveries
 from notify.domain import Links
 from notify.handlers import SOURCE, Campaigns, Templates, build_handlers
 from notify.providers import EmailSender, Mode, PushSender
-from notify.providers.fcm import FcmPushSender, credentials_of, open_app
+from notify.providers.fcm import FcmPushSender
+from notify.providers.fcm_auth import credentials_of
 from notify.providers.sandbox import SandboxEmailSender, SandboxPushSender
 from notify.providers.sendgrid import SendGridEmailSender
 from notify.settings import Settings
@@ -99,17 +99,13 @@ def push_sender(settings: Settings, stack: AsyncExitStack) -> PushSender:
         raise SettingsError(
             "configuration error: FIREBASE_PRIVATE_KEY is not a service account's PEM key"
         ) from None
-    # A named app per process, so tests running several in one interpreter never collide.
-    app = open_app(
-        f"rtmn-notify-{uuid.uuid4().hex[:8]}",
-        settings.firebase_project_id,
-        credential,
-        settings.fcm_timeout_seconds,
-    )
+    session = aiohttp.ClientSession()
+    stack.push_async_callback(session.close)
     sender = FcmPushSender(
-        app,
+        session,
+        credential,
+        project_id=settings.firebase_project_id,
         url=settings.fcm_url,
-        sdk_retries=settings.fcm_sdk_retries,
         timeout_seconds=settings.fcm_timeout_seconds,
     )
     stack.push_async_callback(sender.aclose)

@@ -35,8 +35,6 @@ class Settings(CommonSettings):
         default=None, description="messages:send URL with {0} for the project; for fakes"
     )
     fcm_timeout_seconds: int = Field(default=10, ge=1, le=120)
-    # The SDK's own retries of 500/503 block the handler; our queue retries instead.
-    fcm_sdk_retries: int = Field(default=0, ge=0, le=4)
 
     # How long a claimed delivery is ours before another worker may take it over.
     delivery_lease_seconds: int = Field(default=120, ge=5)

@@ -1,107 +1,27 @@
-"""firebase-admin's send_each_for_multicast_async against FcmFake, per-token outcomes."""
+"""FcmFake over plain HTTP as FCM HTTP v1 answers it; its token endpoint through google-auth."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
+import google.auth.exceptions
+import google.auth.transport.requests
 import pytest
-from firebase_admin import exceptions, messaging
+import requests
+from google.oauth2 import service_account
 
-from rtmn_fakes.fcm import FcmFake, close_firebase_app, firebase_app
+from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.payloads import load
+
+FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FcmFake]:
     async with FcmFake(project_id="rtmn-push") as fake:
         yield fake
-
-
-@pytest.fixture
-async def app(fake: FcmFake, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    app = firebase_app(fake, f"fcm-{request.node.name}")
-    yield app
-    await close_firebase_app(app)
-
-
-STATES = {
-    "tok-ok": ("ok", None),
-    "tok-gone": ("UNREGISTERED", messaging.UnregisteredError),
-    "tok-other-sender": ("SENDER_ID_MISMATCH", messaging.SenderIdMismatchError),
-    "tok-invalid": ("INVALID_ARGUMENT", exceptions.InvalidArgumentError),
-    "tok-quota": ("QUOTA_EXCEEDED", messaging.QuotaExceededError),
-    "tok-down": ("UNAVAILABLE", exceptions.UnavailableError),
-    "tok-broken": ("INTERNAL", exceptions.InternalError),
-    "tok-apns": ("THIRD_PARTY_AUTH_ERROR", messaging.ThirdPartyAuthError),
-}
-
-
-async def test_each_token_state_maps_to_the_sdks_exception(fake: FcmFake, app: Any) -> None:
-    for token, (state, _) in STATES.items():
-        fake.set_token_state(token, state)  # type: ignore[arg-type]
-    multicast = messaging.MulticastMessage(fids=list(STATES), data={"order_id": "ord-1"})
-
-    batch = await messaging.send_each_for_multicast_async(multicast, app=app)
-
-    assert (batch.success_count, batch.failure_count) == (1, 7)
-    for token, response in zip(STATES, batch.responses, strict=True):
-        expected = STATES[token][1]
-        if expected is None:
-            assert response.message_id.startswith("projects/rtmn-push/messages/0:")
-        else:
-            assert type(response.exception) is expected, token
-    [delivery] = fake.delivered
-    assert (delivery.target, delivery.message["data"]) == ("tok-ok", {"order_id": "ord-1"})
-
-
-# firebase-admin 7.7 deprecates registration tokens for installation ids (fids); code that
-# still holds device tokens gets this warning, which pytest turns into an error.
-@pytest.mark.filterwarnings("ignore:MulticastMessage.tokens is deprecated:DeprecationWarning")
-@pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")
-async def test_deprecated_tokens_reach_the_fake_as_token(fake: FcmFake, app: Any) -> None:
-    fake.set_token_state("tok-gone", "UNREGISTERED")
-    multicast = messaging.MulticastMessage(tokens=["tok-gone", "tok-ok"])
-
-    batch = await messaging.send_each_for_multicast_async(multicast, app=app)
-
-    assert isinstance(batch.responses[0].exception, messaging.UnregisteredError)
-    assert fake.requests_to("messages:send")[1].json["message"]["token"] == "tok-ok"
-    assert [d.target for d in fake.delivered] == ["tok-ok"]
-
-
-async def test_the_sdk_retries_500_and_503_so_those_tokens_see_extra_requests(
-    fake: FcmFake, app: Any
-) -> None:
-    fake.set_token_state("tok-down", "UNAVAILABLE")
-    multicast = messaging.MulticastMessage(fids=["tok-down", "tok-ok"])
-
-    await messaging.send_each_for_multicast_async(multicast, app=app)
-
-    sends = fake.requests_to("messages:send")
-    to_down = [r for r in sends if r.json["message"]["fid"] == "tok-down"]
-    assert len(to_down) == 5  # first try + firebase-admin's 4 retries
-    assert len(sends) == 6
-
-
-async def test_an_armed_503_is_absorbed_by_the_sdks_retry(fake: FcmFake, app: Any) -> None:
-    fake.fail_next(1, status=503, path="messages:send")
-
-    message_id = await messaging.send_each_async([messaging.Message(fid="tok-1")], app=app)
-
-    assert message_id.success_count == 1
-    assert [r.status for r in fake.requests] == [503, 200]
-
-
-async def test_dry_run_validates_without_delivering(fake: FcmFake, app: Any) -> None:
-    multicast = messaging.MulticastMessage(fids=["tok-1"], data={"k": "v"})
-
-    batch = await messaging.send_each_for_multicast_async(multicast, dry_run=True, app=app)
-
-    assert batch.responses[0].message_id == "projects/rtmn-push/messages/fake_message_id"
-    assert [d.dry_run for d in fake.delivered] == [True]
-    assert fake.requests[0].json["validate_only"] is True
 
 
 async def post(
@@ -113,11 +33,75 @@ async def post(
         return r.status, await r.json()
 
 
+def fcm_error_code(body: Any) -> str | None:
+    return next(
+        (d["errorCode"] for d in body["error"].get("details", []) if "errorCode" in d), None
+    )
+
+
+STATES = {
+    "tok-gone": ("UNREGISTERED", 404, "NOT_FOUND"),
+    "tok-other-sender": ("SENDER_ID_MISMATCH", 403, "PERMISSION_DENIED"),
+    "tok-invalid": ("INVALID_ARGUMENT", 400, "INVALID_ARGUMENT"),
+    "tok-quota": ("QUOTA_EXCEEDED", 429, "RESOURCE_EXHAUSTED"),
+    "tok-down": ("UNAVAILABLE", 503, "UNAVAILABLE"),
+    "tok-broken": ("INTERNAL", 500, "INTERNAL"),
+    "tok-apns": ("THIRD_PARTY_AUTH_ERROR", 401, "UNAUTHENTICATED"),
+}
+
+
+async def test_each_token_state_answers_fcms_status_and_error_code(fake: FcmFake) -> None:
+    for token, (state, _, _) in STATES.items():
+        fake.set_token_state(token, state)  # type: ignore[arg-type]
+
+    for token, (state, status, canonical) in STATES.items():
+        answer = await post(fake, {"message": {"token": token, "data": {"k": "v"}}})
+
+        assert answer[0] == status, token
+        assert (answer[1]["error"]["status"], fcm_error_code(answer[1])) == (canonical, state)
+    assert fake.delivered == []
+
+
+async def test_a_send_is_delivered_under_a_message_name(fake: FcmFake) -> None:
+    status, body = await post(fake, {"message": {"token": "tok-ok", "data": {"order_id": "o-1"}}})
+
+    assert status == 200
+    assert body["name"].startswith("projects/rtmn-push/messages/0:")
+    [delivery] = fake.delivered
+    assert (delivery.name, delivery.target) == (body["name"], "tok-ok")
+    assert delivery.message["data"] == {"order_id": "o-1"}
+
+
+async def test_states_apply_to_installation_ids_too(fake: FcmFake) -> None:
+    fake.set_token_state("fid-gone", "UNREGISTERED")
+
+    gone = await post(fake, {"message": {"fid": "fid-gone"}})
+    fine = await post(fake, {"message": {"fid": "fid-ok"}})
+
+    assert (gone[0], fine[0]) == (404, 200)
+    assert [d.target for d in fake.delivered] == ["fid-ok"]
+
+
+async def test_dry_run_validates_without_delivering(fake: FcmFake) -> None:
+    status, body = await post(fake, {"validate_only": True, "message": {"token": "tok-1"}})
+
+    assert (status, body) == (200, {"name": "projects/rtmn-push/messages/fake_message_id"})
+    assert [d.dry_run for d in fake.delivered] == [True]
+
+
 async def test_non_string_data_is_rejected_with_the_published_body(fake: FcmFake) -> None:
     status, body = await post(fake, {"message": {"token": "tok-1", "data": {"count": 12}}})
 
     assert status == 400
     assert body == load("fcm", "error.400.invalid_argument.bad_request_field.docs.json")
+    assert fake.delivered == []
+
+
+async def test_a_token_that_is_not_a_registration_token_is_invalid(fake: FcmFake) -> None:
+    status, body = await post(fake, {"message": {"token": "tok 1\n"}})
+
+    assert status == 400
+    assert body == load("fcm", "error.400.invalid_argument.invalid_token.docs.json")
     assert fake.delivered == []
 
 
@@ -135,21 +119,91 @@ async def test_missing_recipient_bad_token_and_foreign_project_are_rejected(fake
     assert fake.delivered == []
 
 
+async def test_armed_failures_carry_googles_error_bodies(fake: FcmFake) -> None:
+    fake.fail_next(1, status=401, path="messages:send")
+    fake.fail_next(1, status=503, path="messages:send")
+
+    expired = await post(fake, {"message": {"token": "tok-1"}})
+    down = await post(fake, {"message": {"token": "tok-1"}})
+
+    assert (expired[0], expired[1]["error"]["status"]) == (401, "UNAUTHENTICATED")
+    assert fcm_error_code(expired[1]) is None  # our credential, not a device's APNs one
+    assert (down[0], fcm_error_code(down[1])) == (503, "UNAVAILABLE")
+
+
 def test_unknown_state_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown token state"):
         FcmFake().set_token_state("t", "EXPIRED")  # type: ignore[arg-type]
 
 
-async def test_401s_go_through_the_sdks_refresh_and_retry(fake: FcmFake, app: Any) -> None:
-    fake.set_token_state("tok-apns", "THIRD_PARTY_AUTH_ERROR")
-    fake.access_token = "rotated-token"  # the App's token is now stale
+# -- the token endpoint, through google-auth's service-account credentials ---------------------
 
-    batch = await messaging.send_each_async(
-        [messaging.Message(fid="tok-ok"), messaging.Message(fid="tok-apns")], app=app
+
+@pytest.fixture
+def threaded() -> Iterator[FcmFake]:
+    """google-auth refreshes with blocking requests: the fake serves from a thread of its own."""
+    with FcmFake(project_id="rtmn-push") as fake:
+        yield fake
+
+
+def credentials(
+    fake: FcmFake, *scopes: str, private_key: str | None = None, aud: str | None = None
+) -> service_account.Credentials:
+    account = fake.service_account()
+    info = {
+        "client_email": account.client_email,
+        "private_key": private_key or account.private_key,
+        "token_uri": account.token_uri,
+    }
+    return service_account.Credentials.from_service_account_info(  # type: ignore[no-any-return, no-untyped-call]
+        info, scopes=list(scopes) or None, additional_claims={"aud": aud} if aud else {}
     )
 
-    assert batch.responses[0].success
-    assert isinstance(batch.responses[1].exception, messaging.ThirdPartyAuthError)
-    to_apns = [r for r in fake.requests if r.json["message"]["fid"] == "tok-apns"]
-    assert [r.status for r in to_apns] == [401, 401, 401]  # stale token, then 2 refreshed tries
-    assert to_apns[-1].headers["Authorization"] == "Bearer rotated-token"
+
+def refresh(credential: service_account.Credentials) -> None:
+    credential.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+
+
+def send_with(fake: FcmFake, token: str) -> int:
+    url = f"{fake.url}/v1/projects/rtmn-push/messages:send"
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = requests.post(url, json={"message": {"token": "t"}}, headers=headers, timeout=5)
+    return answer.status_code
+
+
+def test_a_service_account_gets_the_fakes_access_token_for_fcms_scope(threaded: FcmFake) -> None:
+    credential = credentials(threaded, FCM_SCOPE)
+
+    refresh(credential)
+
+    assert credential.token == threaded.access_token
+    assert credential.valid
+    [grant] = threaded.requests_to("/token")
+    assert grant.form is not None
+    assert grant.form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert send_with(threaded, credential.token) == 200
+
+
+def test_a_token_without_fcms_scope_is_refused_by_fcm(threaded: FcmFake) -> None:
+    credential = credentials(threaded, "https://www.googleapis.com/auth/datastore")
+
+    refresh(credential)
+
+    assert credential.token != threaded.access_token
+    assert send_with(threaded, str(credential.token)) == 403
+
+
+def test_assertions_it_cannot_trust_get_no_token(threaded: FcmFake) -> None:
+    with FcmFake() as stranger:
+        foreign_key = stranger.service_account(f"intruder@{threaded.project_id}.iam.example")
+    unscoped = credentials(threaded)
+    forged = credentials(threaded, FCM_SCOPE, private_key=foreign_key.private_key)
+    elsewhere = credentials(threaded, FCM_SCOPE, aud="https://sts.googleapis.com/v1/token")
+
+    errors = []
+    for credential in (unscoped, forged, elsewhere):
+        with pytest.raises(google.auth.exceptions.RefreshError) as refused:
+            refresh(credential)
+        errors.append(refused.value.args[1]["error"])
+
+    assert errors == ["invalid_scope", "invalid_grant", "invalid_grant"]

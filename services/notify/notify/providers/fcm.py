@@ -1,25 +1,21 @@
-"""FCM through firebase-admin's async multicast (HTTP v1, one request per token, 500 a call).
+"""FCM HTTP v1 over aiohttp: one `messages:send` per token, a few at a time, each with a timeout.
 
-The SDK keeps its HTTP client private; three things here reach into it, each for a reason:
-pointing it at a local fake (`FCM_URL`), turning off its blocking 500/503 retries (our queue
-retries with growing delays instead), and closing its httpx client on our loop, because
-`delete_app` closes it with `asyncio.run`, which cannot run inside a running loop.
+FCM has no batch endpoint any more, so a push to n devices is n requests on one shared session.
+Nothing here retries a send: a token FCM could not take now comes back `retry` and the queue
+tries it again later. The one exception is a 401 for our own access token (revoked, or expired
+early): the credential is refreshed once and that token tried once more.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import warnings
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
 
-import firebase_admin
-import google.auth.transport.requests
+import aiohttp
 import orjson
-from firebase_admin import _http_client, _retry, exceptions, messaging
-from google.auth.exceptions import GoogleAuthError
-from google.oauth2.credentials import Credentials
+from google.auth.credentials import Credentials
 
 from notify.providers import (
     Mode,
@@ -29,10 +25,25 @@ from notify.providers import (
     TokenResult,
     TransientSendError,
 )
+from notify.providers.fcm_auth import CredentialRefresher
 
-log = logging.getLogger(__name__)
+FCM_URL = "https://fcm.googleapis.com/v1/projects/{0}/messages:send"
+CONCURRENCY = 16  # requests in flight for one push; a user has a handful of devices
 
-CHUNK = 500  # FCM's limit per multicast call
+
+class WireNotification(TypedDict):
+    title: str
+    body: str
+    image: NotRequired[str]
+
+
+class WireMessage(TypedDict):
+    """FCM's `Message`, less its `token`: the same for every device of one push."""
+
+    notification: WireNotification
+    data: NotRequired[dict[str, str]]
+    android: dict[str, str]
+    apns: dict[str, Any]
 
 
 class FcmPushSender:
@@ -41,175 +52,187 @@ class FcmPushSender:
 
     def __init__(
         self,
-        app: firebase_admin.App,
+        session: aiohttp.ClientSession,
+        credential: Credentials,
         *,
+        project_id: str,
         url: str | None = None,
-        sdk_retries: int = 0,
-        timeout_seconds: int = 10,
+        timeout_seconds: float = 10,
+        concurrency: int = CONCURRENCY,
     ) -> None:
-        self._app = app
-        service: Any = messaging._get_messaging_service(app)
-        if url is not None:
-            service._fcm_url = url.format(app.project_id)
-        replaced = service._async_client
-        service._async_client = _http_client.HttpxAsyncClient(
-            credential=service._credential,
-            timeout=timeout_seconds,
-            retry_config=_retry.HttpxRetry(
-                max_retries=sdk_retries, status_forcelist=[500, 503], backoff_factor=0.5
-            ),
-        )
-        self._service = service
-        self._unused_client = replaced
-        self._credentials = CredentialRefresher(service._credential, timeout_seconds)
+        self._session = session
+        self._credentials = CredentialRefresher(credential, timeout_seconds)
+        self._url = (url or FCM_URL).format(project_id)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._concurrency = concurrency
 
     async def send(self, message: PushMessage, tokens: Sequence[str]) -> list[TokenResult]:
-        try:
-            await self._credentials.ensure_valid()
-        except (GoogleAuthError, OSError, TimeoutError) as error:
-            raise TransientSendError(f"fcm: no access token: {type(error).__name__}") from None
-        results: list[TokenResult] = []
-        for start in range(0, len(tokens), CHUNK):
-            chunk = list(tokens[start : start + CHUNK])
+        wire = wire_message(message)
+        await self._credentials.ensure_valid()
+        results: dict[int, TokenResult] = {}
+        pending = iter(enumerate(tokens))
+
+        async def worker() -> None:
+            for index, token in pending:
+                results[index] = await self._send_one(wire, token)
+
+        workers = min(self._concurrency, len(tokens))
+        if workers <= 1:
+            await worker()  # the usual push, to one device: no task to schedule
+        else:
             try:
-                batch = await messaging.send_each_for_multicast_async(
-                    _multicast(message, chunk), app=self._app
-                )
-            except exceptions.FirebaseError as error:
-                # Nothing of this chunk was tried (e.g. the credentials could not be refreshed).
-                raise TransientSendError(f"fcm: {type(error).__name__}: {error}") from None
-            except ValueError as error:
-                # The SDK refused to encode the message itself: no retry can fix that.
-                raise PermanentSendError(f"fcm refused the message: {error}") from None
-            for token, response in zip(chunk, batch.responses, strict=True):
-                if response.success:
-                    results.append(TokenResult(token, "sent", message_id=response.message_id))
-                else:
-                    outcome, reason = classify(response.exception)
-                    results.append(TokenResult(token, outcome, error=reason))
-        return results
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(workers):
+                        group.create_task(worker())
+            except* TransientSendError as refused:
+                raise refused.exceptions[0] from None
+        return [results[index] for index in range(len(tokens))]
 
     async def aclose(self) -> None:
-        await self._service._async_client.aclose()
-        await self._unused_client.aclose()
-        self._service.close = lambda: None  # its close() would asyncio.run() inside our loop
-        firebase_admin.delete_app(self._app)
+        """Nothing of its own to release: the session belongs to the composition root."""
+
+    async def _send_one(self, wire: WireMessage, token: str) -> TokenResult:
+        body = orjson.dumps({"message": {"token": token, **wire}})
+        sent_with = self._credentials.token
+        try:
+            status, raw = await self._post(body, sent_with)
+            if status == 401 and classify_error(status, raw).refuses_our_credential:
+                await self._credentials.replace(sent_with)
+                status, raw = await self._post(body, self._credentials.token)
+                if status == 401 and classify_error(status, raw).refuses_our_credential:
+                    raise TransientSendError("fcm refused our access token again after a refresh")
+        except TimeoutError:
+            silent = f"fcm gave no answer in {self._timeout.total} s"
+            return TokenResult(token, "retry", error=silent)
+        except aiohttp.ClientError as error:
+            return TokenResult(token, "retry", error=f"fcm unreachable: {type(error).__name__}")
+        return token_result(token, status, raw)
+
+    async def _post(self, body: bytes, access_token: str) -> tuple[int, bytes]:
+        headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Content-Type": "application/json",
+            # Asks for the detailed errors (the FcmError detail) that the outcomes are read from.
+            "X-GOOG-API-FORMAT-VERSION": "2",
+        }
+        async with self._session.post(
+            self._url, data=body, headers=headers, timeout=self._timeout
+        ) as response:
+            return response.status, await response.read()
 
 
-class CredentialRefresher:
-    """Fetches a new access token in a worker thread, with a timeout, before it expires.
-
-    The SDK refreshes inside its httpx auth flow with google-auth's blocking `requests`
-    transport (120 s default timeout), which would stall the event loop once an hour; a token
-    that is still valid when the SDK looks makes it skip that. (A 401 still makes the SDK
-    refresh on the loop: FCM answers THIRD_PARTY_AUTH_ERROR with 401.)
-    """
-
-    def __init__(self, credential: Any, timeout_seconds: float) -> None:
-        self._credential = credential
-        self._timeout = timeout_seconds
-        self._lock = asyncio.Lock()
-
-    async def ensure_valid(self) -> None:
-        if self._credential.valid:
-            return
-        async with self._lock:
-            if not self._credential.valid:
-                await asyncio.wait_for(asyncio.to_thread(self._refresh), self._timeout + 1)
-
-    def _refresh(self) -> None:
-        transport = google.auth.transport.requests.Request()
-
-        def request(*args: Any, **kwargs: Any) -> Any:
-            return transport(*args, **{**kwargs, "timeout": self._timeout})
-
-        self._credential.refresh(request)
-
-
-def classify(error: BaseException | None) -> tuple[TokenOutcome, str]:
-    """What one token's error means: dead (deactivate), retry later, or a refused message."""
-    reason = f"{type(error).__name__}: {error}"[:500]
-    if isinstance(error, messaging.UnregisteredError | messaging.SenderIdMismatchError):
-        return "dead", reason
-    if isinstance(error, exceptions.InvalidArgumentError):
-        return ("dead" if _names_the_token(error) else "failed"), reason
-    if isinstance(error, messaging.ThirdPartyAuthError):
-        return "failed", reason  # our APNs/web-push credentials, not the token
-    # Quota, unavailable, internal, deadline, network: the token may well be fine.
-    return "retry", reason
-
-
-def _names_the_token(error: exceptions.InvalidArgumentError) -> bool:
-    """INVALID_ARGUMENT is also what a malformed message gets; only a bad token deactivates."""
-    text = str(error).lower()
-    if "registration token" in text or "invalid token" in text:
-        return True
-    response = error.http_response
-    if response is None:
-        return False
+def wire_message(message: PushMessage) -> WireMessage:
+    """FCM's JSON for the message; PermanentSendError if it cannot be encoded at all."""
+    strings = [message.title, message.body, *message.data.keys(), *message.data.values()]
+    if message.image is not None:
+        strings.append(message.image)
+    if not all(isinstance(s, str) for s in strings):
+        raise PermanentSendError("fcm refused the message: title, body, image and data are strings")
+    notification = WireNotification(title=message.title, body=message.body)
+    if message.image is not None:
+        notification["image"] = message.image
+    wire = WireMessage(
+        notification=notification,
+        android={"priority": "high"},
+        apns={"payload": {"aps": {"sound": "default"}}},
+    )
+    if message.data:
+        wire["data"] = dict(message.data)
     try:
-        body = orjson.loads(response.content)
-        details = body["error"].get("details", [])
+        orjson.dumps(wire)
+    except orjson.JSONEncodeError as error:  # e.g. a lone surrogate in a string
+        raise PermanentSendError(f"fcm refused the message: {error}") from None
+    return wire
+
+
+# -- FCM's answers --------------------------------------------------------------------------
+
+DEAD = frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH"})
+# A 401 too, but for our APNs or web-push credentials in Firebase, not for the token we sent.
+THIRD_PARTY = frozenset({"THIRD_PARTY_AUTH_ERROR", "APNS_AUTH_ERROR"})
+CANONICAL = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+@dataclass(frozen=True)
+class FcmError:
+    """FCM's `{"error": {code, message, status, details}}`, read once."""
+
+    http_status: int
+    status: str  # the canonical code: the body's, else the HTTP status's
+    error_code: str | None  # the FcmError detail's errorCode, when there is one
+    message: str
+    names_the_token: bool  # a field violation on message.token, or a message saying so
+
+    @property
+    def refuses_our_credential(self) -> bool:
+        return self.http_status == 401 and self.error_code not in THIRD_PARTY
+
+    def outcome(self) -> TokenOutcome:
+        if self.error_code in DEAD:
+            return "dead"
+        if self.error_code in THIRD_PARTY:
+            return "failed"
+        if self.error_code == "QUOTA_EXCEEDED":
+            return "retry"
+        if self.status == "INVALID_ARGUMENT":
+            # Also what a malformed message gets; only a bad token deactivates.
+            return "dead" if self.names_the_token else "failed"
+        # Unavailable, internal, unknown: the token may well be fine.
+        return "retry"
+
+    def reason(self) -> str:
+        return f"{self.error_code or self.status} ({self.http_status}): {self.message}"[:500]
+
+
+def classify_error(http_status: int, raw: bytes) -> FcmError:
+    try:
+        error = orjson.loads(raw)["error"]
+        details = [d for d in error.get("details", []) if isinstance(d, dict)]
+        message, status = str(error.get("message", "")), error.get("status")
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-        return False
-    return any(
-        violation.get("field") == "message.token"
+        details, message, status = [], raw[:200].decode("utf-8", "replace"), None
+    codes = [d["errorCode"] for d in details if isinstance(d.get("errorCode"), str)]
+    fields = [
+        violation.get("field")
         for detail in details
-        if isinstance(detail, dict)
-        for violation in detail.get("fieldViolations", [])
+        if isinstance(detail.get("fieldViolations"), list)
+        for violation in detail["fieldViolations"]
         if isinstance(violation, dict)
+    ]
+    lowered = message.lower()
+    return FcmError(
+        http_status=http_status,
+        status=status if isinstance(status, str) else CANONICAL.get(http_status, "UNKNOWN"),
+        error_code=codes[0] if codes else None,
+        message=message,
+        names_the_token="message.token" in fields
+        or "registration token" in lowered
+        or "invalid token" in lowered,
     )
 
 
-def _multicast(message: PushMessage, tokens: list[str]) -> messaging.MulticastMessage:
-    # Apps register FCM registration tokens, which go out as `token`; firebase-admin 7.7 warns
-    # that it prefers installation ids (`fids`), a different identifier our clients never send.
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", "MulticastMessage.tokens is deprecated", DeprecationWarning
-        )
-        return _build_multicast(message, tokens)
+def classify(http_status: int, raw: bytes) -> tuple[TokenOutcome, str]:
+    """What FCM's answer to one token means: dead (deactivate), failed, or retry later."""
+    error = classify_error(http_status, raw)
+    return error.outcome(), error.reason()
 
 
-def _build_multicast(message: PushMessage, tokens: list[str]) -> messaging.MulticastMessage:
-    return messaging.MulticastMessage(
-        tokens=tokens,
-        notification=messaging.Notification(
-            title=message.title, body=message.body, image=message.image
-        ),
-        data=dict(message.data),
-        android=messaging.AndroidConfig(priority="high"),
-        apns=messaging.APNSConfig(
-            payload=messaging.APNSPayload(aps=messaging.Aps(sound="default"))
-        ),
-    )
-
-
-def credentials_of(
-    *,
-    project_id: str,
-    client_email: str | None,
-    private_key: str | None,
-    token_uri: str,
-    access_token: str | None,
-) -> Any:
-    """A service account when its key is set, else a static access token (local fakes)."""
-    if client_email and private_key:
-        return firebase_admin.credentials.Certificate(
-            {
-                "type": "service_account",
-                "project_id": project_id,
-                "client_email": client_email,
-                "private_key": private_key,
-                "token_uri": token_uri,
-            }
-        )
-    return Credentials(token=access_token)  # type: ignore[no-untyped-call]
-
-
-def open_app(
-    name: str, project_id: str, credential: Any, timeout_seconds: int
-) -> firebase_admin.App:
-    return firebase_admin.initialize_app(
-        credential, options={"projectId": project_id, "httpTimeout": timeout_seconds}, name=name
-    )
+def token_result(token: str, http_status: int, raw: bytes) -> TokenResult:
+    if http_status == 200:
+        try:
+            name = orjson.loads(raw)["name"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            name = None
+        if isinstance(name, str):
+            return TokenResult(token, "sent", message_id=name)
+        return TokenResult(token, "retry", error="fcm answered 200 without a message name")
+    outcome, reason = classify(http_status, raw)
+    return TokenResult(token, outcome, error=reason)
