@@ -55,15 +55,22 @@ async def keep_session(conn: object) -> None:
     """
 
 
-async def create_pool(service: ServiceInfo, settings: CommonSettings) -> Pool:
+async def create_pool(
+    service: ServiceInfo, settings: CommonSettings, *, durable_commits: bool = True
+) -> Pool:
+    """With durable_commits=False a commit returns before its WAL is flushed: for writes a crash
+    may lose at no cost but repeated work (the relay's "sent" marks)."""
     password = settings.db_password.get_secret_value() if settings.db_password else None
+    session = {"search_path": service.schema, "application_name": f"rtmn-{service.name}"}
+    if not durable_commits:
+        session["synchronous_commit"] = "off"
     pool = await asyncpg.create_pool(
         str(settings.database_url),
         user=role_of(service, settings),
         password=password,
         min_size=1,
         max_size=settings.db_pool_size,
-        server_settings={"search_path": service.schema, "application_name": f"rtmn-{service.name}"},
+        server_settings=session,
         reset=keep_session,
     )
     assert pool is not None

@@ -66,9 +66,15 @@ class Service(Generic[S]):
         return SERVICES[self.name]
 
 
-async def open_pool(info: ServiceInfo, settings: CommonSettings, stack: AsyncExitStack) -> db.Pool:
+async def open_pool(
+    info: ServiceInfo,
+    settings: CommonSettings,
+    stack: AsyncExitStack,
+    *,
+    durable_commits: bool = True,
+) -> db.Pool:
     try:
-        pool = await db.create_pool(info, settings)
+        pool = await db.create_pool(info, settings, durable_commits=durable_commits)
     except (OSError, asyncpg.PostgresError) as error:
         raise SystemExit(
             f"{info.name}: database not reachable at {redact_url(settings.database_url)} "
@@ -186,7 +192,8 @@ def _serve_metrics(settings: CommonSettings) -> None:
 
 async def run_relay(service: Service[S], settings: S) -> None:
     async with AsyncExitStack() as stack:
-        pool = await open_pool(service.info, settings, stack)
+        # A "sent" mark a crash loses only publishes the event again, which consumers absorb.
+        pool = await open_pool(service.info, settings, stack, durable_commits=False)
         relay = OutboxRelay(
             service=service.info.schema,
             pool=pool,

@@ -103,3 +103,27 @@ async def test_a_commit_wakes_a_relay_of_the_same_process_without_a_notify(
         event = await outbox.add(conn, payment())
     await wait_for(lambda: effects(clean_demo, "local"), timeout=5, message="the woken relay")
     assert await effects(clean_demo, "local") == [event.id]
+
+
+async def test_a_published_row_is_marked_sent_by_the_next_read_or_when_the_relay_stops(
+    clean_demo: Pool, suite: Suite, background: Background
+) -> None:
+    await start(background, clean_demo, suite, recorder("marks"), group="marks")
+    unmarked = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+    all_marked = "SELECT count(*) = 0 FROM outbox WHERE sent_at IS NULL"
+    polling = background(relay(clean_demo, suite, poll_seconds=0.1).run())
+    await emit(clean_demo)
+    await wait_for(lambda: effects(clean_demo, "marks"), message="the first event")
+    await wait_for(lambda: clean_demo.fetchval(all_marked), message="marked by a poll")
+    polling.cancel()
+    # A relay that hears of nothing more marks its last batch on the way out.
+    idle = background(relay(clean_demo, suite, poll_seconds=30).run())
+    [second] = await emit(clean_demo)
+
+    async def applied() -> bool:
+        return second in await effects(clean_demo, "marks")
+
+    await wait_for(applied, message="the second event")
+    assert await clean_demo.fetchval(unmarked) == 1
+    idle.cancel()
+    await wait_for(lambda: clean_demo.fetchval(all_marked), message="marked on close")

@@ -3,6 +3,10 @@
 At-least-once by construction: a crash between the broker's confirm and the mark re-publishes
 the row, and the consumers' inboxes absorb the duplicate. One relay per schema holds an advisory
 lock so replicas never interleave a subject's events.
+
+The mark rides on the next cycle's read (one statement marks what was confirmed and reads what
+is pending), so a cycle is one round trip, not two; an idle relay's next poll (a second at most)
+or its close marks the last batch. A crash before that re-publishes it, as above.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ from rtmn_shared.suite import EXCHANGE
 
 log = logging.getLogger(__name__)
 
-_PENDING = """
+# Marks the rows confirmed since the last read ($2) and reads what is still pending, without
+# them: the read's snapshot does not see the CTE's marks.
+_MARK_AND_READ = """
+    WITH marked AS (UPDATE outbox SET sent_at = now() WHERE id = ANY($2::bigint[]))
     SELECT id, event_id, type, payload::text AS payload, created_at
-    FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
+    FROM outbox WHERE sent_at IS NULL AND NOT id = ANY($2::bigint[]) ORDER BY id LIMIT $1
 """
 
 
@@ -69,6 +76,7 @@ class OutboxRelay:
         self._local = local  # where this process's writers find this relay while it leads
         self._amqp: AbstractConnection | None = None
         self._channel: aiormq.Channel | None = None
+        self._confirmed: list[int] = []  # published and confirmed, to be marked sent
 
     async def run(self) -> None:
         """Runs until cancelled; any outage is waited out, never given up on."""
@@ -99,6 +107,8 @@ class OutboxRelay:
             await self.close()
 
     async def close(self) -> None:
+        with contextlib.suppress(*_OUTAGES):
+            await self.mark_sent()
         await self._drop_broker()
         await self._drop_listen()
 
@@ -109,13 +119,15 @@ class OutboxRelay:
             OUTBOX_PENDING.labels(self.service).set(0)
             return 0
         sent = await self.publish(rows)
-        await self.mark_sent(sent)
+        self._confirmed = [row.id for row in sent]
         if len(sent) < len(rows):
             raise NotConfirmedError(f"{len(rows) - len(sent)} of {len(rows)} events not confirmed")
         return len(rows)
 
     async def fetch_pending(self) -> list[Row]:
-        records = await self.pool.fetch(_PENDING, self.batch_size)
+        """Marks what the last cycle got confirmed, and reads what is pending."""
+        records = await self.pool.fetch(_MARK_AND_READ, self.batch_size, self._confirmed)
+        self._confirmed = []
         if records:
             lag = datetime.now(UTC) - records[0]["created_at"]
             OUTBOX_LAG.labels(self.service).set(max(0.0, lag.total_seconds()))
@@ -155,12 +167,13 @@ class OutboxRelay:
             EVENTS_PUBLISHED.labels(self.service, row.type).inc()
         return confirmed
 
-    async def mark_sent(self, rows: list[Row]) -> None:
-        if rows:
+    async def mark_sent(self) -> None:
+        """Marks what the last cycle got confirmed, without reading anything."""
+        if self._confirmed:
             await self.pool.execute(
-                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-                [r.id for r in rows],
+                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", self._confirmed
             )
+            self._confirmed = []
 
     async def _connect(self) -> aiormq.Channel:
         """aiormq's channel under aio-pika's: there a publish need not wait for its frame to reach
