@@ -272,7 +272,9 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
         prog=f"python -m {service.name}",
         epilog=f"python -m {service.name} secrets --help: its credentials, sealed in its schema",
     )
-    parser.add_argument("roles", nargs="+", choices=[*ROLES, *ALIASES, "migrate"], metavar="role")
+    parser.add_argument(
+        "roles", nargs="+", choices=[*ROLES, "worker", "migrate", "all"], help="what to run"
+    )
     args = parser.parse_args(argv)
     roles = _roles(parser, args.roles)
 
