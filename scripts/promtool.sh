@@ -9,18 +9,26 @@ set -euo pipefail
 
 if ! command -v promtool >/dev/null; then
   echo "promtool: installing Debian's prometheus package (for promtool only)" >&2
-  policy=/usr/sbin/policy-rc.d
+  before=$(pgrep -x prometheus || true)
+  policy=/usr/sbin/policy-rc.d ours=
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
-    trap 'rm -f "$policy"' EXIT
+    ours=1
+    trap 'rm -f "$policy"' EXIT  # on failure; `exec` below would skip it, hence the rm after
   fi
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  if pid=$(pgrep -x prometheus); then
-    echo "promtool: the package started a Prometheus server ($pid); stopping it" >&2
-    kill "$pid"
+  if [ -n "$ours" ]; then
+    rm -f "$policy"
+    trap - EXIT
   fi
+  for pid in $(pgrep -x prometheus); do  # only a server the install started, none from before
+    if ! grep -qx "$pid" <<<"$before"; then
+      echo "promtool: the package started a Prometheus server ($pid); stopping it" >&2
+      kill "$pid"
+    fi
+  done
 fi
 
 exec promtool "$@"
