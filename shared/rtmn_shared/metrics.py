@@ -27,3 +27,19 @@ OUTBOX_LAG = Gauge(
     "rtmn_outbox_lag_seconds", "Age of the oldest unsent outbox row (0 when drained)", ["service"]
 )
 OUTBOX_PENDING = Gauge("rtmn_outbox_pending", "Unsent outbox rows seen by the relay", ["service"])
+PROVIDER_SANDBOX = Gauge(
+    "rtmn_provider_sandbox",
+    "1 when a provider runs as its sandbox (no credentials), 0 when live; as /readyz reports it",
+    ["service", "provider"],
+)
+# Timestamps rather than ages, so the value stays true between start-ups: alert on time() - x.
+SECRET_UPDATED = Gauge(
+    "rtmn_secret_updated_timestamp_seconds",
+    "When each stored credential was last put or re-sealed (Unix time)",
+    ["service", "name"],
+)
+SECRET_KEY_IN_USE_SINCE = Gauge(
+    "rtmn_secret_key_in_use_since_timestamp_seconds",
+    "When the oldest stored credential still sealed by the current key version was sealed",
+    ["service", "version"],
+)

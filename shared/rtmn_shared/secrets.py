@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from rtmn_shared.metrics import SECRET_KEY_IN_USE_SINCE, SECRET_UPDATED
+
 if TYPE_CHECKING:  # settings.py parses SECRETS_KEYS with this module, and db.py imports settings
     from rtmn_shared.db import Connection, Pool
 
@@ -202,6 +204,16 @@ class SecretStore:
             f"SELECT name, key_version, updated_at FROM {self.table} ORDER BY name"  # noqa: S608
         )
         return [StoredSecret(row["name"], row["key_version"], row["updated_at"]) for row in rows]
+
+    async def export_ages(self, service: str) -> None:
+        """Sets the metrics an alert compares with the rotation age (90 days in the seed guide)."""
+        entries = await self.entries()
+        for entry in entries:
+            SECRET_UPDATED.labels(service, entry.name).set(entry.updated_at.timestamp())
+        current = [e.updated_at for e in entries if e.key_version == self.ring.current]
+        if current:
+            since = min(current).timestamp()
+            SECRET_KEY_IN_USE_SINCE.labels(service, self.ring.current).set(since)
 
     async def versions(self) -> dict[str, int]:
         """Rows per key version: a key may leave the ring once its count is zero."""

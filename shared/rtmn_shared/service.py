@@ -127,7 +127,10 @@ async def load_service_settings(service: Service[S]) -> tuple[S, list[str]]:
     if wanted:
         async with AsyncExitStack() as stack:
             pool = await open_pool(service.info, common, stack)
-            stored = await read_stored(SecretStore(pool, ring), wanted)
+            store = SecretStore(pool, ring)
+            stored = await read_stored(store, wanted)
+            if stored:  # the table exists and this process runs with what it holds
+                await store.export_ages(service.name)
     values = {declared[name]: value for name, value in stored.items()}
     return load_settings(service.settings, **values), sorted(stored)
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from rtmn_shared.db import Pool
 from rtmn_shared.secrets import (
@@ -150,3 +151,23 @@ async def test_rotation_stops_clearly_on_a_row_whose_key_left_the_ring(
 def test_a_table_name_is_never_sql() -> None:
     with pytest.raises(ValueError, match="table name"):
         table_sql("secrets; DROP TABLE outbox")
+
+
+async def test_the_ages_of_stored_credentials_and_of_the_key_in_use_are_exported(
+    demo_pool: Pool, store_table: str
+) -> None:
+    await SecretStore(demo_pool, OLD, table=store_table).put("msg91_auth_key", "old-sealed")
+    store = SecretStore(demo_pool, NEW, table=store_table)
+    await store.put("razorpay_key_secret", "first")
+    await store.put("stripe_webhook_secret", "second")
+    await store.export_ages("demo")
+    stored = {e.name: e.updated_at.timestamp() for e in await store.entries()}
+    for name, when in stored.items():
+        sample = REGISTRY.get_sample_value(
+            "rtmn_secret_updated_timestamp_seconds", {"service": "demo", "name": name}
+        )
+        assert sample == when, name
+    # v2 seals since the first put under it; the v1 row does not count.
+    assert REGISTRY.get_sample_value(
+        "rtmn_secret_key_in_use_since_timestamp_seconds", {"service": "demo", "version": "v2"}
+    ) == min(stored["razorpay_key_secret"], stored["stripe_webhook_secret"])

@@ -174,6 +174,15 @@ async def test_metrics_count_requests_by_route(suite: Suite, http: ClientFactory
     )
 
 
+async def test_metrics_say_which_providers_run_as_their_sandbox(
+    suite: Suite, http: ClientFactory
+) -> None:
+    client = await http(demo_app(suite, providers={"sms": "sandbox", "email": "live"}))
+    text = await (await client.get("/metrics")).text()
+    assert 'rtmn_provider_sandbox{provider="sms",service="demo"} 1.0' in text
+    assert 'rtmn_provider_sandbox{provider="email",service="demo"} 0.0' in text
+
+
 async def test_the_rate_limit_holds_under_concurrency_and_says_when_to_retry(
     suite: Suite, http: ClientFactory, redis: Redis
 ) -> None:

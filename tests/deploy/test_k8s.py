@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 import subprocess
 import sys
@@ -29,6 +30,8 @@ CRDS = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"),
     ("keda.sh/v1alpha1", "ScaledObject"),
     ("keda.sh/v1alpha1", "TriggerAuthentication"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
 }
 OPERATOR_SECRETS = {"rabbitmq-default-user"}  # made by the RabbitMQ Cluster Operator
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|PRIVATE|_KEY$|_URL$")
@@ -252,3 +255,57 @@ def test_custom_resources_are_well_formed(built: dict[str, Objects]) -> None:
             queues.add(queue)
     assert {"wallet.credit-cashback", "notify.email-order-confirmation"} <= queues
     assert not of_kind(built["dev"], "ScaledObject"), "KEDA is optional: dev runs without it"
+
+
+def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector's matchLabels and In / NotIn expressions, as Kubernetes applies them."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        inside = labels.get(expression["key"]) in expression["values"]
+        if inside != (expression["operator"] == "In"):
+            return False
+    return True
+
+
+def test_prod_monitoring_scrapes_every_service_and_rabbitmq_and_ships_the_rules(
+    built: dict[str, Objects],
+) -> None:
+    """components/monitoring (Prometheus Operator CRDs, checked by hand as above)."""
+    prod = built["prod"]
+    rules = of_kind(prod, "PrometheusRule")["rtmn"]
+    assert rules["spec"] == yaml.safe_load((ROOT / "deploy/prometheus/rules.yml").read_text())
+    monitors = of_kind(prod, "PodMonitor")
+    services = monitors["rtmn"]["spec"]
+    ports = {e["port"]: e["path"] for e in services["podMetricsEndpoints"]}
+    assert ports == {"http": "/metrics", "metrics": "/metrics"}
+    scraped = set()
+    for name, deployment in of_kind(prod, "Deployment").items():
+        template = deployment["spec"]["template"]
+        if matches(services["selector"], template["metadata"]["labels"]):
+            named = {p["name"] for p in template["spec"]["containers"][0]["ports"]}
+            assert named & ports.keys(), f"{name}: no port the monitor scrapes"
+            scraped.add(name)
+    expected = set(SERVICES) | {f"{s}-worker" for s in SERVICES if s != "geo"}
+    assert scraped == expected, "every API and worker, not the gateway"
+    broker = monitors["rabbitmq"]["spec"]
+    operator_pod = {
+        "app.kubernetes.io/name": "rabbitmq",
+        "app.kubernetes.io/component": "rabbitmq",
+        "app.kubernetes.io/part-of": "rabbitmq",
+    }  # the labels the RabbitMQ Cluster Operator gives the pods of cluster `rabbitmq`
+    assert matches(broker["selector"], operator_pod)
+    assert broker["podMetricsEndpoints"] == [
+        {"port": "prometheus", "path": "/metrics/per-object", "interval": "30s"}
+    ]
+    plugins = of_kind(prod, "RabbitmqCluster")["rabbitmq"]["spec"]["rabbitmq"]["additionalPlugins"]
+    assert "rabbitmq_prometheus" in plugins
+    dashboard = of_kind(prod, "ConfigMap")["rtmn-dashboard-payment-path"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads(dashboard["data"]["payment-path.json"])
+    assert shipped == json.loads((ROOT / "deploy/grafana/payment-path.json").read_text())
+
+
+def test_dev_has_no_monitoring(built: dict[str, Objects]) -> None:
+    kinds = {o["kind"] for o in built["dev"]}
+    assert not kinds & {"PrometheusRule", "PodMonitor"}, "the Prometheus Operator is optional"

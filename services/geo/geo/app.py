@@ -12,6 +12,7 @@ from geo.api import build_routes
 from geo.breaker import CircuitBreaker
 from geo.cache import GeocodeCache
 from geo.geocoding import Geocoding, RetryPolicy
+from geo.metrics import watch
 from geo.providers.base import Geocoder
 from geo.providers.google import GoogleGeocoder
 from geo.providers.sandbox import SandboxGeocoder
@@ -46,6 +47,11 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
     pool = await open_pool(SERVICE.info, settings, stack)
     redis = await open_redis(settings, stack)
     geocoder = build_geocoder(settings, stack)
+    breaker = CircuitBreaker(
+        failure_threshold=settings.geocode_breaker_failures,
+        reset_after=settings.geocode_breaker_reset_s,
+    )
+    watch(breaker, "google_maps")
     geocoding = Geocoding(
         geocoder=geocoder,
         cache=GeocodeCache(
@@ -54,10 +60,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
             negative_ttl_s=settings.geocode_negative_ttl_s,
         ),
         pool=pool,
-        breaker=CircuitBreaker(
-            failure_threshold=settings.geocode_breaker_failures,
-            reset_after=settings.geocode_breaker_reset_s,
-        ),
+        breaker=breaker,
         retry=RetryPolicy(
             deadline_s=settings.geocode_deadline_s,
             first_delay_s=settings.geocode_retry_first_delay_s,

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from rtmn_shared.db import UNAVAILABLE, Pool
 from rtmn_shared.logs import request_id_var
-from rtmn_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from rtmn_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, PROVIDER_SANDBOX
 from rtmn_shared.tracing import continue_trace, current_traceparent
 from rtmn_shared.web.auth import TokenVerifier
 from rtmn_shared.web.openapi import document
@@ -87,6 +87,8 @@ def create_app(
     app = web.Application(middlewares=[_edge(service)], client_max_size=max_body_bytes)
     app[VERIFIER] = verifier
     app[READINESS] = readiness
+    for provider, mode in readiness.providers.items():
+        PROVIDER_SANDBOX.labels(service, provider).set(mode == "sandbox")
     routes.install(app)
     spec = document(f"RTMN {service}", version, routes.specs)
 
