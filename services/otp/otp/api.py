@@ -26,6 +26,7 @@ PURPOSE = Field(default="login", min_length=1, max_length=32)
 WAIT = {
     "cooldown": "a code was sent moments ago; wait before asking for another",
     "locked": "too many wrong codes; wait before asking for another",
+    "backoff": "many codes were requested for this number; wait before asking for another",
 }
 
 
@@ -81,18 +82,20 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
                 errors=[{"field": "purpose", "message": "not an allowed purpose"}],
             ) from None
 
+    def client_of(call: Call) -> str:
+        return client_ip(
+            call.request.remote,
+            call.request.headers.get("X-Forwarded-For"),
+            trust_proxy=settings.trust_proxy,
+        )
+
     @routes.post("/api/otp/send", body=SendRequest, response=SendAccepted, status=202)
     async def send_code(call: Call) -> web.StreamResponse:
         """Send a one-time code by SMS. The answer is the same whoever owns the number."""
         request = await call.body(SendRequest)
         phone, purpose = phone_and_purpose(request.phone, request.purpose)
-        ip = client_ip(
-            call.request.remote,
-            call.request.headers.get("X-Forwarded-For"),
-            trust_proxy=settings.trust_proxy,
-        )
         try:
-            sent = await flows.send(phone, purpose, ip)
+            sent = await flows.send(phone, purpose, client_of(call))
         except Limited as limited:
             detail = WAIT.get(limited.reason, "too many codes requested; try again later")
             raise too_many_requests(limited.retry_after_s, detail) from None
@@ -108,11 +111,13 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
 
     @routes.post("/api/otp/verify", body=VerifyRequest, response=VerifyAnswer)
     async def verify_code(call: Call) -> web.StreamResponse:
-        """Check a code (single use, 3 attempts); success returns a signed verification token."""
+        """Check a code (single use, a few attempts per caller); success returns a signed token.
+
+        Wrong, expired or absent codes get one answer: `attempts_left` is the caller's own."""
         request = await call.body(VerifyRequest)
         phone, purpose = phone_and_purpose(request.phone, request.purpose)
         try:
-            verified = await flows.verify(phone, purpose, request.otp)
+            verified = await flows.verify(phone, purpose, request.otp, client_of(call))
         except WrongCode as wrong:
             raise Problem(
                 400, "the code is wrong or has expired", attempts_left=wrong.attempts_left

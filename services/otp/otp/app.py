@@ -92,9 +92,12 @@ async def build_app(
         code_ttl_ms=settings.otp_code_ttl_s * 1000,
         cooldown_ms=settings.otp_cooldown_s * 1000,
         max_attempts=settings.otp_max_attempts,
+        max_wrong_per_code=settings.otp_max_wrong_per_code,
         hourly_cap=settings.otp_hourly_cap,
         daily_cap=settings.otp_daily_cap,
         ip_hourly_cap=settings.otp_ip_hourly_cap,
+        backoff_after=settings.otp_backoff_after,
+        backoff_max_ms=settings.otp_backoff_max_s * 1000,
     )
     flows = OtpFlows(
         store=CodeStore(redis, rules),

@@ -76,8 +76,8 @@ class Hasher:
     def code(self, purpose: str, phone: Phone, code: str) -> str:
         return self._mac(f"code|{purpose}|{phone.e164}|{code}")
 
-    def client(self, ip: str) -> str:
-        return self._mac(f"ip|{ip}")[:32]
+    def client(self, client: str) -> str:
+        return self._mac(f"ip|{client}")[:32]
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, *, trust_proxy: bool) -> str:
@@ -89,3 +89,19 @@ def client_ip(peer: str | None, forwarded_for: str | None, *, trust_proxy: bool)
         except ValueError:
             pass  # a malformed header counts against the peer, not against no one
     return peer or "unknown"
+
+
+def client_id(address: str) -> str:
+    """Who the per-client limits count: an IPv4 address, or an IPv6 /64 (what one subscriber gets).
+
+    Grouping IPv6 by /64 stops one host from minting a fresh client per address of its prefix.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from otp.domain import Hasher, Phone, new_code
+from otp.domain import Hasher, Phone, client_id, new_code
 from otp.providers import ProviderUnavailable, RecipientRejected, Sms, SmsSender
-from otp.store import Admitted, CodeStore, Keys
+from otp.store import Admitted, Coalesced, CodeStore, Keys
 from otp.tokens import TokenSigner
 from rtmn_shared.events.catalogue import OtpVerified
 from rtmn_shared.events.outbox import Outbox
@@ -70,16 +70,25 @@ class OtpFlows:
     outbox: Outbox
     app_name: str = "RTMN"
 
+    def keys(self, phone: Phone, purpose: str, client: str) -> Keys:
+        return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_id(client)))
+
     async def send(self, phone: Phone, purpose: str, client: str) -> Sent:
         code = new_code()
         digest = self.hasher.code(purpose, phone, code)
-        keys = Keys.of(self.hasher.phone(phone), purpose)
-        admission = await self.store.admit(keys, self.hasher.client(client), digest)
+        keys = self.keys(phone, purpose, client)
+        admission = await self.store.admit(keys, digest)
+        rules = self.store.rules
+        sent = Sent(expires_in=rules.code_ttl_ms // 1000, retry_after=rules.cooldown_ms // 1000)
+        if isinstance(admission, Coalesced):
+            # The phone got a fresh code moments ago: this caller is told what any sender is.
+            SENDS.labels("coalesced", "none").inc()
+            log.info("otp send coalesced", extra={"phone": phone.masked})
+            return sent
         if not isinstance(admission, Admitted):
             SENDS.labels(f"limited_{admission.reason}", "none").inc()
             log.info("otp send refused: %s", admission.reason, extra={"phone": phone.masked})
             raise Limited(admission.reason, admission.retry_after_s)
-        rules = self.store.rules
         minutes = max(1, rules.code_ttl_ms // 60_000)
         body = (
             f"{code} is your {self.app_name} verification code. "
@@ -101,12 +110,12 @@ class OtpFlows:
             "otp sent",
             extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider},
         )
-        return Sent(expires_in=rules.code_ttl_ms // 1000, retry_after=rules.cooldown_ms // 1000)
+        return sent
 
-    async def verify(self, phone: Phone, purpose: str, code: str) -> Verified:
+    async def verify(self, phone: Phone, purpose: str, code: str, client: str) -> Verified:
         phone_hash = self.hasher.phone(phone)
         checked = await self.store.check(
-            Keys.of(phone_hash, purpose), self.hasher.code(purpose, phone, code)
+            self.keys(phone, purpose, client), self.hasher.code(purpose, phone, code)
         )
         CHECKS.labels(checked.verdict).inc()
         if checked.verdict != "ok":

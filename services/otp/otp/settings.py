@@ -19,11 +19,16 @@ class OtpSettings(CommonSettings):
     otp_allowed_regions: str = Field(default="IN", description="comma-separated ISO regions")
     otp_purposes: str = Field(default="login", description="comma-separated allow-list")
     otp_code_ttl_s: int = Field(default=300, ge=30, le=3600)
+    # Per phone and client (IPv4 address or IPv6 /64): a stranger spends only his own.
     otp_cooldown_s: int = Field(default=30, ge=1, le=3600)
     otp_max_attempts: int = Field(default=3, ge=1, le=10)
     otp_hourly_cap: int = Field(default=5, ge=1)
     otp_daily_cap: int = Field(default=10, ge=1)
     otp_ip_hourly_cap: int = Field(default=30, ge=1)
+    # Per phone, all clients: wrong codes that kill a code; sends before the gap doubles, its cap.
+    otp_max_wrong_per_code: int = Field(default=10, ge=1, le=50)
+    otp_backoff_after: int = Field(default=5, ge=1)
+    otp_backoff_max_s: int = Field(default=900, ge=1, le=86_400)
     # Only behind the gateway, which overwrites X-Forwarded-For, may its first hop be believed.
     trust_proxy: bool = False
     otp_sandbox_log_codes: bool = False
@@ -59,6 +64,12 @@ class OtpSettings(CommonSettings):
             raise ValueError(
                 "TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID is required with Twilio"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _backoff_cap_covers_the_cooldown(self) -> OtpSettings:
+        if self.otp_backoff_max_s < self.otp_cooldown_s:
+            raise ValueError("OTP_BACKOFF_MAX_S must be at least OTP_COOLDOWN_S")
         return self
 
     @property

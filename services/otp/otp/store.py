@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
-Refusal = Literal["cooldown", "locked", "hourly", "daily", "ip"]
-Verdict = Literal["ok", "wrong", "missing"]
+Refusal = Literal["cooldown", "locked", "hourly", "daily", "ip", "backoff"]
+Verdict = Literal["ok", "wrong"]
 
 
 def _script(name: str) -> str:
@@ -22,28 +22,34 @@ def _script(name: str) -> str:
 
 @dataclass(frozen=True)
 class Keys:
-    """Key names carry the phone's HMAC, never the number; `{...}` keeps one phone in one slot."""
+    """One phone, purpose and client. Names carry HMACs, never the number or the address;
+    `{ph}` keeps one phone's keys in one cluster slot."""
 
     code: str
-    attempts: str
+    wrong: str
+    gap: str
+    sends: str
+    tries: str
     cooldown: str
     hourly: str
     daily: str
+    ip: str
 
     @classmethod
-    def of(cls, phone_hash: str, purpose: str) -> Keys:
+    def of(cls, phone_hash: str, purpose: str, client_hash: str) -> Keys:
         tag = f"otp:{{{phone_hash}}}"
+        client = f"{tag}:client:{client_hash}"
         return cls(
             code=f"{tag}:{purpose}:code",
-            attempts=f"{tag}:{purpose}:attempts",
-            cooldown=f"{tag}:cooldown",
-            hourly=f"{tag}:hourly",
-            daily=f"{tag}:daily",
+            wrong=f"{tag}:{purpose}:wrong",
+            gap=f"{tag}:{purpose}:gap",
+            sends=f"{tag}:sends",
+            tries=f"{client}:{purpose}:tries",
+            cooldown=f"{client}:cooldown",
+            hourly=f"{client}:hourly",
+            daily=f"{client}:daily",
+            ip=f"otp:ip:{client_hash}:hourly",
         )
-
-
-def ip_key(client_hash: str) -> str:
-    return f"otp:ip:{client_hash}:hourly"
 
 
 @dataclass(frozen=True)
@@ -51,14 +57,22 @@ class Rules:
     code_ttl_ms: int
     cooldown_ms: int
     max_attempts: int
+    max_wrong_per_code: int
     hourly_cap: int
     daily_cap: int
     ip_hourly_cap: int
+    backoff_after: int
+    backoff_max_ms: int
 
 
 @dataclass(frozen=True)
 class Admitted:
-    pass
+    """A new code is stored: send it."""
+
+
+@dataclass(frozen=True)
+class Coalesced:
+    """The phone was sent a code moments ago; answered like a send, and nothing is sent."""
 
 
 @dataclass(frozen=True)
@@ -80,24 +94,33 @@ class CodeStore:
         self._verify = redis.register_script(_script("verify.lua"))
         self._discard = redis.register_script(_script("discard.lua"))
 
-    async def admit(self, keys: Keys, client_hash: str, digest: str) -> Admitted | Refused:
-        """Stores `digest` as the live code if no cooldown, lock or cap stands in the way."""
+    async def admit(self, keys: Keys, digest: str) -> Admitted | Coalesced | Refused:
+        """Stores `digest` as the live code unless the caller's limits or the phone's gap say no."""
         r = self.rules
         passed, reason, wait_ms = await self._admit(
-            keys=[keys.code, keys.attempts, keys.cooldown, keys.hourly, keys.daily,
-                  ip_key(client_hash)],
+            keys=[keys.code, keys.wrong, keys.gap, keys.sends, keys.tries, keys.cooldown,
+                  keys.hourly, keys.daily, keys.ip],
             args=[digest, r.code_ttl_ms, r.cooldown_ms, r.max_attempts, r.hourly_cap,
-                  r.daily_cap, r.ip_hourly_cap, HOUR_MS, DAY_MS],
+                  r.daily_cap, r.ip_hourly_cap, HOUR_MS, DAY_MS, r.backoff_after,
+                  r.backoff_max_ms],
         )  # fmt: skip
-        if int(passed):
+        if int(passed) == 1:
             return Admitted()
+        if int(passed) == 2:
+            return Coalesced()
         return Refused(reason.decode(), max(1, math.ceil(int(wait_ms) / 1000)))
 
     async def check(self, keys: Keys, digest: str) -> Checked:
+        r = self.rules
         verdict, left = await self._verify(
-            keys=[keys.code, keys.attempts], args=[digest, self.rules.max_attempts]
+            keys=[keys.code, keys.wrong, keys.tries, keys.gap],
+            args=[digest, r.max_attempts, r.max_wrong_per_code, r.code_ttl_ms, r.cooldown_ms],
         )
         return Checked(verdict.decode(), int(left))
 
     async def discard(self, keys: Keys, digest: str) -> bool:
-        return bool(await self._discard(keys=[keys.code, keys.cooldown], args=[digest]))
+        return bool(
+            await self._discard(
+                keys=[keys.code, keys.gap, keys.cooldown, keys.sends], args=[digest]
+            )
+        )

@@ -18,7 +18,7 @@ from aiohttp.web import Application, Request
 from redis.asyncio import Redis
 
 from otp.app import SERVICE
-from otp.domain import Hasher, parse_phone
+from otp.domain import Hasher, client_id, parse_phone
 from otp.settings import OtpSettings
 from otp.store import Keys
 from rtmn_fakes.msg91 import Msg91Fake
@@ -122,9 +122,13 @@ def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 10**6:06d}"
 
 
-def keys_of(phone: str, purpose: str = "login") -> Keys:
+PEER = "127.0.0.1"  # the test client's address: the client of a request without X-Forwarded-For
+
+
+def keys_of(phone: str, purpose: str = "login", *, ip: str = PEER) -> Keys:
     parsed = parse_phone(phone, frozenset({"IN"}))
-    return Keys.of(Hasher(HASH_KEY.encode()).phone(parsed), purpose)
+    hasher = Hasher(HASH_KEY.encode())
+    return Keys.of(hasher.phone(parsed), purpose, hasher.client(client_id(ip)))
 
 
 @dataclass
@@ -154,8 +158,11 @@ class Harness:
         headers = {"X-Forwarded-For": f"{ip or new_ip()}, 172.16.0.9"}
         return await self.client.post("/api/otp/send", json=body, headers=headers)
 
-    async def verify(self, phone: str, code: str) -> ClientResponse:
-        return await self.client.post("/api/otp/verify", json={"phone": phone, "otp": code})
+    async def verify(self, phone: str, code: str, *, ip: str | None = None) -> ClientResponse:
+        """Without `ip`, from the test client's own address (`PEER`)."""
+        headers = {"X-Forwarded-For": f"{ip}, 172.16.0.9"} if ip else {}
+        body = {"phone": phone, "otp": code}
+        return await self.client.post("/api/otp/verify", json=body, headers=headers)
 
     def twilio_code(self, phone: str) -> str:
         messages = self.twilio.messages_to(phone)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from otp import domain
-from otp.domain import Hasher, InvalidPhone, UnknownPurpose, check_purpose, client_ip, parse_phone
+from otp.domain import (
+    Hasher,
+    InvalidPhone,
+    UnknownPurpose,
+    check_purpose,
+    client_id,
+    client_ip,
+    parse_phone,
+)
 
 INDIA = frozenset({"IN"})
 
@@ -74,3 +82,12 @@ def test_client_ip_believes_the_proxy_only_when_told() -> None:
     assert client_ip("10.0.0.1", "not-an-ip", trust_proxy=True) == "10.0.0.1"
     assert client_ip("10.0.0.1", None, trust_proxy=True) == "10.0.0.1"
     assert client_ip(None, None, trust_proxy=False) == "unknown"
+
+
+def test_a_client_is_an_ipv4_address_or_an_ipv6_slash_64() -> None:
+    assert client_id("203.0.113.9") == "203.0.113.9"
+    assert client_id("2001:db8:1:2:aaaa::1") == client_id("2001:db8:1:2:ffff::9")
+    assert client_id("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert client_id("2001:db8:1:3::1") != client_id("2001:db8:1:2::1")
+    assert client_id("::ffff:203.0.113.9") == "203.0.113.9"
+    assert client_id("unknown") == "unknown"

@@ -78,54 +78,66 @@ async def test_right_code_returns_a_token_and_records_the_event(h: Harness) -> N
 
 
 async def test_twenty_concurrent_sends_send_one_sms(h: Harness) -> None:
-    phone = h.new_phone()
-    responses = await asyncio.gather(*(h.send(phone) for _ in range(20)))
+    phone, ip = h.new_phone(), h.new_ip()
+    responses = await asyncio.gather(*(h.send(phone, ip=ip) for _ in range(20)))
     assert sorted(r.status for r in responses) == [202] + [429] * 19
     assert all(0 < int(r.headers["Retry-After"]) <= 30 for r in responses if r.status == 429)
     assert len(h.twilio.messages_to(phone)) == 1
     assert not h.msg91.sent
 
 
-async def test_fifty_concurrent_wrong_codes_count_three_then_the_code_is_gone(h: Harness) -> None:
+async def test_twenty_concurrent_sends_from_twenty_clients_send_one_sms(h: Harness) -> None:
     phone = h.new_phone()
-    assert (await h.send(phone)).status == 202
+    responses = await asyncio.gather(*(h.send(phone) for _ in range(20)))
+    # Each is told what a sender is told, so none learns that another asked a moment ago.
+    assert {r.status for r in responses} == {202}
+    assert len({await r.read() for r in responses}) == 1
+    assert len(h.twilio.messages_to(phone)) == 1
+    assert not h.msg91.sent
+
+
+async def test_fifty_concurrent_wrong_codes_spend_only_their_clients_three(h: Harness) -> None:
+    phone, ip = h.new_phone(), h.new_ip()
+    assert (await h.send(phone, ip=ip)).status == 202
     code = h.twilio_code(phone)
 
-    responses = await asyncio.gather(*(h.verify(phone, h.wrong(code)) for _ in range(50)))
+    guesses = (h.verify(phone, h.wrong(code), ip=ip) for _ in range(50))
+    responses = await asyncio.gather(*guesses)
     assert all(r.status == 400 for r in responses)
     lefts = sorted([(await r.json())["attempts_left"] for r in responses], reverse=True)
     assert lefts[:3] == [2, 1, 0]
     assert set(lefts[3:]) == {0}
-    keys = h.keys_of(phone)
-    assert int(await h.redis.get(keys.attempts)) == 3, "only three attempts were counted"
-    assert await h.redis.exists(keys.code) == 0
+    keys = h.keys_of(phone, ip=ip)
+    assert int(await h.redis.get(keys.wrong)) == 3, "only three guesses reached the code"
+    assert (await h.verify(phone, code, ip=ip)).status == 400
 
-    assert (await h.verify(phone, code)).status == 400
-    # Locked out: no fresh code (and so no fresh attempts) until the attempt window ends.
-    await h.redis.delete(keys.cooldown)
-    locked = await h.send(phone)
+    # That client gets no fresh code (and so no fresh attempts) until its attempts expire.
+    await h.redis.delete(keys.cooldown, keys.gap)
+    locked = await h.send(phone, ip=ip)
     assert locked.status == 429
     assert 0 < int(locked.headers["Retry-After"]) <= 300
     assert len(h.twilio.messages_to(phone)) == 1
+    # Its guesses were its own: from another address the code still works.
+    assert (await h.verify(phone, code, ip=h.new_ip())).status == 200
 
 
 async def test_a_resend_does_not_reset_the_attempt_budget(h: Harness) -> None:
-    phone = h.new_phone()
-    keys = h.keys_of(phone)
-    assert (await h.send(phone)).status == 202
+    phone, ip = h.new_phone(), h.new_ip()
+    keys = h.keys_of(phone, ip=ip)
+    assert (await h.send(phone, ip=ip)).status == 202
     first = h.twilio_code(phone)
     for _ in range(2):
-        assert (await h.verify(phone, h.wrong(first))).status == 400
+        assert (await h.verify(phone, h.wrong(first), ip=ip)).status == 400
 
-    assert (await h.send(phone)).status == 429, "the 30 s cooldown holds"
-    await h.redis.delete(keys.cooldown)  # as if 30 s had passed
+    assert (await h.send(phone, ip=ip)).status == 429, "the 30 s cooldown holds"
+    await h.redis.delete(keys.cooldown, keys.gap)  # as if 30 s had passed
     h.twilio.reset()
-    assert (await h.send(phone)).status == 202
+    assert (await h.send(phone, ip=ip)).status == 202
     second = h.twilio_code(phone)
 
-    last = await h.verify(phone, h.wrong(second))
+    last = await h.verify(phone, h.wrong(second), ip=ip)
     assert (last.status, (await last.json())["attempts_left"]) == (400, 0)
-    assert (await h.verify(phone, second)).status == 400
+    assert (await h.verify(phone, second, ip=ip)).status == 400
 
 
 async def test_an_expired_code_fails(h: Harness) -> None:
@@ -142,16 +154,18 @@ async def _gone(h: Harness, key: str) -> bool:
     return await h.redis.exists(key) == 0
 
 
-async def test_hourly_cap_per_phone(h: Harness) -> None:
-    phone = h.new_phone()
-    keys = h.keys_of(phone)
+async def test_hourly_cap_per_phone_and_client(h: Harness) -> None:
+    phone, ip = h.new_phone(), h.new_ip()
+    keys = h.keys_of(phone, ip=ip)
     for _ in range(5):
-        assert (await h.send(phone)).status == 202
-        await h.redis.delete(keys.cooldown)
-    capped = await h.send(phone)
+        assert (await h.send(phone, ip=ip)).status == 202
+        await h.redis.delete(keys.cooldown, keys.gap, keys.sends)
+    capped = await h.send(phone, ip=ip)
     assert capped.status == 429
     assert 3500 < int(capped.headers["Retry-After"]) <= 3600
     assert len(h.twilio.messages_to(phone)) == 5
+    assert (await h.send(phone)).status == 202, "another client still gets a code"
+    assert len(h.twilio.messages_to(phone)) == 6
 
 
 async def test_cap_per_client_ip(h: Harness) -> None:

@@ -1,17 +1,19 @@
--- One verification attempt: counted before the comparison, compared in constant time.
--- KEYS: 1 code, 2 attempts      ARGV: 1 candidate digest, 2 max attempts
--- Returns {"ok", 0} | {"wrong", attempts left} | {"missing", 0}; the code is deleted on success
--- and with the last allowed failure, so nothing after that can match.
-local stored = redis.call('GET', KEYS[1])
-if not stored then return {'missing', 0} end
-
-local attempts = redis.call('INCR', KEYS[2])
-if redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1])) end
+-- One verification attempt by one client: counted against that client before anything else,
+-- then compared in constant time. The answer is the same whether or not a code is live: a
+-- missing code is just a wrong one, and `left` is always the caller's own remaining attempts.
+-- KEYS: 1 code, 2 wrong codes (all clients), 3 client's tries, 4 gap
+-- ARGV: 1 candidate digest, 2 max attempts per client, 3 max wrong codes per code,
+--       4 code ttl ms, 5 cooldown ms
+-- Returns {"ok", 0} | {"wrong", attempts left}. The code is deleted on success and when all
+-- clients together reach the wrong-code ceiling, so guesses spread over many clients still fail.
+local tries = redis.call('INCR', KEYS[3])
+if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIRE', KEYS[3], ARGV[4]) end
 local max = tonumber(ARGV[2])
-if attempts > max then
-  redis.call('DEL', KEYS[1])
-  return {'missing', 0}
-end
+if tries > max then return {'wrong', 0} end
+local left = max - tries
+
+local stored = redis.call('GET', KEYS[1])
+if not stored then return {'wrong', left} end
 
 -- Every byte is visited whatever the differences: no early exit to time.
 local candidate = ARGV[1]
@@ -22,8 +24,12 @@ for i = 1, #stored do
 end
 
 if diff == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
   return {'ok', 0}
 end
-if attempts >= max then redis.call('DEL', KEYS[1]) end
-return {'wrong', max - attempts}
+if redis.call('INCR', KEYS[2]) >= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  -- The owner may ask for a new code at once; a grown backoff still stands.
+  if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
+end
+return {'wrong', left}
