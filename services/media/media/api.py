@@ -22,10 +22,12 @@ from media.imaging import ImageRejected, Target
 from media.intake import FOLDER_FIELD, read_upload
 from media.processing import Overloaded
 from media.providers.local import FILES_PATH, LocalStore
+from media.slots import TooManyInFlight, UploadSlots
 from media.storage import CACHE_CONTROL, CONTENT_TYPE, Links, StoreError
 from media.uploads import Uploaded, Uploads
 from rtmn_shared.db import Pool
-from rtmn_shared.web.problems import Problem, service_unavailable
+from rtmn_shared.web.problems import Problem, service_unavailable, too_many_requests
+from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
 ADMIN = "admin"
@@ -85,6 +87,9 @@ class MediaApi:
         self,
         *,
         uploads: Uploads,
+        limiter: RateLimiter,
+        upload_limit: Limit,
+        slots: UploadSlots,
         pool: Pool,
         links: Links,
         max_bytes: int,
@@ -92,6 +97,9 @@ class MediaApi:
         local: LocalStore | None,
     ) -> None:
         self.uploads = uploads
+        self.limiter = limiter
+        self.upload_limit = upload_limit
+        self.slots = slots
         self.pool = pool
         self.links = links
         self.max_bytes = max_bytes
@@ -160,6 +168,25 @@ class MediaApi:
 
     async def _upload(self, call: Call, *, kind: str, targets: tuple[Target, ...]) -> Uploaded:
         owner = call.user.user_id
+        # Per user before anything else, so one user's flood meets their own limits, never
+        # the 503 that every user would share.
+        retry_after = await self.limiter.hit("upload", owner, self.upload_limit)
+        if retry_after is not None:
+            raise too_many_requests(
+                retry_after,
+                f"at most {self.upload_limit.requests} uploads a minute; try again later",
+            )
+        try:
+            async with self.slots.hold(owner):
+                return await self._admitted(call, owner, kind, targets)
+        except TooManyInFlight:
+            raise too_many_requests(
+                1, f"at most {self.slots.per_user} uploads at a time; wait for one to finish"
+            ) from None
+
+    async def _admitted(
+        self, call: Call, owner: str, kind: str, targets: tuple[Target, ...]
+    ) -> Uploaded:
         if self.uploads.processor.full:
             raise _busy()  # before reading megabytes we could not process anyway
         upload = await read_upload(call.request, max_bytes=self.max_bytes)

@@ -12,12 +12,14 @@ from media.processing import Processor
 from media.providers.local import LocalStore
 from media.providers.s3 import S3Store
 from media.settings import MediaSettings
+from media.slots import UploadSlots
 from media.storage import Links, ObjectStore
 from media.uploads import Uploads
-from rtmn_shared.service import Service, open_pool, open_unit_of_work
+from rtmn_shared.service import Service, open_pool, open_redis, open_unit_of_work
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
+from rtmn_shared.web.ratelimit import Limit, RateLimiter
 
 INFO = SERVICES["media"]
 
@@ -45,6 +47,7 @@ async def build_app(
 ) -> web.Application:
     """`objects` and `processor` replace the configured ones (tests use them to inject faults)."""
     pool = await open_pool(INFO, settings, stack)
+    redis = await open_redis(settings, stack)
     objects = objects or await open_store(settings, stack)
     if processor is None:
         processor = Processor(
@@ -61,6 +64,9 @@ async def build_app(
             objects=objects,
             links=links,
         ),
+        limiter=RateLimiter(redis, INFO.name),
+        upload_limit=Limit(settings.media_uploads_per_minute, 60),
+        slots=UploadSlots(redis, INFO.name, settings.media_uploads_in_flight),
         pool=pool,
         links=links,
         max_bytes=settings.media_max_bytes,
@@ -72,7 +78,10 @@ async def build_app(
         routes=api.routes(),
         verifier=TokenVerifier(settings.jwt_public_key),
         readiness=Readiness(
-            pool=pool, amqp_url=str(settings.amqp_url), providers={"s3": objects.mode}
+            pool=pool,
+            redis=redis,
+            amqp_url=str(settings.amqp_url),
+            providers={"s3": objects.mode},
         ),
         # Uploads stream through request.multipart(), which this cap does not govern; it
         # still bounds every other body (read()/post()).

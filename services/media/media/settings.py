@@ -35,6 +35,9 @@ class MediaSettings(CommonSettings):
     media_original_max_side: int = Field(default=2048, ge=150, le=8192)
     media_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     media_queue: int = Field(default=-1, ge=-1, le=1024, description="-1: 2 per worker")
+    # Per user, so that one token cannot take every worker.
+    media_uploads_per_minute: int = Field(default=30, ge=1, le=10_000)
+    media_uploads_in_flight: int = Field(default=2, ge=1, le=64)
 
     @model_validator(mode="after")
     def _queue_default(self) -> MediaSettings:

@@ -86,10 +86,11 @@ async def test_a_full_pool_answers_503_with_retry_after_instead_of_queueing(
     async with running(
         service, MediaSettings(**s3_settings(s3, bucket)), consumers=False, relay=False
     ) as media:
-        headers = suite.bearer("u-busy")
-        first = asyncio.ensure_future(upload(media.client, headers, jpeg(300, 300)))
-        second = asyncio.ensure_future(upload(media.client, headers, jpeg(300, 300)))
+        # Three users: one user's own uploads meet their in-flight cap (429) before this.
+        first = asyncio.ensure_future(upload(media.client, suite.bearer("u-1"), jpeg(300, 300)))
+        second = asyncio.ensure_future(upload(media.client, suite.bearer("u-2"), jpeg(300, 300)))
         await wait_for(lambda: processor.full, message="one working, one queued")
+        headers = suite.bearer("u-busy")
         status, body, response_headers = await upload(media.client, headers, jpeg(300, 300))
         assert status == 503, body
         assert response_headers["Retry-After"] == "1"
