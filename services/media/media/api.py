@@ -22,6 +22,7 @@ from media.imaging import ImageRejected, Target
 from media.intake import FOLDER_FIELD, read_upload
 from media.processing import Overloaded
 from media.providers.local import FILES_PATH, LocalStore
+from media.quota import OverQuota
 from media.slots import TooManyInFlight, UploadSlots
 from media.storage import CACHE_CONTROL, CONTENT_TYPE, Links, StoreError
 from media.uploads import Uploaded, Uploads
@@ -199,6 +200,8 @@ class MediaApi:
             return await self.uploads.upload(
                 owner_id=owner, folder=folder, kind=kind, data=upload.data, targets=targets
             )
+        except OverQuota as over:
+            raise _over_quota(over) from None
         except Overloaded:
             raise _busy() from None
         except ImageRejected as rejected:
@@ -229,6 +232,16 @@ class MediaApi:
 
 def _busy() -> Problem:
     return service_unavailable("image processing is at capacity; try again shortly", 1)
+
+
+def _over_quota(over: OverQuota) -> Problem:
+    return Problem(
+        413,
+        f"this image would take your stored media past your quota of {over.quota_bytes} bytes"
+        f" ({over.used_bytes} used)",
+        quota_bytes=over.quota_bytes,
+        used_bytes=over.used_bytes,
+    )
 
 
 def _bad_folder() -> Problem:

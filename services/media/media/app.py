@@ -11,6 +11,7 @@ from media.api import MediaApi
 from media.processing import Processor
 from media.providers.local import LocalStore
 from media.providers.s3 import S3Store
+from media.quota import Quota
 from media.settings import MediaSettings
 from media.slots import UploadSlots
 from media.storage import Links, ObjectStore
@@ -63,6 +64,7 @@ async def build_app(
             processor=processor,
             objects=objects,
             links=links,
+            quota=Quota(pool, settings.media_quota_bytes),
         ),
         limiter=RateLimiter(redis, INFO.name),
         upload_limit=Limit(settings.media_uploads_per_minute, 60),

@@ -35,9 +35,10 @@ class MediaSettings(CommonSettings):
     media_original_max_side: int = Field(default=2048, ge=150, le=8192)
     media_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     media_queue: int = Field(default=-1, ge=-1, le=1024, description="-1: 2 per worker")
-    # Per user, so that one token cannot take every worker.
+    # Per user, so that one token cannot take every worker or fill the bucket.
     media_uploads_per_minute: int = Field(default=30, ge=1, le=10_000)
     media_uploads_in_flight: int = Field(default=2, ge=1, le=64)
+    media_quota_bytes: int = Field(default=1024 * MB, ge=1024, description="stored bytes per user")
 
     @model_validator(mode="after")
     def _queue_default(self) -> MediaSettings:

@@ -1,4 +1,4 @@
-"""The media table: SQL only."""
+"""The media and usage tables: SQL only."""
 
 from __future__ import annotations
 
@@ -57,3 +57,42 @@ def _media(row: Record) -> Media:
         },
         created_at=row["created_at"],
     )
+
+
+async def reserve_bytes(pool: Pool, owner_id: str, size: int, quota: int) -> bool:
+    """Adds `size` to the owner's usage unless that would pass `quota`; atomic per owner."""
+    row = await pool.fetchrow(
+        """
+        INSERT INTO usage AS u (owner_id, used_bytes)
+        SELECT $1, $2::bigint WHERE $2::bigint <= $3::bigint
+        ON CONFLICT (owner_id) DO UPDATE SET used_bytes = u.used_bytes + EXCLUDED.used_bytes
+        WHERE u.used_bytes + EXCLUDED.used_bytes <= $3
+        RETURNING used_bytes
+        """,
+        owner_id,
+        size,
+        quota,
+    )
+    return row is not None
+
+
+async def adjust_bytes(pool: Pool, owner_id: str, delta: int, quota: int) -> bool:
+    """Moves a reservation by `delta`; growing it past `quota` is refused, shrinking never."""
+    row = await pool.fetchrow(
+        """
+        UPDATE usage SET used_bytes = GREATEST(used_bytes + $2::bigint, 0)
+        WHERE owner_id = $1 AND ($2::bigint <= 0 OR used_bytes + $2::bigint <= $3::bigint)
+        RETURNING used_bytes
+        """,
+        owner_id,
+        delta,
+        quota,
+    )
+    return row is not None
+
+
+async def used_bytes(pool: Pool, owner_id: str) -> int:
+    used: int | None = await pool.fetchval(
+        "SELECT used_bytes FROM usage WHERE owner_id = $1", owner_id
+    )
+    return used or 0

@@ -1,4 +1,5 @@
-"""The upload use case: render, store every object, then record the media and its event."""
+"""The upload use case: reserve quota, render, store every object, then record the media and its
+event."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from media import store
 from media.domain import Media, StoredRendition, object_key
 from media.imaging import Target
 from media.processing import Processor
+from media.quota import Quota, Reservation
 from media.storage import Links, ObjectStore, put_all, remove
 from rtmn_shared.events.catalogue import MediaUploaded
 from rtmn_shared.events.outbox import Outbox
@@ -28,9 +30,16 @@ class Uploaded:
 
 class Uploads:
     def __init__(
-        self, *, unit: UnitOfWork, processor: Processor, objects: ObjectStore, links: Links
+        self,
+        *,
+        unit: UnitOfWork,
+        processor: Processor,
+        objects: ObjectStore,
+        links: Links,
+        quota: Quota,
     ) -> None:
         self.unit = unit
+        self.quota = quota
         self.processor = processor
         self.objects = objects
         self.links = links
@@ -39,8 +48,26 @@ class Uploads:
     async def upload(
         self, *, owner_id: str, folder: str, kind: str, data: bytes, targets: Sequence[Target]
     ) -> Uploaded:
-        """Raises Overloaded, ImageRejected or StoreError; on any of them nothing is kept."""
+        """Raises OverQuota, Overloaded, ImageRejected or StoreError; on any of them nothing is
+        kept and nothing stays counted against the owner's quota."""
+        # The upload's own size holds a place before any work; the real size settles it.
+        reservation = await self.quota.reserve(owner_id, len(data))
+        try:
+            return await self._store(reservation, folder, kind, data, targets)
+        except BaseException:
+            await asyncio.shield(self.quota.release(reservation))
+            raise
+
+    async def _store(
+        self,
+        reservation: Reservation,
+        folder: str,
+        kind: str,
+        data: bytes,
+        targets: Sequence[Target],
+    ) -> Uploaded:
         rendered = await self.processor.render(data, targets)
+        await self.quota.settle(reservation, sum(len(r.data) for r in rendered.renditions))
         media_id = uuid.uuid4()
         renditions = {
             r.name: StoredRendition(
@@ -53,7 +80,7 @@ class Uploads:
         await put_all(self.objects, {renditions[r.name].key: r.data for r in rendered.renditions})
         media = Media(
             media_id=media_id,
-            owner_id=owner_id,
+            owner_id=reservation.owner_id,
             folder=folder,
             kind=kind,
             source_format=rendered.source_format,

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 from media_gate import Gate
 from media_http import upload
-from media_images import encode, jpeg, photo
+from media_images import encode, jpeg, photo, truncated_jpeg
 from media_s3 import S3, s3_settings
 
 from media.app import SERVICE, build_app
@@ -109,3 +109,81 @@ async def test_one_user_flooding_gets_429s_while_another_users_upload_succeeds(
         status, body, _ = await upload(media.client, flooder, flood_image)
         assert status == 429, body  # still over the rate after its uploads finished
         assert "a minute" in body["detail"]
+
+
+async def test_an_upload_past_the_quota_is_413_and_stores_and_counts_nothing(
+    suite: Suite, s3: S3, admin: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    image = small_source()
+    size = stored_size(image)
+    quota = size + size // 2  # room for one, not two
+    processor = Processor(workers=2, queue=2, max_pixels=MAX_PIXELS)
+    async with media_with(s3, processor, media_quota_bytes=quota) as (media, bucket):
+        owner = user()
+        status, body, _ = await upload(media.client, suite.bearer(owner), image)
+        assert status == 201, body
+        assert await used(admin, owner) == size
+        keys = s3.keys(bucket)
+        assert len(keys) == 4
+        status, body, headers = await upload(media.client, suite.bearer(owner), image)
+        assert status == 413, body
+        assert headers["Content-Type"].startswith("application/problem+json")
+        assert body["quota_bytes"] == quota
+        assert body["used_bytes"] == size
+        assert f"quota of {quota} bytes" in body["detail"]
+        assert s3.keys(bucket) == keys
+        assert await used(admin, owner) == size
+        assert await media_rows(admin, owner) == 1
+        # An image larger than what is left is refused before it is processed.
+        status, body, _ = await upload(media.client, suite.bearer(owner), jpeg(1600, 1200))
+        assert status == 413, body
+        assert await used(admin, owner) == size
+        # The quota is each user's own.
+        status, body, _ = await upload(media.client, suite.bearer(user()), image)
+        assert status == 201, body
+
+
+async def test_two_concurrent_uploads_that_together_pass_the_quota_store_only_one(
+    suite: Suite, s3: S3, admin: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    image = small_source()
+    size = stored_size(image)
+    gate = Gate()
+    processor = Processor(workers=2, queue=0, max_pixels=MAX_PIXELS, render_fn=gate)
+    async with media_with(s3, processor, media_quota_bytes=2 * size - 1) as (media, bucket):
+        owner = user()
+        headers = suite.bearer(owner)
+        try:
+            both = [asyncio.ensure_future(upload(media.client, headers, image)) for _ in range(2)]
+            # Both reserved their (smaller) source size and are being processed at once.
+            await wait_for(lambda: gate.held == 2, message="both uploads in processing")
+        finally:
+            gate.open.set()
+        results = [await task for task in both]
+        assert sorted(status for status, _, _ in results) == [201, 413], results
+        assert await used(admin, owner) == size
+        assert await media_rows(admin, owner) == 1
+        assert len(s3.keys(bucket)) == 4
+
+
+async def test_an_upload_that_fails_gives_its_reservation_back(
+    suite: Suite, s3: S3, admin: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    image = small_source()
+    size = stored_size(image)
+    processor = Processor(workers=2, queue=2, max_pixels=MAX_PIXELS)
+    async with media_with(s3, processor, media_quota_bytes=size + size // 2) as (media, bucket):
+        owner = user()
+        headers = suite.bearer(owner)
+        status, body, _ = await upload(media.client, headers, truncated_jpeg())
+        assert status == 422, body  # refused while processing
+        assert await used(admin, owner) == 0
+        s3.fake.fail_next_put(1, status=403, code="AccessDenied", skip=1)
+        status, body, _ = await upload(media.client, headers, image)
+        assert status == 503, body  # processed and counted, then the store failed
+        assert await used(admin, owner) == 0
+        assert s3.keys(bucket) == []
+        # Had either kept its bytes, this one would no longer fit.
+        status, body, _ = await upload(media.client, headers, image)
+        assert status == 201, body
+        assert await used(admin, owner) == size
