@@ -20,9 +20,11 @@ import asyncpg
 from aio_pika.abc import AbstractConnection
 
 from rtmn_shared.db import FAILURES, Pool
+from rtmn_shared.dedupe import DEFAULT_WINDOW, DedupeWindow
 from rtmn_shared.events.topology import declare_exchange, event_message
 from rtmn_shared.events.wakeup import channel_of
 from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
+from rtmn_shared.partitions import keep_partitions
 from rtmn_shared.resilience import Backoff
 from rtmn_shared.suite import EXCHANGE
 
@@ -54,6 +56,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         publish_timeout: float = 10.0,
         retention_hours: int = 24,
+        window: DedupeWindow = DEFAULT_WINDOW,
     ) -> None:
         self.service = service
         self.pool = pool
@@ -64,6 +67,8 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.publish_timeout = publish_timeout
         self.retention_hours = retention_hours
+        # The schema's dedupe tables are kept here too: one leader per schema, already periodic.
+        self.window = window
         self._wake = asyncio.Event()
         self._amqp: AbstractConnection | None = None
         self._channel: aiormq.Channel | None = None
@@ -78,7 +83,7 @@ class OutboxRelay:
                     await self._hold_leadership()
                     published = await self.relay_once()
                     iterations += 1
-                    if iterations % purge_every == 0:
+                    if iterations % purge_every == 1:  # at start (days may have passed) and after
                         await self._purge()
                     backoff.reset()
                 except _OUTAGES as error:
@@ -213,6 +218,8 @@ class OutboxRelay:
             "DELETE FROM outbox WHERE sent_at < now() - make_interval(hours => $1)",
             self.retention_hours,
         )
+        async with self.pool.acquire() as conn:
+            await keep_partitions(conn, self.window)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
