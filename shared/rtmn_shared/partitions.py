@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from rtmn_shared.db import Connection
+from rtmn_shared.db import UNAVAILABLE, Connection
 from rtmn_shared.dedupe import ONE_DAY, DedupeWindow
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,12 @@ async def keep_partitions(
             await _keep(conn, table, window.kept_from(today), today, kept)
         except _TRY_LATER as error:
             log.warning("partitions of %s: %s; trying again later", table, error)
+        except (asyncpg.PostgresError, ValueError) as error:
+            if isinstance(error, UNAVAILABLE):
+                raise  # the database is away: the caller's outage handling waits it out
+            # A partition someone else made, a privilege missing: a person must look, and
+            # the caller (the relay) must not stop for it. The default still takes every row.
+            log.error("partitions of %s not kept: %s: %s", table, type(error).__name__, error)
     return kept
 
 

@@ -181,7 +181,8 @@ async def test_the_migration_keeps_the_inbox_rows_it_found_deduplicated(conn: Co
     ages = [timedelta(0), 2 * DAY, 6 * DAY]
     applied = [uuid.uuid4() for _ in ages]
     await conn.executemany(
-        "INSERT INTO inbox (consumer, event_id, processed_at) VALUES ($1, $2, now() - $3::interval)",
+        "INSERT INTO inbox (consumer, event_id, processed_at) "
+        "VALUES ($1, $2, now() - $3::interval)",
         [(CONSUMER, event_id, age) for event_id, age in zip(applied, ages, strict=True)],
     )
 
