@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -175,5 +178,24 @@ def test_a_window_too_short_for_the_retries_and_a_replay_stops_start_up() -> Non
 
     check_window(DedupeWindow(7), {"analytics.forward": analytics_like})
     check_window(DedupeWindow(2), {"analytics.forward": analytics_like})
-    with pytest.raises(SettingsError, match="DEDUPE_WINDOW_DAYS=1 is too short for"):
+    with pytest.raises(SettingsError, match="DEDUPE_WINDOW_DAYS=1 is too short for analytics"):
         check_window(DedupeWindow(1), {"analytics.forward": analytics_like})
+
+
+def test_the_consumers_of_a_service_refuse_to_start_with_a_window_too_short(suite: Suite) -> None:
+    env = {**os.environ, **suite.environ(), "DEDUPE_WINDOW_DAYS": "1"}
+
+    started = subprocess.run(
+        [sys.executable, "-m", "wallet", "consumers"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert started.returncode != 0
+    assert started.stderr.strip() == (
+        "configuration error: DEDUPE_WINDOW_DAYS=1 is too short for credit-cashback: its "
+        "retries last 3 min, and its dead letters need a day more to be replayed"
+    )

@@ -22,6 +22,7 @@ from rtmn_shared.settings import SettingsError
 
 # The least time an operator has to replay a dead letter once its retries are over.
 REPLAY_ALLOWANCE = timedelta(days=1)
+REPLAY_ALLOWANCE_TEXT = "a day"
 
 
 def _now() -> datetime:
@@ -80,6 +81,6 @@ def check_window(window: DedupeWindow, retry_delays_ms: Mapping[str, Sequence[in
         if retrying + REPLAY_ALLOWANCE > window.span:
             raise SettingsError(
                 f"configuration error: DEDUPE_WINDOW_DAYS={window.days} is too short for "
-                f"{name}, whose retries last {retrying} and whose dead letters need "
-                f"{REPLAY_ALLOWANCE} to be replayed"
+                f"{name}: its retries last {retrying.total_seconds() / 60:.0f} min, and its "
+                f"dead letters need {REPLAY_ALLOWANCE_TEXT} more to be replayed"
             )
