@@ -28,6 +28,7 @@ from _common import median, percentile, result_line, table
 from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import Delivery
 from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.inbox import DEFAULT_INBOX
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.suite import SERVICES
@@ -73,13 +74,7 @@ def ledger_credit(settings: WalletSettings) -> Credit:
     async def apply(pool: asyncpg.Pool, data: PaymentSuccess) -> None:  # type: ignore[type-arg]
         event = CloudEvent.of(data, source="rtmn/bench")
         async with pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING RETURNING true",
-                "wallet.credit-cashback",
-                event.id,
-            )
-            if fresh:
+            if await DEFAULT_INBOX.record(conn, "wallet.credit-cashback", event):
                 await credit.apply(Delivery(event, data, 1, conn))
 
     return apply

@@ -32,10 +32,12 @@ from redis.asyncio import Redis
 
 from rtmn_shared import db
 from rtmn_shared.events.consumer import ConsumerRunner, Handler
+from rtmn_shared.events.inbox import Inbox, check_window
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.logs import configure_logging, redact_url
 from rtmn_shared.migrations import MigrationError, discover, migrate
+from rtmn_shared.partitions import keep_partitions
 from rtmn_shared.secrets import SecretsError, SecretStore
 from rtmn_shared.settings import (
     CommonSettings,
@@ -156,9 +158,12 @@ async def read_stored(store: SecretStore, names: Sequence[str]) -> dict[str, str
 
 
 async def run_migrations(service: Service[Any], settings: CommonSettings) -> list[str]:
+    """Applies what is new, then makes today's partitions so that none is missing at start."""
     conn = await db.connect(service.info, settings)
     try:
-        return await migrate(conn, service.info.schema, discover(service.migrations))
+        applied = await migrate(conn, service.info.schema, discover(service.migrations))
+        await keep_partitions(conn, settings.dedupe_window())
+        return applied
     finally:
         await conn.close()
 
@@ -202,6 +207,7 @@ async def run_relay(service: Service[S], settings: S) -> None:
             pool=pool,
             connect_db=lambda: db.connect(service.info, settings),
             amqp_url=str(settings.amqp_url),
+            window=settings.dedupe_window(),
         )
         log.info("%s relay started", service.name)
         await relay.run()
@@ -214,6 +220,9 @@ async def run_consumers(service: Service[S], settings: S) -> None:
     async with AsyncExitStack() as stack:
         pool = await open_pool(service.info, settings, stack)
         handlers = await service.build_handlers(settings, stack)
+        check_window(
+            settings.dedupe_window(), {h.name: h.retry_delays_ms for h in handlers if h.inbox}
+        )
         runner = ConsumerRunner(
             service=service.name,
             pool=pool,
@@ -221,6 +230,7 @@ async def run_consumers(service: Service[S], settings: S) -> None:
             handlers=handlers,
             prefetch=settings.amqp_prefetch,
             after_commit=open_unit_of_work(service.info, settings, pool, stack).wake,
+            inbox=Inbox(settings.dedupe_window()),
         )
         await runner.run()
 

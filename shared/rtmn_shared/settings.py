@@ -15,6 +15,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
+from rtmn_shared.dedupe import DedupeWindow
 from rtmn_shared.secrets import KeyRing, KeyRingError
 
 
@@ -50,6 +51,11 @@ class CommonSettings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # "v2:<base64>,v1:<base64>": set, it unlocks the service's stored credentials (secrets.py).
     secrets_keys: SecretStr | None = None
+    # How many UTC days of events the inbox and webhook dedupe remember (rtmn_shared/dedupe.py).
+    dedupe_window_days: int = Field(default=7, ge=1, le=90)
+
+    def dedupe_window(self) -> DedupeWindow:
+        return DedupeWindow(self.dedupe_window_days)
 
     def key_ring(self) -> KeyRing | None:
         if self.secrets_keys is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,11 +27,14 @@ from payments.schemas import (
 )
 from payments.store import Delivery
 from rtmn_shared.db import Pool
+from rtmn_shared.dedupe import DEFAULT_WINDOW, DedupeWindow
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.web.auth import Caller
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
+
+log = logging.getLogger(__name__)
 
 ADMIN = "admin"
 PAYMENT_ID = re.compile(r"pmt_[0-9a-f]{32}")
@@ -48,6 +52,7 @@ class Deps:
     razorpay_secrets: webhooks.Secrets
     stripe_secrets: webhooks.Secrets
     payee: UpiPayee
+    window: DedupeWindow = DEFAULT_WINDOW
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -135,18 +140,17 @@ def build_routes(deps: Deps) -> Routes:
             event_id = headers.get("X-Razorpay-Event-Id")
             if not event_id:
                 raise webhooks.BadWebhook("the X-Razorpay-Event-Id header is missing")
-            event_type, command = webhooks.parse_razorpay(body)
+            event_type, created, command = webhooks.parse_razorpay(body)
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
-        fresh = await deps.inbound.handle(Delivery("razorpay", event_id, event_type), command)
-        return web.Response(body=_ACK[fresh], content_type="application/json")
+        return await _apply(deps, Delivery("razorpay", event_id, event_type, created), command)
 
     @routes.post("/api/webhooks/stripe", response=WebhookAck)
     async def stripe_webhook(call: Call) -> web.StreamResponse:
         """Stripe webhooks: Stripe-Signature checked by the SDK, deduplicated on the event id."""
         body = await call.request.read()
         try:
-            event_id, event_type, command = webhooks.parse_stripe(
+            event_id, event_type, created, command = webhooks.parse_stripe(
                 body,
                 call.request.headers.get("Stripe-Signature"),
                 deps.stripe_secrets,
@@ -154,10 +158,21 @@ def build_routes(deps: Deps) -> Routes:
             )
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
-        fresh = await deps.inbound.handle(Delivery("stripe", event_id, event_type), command)
-        return web.Response(body=_ACK[fresh], content_type="application/json")
+        return await _apply(deps, Delivery("stripe", event_id, event_type, created), command)
 
     return routes
+
+
+async def _apply(deps: Deps, delivery: Delivery, command: webhooks.Command) -> web.Response:
+    """A 200 in every case: processed, a duplicate, or refused as past the dedupe window, which a
+    retry cannot change (a non-2xx would have the provider retry it for a day or three, and then
+    disable the endpoint). Reconciliation still settles any payment such an event was about."""
+    if not deps.window.accepts(delivery.created, deps.clock()):
+        reason = deps.window.refusal(delivery.created)
+        log.warning("webhook %s %s refused: %s", delivery.provider, delivery.event_id, reason)
+        return json_response(WebhookAck(status="refused", reason=reason))
+    fresh = await deps.inbound.handle(delivery, command)
+    return web.Response(body=_ACK[fresh], content_type="application/json")
 
 
 def _payment_id(call: Call) -> str:

@@ -95,6 +95,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
             settings.stripe_webhook_secret_previous_until,
         ),
         payee=UpiPayee(settings.upi_payee_vpa, settings.upi_payee_name),
+        window=settings.dedupe_window(),
     )
     return create_app(
         service=INFO.name,

@@ -122,4 +122,6 @@ class CreatedPayment(BaseModel):
 
 
 class WebhookAck(BaseModel):
-    status: Literal["processed", "duplicate"]
+    # refused: older than the dedupe window (DEDUPE_WINDOW_DAYS), so not applied; see `reason`.
+    status: Literal["processed", "duplicate", "refused"]
+    reason: str | None = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 
 from rtmn_shared.settings import CommonSettings
+
+# The longest a provider keeps retrying a webhook: Stripe 3 days (Razorpay 24 h).
+PROVIDER_RETRY_DAYS = 3
 
 
 class Settings(CommonSettings):
@@ -33,3 +36,13 @@ class Settings(CommonSettings):
     reconcile_interval_seconds: float = Field(default=60.0, gt=0)
     reconcile_after_seconds: int = Field(default=900, ge=0)
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("dedupe_window_days")
+    @classmethod
+    def _outlasts_provider_retries(cls, days: int) -> int:
+        if days < PROVIDER_RETRY_DAYS:
+            raise ValueError(
+                f"must be at least {PROVIDER_RETRY_DAYS}: Stripe retries a webhook for "
+                f"{PROVIDER_RETRY_DAYS} days, and a retry older than the window is refused"
+            )
+        return days

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
@@ -11,6 +11,7 @@ from payments import domain
 from payments.domain import Status
 from payments.providers.gateway import NewPayment
 from rtmn_shared.db import Connection
+from rtmn_shared.dedupe import day_of
 
 _PAYMENT = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway, status,
     gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
@@ -74,6 +75,12 @@ class Delivery:
     provider: str
     event_id: str
     event_type: str
+    # The provider's own time of the event, the same on every retry: its record's day.
+    created: datetime
+
+    @property
+    def day(self) -> date:
+        return day_of(self.created)
 
 
 # -- payments ---------------------------------------------------------------------------------
@@ -143,11 +150,12 @@ async def by_gateway_order(
 
 async def record_delivery(conn: Connection, delivery: Delivery) -> bool:
     fresh = await conn.fetchval(
-        """INSERT INTO webhook_deliveries (provider, event_id, event_type) VALUES ($1, $2, $3)
-           ON CONFLICT DO NOTHING RETURNING true""",
+        """INSERT INTO webhook_deliveries (provider, event_id, event_type, day)
+           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
         delivery.provider,
         delivery.event_id,
         delivery.event_type,
+        delivery.day,
     )
     return bool(fresh)
 

@@ -86,8 +86,8 @@ def verify_razorpay(body: bytes, signature: str | None, secrets: Secrets, now: d
     raise BadWebhook("the webhook signature does not match")
 
 
-def parse_razorpay(body: bytes) -> tuple[str, Command]:
-    """The event type and what it asks of us."""
+def parse_razorpay(body: bytes) -> tuple[str, datetime, Command]:
+    """The event type, when Razorpay made the event, and what it asks of us."""
     if b"\\u0000" in body:
         raise BadWebhook("the webhook body carries a NUL character")
     try:
@@ -95,7 +95,8 @@ def parse_razorpay(body: bytes) -> tuple[str, Command]:
         event = envelope["event"]
         if not isinstance(event, str):
             raise TypeError("event")
-        return event, _razorpay_command(event, envelope)
+        created = _timestamp(envelope["created_at"])
+        return event, created, _razorpay_command(event, envelope)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise BadWebhook(f"the webhook body is malformed ({type(error).__name__})") from None
 
@@ -133,8 +134,9 @@ def _razorpay_signal(
 
 def parse_stripe(
     body: bytes, header: str | None, secrets: Secrets, now: datetime
-) -> tuple[str, str, Command]:
-    """The event id, type and command; `construct_event` checks the signature and its age."""
+) -> tuple[str, str, datetime, Command]:
+    """The event id, type, creation time and command; `construct_event` checks the signature
+    and the age of the signature (not of the event: a retry days later is signed anew)."""
     if not header:
         raise BadWebhook("the Stripe-Signature header is missing")
     event = None
@@ -152,7 +154,8 @@ def parse_stripe(
         raise BadWebhook("the webhook body carries a NUL character")
     try:
         data = orjson.loads(body)
-        return str(data["id"]), str(data["type"]), _stripe_command(data["type"], data["data"])
+        command = _stripe_command(data["type"], data["data"])
+        return str(data["id"]), str(data["type"]), _timestamp(data["created"]), command
     except (KeyError, TypeError, ValueError) as error:
         raise BadWebhook(f"the webhook body is malformed ({type(error).__name__})") from None
 
@@ -174,3 +177,13 @@ def _stripe_command(kind: str, data: dict[str, Any]) -> Command:
         metadata = obj.get("metadata") or {}
         return RefundCommand(str(obj["id"]), metadata.get("refund_id"), status == "succeeded")
     return Ignored(kind)
+
+
+def _timestamp(value: Any) -> datetime:
+    """A provider's Unix time in seconds; bool is an int to Python but not to a provider."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("created")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError):
+        raise ValueError("created") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from payments import outcome_store, store
@@ -19,6 +20,7 @@ from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.testing.waiting import wait_for
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
+NOW = datetime.now(UTC)  # when the provider made these deliveries' events
 
 
 async def read(pool: Pool, payment_id: str) -> store.PaymentRow:
@@ -39,7 +41,7 @@ async def test_an_outcome_decided_on_a_stale_read_writes_nothing(
     late_failure = Failed(None, "BAD_REQUEST_ERROR", "declined")
     async with pool.acquire() as conn:
         saved = await apply_signal(
-            conn, as_read, late_failure, delivery=Delivery("razorpay", "evt_stale_1", "x")
+            conn, as_read, late_failure, delivery=Delivery("razorpay", "evt_stale_1", "x", NOW)
         )
 
     assert saved is Saved.STALE
@@ -57,9 +59,9 @@ async def test_a_delivery_without_a_transaction_applies_once_and_wakes_the_relay
     inbound = Inbound(unit, Batcher(unit))
     capture = PaymentCommand(created["gateway_order_id"], Captured(paid["id"], 50_000, "INR"))
 
-    first = await inbound.handle(Delivery("razorpay", "evt_lock_1", "x"), capture)
-    again = await inbound.handle(Delivery("razorpay", "evt_lock_1", "x"), capture)
-    other = await inbound.handle(Delivery("razorpay", "evt_lock_2", "x"), capture)
+    first = await inbound.handle(Delivery("razorpay", "evt_lock_1", "x", NOW), capture)
+    again = await inbound.handle(Delivery("razorpay", "evt_lock_1", "x", NOW), capture)
+    other = await inbound.handle(Delivery("razorpay", "evt_lock_2", "x", NOW), capture)
 
     assert (first, again, other) == (True, False, True)
     assert woken
@@ -84,7 +86,7 @@ async def test_a_webhook_that_loses_the_race_for_the_row_is_decided_again_on_wha
             message="the webhook waiting for the row lock",
         )
         capture = Captured(paid["id"], 50_000, "INR")
-        won = Delivery("razorpay", "evt_race_winner", "payment.captured")
+        won = Delivery("razorpay", "evt_race_winner", "payment.captured", NOW)
         assert await apply_signal(rival, locked, capture, delivery=won) is Saved.APPLIED
 
     response = await sent
@@ -106,10 +108,10 @@ async def test_one_statement_writes_many_outcomes_each_under_its_own_check(
     won = razorpay.build_webhook("payment.captured", payment_id=raced_paid)
     assert (await api.razorpay_webhook(won)).status == 200  # `raced` changes after it was read
     async with pool.acquire() as conn:
-        await store.record_delivery(conn, Delivery("razorpay", "evt_batch_seen", "x"))
+        await store.record_delivery(conn, Delivery("razorpay", "evt_batch_seen", "x", NOW))
 
     changes = [
-        decide(payment, Captured(paid, 50_000, "INR"), Delivery("razorpay", event, "x"))
+        decide(payment, Captured(paid, 50_000, "INR"), Delivery("razorpay", event, "x", NOW))
         for payment, paid, event in (
             (fresh, fresh_paid, "evt_batch_fresh"),
             (raced, raced_paid, "evt_batch_raced"),
@@ -142,7 +144,7 @@ async def test_concurrent_webhooks_for_many_payments_each_capture_once(
         # Two copies of one delivery and one redelivery under a new event id, per payment.
         event = f"evt_many_{paid['id']}_{min(copy, 1)}"
         return inbound.handle(
-            Delivery("razorpay", event, "payment.captured"),
+            Delivery("razorpay", event, "payment.captured", NOW),
             PaymentCommand(order["gateway_order_id"], capture),
         )
 

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rtmn_shared.db import Pool
 from rtmn_shared.events.consumer import Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent, EventData
+from rtmn_shared.events.inbox import DEFAULT_INBOX
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.testing.plugin import Migrator
 from wallet import handlers
@@ -54,15 +55,10 @@ def deliver(wallet_pool: Pool, wallet_handlers: dict[type[EventData], Handler]) 
         handler = wallet_handlers[type(data)]
         event = CloudEvent.of(data, source="rtmn/test", event_id=event_id)
         async with wallet_pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING RETURNING true",
-                f"wallet.{handler.name}",
-                event.id,
-            )
+            fresh = await DEFAULT_INBOX.record(conn, f"wallet.{handler.name}", event)
             if fresh:
                 await handler.apply(Delivery(event, data, 1, conn))
-            return bool(fresh)
+            return fresh
 
     return apply
 

@@ -4,7 +4,10 @@
     rtmn-dlq replay wallet.credit-cashback [--limit N]
 
 Replayed messages go back to that group's queue only (never through the topic exchange, which
-would hand them to every other group again), with their attempt count reset.
+would hand them to every other group again), with their attempt count reset. A replay of
+something already applied does nothing, inside the dedupe window (DEDUPE_WINDOW_DAYS of the
+event's own time); a message older than that is refused again, back here with the reason
+"past the dedupe window", because whether it was applied can no longer be told.
 """
 
 from __future__ import annotations

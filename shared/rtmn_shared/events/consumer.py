@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from rtmn_shared.db import Connection, Pool
 from rtmn_shared.events.acks import Acks
 from rtmn_shared.events.catalogue import CATALOGUE
 from rtmn_shared.events.envelope import CloudEvent, EventData
+from rtmn_shared.events.inbox import DEFAULT_INBOX, Inbox
 from rtmn_shared.events.outcomes import GiveUp, Retry
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
 from rtmn_shared.logs import event_id_var, redact_url
@@ -107,6 +107,7 @@ class ConsumerRunner:
         prefetch: int = 64,
         batch_workers: int = 2,
         after_commit: Callable[[], None] = lambda: None,
+        inbox: Inbox = DEFAULT_INBOX,
     ) -> None:
         self.service = service
         self.pool = pool
@@ -117,6 +118,7 @@ class ConsumerRunner:
         self.batch_workers = batch_workers
         # Called once a handler's work committed, so the events it wrote leave at once.
         self.after_commit = after_commit
+        self.inbox = inbox
         self.ready = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -302,12 +304,7 @@ class ConsumerRunner:
             await handler.apply(_delivery(received, None))
             return "applied"
         async with self.pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING RETURNING true",
-                group.names.main,
-                received.event.id,
-            )
+            fresh = await self.inbox.record(conn, group.names.main, received.event)
             if not fresh:
                 return "duplicate"
             await handler.apply(_delivery(received, conn))
@@ -317,13 +314,7 @@ class ConsumerRunner:
         """Applies every new event of the batch in one transaction; the outcome of each."""
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
-                "ON CONFLICT DO NOTHING RETURNING event_id",
-                group.names.main,
-                [received.event.id for received in batch],
-            )
-            fresh: set[uuid.UUID] = {row["event_id"] for row in rows}
+            fresh = await self.inbox.record_batch(conn, group.names.main, [r.event for r in batch])
             outcomes = []
             for received in batch:
                 if received.event.id not in fresh:  # seen before, or twice in this batch

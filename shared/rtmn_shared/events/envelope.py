@@ -48,6 +48,8 @@ class CloudEvent(BaseModel):
         incoming = current_traceparent.get()
         return cls(
             id=event_id or uuid.uuid4(),
+            # Set, not defaulted: consumers deduplicate by the day of a time the producer gave.
+            time=datetime.now(UTC),
             source=source,
             type=data.type,
             subject=data.subject(),

@@ -24,9 +24,11 @@ import asyncpg
 from aio_pika.abc import AbstractConnection
 
 from rtmn_shared.db import FAILURES, Pool
+from rtmn_shared.dedupe import DEFAULT_WINDOW, DedupeWindow
 from rtmn_shared.events.topology import declare_exchange, event_message
 from rtmn_shared.events.wakeup import IN_PROCESS, LocalRelays, channel_of
 from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
+from rtmn_shared.partitions import keep_partitions
 from rtmn_shared.resilience import Backoff
 from rtmn_shared.suite import EXCHANGE
 
@@ -62,6 +64,7 @@ class OutboxRelay:
         publish_timeout: float = 10.0,
         retention_hours: int = 24,
         local: LocalRelays = IN_PROCESS,
+        window: DedupeWindow = DEFAULT_WINDOW,
     ) -> None:
         self.service = service
         self.pool = pool
@@ -72,6 +75,8 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.publish_timeout = publish_timeout
         self.retention_hours = retention_hours
+        # The schema's dedupe tables are kept here too: one leader per schema, already periodic.
+        self.window = window
         self._wake = asyncio.Event()
         self._local = local  # where this process's writers find this relay while it leads
         self._amqp: AbstractConnection | None = None
@@ -88,7 +93,7 @@ class OutboxRelay:
                     await self._hold_leadership()
                     published = await self.relay_once()
                     iterations += 1
-                    if iterations % purge_every == 0:
+                    if iterations % purge_every == 1:  # at start (days may have passed) and after
                         await self._purge()
                     backoff.reset()
                 except _OUTAGES as error:
@@ -230,6 +235,8 @@ class OutboxRelay:
             "DELETE FROM outbox WHERE sent_at < now() - make_interval(hours => $1)",
             self.retention_hours,
         )
+        async with self.pool.acquire() as conn:
+            await keep_partitions(conn, self.window)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

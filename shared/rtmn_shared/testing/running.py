@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from rtmn_shared import db
 from rtmn_shared.events.consumer import ConsumerRunner, Handler
+from rtmn_shared.events.inbox import Inbox
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.service import Service, open_pool, open_unit_of_work, run_migrations
 from rtmn_shared.settings import CommonSettings
@@ -63,6 +64,7 @@ async def running(
                 amqp_url=str(settings.amqp_url),
                 handlers=handlers,
                 after_commit=open_unit_of_work(service.info, settings, pool, stack).wake,
+                inbox=Inbox(settings.dedupe_window()),
             )
             tasks.append(asyncio.ensure_future(runner.run()))
             await wait_for(runner.ready.is_set, message=f"{service.name} consumers ready")
@@ -72,6 +74,7 @@ async def running(
                 pool=pool,
                 connect_db=lambda: db.connect(service.info, settings),
                 amqp_url=str(settings.amqp_url),
+                window=settings.dedupe_window(),
             )
             tasks.append(asyncio.ensure_future(outbox_relay.run()))
         try:

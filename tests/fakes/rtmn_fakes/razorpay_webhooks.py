@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,8 +52,10 @@ def build_webhook(
 ) -> bytes:
     """The raw body of `event`, from Razorpay's published sample with the given entities.
 
-    Entities not given keep the sample's values. The body is compact JSON, unlike Python's
-    default `json.dumps`, so a receiver that re-serialises before verifying fails the check.
+    Entities not given keep the sample's values; `created_at` defaults to now, as Razorpay stamps
+    an event when it happens (the sample's is years old). The body is compact JSON, unlike
+    Python's default `json.dumps`, so a receiver that re-serialises before verifying fails the
+    check.
     """
     if event not in TEMPLATES:
         raise ValueError(f"no published sample for {event!r}; known: {sorted(TEMPLATES)}")
@@ -64,6 +67,5 @@ def build_webhook(
             envelope["payload"][name]["entity"] = dict(entity)
     if account_id is not None:
         envelope["account_id"] = account_id
-    if created_at is not None:
-        envelope["created_at"] = created_at
+    envelope["created_at"] = int(time.time()) if created_at is None else created_at
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
