@@ -45,7 +45,6 @@ from _common import (
     all_processes,
     cmdline,
     median,
-    read_proc,
     result_line,
     table,
     wait_healthy,
@@ -175,8 +174,10 @@ class Variant:
     commits: float = 0.0
     statements: list[str] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
-    server_ms: list[float] = field(default_factory=list)
-    backend_ms: list[float] = field(default_factory=list)
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)  # per create, by process group
+
+    def cpu(self, group: str) -> float:
+        return median(self.cpu_ms[group])
 
 
 def baseline_code(ref: str, into: Path) -> str:
@@ -296,18 +297,25 @@ async def count_conversation(
         await wire.stop()
 
 
-def backend_ticks(database: str) -> int:
-    total = 0
+CPU_GROUPS = ("server", "PG backends", "Razorpay fake", "load generator")
+
+
+def cpu_ticks(server: int, fake: int, database: str) -> dict[str, int]:
+    """utime+stime of the server, this database's PostgreSQL backends, the fake and this process."""
+    ticks = dict.fromkeys(CPU_GROUPS, 0)
     for proc in all_processes():
-        if proc.comm.startswith("postgres"):
+        if proc.pid in (server, fake, os.getpid()):
+            group = {server: "server", fake: "Razorpay fake"}.get(proc.pid, "load generator")
+            ticks[group] += proc.ticks
+        elif proc.comm.startswith("postgres"):
             backend = BACKEND.match(cmdline(proc.pid))
             if backend is not None and backend[1] == PAYMENTS.role and backend[2] == database:
-                total += proc.ticks
-    return total
+                ticks["PG backends"] += proc.ticks
+    return ticks
 
 
 async def sustained(
-    variant: Variant, stream: Iterator[Request], seconds: float, database: str
+    variant: Variant, stream: Iterator[Request], seconds: float, fake: int, database: str
 ) -> None:
     assert variant.server is not None
     conns = [await Connection.open(variant.port) for _ in range(CLIENTS)]
@@ -322,21 +330,18 @@ async def sustained(
     try:
         await asyncio.gather(*(worker(c, time.perf_counter() + 0.5) for c in conns))  # warm-up
         done = 0
-        server_before = read_proc(variant.server.pid)
-        backends_before = backend_ticks(database)
+        before = cpu_ticks(variant.server.pid, fake, database)
         started = time.perf_counter()
         await asyncio.gather(*(worker(c, started + seconds) for c in conns))
         took = time.perf_counter() - started
-        server_after = read_proc(variant.server.pid)
-        backends_after = backend_ticks(database)
+        after = cpu_ticks(variant.server.pid, fake, database)
     finally:
         for conn in conns:
             conn.close()
-    assert server_before is not None
-    assert server_after is not None
     variant.rates.append(done / took)
-    variant.server_ms.append((server_after.ticks - server_before.ticks) * TICK_MS / done)
-    variant.backend_ms.append((backends_after - backends_before) * TICK_MS / done)
+    for group in CPU_GROUPS:
+        used = (after[group] - before[group]) * TICK_MS / done
+        variant.cpu_ms.setdefault(group, []).append(used)
 
 
 async def main(quick: bool, ref: str) -> None:
@@ -366,7 +371,7 @@ async def main(quick: bool, ref: str) -> None:
                 variant.server = await start_server(variant, suite, fake_url, suite.database_url)
             for _ in range(rounds):
                 for variant in variants:
-                    await sustained(variant, stream, seconds, suite.database)
+                    await sustained(variant, stream, seconds, fake.pid, suite.database)
         finally:
             for variant in variants:
                 if variant.server is not None:
@@ -377,14 +382,15 @@ async def main(quick: bool, ref: str) -> None:
 
     before, after = variants
     rows: list[tuple[str, ...]] = [
-        ("code", "round trips", "commits", "creates/s", "server CPU ms", "PG backends ms")
+        ("code", "round trips", "commits", "creates/s", *(f"{g} ms" for g in CPU_GROUPS))
     ]
     for v in variants:
         rows.append((v.name, f"{v.round_trips:.1f}", f"{v.commits:.1f}", f"{median(v.rates):.0f}",
-                     f"{median(v.server_ms):.2f}", f"{median(v.backend_ms):.2f}"))  # fmt: skip
+                     *(f"{v.cpu(g):.2f}" for g in CPU_GROUPS)))  # fmt: skip
     print(table(rows))
     print(
-        f"per create; medians of {rounds} alternating rounds of {seconds:.0f} s, {CLIENTS} clients"
+        f"database round trips and commits per create; creates/s and CPU ms per create: medians "
+        f"of {rounds} alternating rounds of {seconds:.0f} s, {CLIENTS} clients"
     )
     for v in variants:
         print(f"\none create's database conversation, {v.name}:")
@@ -396,8 +402,10 @@ async def main(quick: bool, ref: str) -> None:
             median(after.rates),
             median(before.rates),
             "creates/s",
-            server_cpu_ms=median(after.server_ms),
-            baseline_server_cpu_ms=median(before.server_ms),
+            server_cpu_ms=after.cpu("server"),
+            baseline_server_cpu_ms=before.cpu("server"),
+            backends_cpu_ms=after.cpu("PG backends"),
+            baseline_backends_cpu_ms=before.cpu("PG backends"),
             round_trips=after.round_trips,
             baseline_round_trips=before.round_trips,
             commits=after.commits,
