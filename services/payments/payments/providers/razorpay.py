@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 API_BASE = "https://api.razorpay.com"
 # Worth asking again: a request timeout, an idempotent refund still in progress, rate limiting.
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
-Reply = TypeVar("Reply", bound=BaseModel)
+Entity = TypeVar("Entity", bound=BaseModel)
 
 _REFUND_STATUS = {
     "pending": RefundStatus.PENDING,
@@ -170,12 +170,12 @@ class RazorpayGateway:
         self,
         method: str,
         path: str,
-        reply: type[Reply],
+        reply: type[Entity],
         *,
         body: dict[str, Any] | None = None,
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> Reply:
+    ) -> Entity:
         try:
             async with self._session.request(
                 method,
