@@ -12,7 +12,8 @@ from aiohttp import web
 
 from payments import checkout, inbound, refund_store, refunds, store, upi, webhooks
 from payments.checkout import UpiPayee
-from payments.idempotency import Reply, once
+from payments.idempotency import Reply, key_of, once
+from payments.key_store import Key
 from payments.providers.gateway import Gateways
 from payments.schemas import (
     CreatedPayment,
@@ -66,19 +67,15 @@ def build_routes(deps: Deps) -> Routes:
         """Create a payment and its gateway order; Idempotency-Key honoured."""
         request = await call.body(CreatePayment)
         user = call.user.user_id
-        reply = await once(
-            pool,
+        reply = await checkout.create(
+            _key(call, b"create " + request.model_dump_json().encode()),
             user,
-            call.request.headers.get("Idempotency-Key"),
-            b"create " + request.model_dump_json().encode(),
-            lambda claim: checkout.create(
-                claim,
-                request,
-                gateways=deps.gateways,
-                limiter=deps.limiter,
-                limit=deps.create_limit,
-                payee=deps.payee,
-            ),
+            request,
+            pool=pool,
+            gateways=deps.gateways,
+            limiter=deps.limiter,
+            limit=deps.create_limit,
+            payee=deps.payee,
         )
         return _reply(reply)
 
@@ -107,9 +104,7 @@ def build_routes(deps: Deps) -> Routes:
         payment_id = _payment_id(call)
         reply = await once(
             pool,
-            call.user.user_id,
-            call.request.headers.get("Idempotency-Key"),
-            f"refund {payment_id} ".encode() + request.model_dump_json().encode(),
+            _key(call, f"refund {payment_id} ".encode() + request.model_dump_json().encode()),
             lambda claim: refunds.request_refund(
                 claim, payment_id, request, unit=deps.unit, gateways=deps.gateways
             ),
@@ -173,6 +168,10 @@ async def _apply(deps: Deps, delivery: Delivery, command: webhooks.Command) -> w
         return json_response(WebhookAck(status="refused", reason=reason))
     fresh = await deps.inbound.handle(delivery, command)
     return web.Response(body=_ACK[fresh], content_type="application/json")
+
+
+def _key(call: Call, fingerprint: bytes) -> Key | None:
+    return key_of(call.user.user_id, call.request.headers.get("Idempotency-Key"), fingerprint)
 
 
 def _payment_id(call: Call) -> str:

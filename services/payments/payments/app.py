@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from payments import webhooks
@@ -40,7 +41,10 @@ INFO = SERVICES["payments"]
 async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
     razorpay: PaymentGateway
     if settings.razorpay_key_id and settings.razorpay_key_secret:
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
         razorpay = RazorpayGateway(
+            session,
             settings.razorpay_key_id,
             settings.razorpay_key_secret.get_secret_value(),
             timeout=settings.gateway_timeout_seconds,

@@ -7,10 +7,12 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from payments import store, upi
+from payments import key_store, store, upi
 from payments.domain import Authorized
-from payments.idempotency import Claim, Reply
+from payments.idempotency import RELEASE_WITHIN_SECONDS, Reply, earlier_request
+from payments.key_store import Key
 from payments.providers.gateway import (
     Checkout,
     GatewayRejected,
@@ -22,7 +24,7 @@ from payments.providers.gateway import (
 from payments.schemas import CreatedPayment, CreatePayment, UpiLink, VerifyPayment
 from payments.store import PaymentRow
 from payments.transitions import apply_signal
-from rtmn_shared.db import Pool
+from rtmn_shared.db import Pool, write_through_outages
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.money import Money
 from rtmn_shared.web.problems import Problem
@@ -43,35 +45,73 @@ def new_payment_id() -> str:
 
 
 async def create(
-    claim: Claim,
+    key: Key | None,
+    user_id: str,
     request: CreatePayment,
     *,
+    pool: Pool,
     gateways: Gateways,
     limiter: RateLimiter,
     limit: Limit,
     payee: UpiPayee,
 ) -> Reply:
-    """Stores the payment, then asks the gateway for its order; a resumed key skips the first."""
-    pool = claim.pool
+    """Stores the payment, claiming the key in the same statement, then asks the gateway for its
+    order and records it with the key's answer. A key that made a payment already resumes it."""
     if request.gateway == "upi" and request.currency != "INR":
         raise Problem(422, "UPI payments are in INR only")
     refusal = gateways.of(request.gateway).limits.refusal(request.amount, request.currency)
     if refusal is not None:
         raise Problem(422, refusal)
-    resumed = claim.resource_id is not None
-    if not resumed:
-        await limiter.check("payments-create", claim.user_id, limit)
-        payment_id = new_payment_id()
-        async with pool.acquire() as conn, conn.transaction():
-            await store.insert_payment(
-                conn, _new(payment_id, claim.user_id, request), request.gateway
-            )
-            await claim.remember(conn, payment_id)
+    if key is None:
+        await limiter.check("payments-create", user_id, limit)
+    new = _new(new_payment_id(), user_id, request)
+    stored = await _stored(pool, key, new, request.gateway)
+    if isinstance(stored, Reply):
+        return stored
+    payment, resumed = stored
+    if key is not None and not resumed:
+        # Only a create that makes a payment counts against the limit, never a retry or replay.
+        await _within_limit(pool, key, payment, limiter, limit)
+    return await open_order(pool, gateways, payment, payee, key, earlier_try=resumed)
+
+
+async def _stored(
+    pool: Pool, key: Key | None, new: NewPayment, gateway: str
+) -> tuple[PaymentRow, bool] | Reply:
+    """The payment stored now, or (resumed: True) the one an earlier request with the key
+    made; or that request's answer, to replay."""
     async with pool.acquire() as conn:
-        payment = await store.get_payment(conn, claim.resource_id or "")
-    assert payment is not None
-    created = await open_order(pool, gateways, payment, payee, earlier_try=resumed)
-    return Reply(201, created.model_dump(mode="json"))
+        while True:
+            stored = await store.insert_payment(conn, new, gateway, key)
+            if stored is not None:
+                return stored, False
+            assert key is not None  # only a claimed key stops the insert
+            record = await key_store.earlier_claim(conn, key)
+            if record is None:
+                continue  # released meanwhile: claim it afresh
+            earlier = earlier_request(record, key)
+            if isinstance(earlier, Reply):
+                return earlier
+            payment = await store.get_payment(conn, earlier)
+            assert payment is not None
+            return payment, True
+
+
+async def _within_limit(
+    pool: Pool, key: Key, payment: PaymentRow, limiter: RateLimiter, limit: Limit
+) -> None:
+    """The user's create limit, once the key is known to be new; over it, the payment and the
+    key's claim are withdrawn before the 429 (waiting out a short database outage)."""
+    try:
+        await limiter.check("payments-create", key.user_id, limit)
+    except BaseException:
+        await write_through_outages(
+            pool,
+            lambda conn: store.withdraw_payment(conn, payment.id, key),
+            within=RELEASE_WITHIN_SECONDS,
+            one_statement=True,
+        )
+        raise
 
 
 async def gateway_order(
@@ -88,8 +128,15 @@ async def gateway_order(
 
 
 async def open_order(
-    pool: Pool, gateways: Gateways, payment: PaymentRow, payee: UpiPayee, *, earlier_try: bool
-) -> CreatedPayment:
+    pool: Pool,
+    gateways: Gateways,
+    payment: PaymentRow,
+    payee: UpiPayee,
+    key: Key | None,
+    *,
+    earlier_try: bool,
+) -> Reply:
+    """Asks the gateway for the payment's order, then records it and the key's answer at once."""
     try:
         checkout = await gateway_order(
             gateways.of(payment.gateway), payment, earlier_try=earlier_try
@@ -104,8 +151,25 @@ async def open_order(
         ) from None
     except GatewayRejected as error:
         raise Problem(502, f"the payment gateway refused the order: {error}") from None
+    ours = checkout.gateway_order_id
+    body = _created(payment, checkout, ours, payee)
     async with pool.acquire() as conn:
-        kept = await store.set_gateway_order(conn, payment.id, checkout.gateway_order_id)
+        if key is None:
+            kept: str | None = await store.set_gateway_order(conn, payment.id, ours)
+        else:
+            kept = await store.record_order(conn, payment.id, ours, key, 201, body)
+        if kept is None:
+            raise Problem(
+                409, "a concurrent request with this Idempotency-Key withdrew the payment"
+            )
+        if kept != ours:  # a racing request's order was recorded first: that one is kept
+            body = _created(payment, checkout, kept, payee)
+            if key is not None:
+                await key_store.complete_key(conn, key, 201, body)
+    return Reply(201, body)
+
+
+def _created(payment: PaymentRow, checkout: Checkout, kept: str, payee: UpiPayee) -> dict[str, Any]:
     client = {k: kept if v == checkout.gateway_order_id else v for k, v in checkout.client.items()}
     return CreatedPayment(
         payment_id=payment.id,
@@ -116,7 +180,7 @@ async def open_order(
         gateway_order_id=kept,
         checkout=client,
         upi=upi_link(payment, payee) if payment.gateway == "upi" else None,
-    )
+    ).model_dump(mode="json")
 
 
 def upi_link(payment: PaymentRow, payee: UpiPayee) -> UpiLink:

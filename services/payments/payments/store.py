@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
+import orjson
 
-from payments import domain
+from payments import domain, key_store
 from payments.domain import Status
+from payments.key_store import Key
 from payments.providers.gateway import NewPayment
 from rtmn_shared.db import Connection
 from rtmn_shared.dedupe import day_of
@@ -86,12 +89,12 @@ class Delivery:
 # -- payments ---------------------------------------------------------------------------------
 
 
-async def insert_payment(conn: Connection, payment: NewPayment, gateway: str) -> None:
-    await conn.execute(
-        """INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
-               currency, gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        payment.payment_id,
-        payment.user_id,
+async def insert_payment(
+    conn: Connection, payment: NewPayment, gateway: str, key: Key | None = None
+) -> PaymentRow | None:
+    """Stores a new payment. With a key, only if this statement claims it (fresh, or abandoned
+    by the same request), tied to the payment from the start; None when it was claimed before."""
+    values = (
         payment.order_id,
         payment.order_number,
         payment.merchant_id,
@@ -99,6 +102,31 @@ async def insert_payment(conn: Connection, payment: NewPayment, gateway: str) ->
         payment.currency,
         gateway,
     )
+    if key is None:
+        record = await conn.fetchrow(
+            f"""INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
+                    currency, gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                RETURNING {_PAYMENT}""",  # noqa: S608 - fixed text
+            payment.payment_id,
+            payment.user_id,
+            *values,
+        )
+    else:
+        assert key.user_id == payment.user_id  # $1 is both
+        record = await conn.fetchrow(
+            f"""WITH claimed AS ({key_store.CLAIM} RETURNING resource_id)
+                INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
+                    currency, gateway)
+                SELECT resource_id, $1, $6, $7, $8, $9, $10, $11 FROM claimed
+                RETURNING {_PAYMENT}""",  # noqa: S608 - fixed text
+            key.user_id,
+            key.value,
+            key.request_hash,
+            payment.payment_id,
+            key_store.ABANDONED_AFTER_SECONDS,
+            *values,
+        )
+    return PaymentRow.of(record) if record else None
 
 
 async def set_gateway_order(conn: Connection, payment_id: str, gateway_order_id: str) -> str:
@@ -116,6 +144,55 @@ async def set_gateway_order(conn: Connection, payment_id: str, gateway_order_id:
         "SELECT gateway_order_id FROM payments WHERE id = $1", payment_id
     )
     return kept
+
+
+async def record_order(
+    conn: Connection,
+    payment_id: str,
+    gateway_order_id: str,
+    key: Key,
+    status_code: int,
+    response: dict[str, Any],
+) -> str | None:
+    """`set_gateway_order` and, in the same statement, the key's answer if the order kept is
+    this one. None: the payment is gone (withdrawn by a request refused after storing it)."""
+    # Always updating the row makes a racing request's committed order the one read back.
+    kept: str | None = await conn.fetchval(
+        """WITH kept AS (
+               UPDATE payments SET gateway_order_id = coalesce(gateway_order_id, $2),
+                   updated_at = CASE WHEN gateway_order_id IS NULL THEN now() ELSE updated_at END
+               WHERE id = $1 RETURNING gateway_order_id
+           ), answered AS (
+               UPDATE idempotency_keys SET status_code = $5, response = $6::jsonb
+               WHERE user_id = $3 AND key = $4 AND resource_id = $1
+                 AND (SELECT gateway_order_id FROM kept) = $2
+           )
+           SELECT gateway_order_id FROM kept""",
+        payment_id,
+        gateway_order_id,
+        key.user_id,
+        key.value,
+        status_code,
+        orjson.dumps(response).decode(),
+    )
+    return kept
+
+
+async def withdraw_payment(conn: Connection, payment_id: str, key: Key) -> None:
+    """Undoes `insert_payment` for a create refused after it: the payment, still untouched, and
+    the key that points at it, so that a retry with the key claims it afresh."""
+    await conn.execute(
+        """WITH gone AS (
+               DELETE FROM payments
+               WHERE id = $1 AND status = 'created' AND gateway_order_id IS NULL RETURNING id
+           )
+           DELETE FROM idempotency_keys
+           WHERE user_id = $2 AND key = $3 AND status_code IS NULL
+             AND resource_id IN (SELECT id FROM gone)""",
+        payment_id,
+        key.user_id,
+        key.value,
+    )
 
 
 async def get_payment(

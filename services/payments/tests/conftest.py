@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,9 +56,8 @@ def settings_for(razorpay: RazorpayFake, stripe: StripeFake, **changes: Any) -> 
 
 
 @pytest.fixture(scope="session")
-def razorpay() -> Iterator[RazorpayFake]:
-    # Its own thread: the SDK blocks, and a fake on the test's loop would never answer it.
-    with RazorpayFake(key_id=RZP_KEY_ID, key_secret=RZP_KEY_SECRET) as fake:
+async def razorpay() -> AsyncIterator[RazorpayFake]:
+    async with RazorpayFake(key_id=RZP_KEY_ID, key_secret=RZP_KEY_SECRET) as fake:
         yield fake
 
 

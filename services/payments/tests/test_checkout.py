@@ -77,6 +77,56 @@ async def test_sixth_create_in_the_window_is_429_with_retry_after(api: Api, user
     assert other_user.status == 201
 
 
+async def test_a_keyed_create_over_the_limit_stores_nothing_and_replays_are_not_limited(
+    api: Api, user: str
+) -> None:
+    made = [(await api.create(user, key=f"limit-{n}", order_id=f"ord_limit_{n}")) for n in range(5)]
+    limited = await api.create(user, key="limit-5", order_id="ord_limit_5")
+    replayed = await api.create(user, key="limit-0", order_id="ord_limit_0")
+
+    assert [r.status for r in made] == [201] * 5
+    assert limited.status == 429
+    assert (replayed.status, replayed.headers["Idempotent-Replayed"]) == (201, "true")
+    assert await api.pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user) == 5
+    keys = await api.pool.fetchval(
+        "SELECT count(*) FROM idempotency_keys WHERE user_id = $1 AND key = 'limit-5'", user
+    )
+    assert keys == 0
+
+
+async def test_a_retry_racing_the_first_try_answers_with_the_order_recorded_first(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    razorpay.delay_next(1, 0.5, path="/v1/orders", method="POST")
+    first = asyncio.ensure_future(api.create(user, key="checkout-overtaken", order_id="ord_over"))
+    await wait_for(
+        lambda: [
+            r
+            for r in razorpay.requests_to("/v1/orders", "POST")
+            if (r.json or {}).get("notes", {}).get("user_id") == user
+        ],
+        message="the first try's order request at Razorpay",
+    )
+
+    retried = await api.create(user, key="checkout-overtaken", order_id="ord_over")
+    overtaken = await first
+
+    assert (retried.status, overtaken.status) == (201, 201)
+    assert await overtaken.json() == await retried.json()
+    payment_id, order_id = (
+        (await retried.json())["payment_id"],
+        (await retried.json())["gateway_order_id"],
+    )
+    assert (await api.get(payment_id))["gateway_order_id"] == order_id
+    # Razorpay orders have no idempotency key: the first try's late one is left unpaid.
+    orders = [o["id"] for o in list(razorpay.orders.values()) if o["receipt"] == payment_id]
+    assert orders == [order_id, orders[1]]
+    answer = await api.pool.fetchval(
+        "SELECT response->>'gateway_order_id' FROM idempotency_keys WHERE user_id = $1", user
+    )
+    assert answer == order_id
+
+
 async def test_invalid_body_is_422_and_stores_nothing(api: Api, user: str) -> None:
     response = await api.client.post(
         "/api/payments/create",

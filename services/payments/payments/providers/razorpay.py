@@ -1,15 +1,20 @@
-"""Razorpay on its official SDK: blocking, so every call runs in a thread with its own timeout."""
+"""Razorpay's REST API over one shared aiohttp session: Orders, an order's payments, Refunds.
+
+Basic auth with the key id and secret, JSON both ways, an explicit timeout on every call. A 4xx
+with Razorpay's error body is a refusal (its description, never the body); a 5xx, a 408, 409
+(an idempotent refund still being made) or 429, a timeout, a dropped connection or a reply that
+is not the JSON we expect leaves the outcome unknown.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-import razorpay
-import requests
-from razorpay.errors import BadRequestError, GatewayError, ServerError
+import aiohttp
+import orjson
+from pydantic import BaseModel, ValidationError
 
 from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
 from payments.providers.gateway import (
@@ -24,6 +29,11 @@ from payments.providers.gateway import (
 
 log = logging.getLogger(__name__)
 
+API_BASE = "https://api.razorpay.com"
+# Worth asking again: a request timeout, an idempotent refund still in progress, rate limiting.
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+Entity = TypeVar("Entity", bound=BaseModel)
+
 _REFUND_STATUS = {
     "pending": RefundStatus.PENDING,
     "created": RefundStatus.PENDING,
@@ -32,43 +42,94 @@ _REFUND_STATUS = {
 }
 
 
+# -- what Razorpay answers (the fields we read) -------------------------------------------------
+
+
+class Order(BaseModel):
+    id: str
+    receipt: str | None = None
+
+
+class Orders(BaseModel):
+    items: list[Order] = []
+
+
+class Payment(BaseModel):
+    id: str
+    status: str
+    amount: int
+    currency: str
+    error_code: str | None = None
+    error_description: str | None = None
+    created_at: int = 0
+
+
+class Payments(BaseModel):
+    items: list[Payment] = []
+
+
+class Refund(BaseModel):
+    id: str
+    status: str
+
+
+class ErrorDetail(BaseModel):
+    code: str | None = None
+    description: str
+
+
+class ErrorReply(BaseModel):
+    error: ErrorDetail
+
+
+# -- the gateway --------------------------------------------------------------------------------
+
+
 class RazorpayGateway:
     name = "razorpay"
     live = True
     limits = RAZORPAY_LIMITS
 
     def __init__(
-        self, key_id: str, key_secret: str, *, timeout: float, base_url: str | None = None
+        self,
+        session: aiohttp.ClientSession,
+        key_id: str,
+        key_secret: str,
+        *,
+        timeout: float,
+        base_url: str | None = None,
     ) -> None:
-        options = {"base_url": base_url} if base_url else {}
         self.key_id = key_id
-        self.timeout = timeout
-        self._client = razorpay.Client(auth=(key_id, key_secret), **options)
+        self._session = session
+        self._api = (base_url or API_BASE).rstrip("/") + "/v1"
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(key_id, key_secret),
+            "Content-Type": "application/json",
+        }
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
         if existing is not None:
             return self._checkout(existing)
-        order = await self._call(
-            self._client.order.create,
-            {
-                "amount": payment.amount,
-                "currency": payment.currency,
-                "receipt": payment.payment_id,
-                "notes": {
-                    "payment_id": payment.payment_id,
-                    "order_id": payment.order_id,
-                    "order_number": payment.order_number,
-                    "merchant_id": payment.merchant_id,
-                    "user_id": payment.user_id,
-                },
+        body = {
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "receipt": payment.payment_id,
+            "notes": {
+                "payment_id": payment.payment_id,
+                "order_id": payment.order_id,
+                "order_number": payment.order_number,
+                "merchant_id": payment.merchant_id,
+                "user_id": payment.user_id,
             },
-        )
-        return self._checkout(order["id"])
+        }
+        order = await self._call("POST", "/orders", Order, body=body)
+        return self._checkout(order.id)
 
     async def find(self, payment: NewPayment) -> Checkout | None:
         # Orders carry our payment id as their receipt; Razorpay lists them newest first.
-        listed = await self._call(self._client.order.all, {"receipt": payment.payment_id})
-        mine = [o for o in listed.get("items") or [] if o.get("receipt") == payment.payment_id]
+        listed = await self._call("GET", "/orders", Orders, query={"receipt": payment.payment_id})
+        mine = [o for o in listed.items if o.receipt == payment.payment_id]
         if not mine:
             return None
         if len(mine) > 1:
@@ -77,22 +138,23 @@ class RazorpayGateway:
                 payment.payment_id,
                 len(mine),
             )
-        return self._checkout(mine[-1]["id"])
+        return self._checkout(mine[-1].id)
 
     def _checkout(self, order_id: str) -> Checkout:
         return Checkout(order_id, {"key_id": self.key_id, "razorpay_order_id": order_id})
 
     async def status(self, gateway_order_id: str) -> Signal | None:
-        listed = await self._call(self._client.order.payments, gateway_order_id)
-        return settled(listed.get("items") or [])
+        listed = await self._call("GET", f"/orders/{gateway_order_id}/payments", Payments)
+        return settled(listed.items)
 
     async def refund(self, request: RefundRequest) -> RefundState:
         if request.gateway_payment_id is None:
             raise GatewayRejected("the payment has no Razorpay payment id to refund")
         refund = await self._call(
-            self._client.payment.refund,
-            request.gateway_payment_id,
-            {
+            "POST",
+            f"/payments/{request.gateway_payment_id}/refund",
+            Refund,
+            body={
                 "amount": request.amount,
                 "notes": {"refund_id": request.refund_id, "payment_id": request.payment_id},
             },
@@ -102,36 +164,69 @@ class RazorpayGateway:
         return _refund_state(refund)
 
     async def refund_status(self, gateway_refund_id: str) -> RefundState:
-        return _refund_state(await self._call(self._client.refund.fetch, gateway_refund_id))
+        return _refund_state(await self._call("GET", f"/refunds/{gateway_refund_id}", Refund))
 
-    async def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        reply: type[Entity],
+        *,
+        body: dict[str, Any] | None = None,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Entity:
         try:
-            return await asyncio.to_thread(method, *args, timeout=self.timeout, **kwargs)
-        except BadRequestError as error:
-            raise GatewayRejected(str(error)) from None
-        except (ServerError, GatewayError, requests.RequestException, ValueError) as error:
-            log.warning("razorpay call failed: %s", type(error).__name__)
-            raise GatewayUnavailable(type(error).__name__) from None
+            async with self._session.request(
+                method,
+                self._api + path,
+                data=None if body is None else orjson.dumps(body),
+                params=query,
+                headers={**self._headers, **headers} if headers else self._headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                status, raw = response.status, await response.read()
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise _unavailable(method, path, type(error).__name__) from None
+        if 200 <= status < 300:
+            try:
+                return reply.model_validate_json(raw)
+            except ValidationError:
+                raise _unavailable(method, path, f"{status} with an unexpected body") from None
+        if 400 <= status < 500 and status not in RETRYABLE_STATUSES:
+            if status == 401:
+                log.error("razorpay refused our key (401): check RAZORPAY_KEY_ID/KEY_SECRET")
+            try:
+                refusal = ErrorReply.model_validate_json(raw).error
+            except ValidationError:
+                raise _unavailable(method, path, f"{status} without Razorpay's error") from None
+            raise GatewayRejected(refusal.description[:500])
+        raise _unavailable(method, path, str(status))
 
 
-def settled(items: list[dict[str, Any]]) -> Signal | None:
+def _unavailable(method: str, path: str, reason: str) -> GatewayUnavailable:
+    log.warning("razorpay %s %s: %s", method, path, reason)
+    return GatewayUnavailable(reason)
+
+
+def settled(items: list[Payment]) -> Signal | None:
     """The order's outcome from its payment attempts: any capture wins, then authorisation."""
     for wanted in ("captured", "refunded", "authorized"):
         for item in items:
-            if item.get("status") == wanted:
+            if item.status == wanted:
                 return _signal(item)
-    failed = [i for i in items if i.get("status") == "failed"]
-    return _signal(max(failed, key=lambda i: i.get("created_at") or 0)) if failed else None
+    failed = [i for i in items if i.status == "failed"]
+    return _signal(max(failed, key=lambda i: i.created_at)) if failed else None
 
 
-def _signal(item: dict[str, Any]) -> Signal:
-    amount, currency = int(item["amount"]), str(item["currency"])
-    if item["status"] in ("captured", "refunded"):
-        return Captured(item["id"], amount, currency)
-    if item["status"] == "authorized":
-        return Authorized(item["id"], amount, currency)
-    return Failed(item["id"], item.get("error_code"), item.get("error_description"))
+def _signal(item: Payment) -> Signal:
+    if item.status in ("captured", "refunded"):
+        return Captured(item.id, item.amount, item.currency)
+    if item.status == "authorized":
+        return Authorized(item.id, item.amount, item.currency)
+    return Failed(item.id, item.error_code, item.error_description)
 
 
-def _refund_state(refund: dict[str, Any]) -> RefundState:
-    return RefundState(refund["id"], _REFUND_STATUS.get(refund["status"], RefundStatus.PENDING))
+def _refund_state(refund: Refund) -> RefundState:
+    return RefundState(refund.id, _REFUND_STATUS.get(refund.status, RefundStatus.PENDING))
