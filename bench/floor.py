@@ -269,10 +269,12 @@ async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
             lambda: (p.pid for p in all_processes() if p.comm == "beam.smp"),
             lambda: run(payments),
         )
+        await consuming.close()  # its consumers first, or the broker cancels them noisily
         # Gone again, so that a vhost shared with a running suite keeps only the suite's queues.
+        cleanup = await publishing.channel()
         for queue in queues:
-            await setup.queue_delete(queue)
-        await setup.exchange_delete(exchange)
+            await cleanup.queue_delete(queue)
+        await cleanup.exchange_delete(exchange)
         return part
     finally:
         await publishing.close()
