@@ -4,7 +4,7 @@
 
 The payment path's processes (faults_kit.PAYMENT_PATH, from the Procfile) run as `make run`
 runs them (rtmn_shared.testing.processes), behind deploy/gateway/nginx.conf on a free port, with
-SendGrid, FCM and Razorpay as their contract fakes in processes of their own. Each payment is
+SendGrid, FCM and Razorpay as their contract fakes in one process of their own. Each payment is
 created through the gateway (`POST /api/payments/create`, which asks the Razorpay fake for an
 order) by a new client from its own loopback address (the gateway limits creates per address),
 and captured by a signed `payment.captured` webhook through the gateway, as Razorpay sends it.
