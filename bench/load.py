@@ -14,9 +14,9 @@ and captured by a signed `payment.captured` webhook through the gateway, as Razo
    those types in the run's vhost; commits and HTTP exchanges are declared (loadkit/shape.py).
 2. The floor of that shape (bench/floor.py's measurement, on a database and vhost of its own):
    the least CPU its publishes, deliveries, commits and exchanges cost this machine.
-3. The rate rises (20, 30, 40, 50, 65, 80, 100, 125, 150, ...; --quick: from 40, shorter steps)
-   until the p99 from webhook to all three effects (wallet credit, order email, payment push:
-   the ledger entry's created_at, the deliveries' sent_at) passes 100 ms, or a request fails.
+3. The rate rises (20, 30, 40, 50, 65, 80, 100, 125, 150, ...: 8 s a step, --quick 4 s) until
+   the p99 from webhook to all three effects (wallet credit, order email, payment push: the
+   ledger entry's created_at, the deliveries' sent_at) passes 100 ms, or a request fails.
 4. A soak at 80 % of the sustained rate (--soak seconds; 60, --quick 10, the issue's is 600)
    compares each process's memory at its start, half-way and at its end: bounded records
    (analytics' sandbox sinks, the fakes') fill in the first half, so the second half shows a leak.
@@ -61,7 +61,6 @@ from loadkit.traffic import Load, Step, effects_of
 from rtmn_shared.testing.infra import ADMIN_DSN, Suite
 
 RATES = (20.0, 30, 40, 50, 65, 80, 100, 125, 150, 200, 300, 500)
-QUICK_FROM = 40.0
 WARM_UP_RATE = 20.0
 # The effects are checked as the administrator: that session is the load generator's.
 GENERATOR_ROLE = urlparse(ADMIN_DSN).username or "postgres"
@@ -78,8 +77,7 @@ class Plan:
     @classmethod
     def of(cls, quick: bool, soak: float | None) -> Plan:
         if quick:
-            rates = tuple(r for r in RATES if r >= QUICK_FROM)
-            return cls(rates, 4.0, 10.0 if soak is None else soak, floor_payments=500)
+            return cls(RATES, 4.0, 10.0 if soak is None else soak, floor_payments=500)
         return cls(RATES, 8.0, 60.0 if soak is None else soak)
 
 
@@ -106,8 +104,10 @@ class Bench:
         progress(f"warm-up: {WARM_UP_RATE:.0f} payments/s for {self.plan.warm_up_seconds:.0f} s")
         before = await shape.outbox_rows(self.conn)
         step = await self.step(WARM_UP_RATE, self.plan.warm_up_seconds)
-        if step.errors or not step.sent:
-            raise SystemExit(f"the warm-up failed: {step.errors[:3]}")
+        if not step.sent:
+            raise SystemExit(f"no payment of the warm-up went through: {step.errors[:3]}")
+        if step.errors:  # the shape is rounded to whole events per payment: a few do no harm
+            progress(f"warm-up errors: {step.errors[:3]}")
         events = shape.per_payment(before, await self.settled_outbox_rows(), len(step.sent))
         bound = await asyncio.to_thread(shape.bindings, self.sampler.vhost)
         return events, shape.shape_of(events, bound)
@@ -187,7 +187,9 @@ async def main(plan: Plan) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="steps from 40/s, 4 s each")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 s steps, a 10 s soak, a 500-payment floor"
+    )
     parser.add_argument("--soak", type=float, default=None, help="soak seconds (default 60)")
     args = parser.parse_args()
     uvloop.run(main(Plan.of(args.quick, args.soak)))
