@@ -44,8 +44,12 @@ class Run:
         return max(self.passing, key=lambda s: s.achieved, default=self.steps[0])
 
     @property
-    def measured(self) -> list[Step]:
-        return [*self.steps, *([self.soak.step] if self.soak else [])]
+    def measured(self) -> dict[str, Step]:
+        """Every step and the soak that has CPU accounted, by a label of its own."""
+        labelled = [(f"{s.rate:.0f}/s", s) for s in self.steps]
+        if self.soak is not None:
+            labelled.append((f"soak {self.soak.step.rate:.0f}/s", self.soak.step))
+        return {label: s for label, s in labelled if s.cpu is not None and s.sent}
 
 
 # ------------------------------------------------------------------------- tables ----
@@ -91,13 +95,13 @@ def floor_lines(run: Run) -> str:
     )
 
 
-def cpu_rows(steps: list[Step]) -> list[tuple[str, ...]]:
+def cpu_rows(steps: dict[str, Step]) -> list[tuple[str, ...]]:
     """CPU ms per payment of each group, the suite's first (costliest in the last step first),
     then the load generator's and the fakes'."""
-    measured = [(s, s.cpu) for s in steps if s.cpu is not None and s.sent]
+    measured = [(s, s.cpu) for s in steps.values() if s.cpu is not None]
     last = measured[-1][1]
     groups = sorted({g for _, cpu in measured for g in cpu.ms}, key=lambda g: -last.ms.get(g, 0))
-    rows = [("CPU ms per payment", *(f"{s.rate:.0f}/s" for s, _ in measured))]
+    rows = [("CPU ms per payment", *steps)]
     for suite in (True, False):
         for group in (g for g in groups if is_suite(g) == suite):
             rows.append((group, *(f"{s.per_payment(c.ms.get(group, 0)):.2f}" for s, c in measured)))
@@ -121,7 +125,7 @@ def memory_rows(run: Run) -> list[tuple[str, ...]]:
         memory[0][1],
         *((soak.rss_start, soak.rss_middle, soak.rss_end) if soak else ({},) * 3),
     ]
-    rows = [
+    rows: list[tuple[str, ...]] = [
         ("process", "RSS first MB", "soak start MB", "soak middle MB", "soak end MB", "peak MB")
     ]
     for name in run.sampler.names:
@@ -165,10 +169,7 @@ def print_report(run: Run, logs: Path, findings: dict[str, list[str]]) -> None:
         print(table([HEAD, step_row(soak)]))
     print()
     print(table(cpu_rows(run.measured)))
-    print(
-        "(the last column is the soak, if any; * shared with everything else running on the "
-        "machine)"
-    )
+    print("(* shared with everything else running on the machine)")
     print()
     print(table(memory_rows(run)))
     print()
@@ -220,9 +221,9 @@ def result(run: Run, findings: dict[str, list[str]]) -> str:
             for g, ms in sorted(best.cpu.ms.items(), key=lambda kv: -kv[1])
         },
         suite_cpu_ms_per_payment_by_step={
-            f"{s.rate:.0f}": round(s.per_payment(s.cpu.suite_ms), 2)
-            for s in run.measured
-            if s.cpu is not None and s.sent
+            label: round(s.per_payment(s.cpu.suite_ms), 2)
+            for label, s in run.measured.items()
+            if s.cpu is not None
         },
         soak_seconds=soak.step.seconds if soak else 0,
         soak_rss_growth_mb=growth(soak.rss_start, soak.rss_end) if soak else None,
