@@ -431,7 +431,7 @@ async def measure(suite: Suite, shapes: Iterable[Shape], payments: int) -> Costs
 
 
 def units_table(costs: Costs) -> str:
-    units = [("unit", "client ms", "serving ms")]
+    units: list[tuple[str, ...]] = [("unit", "client ms", "serving ms")]
     units += [
         (f"{s.name} events ({s.publishes} publishes, {s.deliveries} deliveries)", *ms(part))
         for s, part in costs.events.items()
@@ -441,7 +441,9 @@ def units_table(costs: Costs) -> str:
 
 
 def shapes_table(costs: Costs) -> str:
-    rows = [("ms per payment", "RabbitMQ", "PostgreSQL", "HTTP", "floor", "at most/s", "†")]
+    rows: list[tuple[str, ...]] = [
+        ("ms per payment", "RabbitMQ", "PostgreSQL", "HTTP", "floor", "at most/s", "†")
+    ]
     for shape, events in costs.events.items():
         floor = costs.floor_ms(shape)
         rows.append(
