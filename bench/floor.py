@@ -19,9 +19,11 @@ no validation, no logging and no provider SDK:
   and the webhook (nginx in front is left out), the order at Razorpay, the email at SendGrid
   and two pushes at FCM.
 
-That is the suite's shape. The contract's least shape asks less: one push instead of two (4
-events, 5 commits, 5 exchanges) and one analytics consumer group feeding both sinks instead of
-one per sink (7 deliveries). Its floor is the one no implementation of DESIGN.md gets under.
+That is the suite's shape as it was on 2026-11-27. The contract's least shape asks less: one
+push instead of two (4 events, 5 commits, 5 exchanges) and one analytics consumer group feeding
+both sinks instead of one per sink (7 deliveries). Its floor is the one no implementation of
+DESIGN.md gets under. bench/load.py calls `measure` with the shape it reads from its own run
+instead, and compares the suite's CPU with that floor's suite side (`Costs.suite_side_ms`).
 
 Each part runs alone and as fast as it goes. Its CPU time is read from /proc: this process
 (the clients) and the serving side (beam.smp; this run's PostgreSQL backends and the server's
