@@ -286,13 +286,11 @@ async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
 # --------------------------------------------------------------------- PostgreSQL ----
 
 
-def postgres_pids(database: str) -> list[int]:
-    """This run's backends and their server's background processes (WAL writer, ...)."""
+def postgres_pids(backends: list[int]) -> list[int]:
+    """The floor's own backends and their server's background processes (WAL writer, ...), so
+    that other sessions of the same database (a suite idling meanwhile) are not counted."""
     postgres = [p for p in all_processes() if p.comm == "postgres"]
-    backends = {
-        p.pid: p.ppid for p in postgres if (b := BACKEND.match(cmdline(p.pid))) and b[2] == database
-    }
-    servers = set(backends.values())
+    servers = {p.ppid for p in postgres if p.pid in backends}
     background = [
         p.pid for p in postgres if p.ppid in servers and not BACKEND.match(cmdline(p.pid))
     ]
@@ -306,6 +304,10 @@ async def database(suite: Suite, commits: int) -> Part:
     )
     assert pool is not None
     try:
+        sessions = [await pool.acquire() for _ in range(SESSIONS)]
+        backends = [await conn.fetchval("SELECT pg_backend_pid()") for conn in sessions]
+        for conn in sessions:
+            await pool.release(conn)
         await pool.execute("CREATE TABLE floor_rows (id uuid PRIMARY KEY, body jsonb NOT NULL)")
         body = orjson.dumps({"amount": 49_900, "currency": "INR", "status": "captured"}).decode()
 
@@ -322,7 +324,9 @@ async def database(suite: Suite, commits: int) -> Part:
             )
 
         await run(min(1_000, commits))
-        return await cpu_of(commits, lambda: postgres_pids(suite.database), lambda: run(commits))
+        part = await cpu_of(commits, lambda: postgres_pids(backends), lambda: run(commits))
+        await pool.execute("DROP TABLE floor_rows")  # the suite's database, when load.py's
+        return part
     finally:
         await pool.close()
 
@@ -419,7 +423,8 @@ class Costs:
 
 
 async def measure(suite: Suite, shapes: Iterable[Shape], payments: int) -> Costs:
-    """Each part on the suite's database and vhost, alone and as fast as it goes."""
+    """Each part on the suite's database and vhost, alone and as fast as it goes; what it
+    declares there it removes again, so a running suite's database and vhost will do."""
     events = {}
     for shape in shapes:
         progress(f"RabbitMQ: {payments} payments' events, {shape.name} shape")

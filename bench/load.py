@@ -12,8 +12,8 @@ and captured by a signed `payment.captured` webhook through the gateway, as Razo
 1. A warm-up at 20/s (10 s, not counted) fills the pools, and gives the run's shape: events per
    payment are the outbox rows its payments wrote, by type; deliveries, the queues bound to
    those types in the run's vhost; commits and HTTP exchanges are declared (loadkit/shape.py).
-2. The floor of that shape (bench/floor.py's measurement, on a database and vhost of its own):
-   the least CPU its publishes, deliveries, commits and exchanges cost this machine.
+2. The floor of that shape (bench/floor.py's measurement, on the run's database and vhost while
+   the suite idles): the least CPU its publishes, deliveries, commits and exchanges cost here.
 3. The rate rises (20, 30, 40, 50, 65, 80, 100, 125, 150, ...: 8 s a step, --quick 4 s) until
    the p99 from webhook to all three effects (wallet credit, order email, payment push: the
    ledger entry's created_at, the deliveries' sent_at) passes 100 ms, or a request fails.
@@ -50,7 +50,7 @@ from urllib.parse import urlparse
 
 import asyncpg
 import uvloop
-from floor import Costs, Shape, measure
+from floor import Shape, measure
 from loadkit import shape
 from loadkit.cpu import CpuMeter, CpuUse
 from loadkit.report import TARGET_P99_MS, Run, Soak, log_findings, print_report, result
@@ -58,7 +58,7 @@ from loadkit.running import Running, progress, running
 from loadkit.sampling import Sampler
 from loadkit.traffic import Load, Step, effects_of
 
-from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.infra import ADMIN_DSN
 
 RATES = (20.0, 30, 40, 50, 65, 80, 100, 125, 150, 200, 300, 500)
 WARM_UP_RATE = 20.0
@@ -147,16 +147,6 @@ class Bench:
         )
 
 
-async def floor_of(run_shape: Shape, payments: int) -> Costs:
-    """bench/floor.py's measurement of the run's shape, on a database and vhost of its own."""
-    scratch = Suite()
-    await scratch.create()
-    try:
-        return await measure(scratch, [run_shape], payments)
-    finally:
-        await scratch.destroy()
-
-
 async def drive(plan: Plan, up: Running) -> Run:
     users = await up.register_users()
     load = Load(up.gateway.port, up.fakes.webhook_secret, [u.token for u in users])
@@ -167,7 +157,8 @@ async def drive(plan: Plan, up: Running) -> Run:
     watched = Bench(plan, load, conn, sampler, meter)
     try:
         events, run_shape = await watched.warm_up()
-        costs = await floor_of(run_shape, plan.floor_payments)
+        # bench/floor.py's measurement, on the run's database and vhost while the suite idles.
+        costs = await measure(up.suite, [run_shape], plan.floor_payments)
         steps = await watched.climb()
         soak = await watched.soak(steps) if plan.soak_seconds > 0 else None
     finally:
