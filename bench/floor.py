@@ -19,9 +19,11 @@ no validation, no logging and no provider SDK:
   and the webhook (nginx in front is left out), the order at Razorpay, the email at SendGrid
   and two pushes at FCM.
 
-That is the suite's shape. The contract's least shape asks less: one push instead of two (4
-events, 5 commits, 5 exchanges) and one analytics consumer group feeding both sinks instead of
-one per sink (7 deliveries). Its floor is the one no implementation of DESIGN.md gets under.
+That is the suite's shape as it was on 2026-11-27. The contract's least shape asks less: one
+push instead of two (4 events, 5 commits, 5 exchanges) and one analytics consumer group feeding
+both sinks instead of one per sink (7 deliveries). Its floor is the one no implementation of
+DESIGN.md gets under. bench/load.py calls `measure` with the shape it reads from its own run
+instead, and compares the suite's CPU with that floor's suite side (`Costs.suite_side_ms`).
 
 Each part runs alone and as fast as it goes. Its CPU time is read from /proc: this process
 (the clients) and the serving side (beam.smp; this run's PostgreSQL backends and the server's
@@ -68,6 +70,21 @@ TARGET = 500.0
 CORES_MS = 2_000.0
 
 
+def topic_matches(binding_key: str, routing_key: str) -> bool:
+    """AMQP topic matching: `*` stands for one dot-separated word, `#` for zero or more."""
+
+    def match(pattern: list[str], words: list[str]) -> bool:
+        if not pattern:
+            return not words
+        if pattern[0] == "#":
+            return any(match(pattern[1:], words[i:]) for i in range(len(words) + 1))
+        if not words or pattern[0] not in ("*", words[0]):
+            return False
+        return match(pattern[1:], words[1:])
+
+    return match(binding_key.split("."), routing_key.split("."))
+
+
 @dataclass(frozen=True)
 class Shape:
     """What one payment asks of the infrastructure."""
@@ -75,7 +92,7 @@ class Shape:
     name: str
     tag: str  # names its exchange and queues
     events: tuple[tuple[str, int], ...]  # event type, how many per payment
-    queues: tuple[tuple[str, str], ...]  # consumer group's queue, its binding key
+    queues: tuple[tuple[str, tuple[str, ...]], ...]  # consumer group's queue, its binding keys
     commits: int
     exchanges: int  # HTTP; all but two (the create and the webhook) are with providers
 
@@ -85,25 +102,27 @@ class Shape:
 
     @property
     def deliveries(self) -> int:
+        """A queue gets one copy of an event however many of its keys match."""
         return sum(
-            count * sum(key in (event, "#") for _, key in self.queues)
+            count * sum(any(topic_matches(key, event) for key in keys) for _, keys in self.queues)
             for event, count in self.events
         )
 
 
-# As the suite does it: two pushes (payment and credit), and analytics with one consumer group
-# per sink, each bound to every event so that a sink's backlog never holds the other.
+# As the suite did it on 2026-11-27: two pushes (payment and credit), and analytics with one
+# consumer group per sink, each bound to every event so that a sink's backlog never holds the
+# other. bench/load.py reads the shape the suite has from its run instead.
 SUITE = Shape(
     "the suite's",
     "suite",
     (("payment.success", 1), ("wallet.credited", 1), ("notification.sent", 3)),
     (
-        ("wallet.credit-cashback", "payment.success"),
-        ("notify.email-order-confirmation", "payment.success"),
-        ("notify.push-payment-success", "payment.success"),
-        ("notify.push-wallet-credited", "wallet.credited"),
-        ("analytics.mixpanel", "#"),
-        ("analytics.ga4", "#"),
+        ("wallet.credit-cashback", ("payment.success",)),
+        ("notify.email-order-confirmation", ("payment.success",)),
+        ("notify.push-payment-success", ("payment.success",)),
+        ("notify.push-wallet-credited", ("wallet.credited",)),
+        ("analytics.mixpanel", ("#",)),
+        ("analytics.ga4", ("#",)),
     ),
     commits=6,
     exchanges=6,
@@ -115,10 +134,10 @@ LEAST = Shape(
     "least",
     (("payment.success", 1), ("wallet.credited", 1), ("notification.sent", 2)),
     (
-        ("wallet.credit-cashback", "payment.success"),
-        ("notify.email-order-confirmation", "payment.success"),
-        ("notify.push-payment-success", "payment.success"),
-        ("analytics.forward", "#"),
+        ("wallet.credit-cashback", ("payment.success",)),
+        ("notify.email-order-confirmation", ("payment.success",)),
+        ("notify.push-payment-success", ("payment.success",)),
+        ("analytics.forward", ("#",)),
     ),
     commits=5,
     exchanges=5,
@@ -188,9 +207,10 @@ async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
         setup = await consuming.channel()
         await setup.exchange_declare(exchange, exchange_type="topic", durable=True)
         queues = [f"{shape.tag}.{queue}" for queue, _ in shape.queues]
-        for queue, (_, key) in zip(queues, shape.queues, strict=True):
+        for queue, (_, keys) in zip(queues, shape.queues, strict=True):
             await setup.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
-            await setup.queue_bind(queue, exchange, routing_key=key)
+            for key in keys:
+                await setup.queue_bind(queue, exchange, routing_key=key)
 
         received, expected, done = 0, 0, asyncio.Event()
 
@@ -246,11 +266,18 @@ async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
             await asyncio.wait_for(done.wait(), timeout=300)
 
         await run(min(200, payments))  # warm-up: connections, queues' first segments
-        return await cpu_of(
+        part = await cpu_of(
             payments,
             lambda: (p.pid for p in all_processes() if p.comm == "beam.smp"),
             lambda: run(payments),
         )
+        await consuming.close()  # its consumers first, or the broker cancels them noisily
+        # Gone again, so that a vhost shared with a running suite keeps only the suite's queues.
+        cleanup = await publishing.channel()
+        for queue in queues:
+            await cleanup.queue_delete(queue)
+        await cleanup.exchange_delete(exchange)
+        return part
     finally:
         await publishing.close()
         await consuming.close()
@@ -259,13 +286,11 @@ async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
 # --------------------------------------------------------------------- PostgreSQL ----
 
 
-def postgres_pids(database: str) -> list[int]:
-    """This run's backends and their server's background processes (WAL writer, ...)."""
+def postgres_pids(backends: list[int]) -> list[int]:
+    """The floor's own backends and their server's background processes (WAL writer, ...), so
+    that other sessions of the same database (a suite idling meanwhile) are not counted."""
     postgres = [p for p in all_processes() if p.comm == "postgres"]
-    backends = {
-        p.pid: p.ppid for p in postgres if (b := BACKEND.match(cmdline(p.pid))) and b[2] == database
-    }
-    servers = set(backends.values())
+    servers = {p.ppid for p in postgres if p.pid in backends}
     background = [
         p.pid for p in postgres if p.ppid in servers and not BACKEND.match(cmdline(p.pid))
     ]
@@ -279,6 +304,10 @@ async def database(suite: Suite, commits: int) -> Part:
     )
     assert pool is not None
     try:
+        sessions = [await pool.acquire() for _ in range(SESSIONS)]
+        backends = [await conn.fetchval("SELECT pg_backend_pid()") for conn in sessions]
+        for conn in sessions:
+            await pool.release(conn)
         await pool.execute("CREATE TABLE floor_rows (id uuid PRIMARY KEY, body jsonb NOT NULL)")
         body = orjson.dumps({"amount": 49_900, "currency": "INR", "status": "captured"}).decode()
 
@@ -295,7 +324,9 @@ async def database(suite: Suite, commits: int) -> Part:
             )
 
         await run(min(1_000, commits))
-        return await cpu_of(commits, lambda: postgres_pids(suite.database), lambda: run(commits))
+        part = await cpu_of(commits, lambda: postgres_pids(backends), lambda: run(commits))
+        await pool.execute("DROP TABLE floor_rows")  # the suite's database, when load.py's
+        return part
     finally:
         await pool.close()
 
@@ -357,7 +388,83 @@ async def http(exchanges: int) -> Part:
         await server.wait()
 
 
-# ---------------------------------------------------------------------------- main ----
+# ------------------------------------------------------------------------ the floor ----
+
+
+@dataclass
+class Costs:
+    """What each part of a payment costs this machine at the least: a shape's events, one
+    commit, one HTTP exchange."""
+
+    events: dict[Shape, Part]
+    commit: Part
+    exchange: Part
+
+    def postgres_ms(self, shape: Shape) -> float:
+        return shape.commits * self.commit.total_ms
+
+    def http_ms(self, shape: Shape) -> float:
+        return shape.exchanges * self.exchange.total_ms
+
+    def floor_ms(self, shape: Shape) -> float:
+        return self.events[shape].total_ms + self.postgres_ms(shape) + self.http_ms(shape)
+
+    def providers_elsewhere_ms(self, shape: Shape) -> float:
+        """The floor less the providers' side of their exchanges, which runs on their machines."""
+        return self.floor_ms(shape) - (shape.exchanges - 2) * self.exchange.server_ms
+
+    def suite_side_ms(self, shape: Shape) -> float:
+        """The part of the floor that runs where the suite runs: neither the clients' side of
+        the create and the webhook nor the providers' side of the rest (what bench/load.py's
+        suite total leaves out too)."""
+        inbound = 2 * self.exchange.server_ms
+        outbound = (shape.exchanges - 2) * self.exchange.client_ms
+        return self.events[shape].total_ms + self.postgres_ms(shape) + inbound + outbound
+
+
+async def measure(suite: Suite, shapes: Iterable[Shape], payments: int) -> Costs:
+    """Each part on the suite's database and vhost, alone and as fast as it goes; what it
+    declares there it removes again, so a running suite's database and vhost will do."""
+    events = {}
+    for shape in shapes:
+        progress(f"RabbitMQ: {payments} payments' events, {shape.name} shape")
+        events[shape] = await broker(suite.amqp_url, shape, payments)
+    commits = payments * max(s.commits for s in events)
+    progress(f"PostgreSQL: {commits} commits")
+    commit = await database(suite, commits)
+    exchanges = payments * max(s.exchanges for s in events)
+    progress(f"HTTP: {exchanges} exchanges")
+    return Costs(events, commit, await http(exchanges))
+
+
+def units_table(costs: Costs) -> str:
+    units: list[tuple[str, ...]] = [("unit", "client ms", "serving ms")]
+    units += [
+        (f"{s.name} events ({s.publishes} publishes, {s.deliveries} deliveries)", *ms(part))
+        for s, part in costs.events.items()
+    ]
+    units += [("one commit", *ms(costs.commit)), ("one HTTP exchange", *ms(costs.exchange))]
+    return table(units)
+
+
+def shapes_table(costs: Costs) -> str:
+    rows: list[tuple[str, ...]] = [
+        ("ms per payment", "RabbitMQ", "PostgreSQL", "HTTP", "floor", "at most/s", "†")
+    ]
+    for shape, events in costs.events.items():
+        floor = costs.floor_ms(shape)
+        rows.append(
+            (
+                f"{shape.name} shape ({shape.commits} commits, {shape.exchanges} exchanges)",
+                f"{events.total_ms:.2f}",
+                f"{costs.postgres_ms(shape):.2f}",
+                f"{costs.http_ms(shape):.2f}",
+                f"{floor:.2f}",
+                f"{CORES_MS / floor:.0f}",
+                f"{CORES_MS / costs.providers_elsewhere_ms(shape):.0f}",
+            )
+        )
+    return table(rows)
 
 
 async def main(quick: bool) -> None:
@@ -366,64 +473,30 @@ async def main(quick: bool) -> None:
     progress(f"provisioning {suite.database} and vhost {suite.vhost}")
     await suite.create()
     try:
-        events = {}
-        for shape in SHAPES:
-            progress(f"RabbitMQ: {payments} payments' events, {shape.name} shape")
-            events[shape] = await broker(suite.amqp_url, shape, payments)
-        progress(f"PostgreSQL: {payments * SUITE.commits} commits")
-        commit = await database(suite, payments * SUITE.commits)
-        progress(f"HTTP: {payments * SUITE.exchanges} exchanges")
-        exchange = await http(payments * SUITE.exchanges)
+        costs = await measure(suite, SHAPES, payments)
     finally:
         await suite.destroy()
 
-    units = [("unit", "client ms", "serving ms")]
-    units += [
-        (f"{s.name} events ({s.publishes} publishes, {s.deliveries} deliveries)", *ms(events[s]))
-        for s in SHAPES
-    ]
-    units += [("one commit", *ms(commit)), ("one HTTP exchange", *ms(exchange))]
-    print(table(units))
-
-    rows = [("ms per payment", "RabbitMQ", "PostgreSQL", "HTTP", "floor", "at most/s", "†")]
-    ceilings: dict[Shape, tuple[float, float, float]] = {}
-    for shape in SHAPES:
-        postgres = shape.commits * commit.total_ms
-        web = shape.exchanges * exchange.total_ms
-        floor = events[shape].total_ms + postgres + web
-        # With the providers off this machine, their side of their exchanges costs it nothing.
-        remote = floor - (shape.exchanges - 2) * exchange.server_ms
-        ceilings[shape] = (floor, CORES_MS / floor, CORES_MS / remote)
-        rows.append(
-            (
-                f"{shape.name} shape ({shape.commits} commits, {shape.exchanges} exchanges)",
-                f"{events[shape].total_ms:.2f}",
-                f"{postgres:.2f}",
-                f"{web:.2f}",
-                f"{floor:.2f}",
-                f"{CORES_MS / floor:.0f}",
-                f"{CORES_MS / remote:.0f}",
-            )
-        )
+    print(units_table(costs))
     print()
-    print(table(rows))
+    print(shapes_table(costs))
     print(
         f"(at most/s: payments a second with 2 cores 100 % busy and nothing else running; "
         f"†: the same with the providers' servers elsewhere; target {TARGET:.0f})"
     )
-    floor, ceiling, remote = ceilings[LEAST]
+    floor = costs.floor_ms(LEAST)
     print(
         result_line(
             "floor",
             "payments_per_s_ceiling",
-            ceiling,
+            CORES_MS / floor,
             TARGET,
             "payments/s",
             shape=LEAST.tag,
             floor_ms=floor,
-            ceiling_providers_elsewhere=remote,
-            suite_shape_floor_ms=ceilings[SUITE][0],
-            suite_shape_ceiling=ceilings[SUITE][1],
+            ceiling_providers_elsewhere=CORES_MS / costs.providers_elsewhere_ms(LEAST),
+            suite_shape_floor_ms=costs.floor_ms(SUITE),
+            suite_shape_ceiling=CORES_MS / costs.floor_ms(SUITE),
         )
     )
 

@@ -1,4 +1,4 @@
-"""`python -m rtmn_fakes` runs one fake standalone and prints where it listens."""
+"""`python -m rtmn_fakes` runs fakes standalone and prints where each listens."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import aiohttp
 import pytest
 
-from rtmn_fakes.__main__ import FAKES, build, parser
+from rtmn_fakes.__main__ import FAKES, build, parse_all, parser
 
 
 async def test_standalone_twilio_answers_and_stops_on_sigterm() -> None:
@@ -60,3 +60,49 @@ def test_credentials_flags_reach_the_fake() -> None:
     fake = build(parser().parse_args(["razorpay", "--key-id", "rzp_test_cli", "--key-secret", "x"]))
 
     assert (fake.key_id, fake.key_secret) == ("rzp_test_cli", "x")  # type: ignore[attr-defined]
+
+
+async def test_fakes_joined_by_plus_share_one_process_and_each_answers() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rtmn_fakes",
+        "sendgrid",
+        "--port",
+        "0",
+        "--api-key",
+        "SG.joined.key",
+        "+",
+        "razorpay",
+        "--port",
+        "0",
+        "--key-id",
+        "rzp_test_joined",
+        "--key-secret",
+        "s3cret",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [await asyncio.wait_for(process.stdout.readline(), 30) for _ in range(2)]
+        urls = dict(line.decode().split() for line in lines)
+        auth = aiohttp.encode_basic_auth("rzp_test_joined", "s3cret")
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{urls['razorpay']}/v1/orders",
+                json={"amount": 100, "currency": "INR"},
+                headers={"Authorization": auth},
+            ) as order,
+            http.post(f"{urls['sendgrid']}/v3/mail/send", json={}) as unauthorized,
+        ):
+            assert (order.status, unauthorized.status) == (200, 401)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+def test_arguments_split_at_plus_into_one_namespace_per_fake() -> None:
+    fakes = parse_all(["s3", "--port", "0", "+", "msg91", "--authkey", "k"])
+
+    assert [args.name for args in fakes] == ["s3", "msg91"]
