@@ -194,7 +194,11 @@ class OutboxRelay:
         go out together, and one deadline for the batch spares a timer per event."""
         if self._channel is None or self._channel.is_closed:
             await self._drop_broker()  # the broker may have closed only the channel
-            self._amqp = await aio_pika.connect(self.amqp_url, timeout=5)
+            try:
+                self._amqp = await aio_pika.connect(self.amqp_url, timeout=5)
+            except (OSError, TimeoutError) as error:
+                # The broker's outage, not the database's: the lock and its session are kept.
+                raise BrokerUnreachableError(_describe(error)) from error
             channel = await self._amqp.channel(publisher_confirms=True, on_return_raises=True)
             await declare_exchange(channel)
             underlay = await channel.get_underlay_channel()
@@ -257,7 +261,11 @@ class NotConfirmedError(Exception):
     pass
 
 
-_BROKER_OUTAGES = (NotConfirmedError, aio_pika.exceptions.AMQPError)
+class BrokerUnreachableError(Exception):
+    pass
+
+
+_BROKER_OUTAGES = (NotConfirmedError, BrokerUnreachableError, aio_pika.exceptions.AMQPError)
 _OUTAGES: tuple[type[Exception], ...] = (*_BROKER_OUTAGES, *FAILURES)
 
 
