@@ -21,9 +21,15 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
+from geo.app import SERVICE as GEO
+from otp.app import SERVICE as OTP
+from rtmn_shared.service import probed_roles
 from rtmn_shared.testing.infra import AMQP_BASE, Suite, rabbitmqctl
 from rtmn_shared.testing.processes import free_port
 from rtmn_shared.testing.waiting import wait_for
+from rtmn_shared.web.app import Readiness
+from rtmn_shared.web.probes import RoleProbes
+from wallet.app import SERVICE as WALLET
 
 ROOT = Path(__file__).resolve().parents[2]
 # An outage seen within this many seconds is "within seconds"; so is the way back, given the
@@ -157,6 +163,27 @@ async def status_becomes(
     body = last[1]
     assert body is not None
     return body
+
+
+async def test_a_role_is_unready_until_it_has_registered_what_makes_it_ready() -> None:
+    probes = RoleProbes(["relay", "consumers"])
+    readiness = Readiness(extra=probes.checks())
+    assert await readiness.check() == {
+        "relay": "down (NotStarted)",
+        "consumers": "down (NotStarted)",
+    }
+
+    async def consuming() -> None:
+        return None
+
+    probes.register("consumers", consuming)
+    assert await readiness.check() == {"relay": "down (NotStarted)", "consumers": "ok"}
+
+
+def test_only_the_roles_a_service_has_are_probed() -> None:
+    assert probed_roles(WALLET, ["api", "relay", "consumers"]) == ["relay", "consumers"]
+    assert probed_roles(OTP, ["api", "relay", "consumers"]) == ["relay"]  # it consumes nothing
+    assert probed_roles(GEO, ["api"]) == []
 
 
 async def test_a_worker_is_ready_while_it_consumes_and_relays_and_not_while_shut_out(
