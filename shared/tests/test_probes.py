@@ -131,7 +131,8 @@ def start(wallet_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
+    # As the kubelet's timeoutSeconds: an API's /readyz may take its 1 s checks' time.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         yield session
 
 
