@@ -285,10 +285,11 @@ def worker_deployment(spec: Spec) -> Obj:
         "env": [*amqp_env(), {"name": "METRICS_PORT", "value": str(METRICS_PORT)}],
         "resources": resources(spec.worker_resources),
         "securityContext": CONTAINER_SECURITY,
-        # A worker has no API: its Prometheus endpoint answers any path while the process lives.
+        # Served by the worker's event loop: alive while the loop answers within the timeout,
+        # ready while its consumers consume and its relay is connected, leading or standing by.
         "startupProbe": http_probe("/healthz", "metrics", 2, 30),
         "livenessProbe": http_probe("/healthz", "metrics", 15, 3),
-        "readinessProbe": http_probe("/healthz", "metrics", 10, 3),
+        "readinessProbe": http_probe("/readyz", "metrics", 5, 2),
         "volumeMounts": [TMP_MOUNT],
     }
     return deployment(

@@ -27,7 +27,6 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 import uvloop
 from aiohttp import web
-from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from rtmn_shared import db
@@ -47,6 +46,8 @@ from rtmn_shared.settings import (
     set_in_environment,
 )
 from rtmn_shared.suite import SERVICES, ServiceInfo
+from rtmn_shared.web.app import READINESS, Readiness
+from rtmn_shared.web.probes import RoleProbes, consumers_ready, relay_ready, serve_probes
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,10 @@ async def migrate_or_exit(service: Service[Any], settings: CommonSettings) -> No
     log.info("migrations applied: %s", ", ".join(applied) or "none new")
 
 
-async def run_api(service: Service[S], settings: S) -> None:
+async def run_api(service: Service[S], settings: S, probes: RoleProbes) -> None:
     async with AsyncExitStack() as stack:
         app = await service.build_app(settings, stack)
+        app[READINESS].extra.update(probes.checks())  # the relay and consumers beside it
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -192,13 +194,22 @@ async def run_api(service: Service[S], settings: S) -> None:
         await asyncio.Event().wait()
 
 
-def _serve_metrics(settings: CommonSettings) -> None:
-    """Relay and consumer processes have no API; they expose /metrics on their own port."""
+async def serve_worker_probes(
+    settings: CommonSettings, probes: RoleProbes, stack: AsyncExitStack
+) -> None:
+    """A process without the API serves /metrics, /healthz and /readyz on its metrics port."""
     if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, addr=settings.http_host)
+        readiness = Readiness(extra=probes.checks())
+        await serve_probes(readiness, settings.http_host, settings.metrics_port, stack)
 
 
-async def run_relay(service: Service[S], settings: S) -> None:
+def probed_roles(service: Service[Any], roles: Sequence[str]) -> list[str]:
+    """The roles whose readiness the process reports: its relay, and its consumers if any."""
+    has = {"relay": True, "consumers": service.build_handlers is not None}
+    return [role for role in roles if has.get(role, False)]
+
+
+async def run_relay(service: Service[S], settings: S, probes: RoleProbes) -> None:
     async with AsyncExitStack() as stack:
         # A "sent" mark a crash loses only publishes the event again, which consumers absorb.
         pool = await open_pool(service.info, settings, stack, durable_commits=False)
@@ -209,11 +220,12 @@ async def run_relay(service: Service[S], settings: S) -> None:
             amqp_url=str(settings.amqp_url),
             window=settings.dedupe_window(),
         )
+        probes.register("relay", relay_ready(relay))
         log.info("%s relay started", service.name)
         await relay.run()
 
 
-async def run_consumers(service: Service[S], settings: S) -> None:
+async def run_consumers(service: Service[S], settings: S, probes: RoleProbes) -> None:
     if service.build_handlers is None:
         log.info("%s consumes no events", service.name)
         return
@@ -232,6 +244,7 @@ async def run_consumers(service: Service[S], settings: S) -> None:
             after_commit=open_unit_of_work(service.info, settings, pool, stack).wake,
             inbox=Inbox(settings.dedupe_window()),
         )
+        probes.register("consumers", consumers_ready(runner))
         await runner.run()
 
 
@@ -259,7 +272,7 @@ async def _until_signal(work: Sequence[Awaitable[None]]) -> None:
         raise failure
 
 
-ROLES: dict[str, Callable[[Service[Any], Any], Awaitable[None]]] = {
+ROLES: dict[str, Callable[[Service[Any], Any, RoleProbes], Awaitable[None]]] = {
     "api": run_api,
     "relay": run_relay,
     "consumers": run_consumers,
@@ -303,9 +316,13 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
             log.info("credentials from the secret store: %s", ", ".join(from_store))
         if "migrate" in roles:
             await migrate_or_exit(service, settings)
-        if "api" not in roles:
-            _serve_metrics(settings)  # the API serves /metrics for the whole process
-        await _until_signal([ROLES[role](service, settings) for role in roles if role in ROLES])
+        probes = RoleProbes(probed_roles(service, roles))
+        async with AsyncExitStack() as stack:
+            if "api" not in roles:  # the API serves the probes and /metrics for the process
+                await serve_worker_probes(settings, probes, stack)
+            await _until_signal(
+                [ROLES[role](service, settings, probes) for role in roles if role in ROLES]
+            )
 
     try:
         uvloop.run(run())

@@ -72,8 +72,9 @@ def test_every_service_has_its_migration_api_and_worker(compose: dict[str, Any])
         assert (worker is not None) == (name in WORKERS), name
         if worker is not None:
             assert worker["command"] == ["worker"]
-            # The image's HEALTHCHECK asks the worker's metrics port when it is set.
-            assert "METRICS_PORT" in worker["environment"]
+            # Healthy when ready, asked on the metrics port its event loop serves the probes on.
+            port = worker["environment"]["METRICS_PORT"]
+            assert f"127.0.0.1:{port}/readyz" in " ".join(worker["healthcheck"]["test"])
 
 
 def test_infrastructure_has_healthchecks_and_named_volumes(compose: dict[str, Any]) -> None:

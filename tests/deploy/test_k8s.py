@@ -200,6 +200,9 @@ def test_every_service_has_its_deployments_service_autoscaler_budget_and_migrati
             worker = deployments[f"{name}-worker"]["spec"]["template"]["spec"]["containers"][0]
             assert worker["args"] == ["worker"]
             assert {"name": "METRICS_PORT", "value": "9100"} in worker["env"]
+            # The worker's event loop serves both probes on its metrics port.
+            for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                assert worker[probe]["httpGet"] == {"path": path, "port": "metrics"}, name
             assert f"{name}-worker" in pdbs
     for consumer in ("wallet", "notify", "analytics"):
         assert f"{consumer}-worker" in deployments

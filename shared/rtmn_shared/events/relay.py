@@ -70,6 +70,7 @@ class OutboxRelay:
         self.pool = pool
         self.connect_db = connect_db
         self._listen: asyncpg.Connection[asyncpg.Record] | None = None
+        self._standby: asyncpg.Connection[asyncpg.Record] | None = None
         self.amqp_url = amqp_url
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
@@ -90,6 +91,8 @@ class OutboxRelay:
         try:
             while True:
                 try:
+                    # Connected even while idle or standing by, so readiness tells the truth.
+                    await self._connect()
                     await self._hold_leadership()
                     published = await self.relay_once()
                     iterations += 1
@@ -110,6 +113,16 @@ class OutboxRelay:
                     await self._idle()
         finally:
             await self.close()
+
+    @property
+    def broker_connected(self) -> bool:
+        return self._channel is not None and not self._channel.is_closed
+
+    @property
+    def session_alive(self) -> bool:
+        """Holding the relay lock, or standing by for it, on a database session that is open."""
+        session = self._listen or self._standby
+        return session is not None and not session.is_closed()
 
     async def close(self) -> None:
         with contextlib.suppress(*_OUTAGES):
@@ -184,8 +197,13 @@ class OutboxRelay:
         """aiormq's channel under aio-pika's: there a publish need not wait for its frame to reach
         the socket while holding the channel's lock (aio-pika's publish does), so a batch's frames
         go out together, and one deadline for the batch spares a timer per event."""
-        if self._channel is None or self._amqp is None or self._amqp.is_closed:
-            self._amqp = await aio_pika.connect(self.amqp_url, timeout=5)
+        if self._channel is None or self._channel.is_closed:
+            await self._drop_broker()  # the broker may have closed only the channel
+            try:
+                self._amqp = await aio_pika.connect(self.amqp_url, timeout=5)
+            except (OSError, TimeoutError) as error:
+                # The broker's outage, not the database's: the lock and its session are kept.
+                raise BrokerUnreachableError(_describe(error)) from error
             channel = await self._amqp.channel(publisher_confirms=True, on_return_raises=True)
             await declare_exchange(channel)
             underlay = await channel.get_underlay_channel()
@@ -210,11 +228,15 @@ class OutboxRelay:
         try:
             while not await listen.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
                 log.info("another relay holds the %s outbox; standing by", self.service)
+                self._standby = listen
                 await asyncio.sleep(self.poll_seconds * 5)
+                await self._connect()  # a broker that came back finds the standby connected
             await listen.add_listener(channel_of(self.service), self._on_notify)
         except BaseException:
             await listen.close()
             raise
+        finally:
+            self._standby = None
         self._listen = listen
         self._local.leading(self.service, self._on_notify)
 
@@ -246,7 +268,11 @@ class NotConfirmedError(Exception):
     pass
 
 
-_BROKER_OUTAGES = (NotConfirmedError, aio_pika.exceptions.AMQPError)
+class BrokerUnreachableError(Exception):
+    pass
+
+
+_BROKER_OUTAGES = (NotConfirmedError, BrokerUnreachableError, aio_pika.exceptions.AMQPError)
 _OUTAGES: tuple[type[Exception], ...] = (*_BROKER_OUTAGES, *FAILURES)
 
 

@@ -75,6 +75,28 @@ class Readiness:
 READINESS = web.AppKey("readiness", Readiness)
 
 
+async def healthz(_: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[READINESS]
+    checks = await ready.check()
+    healthy = all(v == "ok" for v in checks.values())
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "checks": checks,
+        "providers": ready.providers,
+    }
+    return json_response(body, status=200 if healthy else 503)
+
+
+async def metrics(_: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
 def create_app(
     *,
     service: str,
@@ -91,25 +113,6 @@ def create_app(
         PROVIDER_SANDBOX.labels(service, provider).set(mode == "sandbox")
     routes.install(app)
     spec = document(f"RTMN {service}", version, routes.specs)
-
-    async def healthz(_: web.Request) -> web.Response:
-        return json_response({"status": "ok"})
-
-    async def readyz(request: web.Request) -> web.Response:
-        ready = request.app[READINESS]
-        checks = await ready.check()
-        healthy = all(v == "ok" for v in checks.values())
-        body = {
-            "status": "ok" if healthy else "unavailable",
-            "checks": checks,
-            "providers": ready.providers,
-        }
-        return json_response(body, status=200 if healthy else 503)
-
-    async def metrics(_: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest())
-        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        return response
 
     async def openapi(_: web.Request) -> web.Response:
         return json_response(spec)
