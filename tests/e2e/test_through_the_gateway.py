@@ -8,6 +8,7 @@ import hmac
 import io
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ async def test_a_razorpay_signature_still_verifies_after_the_gateway(
     body = (
         b'{"entity": "event", "event": "payment.failed",  "contains": ["payment"],'
         b' "payload": {"payment": {"entity": {"id": "pay_gw_1", "order_id": "order_nope",'
-        b' "amount": 100, "currency": "INR", "status": "failed"}}}}'
+        b' "amount": 100, "currency": "INR", "status": "failed"}}},'
+        b' "created_at": %d}' % int(time.time())
     )
     signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
     async with aiohttp.ClientSession() as http:
