@@ -17,7 +17,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
 from analytics.handlers import RETRY_DELAYS_MS, SINKS_HEADER
-from rtmn_shared.events.consumer import Handler, persistent_copy
+from rtmn_shared.events.consumer import Handler, copy_of
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
 from rtmn_shared.logs import redact_url
 from rtmn_shared.resilience import Backoff
@@ -84,13 +84,7 @@ async def _fold(connection: AbstractConnection, source: str, target: str, sink: 
         await queue.unbind(EXCHANGE, "#")
         moved = 0
         while (message := await queue.get(no_ack=False, fail=False)) is not None:
-            copy = persistent_copy(
-                message.body,
-                {**(message.headers or {}), SINKS_HEADER: sink},
-                message_id=message.message_id,
-                type=message.type,
-                content_type=message.content_type,
-            )
+            copy = copy_of(message, {**(message.headers or {}), SINKS_HEADER: sink})
             await channel.default_exchange.publish(copy, routing_key=target, mandatory=True)
             await message.ack()
             moved += 1

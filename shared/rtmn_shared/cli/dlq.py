@@ -20,7 +20,7 @@ from typing import Any
 
 import aio_pika
 
-from rtmn_shared.events.consumer import ATTEMPT_HEADER, ERROR_HEADER, persistent_copy
+from rtmn_shared.events.consumer import ATTEMPT_HEADER, ERROR_HEADER, copy_of
 
 
 async def dead_letters(amqp_url: str, queue: str, limit: int, replay: bool) -> list[dict[str, Any]]:
@@ -45,14 +45,9 @@ async def dead_letters(amqp_url: str, queue: str, limit: int, replay: bool) -> l
             )
             if replay:
                 headers[ATTEMPT_HEADER] = 1
-                copy = persistent_copy(
-                    message.body,
-                    headers,
-                    message_id=message.message_id,
-                    type=message.type,
-                    content_type=message.content_type,
+                await channel.default_exchange.publish(
+                    copy_of(message, headers), routing_key=queue, mandatory=True
                 )
-                await channel.default_exchange.publish(copy, routing_key=queue, mandatory=True)
                 await message.ack()
         if not replay:
             # Browsing must not consume: unacked messages return to the DLQ, in order.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
@@ -416,6 +416,17 @@ def persistent_copy(
         type=type,
         content_type=content_type,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def copy_of(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """`persistent_copy` of a message taken with aio-pika (the DLQ tool, queue moves)."""
+    return persistent_copy(
+        message.body,
+        headers,
+        message_id=message.message_id,
+        type=message.type,
+        content_type=message.content_type,
     )
 
 
