@@ -135,3 +135,33 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+Request = bytes  # a whole HTTP/1.1 request, headers and body
+
+
+class Connection:
+    """One keep-alive connection to a local server, one request at a time, as lean as a client
+    gets, so that what is measured is the server."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, request: Request, expect: bytes = b"200") -> None:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        start = head.lower().index(b"content-length:") + 15
+        body = await self.reader.readexactly(int(head[start : head.index(b"\r\n", start)]))
+        if head[9:12] != expect:
+            raise RuntimeError(f"answered {head[9:12].decode()}: {body[:300]!r}")
+
+    def close(self) -> None:
+        self.writer.close()

@@ -42,6 +42,8 @@ import uvloop
 from _common import (
     BACKEND,
     TICK_MS,
+    Connection,
+    Request,
     all_processes,
     cmdline,
     median,
@@ -63,7 +65,6 @@ CLIENTS = 32
 USERS = 64
 COUNTED = 50
 
-Request = bytes
 WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 SSL_OR_GSS_REQUEST = (80877103, 80877104)
 
@@ -216,28 +217,6 @@ def requests(suite: Suite) -> Iterator[Request]:
         yield head.encode() + body
 
 
-class Connection:
-    """One keep-alive connection to the server, one request at a time."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def post(self, request: Request) -> None:
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        start = head.lower().index(b"content-length:") + 15
-        body = await self.reader.readexactly(int(head[start : head.index(b"\r\n", start)]))
-        if head[9:12] != b"201":
-            raise RuntimeError(f"create answered {head[9:12].decode()}: {body[:300]!r}")
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 async def start_server(
     variant: Variant, suite: Suite, fake_url: str, database_url: str
 ) -> asyncio.subprocess.Process:
@@ -282,14 +261,14 @@ async def count_conversation(
     conn = await Connection.open(variant.port)
     try:
         for _ in range(20):
-            await conn.post(next(stream))
+            await conn.post(next(stream), expect=b"201")
         wire.reset()
         for _ in range(COUNTED):
-            await conn.post(next(stream))
+            await conn.post(next(stream), expect=b"201")
         variant.round_trips = wire.round_trips / COUNTED
         variant.commits = wire.commits / COUNTED
         wire.reset()
-        await conn.post(next(stream))
+        await conn.post(next(stream), expect=b"201")
         variant.statements = list(wire.log)
     finally:
         conn.close()
@@ -324,7 +303,7 @@ async def sustained(
     async def worker(conn: Connection, deadline: float) -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            await conn.post(next(stream))
+            await conn.post(next(stream), expect=b"201")
             done += 1
 
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 import uvloop
-from _common import median, result_line, sample_payment, table
+from _common import median, progress, result_line, sample_payment, table
 
 from rtmn_shared.db import Pool, keep_session
 from rtmn_shared.events.catalogue import PaymentSuccess
@@ -44,10 +44,6 @@ EFFECTS = Migration(
     "0001_effects.sql",
     "CREATE TABLE effects (event_id uuid PRIMARY KEY, latency_ms double precision NOT NULL)",
 )
-
-
-def progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
 
 
 async def open_pool(database_url: str) -> Pool:

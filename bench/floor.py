@@ -53,6 +53,7 @@ from _common import (
     TICK_MS,
     all_processes,
     cmdline,
+    progress,
     read_proc,
     result_line,
     sample_payment,
@@ -147,10 +148,6 @@ PREFETCH = 100
 ACK_EVERY = 25
 SESSIONS = 16
 HTTP_IN_FLIGHT = 32
-
-
-def progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
 
 
 @dataclass

@@ -40,7 +40,7 @@ from types import ModuleType
 
 import asyncpg
 import uvloop
-from _common import median, result_line, table, wait_healthy
+from _common import Connection, median, progress, result_line, table, wait_healthy
 
 from rtmn_shared.db import Pool, keep_session
 from rtmn_shared.dedupe import DEFAULT_WINDOW
@@ -76,10 +76,6 @@ BATCH_WORKERS = 2
 SINGLE_TASKS = 8
 CLIENTS = 32
 ROUNDS = 20
-
-
-def progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -261,7 +257,7 @@ async def consumer_singles(db: Database, seconds: float) -> float:
 
 
 async def webhook_rate(db: Database, seconds: float) -> float:
-    conns = [await webhooks.Connection.open(db.port) for _ in range(CLIENTS)]
+    conns = [await Connection.open(db.port) for _ in range(CLIENTS)]
     try:
         count, took, _ = await webhooks.sustained(conns, db.requests, seconds)
     finally:

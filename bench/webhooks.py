@@ -36,7 +36,7 @@ from pathlib import Path
 
 import asyncpg
 import uvloop
-from _common import percentile, result_line, table, wait_healthy
+from _common import Connection, Request, percentile, result_line, table, wait_healthy
 
 from rtmn_fakes.razorpay import build_webhook, sign_webhook
 from rtmn_shared.migrations import discover, migrate
@@ -51,8 +51,6 @@ CLIENTS = 64
 BASELINE_CONNECTIONS = 10
 PACED_RATE = 1_000
 AMOUNT = 49_900
-
-Request = bytes  # a whole HTTP/1.1 request, headers and body
 
 
 # One published payment.captured sample; each webhook swaps in its own order and payment ids
@@ -94,30 +92,6 @@ def webhook(order_id: str) -> Request:
         f"X-Razorpay-Event-Id: evt_{uuid.uuid4().hex[:14]}\r\n\r\n"
     )
     return head.encode() + body
-
-
-class Connection:
-    """One keep-alive connection to the server, one request at a time."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def post(self, request: Request) -> None:
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = head[9:12]
-        start = head.lower().index(b"content-length:") + 15
-        length = int(head[start : head.index(b"\r\n", start)])
-        body = await self.reader.readexactly(length)
-        if status != b"200":
-            raise RuntimeError(f"webhook answered {status.decode()}: {body[:300]!r}")
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 async def seed(dsn: str, count: int) -> list[Request]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import progress
 from faults_kit import PAYMENT_PATH, User, migrate_all, register_users, supervisor
 
 from loadkit.fakes import Fakes
@@ -18,10 +18,6 @@ from rtmn_shared.testing.processes import Gateway, Supervisor, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 200
-
-
-def progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
