@@ -65,4 +65,11 @@ if ! rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; then
   wait_until 120 RabbitMQ rabbitmq-diagnostics -q check_port_connectivity
 fi
 
+# RabbitMQ's own Prometheus endpoint (:15692), which deploy/prometheus/prometheus.yml scrapes
+# (`make observe`, tests/observability). Enabling a plugin is online: the broker keeps running.
+if ! rabbitmq-plugins -q is_enabled rabbitmq_prometheus >/dev/null 2>&1; then
+  log "enabling rabbitmq_prometheus"
+  rabbitmq-plugins -q enable rabbitmq_prometheus >/dev/null
+fi
+
 log "PostgreSQL, Redis and RabbitMQ answer"
