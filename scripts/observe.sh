@@ -2,11 +2,15 @@
 # `make observe`: Prometheus (Debian's 2.42, installed on first use by scripts/prometheus.sh)
 # scraping the suite that `make run` runs in another terminal, with
 # deploy/prometheus/prometheus.yml and the alert rules beside it. Runs in the foreground; Ctrl-C
-# stops it. Its data stays in .run/prometheus. PROMETHEUS_PORT picks another port than 9090.
+# stops it. Its data stays in .run/prometheus. PROMETHEUS_PORT picks another port than 9090;
+# tests/observability also sets PROMETHEUS_CONFIG (the same file at a 1 s interval) and
+# PROMETHEUS_DATA (a directory of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port=${PROMETHEUS_PORT:-9090}
+config=${PROMETHEUS_CONFIG:-deploy/prometheus/prometheus.yml}
+data=${PROMETHEUS_DATA:-.run/prometheus}
 url="http://127.0.0.1:$port"
 bash scripts/prometheus.sh prometheus --version >/dev/null  # installs the package if missing
 
@@ -25,7 +29,7 @@ if ! answers http://127.0.0.1:15692/metrics; then
 fi
 
 cat <<EOT
-Prometheus $url scrapes the suite every 5 s (deploy/prometheus/prometheus.yml):
+Prometheus $url scrapes the suite as $config says:
   targets   $url/classic/targets    (every service's /metrics, and RabbitMQ's)
   alerts    $url/classic/alerts     (deploy/prometheus/rules.yml; runbook: deploy/README.md#alerts;
             ProviderInSandbox fires here: in development every provider is its sandbox)
@@ -40,10 +44,10 @@ Prometheus $url scrapes the suite every 5 s (deploy/prometheus/prometheus.yml):
 Ctrl-C stops Prometheus; \`make demo\` drives a payment through the suite meanwhile.
 EOT
 
-mkdir -p .run/prometheus
+mkdir -p "$data"
 exec bash scripts/prometheus.sh prometheus \
-  --config.file=deploy/prometheus/prometheus.yml \
-  --storage.tsdb.path=.run/prometheus \
+  --config.file="$config" \
+  --storage.tsdb.path="$data" \
   --storage.tsdb.retention.time=2d \
   --web.listen-address="127.0.0.1:$port" \
   --log.level=warn

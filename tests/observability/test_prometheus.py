@@ -29,6 +29,7 @@ CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "payment-path.json"
 PROMETHEUS = ROOT / "scripts" / "prometheus.sh"
+OBSERVE = ROOT / "scripts" / "observe.sh"  # `make observe`
 GATEWAY = "http://127.0.0.1:8080"
 RABBITMQ = "http://127.0.0.1:15692/metrics/per-object"
 # What Grafana would substitute, sized for a 1 s scrape interval and a minute-old Prometheus.
@@ -64,17 +65,12 @@ def configured(work: Path) -> Path:
     return path
 
 
-def rabbitmq_exports() -> bool:
+async def rabbitmq_exports(http: aiohttp.ClientSession) -> bool:
     try:
-        done = subprocess.run(
-            ["curl", "-fsS", "-o", "/dev/null", "--max-time", "5", RABBITMQ],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        async with http.get(RABBITMQ) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
         return False
-    return done.returncode == 0
 
 
 RABBITMQ_OFF = (
@@ -84,11 +80,20 @@ RABBITMQ_OFF = (
 )
 
 
+def listening_on(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port`, as `ss` reports them."""
+    done = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    )
+    return {line.split()[3].rsplit(":", 1)[0] for line in done.stdout.splitlines()}
+
+
 @pytest.fixture(scope="module")
 def prometheus_process(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[subprocess.Popen[bytes], Prometheus]]:
-    """Prometheus on a free port with its own storage; `prometheus` waits until it scrapes."""
+    """`make observe`'s script on a free port, with its own storage and the scrape config at a
+    1 s interval; `prometheus` waits until it scrapes."""
     installed = subprocess.run(
         ["bash", str(PROMETHEUS), "prometheus", "--version"],
         capture_output=True,
@@ -100,18 +105,18 @@ def prometheus_process(
     assert installed.returncode == 0, installed.stderr
     work = tmp_path_factory.mktemp("prometheus")
     port = free_port()
-    log = work / "prometheus.log"
+    log = work / "observe.log"
+    env = {
+        **os.environ,
+        "PROMETHEUS_PORT": str(port),
+        "PROMETHEUS_CONFIG": str(configured(work)),
+        "PROMETHEUS_DATA": str(work / "data"),
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [
-                "bash",
-                str(PROMETHEUS),
-                "prometheus",
-                f"--config.file={configured(work)}",
-                f"--storage.tsdb.path={work / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            cwd=work,
+            ["bash", str(OBSERVE)],
+            cwd=ROOT,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -212,10 +217,22 @@ async def test_prometheus_scrapes_every_service_of_the_suite(
     }
 
 
+async def test_make_observe_says_where_to_look_and_listens_on_loopback_only(
+    prometheus: Prometheus, http: aiohttp.ClientSession
+) -> None:
+    guide = prometheus.log.read_text()
+    for place in ("/classic/targets", "/classic/alerts", "/classic/graph"):
+        assert f"{prometheus.url}{place}" in guide, guide
+        async with http.get(f"{prometheus.url}{place}") as page:
+            assert page.status == 200, place
+    assert "deploy/grafana/payment-path.json" in guide
+    assert listening_on(int(prometheus.url.rsplit(":", 1)[1])) == {"127.0.0.1"}
+
+
 async def test_every_dashboard_panel_shows_data_after_a_few_payments(
     prometheus: Prometheus, payments: None, http: aiohttp.ClientSession
 ) -> None:
-    queries = panel_queries(rabbitmq_exports())
+    queries = panel_queries(await rabbitmq_exports(http))
     empty: list[str] = []
 
     async def all_answer() -> bool:
@@ -233,7 +250,7 @@ async def test_every_dashboard_panel_shows_data_after_a_few_payments(
 async def test_rabbitmq_reports_each_queue_of_the_suite(
     prometheus: Prometheus, payments: None, http: aiohttp.ClientSession, running_suite: Any
 ) -> None:
-    if not rabbitmq_exports():
+    if not await rabbitmq_exports(http):
         pytest.skip(RABBITMQ_OFF)
     vhost = running_suite.env["AMQP_URL"].rsplit("/", 1)[-1]
 
