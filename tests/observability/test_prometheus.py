@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 import yaml
 
+from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.processes import free_port
 from rtmn_shared.testing.waiting import wait_for
 
@@ -31,6 +32,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "payment-path.json"
 PROMETHEUS = ROOT / "scripts" / "prometheus.sh"
 OBSERVE = ROOT / "scripts" / "observe.sh"  # `make observe`
 GATEWAY = "http://127.0.0.1:8080"
+Promtool = Callable[..., subprocess.CompletedProcess[str]]  # the `promtool` fixture
 RABBITMQ = "http://127.0.0.1:15692/metrics/per-object"
 # What Grafana would substitute, sized for a 1 s scrape interval and a minute-old Prometheus.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m"}
@@ -155,7 +157,7 @@ async def prometheus(
         except (aiohttp.ClientError, TimeoutError):
             return False  # not listening yet
         up = [t for t in targets["activeTargets"] if t["labels"]["job"] == "rtmn"]
-        return len(up) == 7 and all(t["health"] == "up" for t in up)
+        return len(up) == len(SERVICES) and all(t["health"] == "up" for t in up)
 
     await wait_for(scraping, timeout=60, interval=0.2, message="every service scraped")
     return server
@@ -204,17 +206,28 @@ def panel_queries(rabbitmq: bool) -> list[tuple[str, str]]:
     return found
 
 
+def test_the_scrape_config_names_every_service_port_and_promtool_accepts_it(
+    promtool: Promtool,
+) -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    [rtmn] = jobs["rtmn"]["static_configs"]
+    assert rtmn["targets"] == [f"127.0.0.1:{info.port}" for info in SERVICES.values()]
+    assert jobs["rabbitmq"]["metrics_path"] == "/metrics/per-object"
+    assert config["rule_files"] == ["rules.yml"]
+    done = promtool("check", "config", CONFIG)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 async def test_prometheus_scrapes_every_service_of_the_suite(
     prometheus: Prometheus, http: aiohttp.ClientSession
 ) -> None:
     targets = await prometheus.get(http, "/api/v1/targets")
     scraped = {t["labels"]["instance"] for t in targets["activeTargets"]}
-    assert {f"127.0.0.1:{port}" for port in range(8001, 8008)} <= scraped
+    assert {f"127.0.0.1:{info.port}" for info in SERVICES.values()} <= scraped
     assert "127.0.0.1:15692" in scraped, "RabbitMQ's own endpoint is a scrape job"
     services = await prometheus.query(http, "count by (service) (rtmn_http_requests_total)")
-    assert {"payments", "otp", "notify", "media", "geo", "wallet", "analytics"} <= {
-        s["metric"]["service"] for s in services
-    }
+    assert set(SERVICES) <= {s["metric"]["service"] for s in services}
 
 
 async def test_make_observe_says_where_to_look_and_listens_on_loopback_only(
