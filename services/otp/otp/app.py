@@ -10,7 +10,7 @@ from aiohttp import web
 
 from otp.api import build_routes
 from otp.domain import Hasher
-from otp.flows import OtpFlows
+from otp.flows import SENDS, OtpFlows
 from otp.providers import SmsSender
 from otp.providers.fallback import FallbackSender
 from otp.providers.msg91 import Msg91Sender
@@ -99,6 +99,11 @@ async def build_app(
         backoff_after=settings.otp_backoff_after,
         backoff_max_ms=settings.otp_backoff_max_s * 1000,
     )
+    # OtpSmsRefusedByEveryProvider watches increase() of these: a series born at 1 has nothing
+    # to grow from, so each live provider's count exists at 0 before the first refusal.
+    for name, mode in providers.items():
+        if mode == "live":
+            SENDS.labels("unavailable", name)
     flows = OtpFlows(
         store=CodeStore(redis, rules),
         hasher=Hasher(settings.otp_hash_key.get_secret_value().encode()),
