@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurv
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 from rtmn_shared.logs import redact_url
 
@@ -69,7 +69,7 @@ def parse_jwks(document: bytes) -> dict[str, VerifyingKey]:
             continue
         try:
             key = pinned(PyJWK(jwk).key)
-        except PyJWKError:
+        except (PyJWTError, ValueError, TypeError):  # a malformed or unsupported JWK
             continue
         if key is not None and jwk.get("alg", key.algorithm) == key.algorithm:
             found[jwk["kid"]] = key
