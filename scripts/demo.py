@@ -223,7 +223,7 @@ async def story(suite: Suite, amqp_url: str, secret: str) -> None:
         ),
     )
 
-    admin = suite.auth("ops-demo", "admin")
+    admin = suite.auth("ops-demo", "payments:refund")
     refund = await suite.call(
         "POST",
         f"/api/payments/{payment_id}/refunds",
