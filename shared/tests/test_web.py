@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
+import jwt
 import pytest
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -13,9 +15,10 @@ from redis.asyncio import Redis
 from rtmn_shared.cli.token import mint
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import ClientFactory
+from rtmn_shared.testing.waiting import wait_for
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
-from rtmn_shared.web.problems import PROBLEM_TYPE
+from rtmn_shared.web.problems import PROBLEM_TYPE, Problem
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
@@ -248,3 +251,17 @@ async def test_the_rate_limit_holds_under_concurrency_and_says_when_to_retry(
     assert statuses.count(429) == 18
     limited = next(r for r in responses if r.status == 429)
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+async def test_a_verified_token_is_reused_until_its_exp_and_not_a_moment_longer(
+    suite: Suite,
+) -> None:
+    verifier = TokenVerifier(suite.public_key, leeway=0)
+    token = suite.token("u1", "demo:close", ttl_seconds=1)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first  # reused, not verified again
+    await wait_for(lambda: time.time() > exp + 0.01, timeout=5, message="the token's exp")
+    with pytest.raises(Problem) as refused:
+        await verifier.verify(token)
+    assert (refused.value.status, refused.value.detail) == (401, "the token has expired")

@@ -4,6 +4,7 @@ must be the configured ones, and the key is the static one or the JWKS key the `
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,10 @@ DEFAULT_ISSUER = "rtmn-auth"
 DEFAULT_AUDIENCE = "rtmn-api"
 SERVICE = "service"  # a service calling another on its own behalf, never a user
 REQUIRED_CLAIMS = ["sub", "exp", "iss", "aud"]
+# A client sends one token many times: its verification is reused (like Envoy's jwt_cache) for
+# at most this long and never past its exp, so a repeat costs a dict lookup, not a signature.
+REUSE_SECONDS = 60.0
+REUSE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,11 @@ class TokenVerifier:
         self.issuer, self.audience = issuer, audience
         self.jwks = jwks
         self.leeway = leeway
+        # token -> (caller, until): only verified tokens, oldest dropped first; emptied when the
+        # JWKS changes, so a key withdrawn there stops verifying at once.
+        self._verified: dict[str, tuple[Caller, float]] = {}
+        if jwks is not None:
+            jwks.on_change = self._verified.clear
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> TokenVerifier:
@@ -68,9 +78,20 @@ class TokenVerifier:
         )
 
     async def verify(self, token: str) -> Caller:
-        return self.verify_with(token, await self._key(token))
+        now = time.time()
+        reused = self._verified.get(token)
+        if reused is not None and now < reused[1]:
+            return reused[0]
+        key = self.static_key if self.jwks is None else await self._key(token, self.jwks)
+        assert key is not None  # __init__ needs a static key or a JWKS
+        caller, expires = self.verify_with(token, key)
+        if len(self._verified) >= REUSE_ENTRIES:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = caller, min(expires, now + REUSE_SECONDS)
+        return caller
 
-    def verify_with(self, token: str, key: VerifyingKey) -> Caller:
+    def verify_with(self, token: str, key: VerifyingKey) -> tuple[Caller, float]:
+        """The caller and the token's exp, or a 401 problem."""
         try:
             claims = jwt.decode(
                 token,
@@ -94,17 +115,17 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         if not isinstance(scope, str) or not isinstance(claims["sub"], str):
             raise _unauthorized("the token is not valid")
-        return Caller(claims["sub"], frozenset(scope.split()))
+        return Caller(claims["sub"], frozenset(scope.split())), float(claims["exp"])
 
-    async def _key(self, token: str) -> VerifyingKey:
-        """The static key for a token without a kid; the JWKS's key of its kid otherwise (or the
-        static key when no JWKS is configured, which names no kids)."""
+    async def _key(self, token: str, jwks: Jwks) -> VerifyingKey:
+        """The JWKS's key of the token's kid; the static key for a token without one. (With no
+        JWKS configured the static key verifies every token, whatever kid it names.)"""
         kid = _kid(token)
-        if kid is None or self.jwks is None:
+        if kid is None:
             if self.static_key is None:
                 raise _unauthorized("the token names no key (kid)")
             return self.static_key
-        key = await self.jwks.key_for(kid)
+        key = await jwks.key_for(kid)
         if key is None:
             raise _unauthorized("the token's key (kid) is not known")
         return key

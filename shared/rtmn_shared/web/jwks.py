@@ -93,6 +93,7 @@ class Jwks:
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.clock = clock
         self.keys: dict[str, VerifyingKey] = {}
+        self.on_change: Callable[[], None] = lambda: None  # the verifier forgets what it verified
         self.fetches = 0
         self._last_fetch = -float("inf")
         self._fetching: asyncio.Task[None] | None = None
@@ -130,7 +131,10 @@ class Jwks:
             return
         if keys.keys() != self.keys.keys():
             log.info("jwks: keys now %s", sorted(keys))
+        changed = keys != self.keys
         self.keys = keys
+        if changed:
+            self.on_change()
 
     async def _read(self) -> bytes:
         url = urlsplit(self.source)
