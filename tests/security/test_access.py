@@ -1,8 +1,8 @@
 """Every route a service's OpenAPI document declares `security` on refuses a missing, expired,
-tampered, foreign-key or unsigned token, and one without or with another issuer or audience, with a
-401 problem (an unknown kid: shared/tests/test_jwks.py); a route that needs a scope refuses a plain user's token, an `admin` one
-and one holding every other capability with a 403 problem; and a refused mutating request
-changes no row of that service's schema."""
+tampered, foreign-key or unsigned token, and one without or with another issuer or audience,
+with a 401 problem (an unknown kid: shared/tests/test_jwks.py); a route that needs a scope
+refuses a plain user's token, an `admin` one and one holding every other capability with a 403
+problem; and a refused mutating request changes no row of that service's schema."""
 
 from __future__ import annotations
 
