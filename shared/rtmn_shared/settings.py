@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar, get_args
+import os
+from typing import Annotated, Any, ClassVar, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -12,6 +13,7 @@ from pydantic import (
     RedisDsn,
     SecretStr,
     ValidationError,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
@@ -54,6 +56,33 @@ class CommonSettings(BaseSettings):
     # How many UTC days of events the inbox and webhook dedupe remember (rtmn_shared/dedupe.py).
     dedupe_window_days: int = Field(default=7, ge=1, le=90)
 
+    # Other names a variable is read under (the seed guide's, or a standard one) -> our field.
+    # Never ignored: one set alone is read as ours; both set to different values stop start-up.
+    other_names: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_other_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        values = dict(data)
+        for name, field in cls.other_names.items():
+            value = os.environ.get(name)
+            if not value:  # empty counts as unset, as for our own names
+                continue
+            ours = values.get(field)
+            if ours is not None and _plain(ours) != value:
+                raise ValueError(
+                    f"{name} and {field.upper()} are both set, to different values: set one"
+                )
+            values[field] = value
+        return cls.derive(values)
+
+    @classmethod
+    def derive(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Fields a service fills from others before validation (e.g. from a credentials file)."""
+        return values
+
     def dedupe_window(self) -> DedupeWindow:
         return DedupeWindow(self.dedupe_window_days)
 
@@ -66,6 +95,10 @@ class CommonSettings(BaseSettings):
             raise SettingsError(f"configuration error: {error}") from None
 
 
+def _plain(value: Any) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
@@ -76,9 +109,11 @@ class SettingsError(SystemExit):
 def describe(error: ValidationError) -> str:
     lines = []
     for issue in error.errors():
-        name = "_".join(str(part) for part in issue["loc"]).upper() or "settings"
+        name = "_".join(str(part) for part in issue["loc"]).upper()
         problem = "is required but not set" if issue["type"] == "missing" else issue["msg"]
-        lines.append(f"configuration error: {name} {problem}")
+        if not name:  # a check across variables names them itself
+            problem = problem.removeprefix("Value error, ")
+        lines.append(f"configuration error: {name} {problem}".replace("error:  ", "error: "))
     return "\n".join(lines)
 
 
