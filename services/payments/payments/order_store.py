@@ -68,26 +68,29 @@ async def known(conn: Connection, order_id: str) -> Order | None:
 def _statement(*, keyed: bool, terms: bool) -> str:
     """The create's statement. Keyed, $1-$5 are key_store.CLAIM's (its $4 the payment id) and
     ours follow; with `terms` (a service's create) the order is registered, or matched if
-    known, instead of read."""
+    known, instead of read: only if the key is claimed, so a replay or a refusal changes
+    nothing."""
     first = 6 if keyed else 2
     payment_id = "$4" if keyed else "$1"
     user, order_id, gateway = (f"${first + n}" for n in range(3))
+    claimed = f"claimed AS ({key_store.CLAIM} RETURNING resource_id), " if keyed else ""
     if terms:
         number, merchant, amount, currency = (f"${first + 3 + n}" for n in range(4))
+        if_claimed = "WHERE EXISTS (SELECT 1 FROM claimed)" if keyed else ""
         # DO UPDATE (to itself) returns a known order's row when its terms are the same.
         order = f"""INSERT INTO orders ({_TERMS}, source)
-            VALUES ({order_id}, {number}, {user}, {merchant}, {amount}, {currency}, 'service')
+            SELECT {order_id}, {number}, {user}, {merchant}, {amount}, {currency}, 'service'
+            {if_claimed}
             ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id
             WHERE (orders.order_number, orders.user_id, orders.merchant_id, orders.amount,
                    orders.currency) = (EXCLUDED.order_number, EXCLUDED.user_id,
                    EXCLUDED.merchant_id, EXCLUDED.amount, EXCLUDED.currency)
-            RETURNING {_TERMS}"""  # noqa: S608 - fixed text, parameters numbered
+            RETURNING {_TERMS}"""
     else:
         order = f"SELECT {_TERMS} FROM orders WHERE order_id = {order_id} AND user_id = {user}"  # noqa: S608
-    claimed = f", claimed AS ({key_store.CLAIM} RETURNING resource_id)" if keyed else ""
     source = "o, claimed" if keyed else "o"
     new_id = "claimed.resource_id" if keyed else payment_id
-    return f"""WITH o AS ({order}){claimed}
+    return f"""WITH {claimed}o AS ({order})
         INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
             currency, gateway)
         SELECT {new_id}, o.user_id, o.order_id, o.order_number, o.merchant_id, o.amount,

@@ -155,6 +155,26 @@ async def test_a_service_create_registers_the_order_for_its_user(api: Api, user:
     assert (await users.json())["payment_id"] == payment_id
 
 
+async def test_a_service_create_refused_under_its_key_registers_no_order(
+    api: Api, user: str
+) -> None:
+    service = {**api.suite.bearer(*COMMERCE), "Idempotency-Key": f"order-{user}"}
+    first = {"order_id": new_order(), "order_number": "R-8", "merchant_id": "m_8",
+             "amount": 80_000, "user_id": user}  # fmt: skip
+    other = {**first, "order_id": new_order()}
+
+    made = await api.client.post("/api/payments/create", json=first, headers=service)
+    reused = await api.client.post("/api/payments/create", json=other, headers=service)
+
+    assert (made.status, reused.status) == (201, 422)
+    assert (
+        await api.pool.fetchval(
+            "SELECT count(*) FROM orders WHERE order_id = $1", other["order_id"]
+        )
+        == 0
+    )
+
+
 @pytest.fixture
 async def channel(suite: Suite) -> AsyncIterator[AbstractChannel]:
     connection = await aio_pika.connect(suite.amqp_url)
