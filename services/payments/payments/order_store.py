@@ -1,8 +1,9 @@
 """Orders in SQL, and the one statement that stores a payment for an order.
 
-The statement reads the order (a user's create) or registers it (a service's), checks that the
-order is not paid, and inserts the payment unless another open one holds the order's place in
-the unique index `payments_one_open_per_order`: one round trip, one commit, as before orders.
+The statement reads the order (a user's create) or registers it (a service's), locks its
+payments and checks that none is paid (a capture in flight is waited for), and inserts the
+payment unless another open one holds the order's place in the unique index
+`payments_one_open_per_order`: one round trip, one commit, as before orders.
 """
 
 from __future__ import annotations
@@ -90,14 +91,18 @@ def _statement(*, keyed: bool, terms: bool) -> str:
         order = f"SELECT {_TERMS} FROM orders WHERE order_id = {order_id} AND user_id = {user}"  # noqa: S608
     source = "o, claimed" if keyed else "o"
     new_id = "claimed.resource_id" if keyed else payment_id
-    return f"""WITH {claimed}o AS ({order})
+    # The order's payments locked (in id order, as webhook batches lock): one being captured
+    # right now is waited for and seen as it ends (its newest version), so a paid order is
+    # never given a second payment.
+    return f"""WITH {claimed}o AS ({order}),
+        locked AS (SELECT p.status FROM payments p, o WHERE p.order_id = o.order_id
+                   ORDER BY p.id FOR UPDATE OF p)
         INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
             currency, gateway)
         SELECT {new_id}, o.user_id, o.order_id, o.order_number, o.merchant_id, o.amount,
             o.currency, {gateway}
         FROM {source}
-        WHERE NOT EXISTS (SELECT 1 FROM payments p
-                          WHERE p.order_id = o.order_id AND p.status NOT IN {NOT_PAID})
+        WHERE NOT EXISTS (SELECT 1 FROM locked WHERE status NOT IN {NOT_PAID})
         ON CONFLICT (order_id) WHERE status IN {OPEN} DO NOTHING
         RETURNING {PAYMENT_COLUMNS}"""  # noqa: S608 - fixed text, parameters numbered
 

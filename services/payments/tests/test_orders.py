@@ -117,6 +117,31 @@ async def test_a_paid_order_cannot_be_paid_again(api: Api, user: str) -> None:
     assert await payments_of(api, order_id) == [created["payment_id"]]
 
 
+async def test_a_create_racing_the_capture_of_the_open_payment_waits_and_refuses(
+    api: Api, user: str
+) -> None:
+    order_id = new_order()
+    first = await api.created(user, order_id=order_id)
+    async with api.pool.acquire() as conn, conn.transaction():
+        # What the capture's statement does, held open while the create arrives.
+        await conn.execute(
+            """UPDATE payments SET status = 'captured', captured_amount = amount,
+                   gateway_payment_id = 'pay_racing', paid_at = now() WHERE id = $1""",
+            first["payment_id"],
+        )
+        racing = asyncio.ensure_future(api.pay(user, order_id))
+        await wait_for(
+            lambda: api.pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+            ),
+            message="the create waiting for the capture",
+        )
+    answer = await racing
+
+    assert answer.status == 409
+    assert await payments_of(api, order_id) == [first["payment_id"]]
+
+
 async def test_a_failed_payment_leaves_room_for_another(api: Api, user: str) -> None:
     order_id = new_order()
     first = await api.created(user, order_id=order_id)
