@@ -111,9 +111,10 @@ def describe(error: ValidationError) -> str:
     for issue in error.errors():
         name = "_".join(str(part) for part in issue["loc"]).upper()
         problem = "is required but not set" if issue["type"] == "missing" else issue["msg"]
-        if not name:  # a check across variables names them itself
-            problem = problem.removeprefix("Value error, ")
-        lines.append(f"configuration error: {name} {problem}".replace("error:  ", "error: "))
+        if name:
+            lines.append(f"configuration error: {name} {problem}")
+        else:  # a check across variables names them itself
+            lines.append(f"configuration error: {problem.removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 
