@@ -1,4 +1,5 @@
-"""`.env.example` documents every variable every service reads, and nothing they do not."""
+"""`.env.example` documents every variable every service reads (under our names and the other
+names a service reads, such as the seed guide's), and nothing they do not."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def documented() -> set[str]:
 
 def read_by(name: str) -> set[str]:
     service: Service[object] = importlib.import_module(f"{name}.app").SERVICE  # type: ignore[type-var]
-    return {field.upper() for field in service.settings.model_fields}
+    settings = service.settings
+    return {field.upper() for field in settings.model_fields} | set(settings.other_names)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

@@ -62,7 +62,11 @@ class Spec:
 
 
 SPECS = (
-    Spec("payments", worker="relay of payment events and the reconciliation loop"),
+    Spec(
+        "payments",
+        worker="relay of payment events, the order.placed consumer and the reconciliation loop",
+        queues=("payments.orders",),
+    ),
     Spec(
         "otp",
         worker="relay of otp.verified",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self, TypeVar, get_args
+import os
+from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -73,6 +74,33 @@ class CommonSettings(BaseSettings):
             )
         return self
 
+    # Other names a variable is read under (the seed guide's, or a standard one) -> our field.
+    # Never ignored: one set alone is read as ours; both set to different values stop start-up.
+    other_names: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_other_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        values = dict(data)
+        for name, field in cls.other_names.items():
+            value = os.environ.get(name)
+            if not value:  # empty counts as unset, as for our own names
+                continue
+            ours = values.get(field)
+            if ours is not None and _plain(ours) != value:
+                raise ValueError(
+                    f"{name} and {field.upper()} are both set, to different values: set one"
+                )
+            values[field] = value
+        return cls.derive(values)
+
+    @classmethod
+    def derive(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Fields a service fills from others before validation (e.g. from a credentials file)."""
+        return values
+
     def dedupe_window(self) -> DedupeWindow:
         return DedupeWindow(self.dedupe_window_days)
 
@@ -85,6 +113,10 @@ class CommonSettings(BaseSettings):
             raise SettingsError(f"configuration error: {error}") from None
 
 
+def _plain(value: Any) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
@@ -95,8 +127,8 @@ class SettingsError(SystemExit):
 def describe(error: ValidationError) -> str:
     lines = []
     for issue in error.errors():
-        if not issue["loc"]:  # the model's own check names its variables itself
-            lines.append(f"configuration error: {issue['msg']}")
+        if not issue["loc"]:  # a check across variables names them itself
+            lines.append(f"configuration error: {issue['msg'].removeprefix('Value error, ')}")
             continue
         name = "_".join(str(part) for part in issue["loc"]).upper()
         problem = "is required but not set" if issue["type"] == "missing" else issue["msg"]

@@ -37,7 +37,8 @@ EXCHANGE = "rtmn.events"
 UNROUTED_EXCHANGE = "rtmn.unrouted"
 UNROUTED_QUEUE = "rtmn.unrouted"
 
-# Who emits each event type (DESIGN.md §3); user.registered comes from outside the suite.
+# Who emits each event type (DESIGN.md §3); user.registered comes from outside the suite,
+# order.placed from the commerce side.
 PRODUCERS: dict[str, str] = {
     "payment.success": "payments",
     "payment.failed": "payments",
@@ -49,4 +50,5 @@ PRODUCERS: dict[str, str] = {
     "notification.sent": "notify",
     "notification.failed": "notify",
     "notification.requested": "any service (a command to notify)",
+    "order.placed": "commerce (outside the suite)",
 }
