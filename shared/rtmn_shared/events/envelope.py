@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from rtmn_shared.tracing import current_traceparent, new_traceparent
+from rtmn_shared.tracing import event_traceparent
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -45,15 +45,15 @@ class CloudEvent(BaseModel):
     @classmethod
     def of(cls, data: EventData, *, source: str, event_id: uuid.UUID | None = None) -> CloudEvent:
         """Wraps event data, carrying the current trace forward as a child span."""
-        incoming = current_traceparent.get()
+        event_id = event_id or uuid.uuid4()
         return cls(
-            id=event_id or uuid.uuid4(),
+            id=event_id,
             # Set, not defaulted: consumers deduplicate by the day of a time the producer gave.
             time=datetime.now(UTC),
             source=source,
             type=data.type,
             subject=data.subject(),
-            traceparent=new_traceparent(incoming[3:35]) if incoming else new_traceparent(),
+            traceparent=event_traceparent(data.type, event_id),
             data=data.model_dump(mode="json"),
         )
 

@@ -1,0 +1,121 @@
+"""Our own spans, named as OpenTelemetry's messaging conventions name them (RabbitMQ): an
+event's creation where its outbox row is written, the relay's send of it, and each consumer's
+processing of it. The event's `traceparent` is the creation span, so the relay's send and every
+consumer's processing are its children: one request, one trace, across every service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from rtmn_shared.suite import EXCHANGE
+from rtmn_shared.tracing import current_traceparent
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class OtelSpans:
+    def __init__(self, tracer: Tracer) -> None:
+        self.tracer = tracer
+
+    def current(self) -> str | None:
+        context = trace.get_current_span().get_span_context()
+        return traceparent_of(context) if context.is_valid else None
+
+    def created(self, event_type: str, event_id: str, incoming: str | None) -> str:
+        # Under a recorded span (a request's, a consumer's) it is the parent; else the log's.
+        recorded = trace.get_current_span().get_span_context().is_valid
+        span = self.tracer.start_span(
+            f"create {event_type}",
+            context=None if recorded else context_of(incoming),
+            kind=SpanKind.PRODUCER,
+            attributes=messaging("create", "create", event_type, event_id),
+        )
+        span.end()
+        return traceparent_of(span.get_span_context())
+
+    def sending(
+        self, routing_key: str, message_id: str, body: bytes, sent: asyncio.Future[Any]
+    ) -> None:
+        row = context_of(_traceparent_in(body))
+        written = trace.get_current_span(row).get_span_context()
+        span = self.tracer.start_span(
+            f"send {routing_key}",
+            context=row,
+            kind=SpanKind.PRODUCER,
+            links=[Link(written)] if written.is_valid else (),
+            attributes=messaging("send", "publish", routing_key, message_id),
+        )
+        sent.add_done_callback(lambda done: _end_send(span, done))
+
+    @contextlib.contextmanager
+    def processing(
+        self, queue: str, event_type: str, event_id: str, traceparent: str | None
+    ) -> Iterator[None]:
+        attributes = {
+            **messaging("process", "process", event_type, event_id),
+            "messaging.consumer.group.name": queue,
+            "messaging.destination.subscription.name": queue,
+        }
+        with self.tracer.start_as_current_span(
+            f"process {event_type}",
+            context=context_of(traceparent),
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+        ) as span:
+            token = current_traceparent.set(traceparent_of(span.get_span_context()))
+            try:
+                yield
+            finally:
+                current_traceparent.reset(token)
+
+    def failed(self, outcome: str, error: BaseException) -> None:
+        span = trace.get_current_span()
+        span.set_attribute("rtmn.outcome", outcome)
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+
+
+def messaging(operation: str, name: str, routing_key: str, message_id: str) -> dict[str, str]:
+    return {
+        "messaging.system": "rabbitmq",
+        "messaging.destination.name": EXCHANGE,
+        "messaging.rabbitmq.destination.routing_key": routing_key,
+        "messaging.operation.type": operation,
+        "messaging.operation.name": name,
+        "messaging.message.id": message_id,
+    }
+
+
+def traceparent_of(context: SpanContext) -> str:
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+
+def context_of(traceparent: str | None) -> Context | None:
+    return _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+
+
+def _traceparent_in(body: bytes) -> str | None:
+    try:
+        value = orjson.loads(body).get("traceparent")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _end_send(span: Span, done: asyncio.Future[Any]) -> None:
+    if done.cancelled():
+        span.set_status(Status(StatusCode.ERROR, "not confirmed in time"))
+    elif (error := done.exception()) is not None:
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    span.end()
