@@ -13,7 +13,10 @@ import secrets
 import uuid
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rtmn_shared.events.envelope import CloudEvent
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -27,7 +30,9 @@ class Spans(Protocol):
     def current(self) -> str | None:
         """The traceparent of the span in progress, if one is."""
 
-    def created(self, event_type: str, event_id: str, incoming: str | None) -> str:
+    def created(
+        self, event_type: str, event_id: str, subject: str | None, incoming: str | None
+    ) -> str:
         """A span for an event written to the outbox; its traceparent, for the event."""
 
     def sending(
@@ -35,9 +40,7 @@ class Spans(Protocol):
     ) -> None:
         """A producer span per published event, ended when `sent` (its confirm) completes."""
 
-    def processing(
-        self, queue: str, event_type: str, event_id: str, traceparent: str | None
-    ) -> AbstractContextManager[None]:
+    def processing(self, queue: str, event: CloudEvent) -> AbstractContextManager[None]:
         """A consumer span, child of the event's traceparent, around the event's handling."""
 
     def failed(self, outcome: str, error: BaseException) -> None:
@@ -66,9 +69,9 @@ def continue_trace(incoming: str | None) -> str:
     return new_traceparent(trace_id_of(incoming))
 
 
-def event_traceparent(event_type: str, event_id: uuid.UUID) -> str:
+def event_traceparent(event_type: str, event_id: uuid.UUID, subject: str | None) -> str:
     """The traceparent a new event carries: a child of the current trace, or a fresh one."""
     incoming = current_traceparent.get()
     if spans is not None:
-        return spans.created(event_type, str(event_id), incoming)
+        return spans.created(event_type, str(event_id), subject, incoming)
     return new_traceparent(incoming[3:35]) if incoming else new_traceparent()

@@ -108,6 +108,12 @@ async def test_one_payment_is_one_trace_from_its_webhook_to_every_consumer(
         assert all(s.parent_id == created.span_id and created.span_id in s.links for s in sent)
         assert {s.service for s in sent} == {created.service}
 
+    about_payment = [s for s in spans if s.name.endswith(" payment.success")]
+    subjects = {s.attributes.get("messaging.message.conversation_id") for s in about_payment}
+    assert len(about_payment) == 2 + len(CONSUMERS)  # created, sent, processed by each
+    assert len(subjects) == 1, "every span of the event names its payment"
+    assert str(subjects.pop()).startswith("pmt_")
+
     success = next(s for s in processing if s.name == "process payment.success")
     root = ancestors(by_id, success)[-1]
     assert root.service == "payments"

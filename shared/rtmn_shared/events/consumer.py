@@ -460,7 +460,7 @@ def _event_context(event: CloudEvent, queue: str) -> Iterator[None]:
             finally:
                 current_traceparent.reset(trace_token)
         else:
-            with tracing.spans.processing(queue, event.type, str(event.id), event.traceparent):
+            with tracing.spans.processing(queue, event):
                 yield
     finally:
         event_id_var.reset(event_token)

@@ -45,15 +45,15 @@ class CloudEvent(BaseModel):
     @classmethod
     def of(cls, data: EventData, *, source: str, event_id: uuid.UUID | None = None) -> CloudEvent:
         """Wraps event data, carrying the current trace forward as a child span."""
-        event_id = event_id or uuid.uuid4()
+        event_id, subject = event_id or uuid.uuid4(), data.subject()
         return cls(
             id=event_id,
             # Set, not defaulted: consumers deduplicate by the day of a time the producer gave.
             time=datetime.now(UTC),
             source=source,
             type=data.type,
-            subject=data.subject(),
-            traceparent=event_traceparent(data.type, event_id),
+            subject=subject,
+            traceparent=event_traceparent(data.type, event_id, subject),
             data=data.model_dump(mode="json"),
         )
 

@@ -17,6 +17,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.tracing import current_traceparent
 
@@ -31,14 +32,16 @@ class OtelSpans:
         context = trace.get_current_span().get_span_context()
         return traceparent_of(context) if context.is_valid else None
 
-    def created(self, event_type: str, event_id: str, incoming: str | None) -> str:
+    def created(
+        self, event_type: str, event_id: str, subject: str | None, incoming: str | None
+    ) -> str:
         # Under a recorded span (a request's, a consumer's) it is the parent; else the log's.
         recorded = trace.get_current_span().get_span_context().is_valid
         span = self.tracer.start_span(
             f"create {event_type}",
             context=None if recorded else context_of(incoming),
             kind=SpanKind.PRODUCER,
-            attributes=messaging("create", "create", event_type, event_id),
+            attributes=messaging("create", "create", event_type, event_id, subject),
         )
         span.end()
         return traceparent_of(span.get_span_context())
@@ -46,29 +49,30 @@ class OtelSpans:
     def sending(
         self, routing_key: str, message_id: str, body: bytes, sent: asyncio.Future[Any]
     ) -> None:
-        row = context_of(_traceparent_in(body))
+        envelope = _envelope(body)
+        row = context_of(_text(envelope, "traceparent"))
         written = trace.get_current_span(row).get_span_context()
         span = self.tracer.start_span(
             f"send {routing_key}",
             context=row,
             kind=SpanKind.PRODUCER,
             links=[Link(written)] if written.is_valid else (),
-            attributes=messaging("send", "publish", routing_key, message_id),
+            attributes=messaging(
+                "send", "publish", routing_key, message_id, _text(envelope, "subject")
+            ),
         )
         sent.add_done_callback(lambda done: _end_send(span, done))
 
     @contextlib.contextmanager
-    def processing(
-        self, queue: str, event_type: str, event_id: str, traceparent: str | None
-    ) -> Iterator[None]:
+    def processing(self, queue: str, event: CloudEvent) -> Iterator[None]:
         attributes = {
-            **messaging("process", "process", event_type, event_id),
+            **messaging("process", "process", event.type, str(event.id), event.subject),
             "messaging.consumer.group.name": queue,
             "messaging.destination.subscription.name": queue,
         }
         with self.tracer.start_as_current_span(
-            f"process {event_type}",
-            context=context_of(traceparent),
+            f"process {event.type}",
+            context=context_of(event.traceparent),
             kind=SpanKind.CONSUMER,
             attributes=attributes,
         ) as span:
@@ -85,8 +89,12 @@ class OtelSpans:
         span.set_status(Status(StatusCode.ERROR, type(error).__name__))
 
 
-def messaging(operation: str, name: str, routing_key: str, message_id: str) -> dict[str, str]:
-    return {
+def messaging(
+    operation: str, name: str, routing_key: str, message_id: str, subject: str | None
+) -> dict[str, str]:
+    """The conventions' attributes; the event's subject (a payment's id, a user's) is the
+    conversation, so a trace backend finds every event of payment X by it."""
+    attributes = {
         "messaging.system": "rabbitmq",
         "messaging.destination.name": EXCHANGE,
         "messaging.rabbitmq.destination.routing_key": routing_key,
@@ -94,6 +102,9 @@ def messaging(operation: str, name: str, routing_key: str, message_id: str) -> d
         "messaging.operation.name": name,
         "messaging.message.id": message_id,
     }
+    if subject:
+        attributes["messaging.message.conversation_id"] = subject
+    return attributes
 
 
 def traceparent_of(context: SpanContext) -> str:
@@ -104,11 +115,16 @@ def context_of(traceparent: str | None) -> Context | None:
     return _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
 
 
-def _traceparent_in(body: bytes) -> str | None:
+def _envelope(body: bytes) -> dict[str, object]:
     try:
-        value = orjson.loads(body).get("traceparent")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    return envelope if isinstance(envelope, dict) else {}
+
+
+def _text(envelope: dict[str, object], key: str) -> str | None:
+    value = envelope.get(key)
     return value if isinstance(value, str) else None
 
 
