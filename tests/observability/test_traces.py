@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from rtmn_shared.logs import mask_phone
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.otlp import ReceivedSpan, Receiver, receiving
@@ -30,27 +31,27 @@ CONSUMERS = {
 
 
 @dataclass(frozen=True)
-class TracedSuite:
+class Paid:
     receiver: Receiver
-    gateway: str
-    env_file: Path
-    private_key: Path
+    env: dict[str, str]  # what every process ran with
 
 
-@pytest.fixture
-async def traced_suite(suite: Suite, tmp_path: Path) -> AsyncIterator[TracedSuite]:
-    """Every Procfile process, exporting spans to the receiver, behind nginx on a free port."""
+@pytest.fixture(scope="module")
+async def paid(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Paid]:
+    """Every Procfile process exporting spans to the receiver, behind nginx on a free port, once
+    the demo's payment went through it."""
+    work = tmp_path_factory.mktemp("traces")
     async with receiving() as receiver:
-        gateway = Gateway(ROOT, tmp_path / "gateway", {}, free_port())
+        gateway = Gateway(ROOT, work / "gateway", {}, free_port())
         env = {
-            **environ(suite, tmp_path, gateway.url),
+            **environ(suite, work, gateway.url),
             "LOG_LEVEL": "INFO",  # the supervisor sees a relay or consumer start in its log
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
         await asyncio.to_thread(migrate_all, ROOT, env)
         specs = {name: s for name, s in procfile(ROOT / "Procfile").items() if s.service}
-        processes = Supervisor(ROOT, env, tmp_path / "logs", specs)
+        processes = Supervisor(ROOT, env, work / "logs", specs)
         try:
             processes.start_all(specs)
             await processes.wait_ready(specs)
@@ -59,25 +60,19 @@ async def traced_suite(suite: Suite, tmp_path: Path) -> AsyncIterator[TracedSuit
             }
             gateway.start()
             await gateway.wait_ready()
-            (tmp_path / "jwt-private.pem").write_text(suite.private_key)
-            yield TracedSuite(
-                receiver,
-                gateway.url,
-                write_env_file(tmp_path / "env", env),
-                tmp_path / "jwt-private.pem",
+            (work / "jwt-private.pem").write_text(suite.private_key)
+            await pay_through_the_gateway(
+                gateway.url, write_env_file(work / "env", env), work / "jwt-private.pem"
             )
+            yield Paid(receiver, env)
         finally:
             gateway.stop()
             processes.stop_all()
 
 
-async def test_one_payment_is_one_trace_from_its_webhook_to_every_consumer(
-    traced_suite: TracedSuite,
-) -> None:
-    await pay_through_the_gateway(traced_suite)
-
+async def test_one_payment_is_one_trace_from_its_webhook_to_every_consumer(paid: Paid) -> None:
     spans = await wait_for(
-        lambda: payment_trace(traced_suite.receiver),
+        lambda: payment_trace(paid.receiver),
         timeout=30,
         interval=0.1,
         message="a trace reaching every consumer of payment.success",
@@ -126,7 +121,27 @@ async def test_one_payment_is_one_trace_from_its_webhook_to_every_consumer(
     )
 
 
-async def pay_through_the_gateway(suite: TracedSuite) -> None:
+async def test_no_span_carries_a_secret_a_token_or_a_phone(paid: Paid) -> None:
+    await wait_for(lambda: payment_trace(paid.receiver), timeout=30, message="the payment's trace")
+    secrets = [paid.env[name] for name in ("RAZORPAY_WEBHOOK_SECRET", "OTP_HASH_KEY")]
+    for span in paid.receiver.spans:
+        for key, value in span.attributes.items():
+            text = str(value)
+            assert not any(secret in text for secret in secrets), (span.name, key)
+            assert not any(token in text for token in ("Bearer", "eyJ")), (span.name, key)
+            assert mask_phone(text) == text, (span.name, key)
+    redis = [
+        s
+        for s in paid.receiver.spans
+        if "redis" in (s.attributes.get("db.system"), s.attributes.get("db.system.name"))
+    ]
+    assert redis, "the suite's Redis calls are traced"
+    for span in redis:
+        statement = str(span.attributes.get("db.statement", span.attributes.get("db.query.text")))
+        assert set(statement.split()[1:]) <= {"?"}, statement  # the command, never its values
+
+
+async def pay_through_the_gateway(gateway: str, env_file: Path, private_key: Path) -> None:
     """The demo's story: a payment created, its signed webhook, a refund."""
     result = await asyncio.to_thread(
         subprocess.run,
@@ -134,11 +149,11 @@ async def pay_through_the_gateway(suite: TracedSuite) -> None:
             sys.executable,
             "scripts/demo.py",
             "--gateway",
-            suite.gateway,
+            gateway,
             "--env",
-            str(suite.env_file),
+            str(env_file),
             "--key",
-            str(suite.private_key),
+            str(private_key),
         ],
         cwd=ROOT,
         capture_output=True,
