@@ -1,12 +1,19 @@
 """An OTLP/HTTP trace receiver in the test's own event loop: POST /v1/traces, protobuf, as an
-OpenTelemetry collector accepts it. The spans it keeps are plain values to assert on."""
+OpenTelemetry collector accepts it. The spans it keeps are plain values to assert on.
+
+`python -m rtmn_shared.testing.otlp [PORT]` is a sink for measuring what export costs the suite
+(bench/load.py with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318): it accepts every
+export without decoding it, so it takes little of the CPU being measured, and prints a count.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -103,3 +110,29 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, object]:
 def _value(value: AnyValue) -> object:
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else None
+
+
+async def sink(port: int) -> None:
+    exports, received = 0, 0
+
+    async def accept(request: web.Request) -> web.Response:
+        nonlocal exports, received
+        exports, received = exports + 1, received + len(await request.read())
+        print(f"{exports} exports, {received} bytes", end="\r", flush=True)
+        return web.Response(content_type="application/x-protobuf")
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/traces", accept)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"OTLP/HTTP sink on http://127.0.0.1:{port}; Ctrl-C stops it", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    with suppress(KeyboardInterrupt):
+        asyncio.run(sink(int(sys.argv[1]) if len(sys.argv) > 1 else 4318))
