@@ -29,6 +29,7 @@ QUIET_URLS = "/healthz,/readyz,/metrics"
 
 def install(service: str) -> None:
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or service})
+    # What OTEL_TRACES_SAMPLER(_ARG) names, as TracerProvider itself would pick it.
     sampler = QuietBackground(sampling._get_from_env_or_default())
     provider = TracerProvider(resource=resource, sampler=sampler)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
