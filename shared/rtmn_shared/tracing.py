@@ -31,9 +31,10 @@ class Spans(Protocol):
         """The traceparent of the span in progress, if one is."""
 
     def created(
-        self, event_type: str, event_id: str, subject: str | None, incoming: str | None
+        self, event_type: str, event_id: str, subject: str | None, parent: str | None
     ) -> str:
-        """A span for an event written to the outbox; its traceparent, for the event."""
+        """A span for an event written to the outbox, child of `parent` when given (linked to
+        the span in progress), else of the span in progress; its traceparent, for the event."""
 
     def sending(
         self, routing_key: str, message_id: str, body: bytes, sent: asyncio.Future[Any]
@@ -69,9 +70,12 @@ def continue_trace(incoming: str | None) -> str:
     return new_traceparent(trace_id_of(incoming))
 
 
-def event_traceparent(event_type: str, event_id: uuid.UUID, subject: str | None) -> str:
-    """The traceparent a new event carries: a child of the current trace, or a fresh one."""
-    incoming = current_traceparent.get()
+def event_traceparent(
+    event_type: str, event_id: uuid.UUID, subject: str | None, parent: str | None = None
+) -> str:
+    """The traceparent a new event carries: a child of `parent` if given, else of the current
+    trace, or a fresh one."""
     if spans is not None:
-        return spans.created(event_type, str(event_id), subject, incoming)
+        return spans.created(event_type, str(event_id), subject, parent)
+    incoming = parent or current_traceparent.get()
     return new_traceparent(incoming[3:35]) if incoming else new_traceparent()

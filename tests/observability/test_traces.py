@@ -70,7 +70,7 @@ async def paid(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
             processes.stop_all()
 
 
-async def test_one_payment_is_one_trace_from_its_webhook_to_every_consumer(paid: Paid) -> None:
+async def test_one_payment_is_one_trace_from_its_create_to_every_consumer(paid: Paid) -> None:
     spans = await wait_for(
         lambda: payment_trace(paid.receiver),
         timeout=30,
@@ -113,8 +113,16 @@ async def test_one_payment_is_one_trace_from_its_webhook_to_every_consumer(paid:
     root = ancestors(by_id, success)[-1]
     assert root.service == "payments"
     assert root.kind == "server"
-    assert root.attributes.get("http.route") == "/api/webhooks/razorpay"
-    assert root.parent_id is None
+    assert root.attributes.get("http.route") == "/api/payments/create"
+    # The webhook that brought the capture is a request of its own, linked from the event.
+    created = by_id[str(success.parent_id)]
+
+    def linked() -> list[ReceivedSpan]:
+        return [s for s in paid.receiver.spans if s.span_id in created.links]
+
+    [webhook] = await wait_for(linked, message="the webhook's span")
+    assert webhook.attributes.get("http.route") == "/api/webhooks/razorpay"
+    assert webhook.trace_id != root.trace_id
     credit = next(s for s in processing if s.service == "wallet")
     assert any(s.kind == "client" and s.parent_id == credit.span_id for s in spans), (
         "the wallet's credit in PostgreSQL is in the trace"

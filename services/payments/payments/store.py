@@ -15,10 +15,11 @@ from payments.key_store import Key
 from payments.providers.gateway import NewPayment
 from rtmn_shared.db import Connection
 from rtmn_shared.dedupe import day_of
+from rtmn_shared.tracing import current_traceparent
 
 _PAYMENT = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway, status,
     gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
-    error_description, conflict_reason, paid_at, created_at, updated_at"""
+    error_description, conflict_reason, paid_at, created_at, updated_at, traceparent"""
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class PaymentRow:
     paid_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    traceparent: str | None = None  # the creating request's, which its outcome's event continues
 
     @classmethod
     def of(cls, record: asyncpg.Record) -> PaymentRow:
@@ -101,11 +103,12 @@ async def insert_payment(
         payment.amount,
         payment.currency,
         gateway,
+        current_traceparent.get(),
     )
     if key is None:
         record = await conn.fetchrow(
             f"""INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
-                    currency, gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    currency, gateway, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                 RETURNING {_PAYMENT}""",  # noqa: S608 - fixed text
             payment.payment_id,
             payment.user_id,
@@ -116,8 +119,8 @@ async def insert_payment(
         record = await conn.fetchrow(
             f"""WITH claimed AS ({key_store.CLAIM} RETURNING resource_id)
                 INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
-                    currency, gateway)
-                SELECT resource_id, $1, $6, $7, $8, $9, $10, $11 FROM claimed
+                    currency, gateway, traceparent)
+                SELECT resource_id, $1, $6, $7, $8, $9, $10, $11, $12 FROM claimed
                 RETURNING {_PAYMENT}""",  # noqa: S608 - fixed text
             key.user_id,
             key.value,

@@ -134,10 +134,13 @@ class Api:
         amount: int = 50_000,
         key: str | None = None,
         order_id: str | None = None,
+        traceparent: str | None = None,
     ) -> ClientResponse:
         headers = self.suite.bearer(user)
         if key is not None:
             headers["Idempotency-Key"] = key
+        if traceparent is not None:
+            headers["traceparent"] = traceparent
         body = {
             "order_id": order_id or f"ord_{uuid.uuid4().hex[:8]}",
             "order_number": "R-1001",

@@ -43,8 +43,16 @@ class CloudEvent(BaseModel):
     data: dict[str, Any]
 
     @classmethod
-    def of(cls, data: EventData, *, source: str, event_id: uuid.UUID | None = None) -> CloudEvent:
-        """Wraps event data, carrying the current trace forward as a child span."""
+    def of(
+        cls,
+        data: EventData,
+        *,
+        source: str,
+        event_id: uuid.UUID | None = None,
+        parent: str | None = None,
+    ) -> CloudEvent:
+        """Wraps event data, carrying the current trace forward as a child span, or the trace of
+        `parent` (a traceparent) when given."""
         event_id, subject = event_id or uuid.uuid4(), data.subject()
         return cls(
             id=event_id,
@@ -53,7 +61,7 @@ class CloudEvent(BaseModel):
             source=source,
             type=data.type,
             subject=subject,
-            traceparent=event_traceparent(data.type, event_id, subject),
+            traceparent=event_traceparent(data.type, event_id, subject, parent),
             data=data.model_dump(mode="json"),
         )
 

@@ -33,14 +33,20 @@ class OtelSpans:
         return traceparent_of(context) if context.is_valid else None
 
     def created(
-        self, event_type: str, event_id: str, subject: str | None, incoming: str | None
+        self, event_type: str, event_id: str, subject: str | None, parent: str | None
     ) -> str:
-        # Under a recorded span (a request's, a consumer's) it is the parent; else the log's.
-        recorded = trace.get_current_span().get_span_context().is_valid
+        recording = trace.get_current_span().get_span_context()
+        links: list[Link] = []
+        if parent is not None:  # another request's trace, which this one leads on to
+            context = context_of(parent)
+            links = [Link(recording)] if recording.is_valid else []
+        else:  # under a recorded span (a request's, a consumer's) it is the parent; else the log's
+            context = None if recording.is_valid else context_of(current_traceparent.get())
         span = self.tracer.start_span(
             f"create {event_type}",
-            context=None if recorded else context_of(incoming),
+            context=context,
             kind=SpanKind.PRODUCER,
+            links=links,
             attributes=messaging("create", "create", event_type, event_id, subject),
         )
         span.end()
