@@ -15,6 +15,15 @@ from rtmn_shared.suite import SERVICES
 ROOT = Path(__file__).resolve().parents[1]
 # Read by `rtmn-db init`, not by a service's settings.
 PROVISIONING = {"DATABASE_ADMIN_URL", *(f"{name.upper()}_DB_PASSWORD" for name in SERVICES)}
+# Read by the OpenTelemetry SDK when traces are exported (rtmn_shared/otel), not by settings.
+OPENTELEMETRY = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_BSP_SCHEDULE_DELAY",
+}
 
 
 def documented() -> set[str]:
@@ -37,4 +46,4 @@ def test_every_variable_a_service_reads_is_documented(name: str) -> None:
 
 def test_nothing_documented_is_read_by_no_one() -> None:
     read = set().union(*(read_by(name) for name in SERVICES))
-    assert documented() - read - PROVISIONING == set()
+    assert documented() - read - PROVISIONING - OPENTELEMETRY == set()

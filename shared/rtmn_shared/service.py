@@ -36,6 +36,7 @@ from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.logs import configure_logging, redact_url
 from rtmn_shared.migrations import MigrationError, discover, migrate
+from rtmn_shared.otel import configure_tracing
 from rtmn_shared.partitions import keep_partitions
 from rtmn_shared.secrets import SecretsError, SecretStore
 from rtmn_shared.settings import (
@@ -303,6 +304,7 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     roles = _roles(parser, args.roles)
+    configure_tracing(service.name)  # before any app, session or pool exists
 
     async def run() -> None:
         if roles == ["migrate"]:  # needs the database only, not the service's credentials

@@ -14,6 +14,7 @@ from payments import key_store
 from payments.key_store import Key
 from payments.store import PAYMENT_COLUMNS, PaymentRow
 from rtmn_shared.db import Connection
+from rtmn_shared.tracing import current_traceparent
 
 OPEN = "('created', 'authorized')"
 NOT_PAID = "('created', 'authorized', 'failed')"
@@ -73,10 +74,10 @@ def _statement(*, keyed: bool, terms: bool) -> str:
     nothing."""
     first = 6 if keyed else 2
     payment_id = "$4" if keyed else "$1"
-    user, order_id, gateway = (f"${first + n}" for n in range(3))
+    user, order_id, gateway, traceparent = (f"${first + n}" for n in range(4))
     claimed = f"claimed AS ({key_store.CLAIM} RETURNING resource_id), " if keyed else ""
     if terms:
-        number, merchant, amount, currency = (f"${first + 3 + n}" for n in range(4))
+        number, merchant, amount, currency = (f"${first + 4 + n}" for n in range(4))
         if_claimed = "WHERE EXISTS (SELECT 1 FROM claimed)" if keyed else ""
         # DO UPDATE (to itself) returns a known order's row when its terms are the same.
         order = f"""INSERT INTO orders ({_TERMS}, source)
@@ -98,9 +99,9 @@ def _statement(*, keyed: bool, terms: bool) -> str:
         locked AS (SELECT p.status FROM payments p, o WHERE p.order_id = o.order_id
                    ORDER BY p.id FOR UPDATE OF p)
         INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
-            currency, gateway)
+            currency, gateway, traceparent)
         SELECT {new_id}, o.user_id, o.order_id, o.order_number, o.merchant_id, o.amount,
-            o.currency, {gateway}
+            o.currency, {gateway}, {traceparent}
         FROM {source}
         WHERE NOT EXISTS (SELECT 1 FROM locked WHERE status NOT IN {NOT_PAID})
         ON CONFLICT (order_id) WHERE status IN {OPEN} DO NOTHING
@@ -127,7 +128,8 @@ async def insert_payment(
     """Stores a new payment for the user's order (registering `terms` first, for a service),
     claiming the key in the same statement. None: nothing stored, because the key was claimed
     before, or the order is unknown, someone else's, paid, or has an open payment already."""
-    values: list[object] = [payment_id, user_id, order_id, gateway]
+    # The creating request's trace, which the payment's outcome event continues.
+    values: list[object] = [payment_id, user_id, order_id, gateway, current_traceparent.get()]
     if key is not None:
         claim = [key.user_id, key.value, key.request_hash, payment_id]
         values = [*claim, key_store.ABANDONED_AFTER_SECONDS, *values[1:]]

@@ -18,7 +18,7 @@ from rtmn_shared.dedupe import day_of
 
 PAYMENT_COLUMNS = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway,
     status, gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
-    error_description, conflict_reason, paid_at, created_at, updated_at"""
+    error_description, conflict_reason, paid_at, created_at, updated_at, traceparent"""
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class PaymentRow:
     paid_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    traceparent: str | None = None  # the creating request's, which its outcome's event continues
 
     @classmethod
     def of(cls, record: asyncpg.Record) -> PaymentRow:

@@ -146,19 +146,28 @@ class Api:
         currency: str = "INR",
         key: str | None = None,
         order_id: str | None = None,
+        traceparent: str | None = None,
     ) -> ClientResponse:
         """A user's create for an order placed first (as `order.placed` would have)."""
         order_id = order_id or f"ord_{uuid.uuid4().hex[:8]}"
         await self.place_order(user, order_id, amount=amount, currency=currency)
-        return await self.pay(user, order_id, gateway=gateway, key=key)
+        return await self.pay(user, order_id, gateway=gateway, key=key, traceparent=traceparent)
 
     async def pay(
-        self, user: str, order_id: str, *, gateway: str = "razorpay", key: str | None = None
+        self,
+        user: str,
+        order_id: str,
+        *,
+        gateway: str = "razorpay",
+        key: str | None = None,
+        traceparent: str | None = None,
     ) -> ClientResponse:
         """A user's create: the order's id only."""
         headers = self.suite.bearer(user)
         if key is not None:
             headers["Idempotency-Key"] = key
+        if traceparent is not None:
+            headers["traceparent"] = traceparent
         body = {"order_id": order_id, "gateway": gateway}
         return await self.client.post("/api/payments/create", json=body, headers=headers)
 
