@@ -1,4 +1,5 @@
-"""Each service's role stays in its own schema; an event nobody binds is kept, not dropped."""
+"""Each service's roles stay in its schema, the runtime one among its rows; an event nobody
+binds is kept, not dropped."""
 
 from __future__ import annotations
 
@@ -27,11 +28,38 @@ async def test_a_service_role_is_refused_on_another_schema(
             await conn.fetch("SELECT * FROM demo.outbox")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("CREATE TABLE public.intruder (id int)")
-        own = role.removeprefix("rtmn_")
-        await conn.execute(f'CREATE TABLE "{own}".isolation_probe (id int)')
-        await conn.execute(f'DROP TABLE "{own}".isolation_probe')
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+async def test_the_runtime_role_writes_rows_and_changes_no_object_of_its_schema(
+    suite: Suite, service: str
+) -> None:
+    info = SERVICES[service]
+    owner = await asyncpg.connect(suite.database_url, user=info.owner)
+    runtime = await asyncpg.connect(suite.database_url, user=info.role)
+    probe = f'"{info.schema}".role_probe'
+    try:
+        await owner.execute(f"CREATE TABLE {probe} (id int GENERATED ALWAYS AS IDENTITY, v int)")
+        # Row rights on what the owner makes come by default privileges. Names are ours.
+        await runtime.execute(f"INSERT INTO {probe} (v) VALUES (1)")  # noqa: S608
+        await runtime.execute(f"UPDATE {probe} SET v = 2")  # noqa: S608
+        assert await runtime.fetchval(f"SELECT v FROM {probe}") == 2  # noqa: S608
+        await runtime.execute(f"DELETE FROM {probe}")  # noqa: S608
+        for ddl in (
+            f'CREATE TABLE "{info.schema}".intruder (id int)',
+            f"ALTER TABLE {probe} ADD COLUMN w int",
+            f"CREATE INDEX ON {probe} (v)",
+            f"DROP TABLE {probe}",
+            f"TRUNCATE {probe}",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await runtime.execute(ddl)
+    finally:
+        await owner.execute(f"DROP TABLE IF EXISTS {probe}")
+        await owner.close()
+        await runtime.close()
 
 
 async def test_an_event_no_group_consumes_lands_in_the_unrouted_queue(
