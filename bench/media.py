@@ -254,7 +254,7 @@ async def http_uploads(data: bytes, count: int, clients: int) -> dict[str, Any]:
     server: asyncio.subprocess.Process | None = None
     try:
         info = SERVICE.info
-        conn = await asyncpg.connect(suite.database_url, user=info.role)
+        conn = await asyncpg.connect(suite.database_url, user=info.owner)
         await migrate(conn, info.schema, discover(SERVICE.migrations))
         await conn.close()
         port = free_port()
