@@ -13,13 +13,16 @@ from rtmn_shared.suite import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 # Read by `rtmn-db init`, not by a service's settings.
-PROVISIONING = {"DATABASE_ADMIN_URL", *(f"{name.upper()}_DB_PASSWORD" for name in SERVICES)}
+PROVISIONING = {
+    "DATABASE_ADMIN_URL",
+    *(f"{name.upper()}_DB_{kind}PASSWORD" for name in SERVICES for kind in ("", "MIGRATION_")),
+}
 
 
 def documented() -> set[str]:
     text = (ROOT / ".env.example").read_text()
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE)) | set(
-        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_PASSWORD)=", text)
+        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_(?:MIGRATION_)?PASSWORD)=", text)
     )
 
 
