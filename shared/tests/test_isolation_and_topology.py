@@ -12,8 +12,9 @@ import pytest
 from demo_events import outbox, relay
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import OtpVerified
-from rtmn_shared.suite import SERVICES, UNROUTED_QUEUE
-from rtmn_shared.testing.infra import Suite, rabbitmqctl
+from rtmn_shared.provision import ensure_login
+from rtmn_shared.suite import SERVICES, UNROUTED_QUEUE, ServiceInfo
+from rtmn_shared.testing.infra import Suite, provision_for_tests, rabbitmqctl
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
 
@@ -60,6 +61,31 @@ async def test_the_runtime_role_writes_rows_and_changes_no_object_of_its_schema(
         await owner.execute(f"DROP TABLE IF EXISTS {probe}")
         await owner.close()
         await runtime.close()
+
+
+async def test_a_schema_the_runtime_role_owned_before_the_split_is_handed_to_the_owner(
+    suite: Suite, admin: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    old = ServiceInfo("handover", 0)
+    await admin.execute("DROP SCHEMA IF EXISTS handover CASCADE")
+    await ensure_login(admin, old.role, None)
+    await admin.execute(f"GRANT CONNECT ON DATABASE {suite.database} TO {old.role}")
+    await admin.execute(f"CREATE SCHEMA handover AUTHORIZATION {old.role}")  # as before
+    runtime = await asyncpg.connect(suite.database_url, user=old.role)
+    try:
+        await runtime.execute("CREATE TABLE handover.t (id int GENERATED ALWAYS AS IDENTITY)")
+        await provision_for_tests(suite.database, [old])
+        owners = await admin.fetch(
+            "SELECT relowner::regrole::text AS owner FROM pg_class"
+            " WHERE relnamespace = 'handover'::regnamespace"
+        )
+        assert {row["owner"] for row in owners} == {old.owner}  # the table and its sequence
+        await runtime.execute("INSERT INTO handover.t DEFAULT VALUES")  # rows still its own
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await runtime.execute("DROP TABLE handover.t")
+    finally:
+        await runtime.close()
+        await admin.execute("DROP SCHEMA handover CASCADE")
 
 
 async def test_an_event_no_group_consumes_lands_in_the_unrouted_queue(
