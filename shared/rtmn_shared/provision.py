@@ -5,14 +5,11 @@ Run once per PostgreSQL with an administrator's connection; safe to run again.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
 from collections.abc import Mapping
 
 import asyncpg
 
+from rtmn_shared import scram
 from rtmn_shared.suite import ServiceInfo
 
 
@@ -66,18 +63,42 @@ async def provision(
 
 
 async def ensure_login(conn: asyncpg.Connection, role: str, password: str | None) -> None:
-    """Creates the login role unless it exists; sets its password when one is given."""
+    """Creates the login role unless it exists; sets its password when one is given and the
+    role's is another. In the caller's transaction."""
     if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
         try:
             async with conn.transaction():  # a savepoint: roles are cluster-wide, runs race
                 await conn.execute(f"CREATE ROLE {quote_ident(role)} LOGIN")
         except asyncpg.DuplicateObjectError:
             pass
-    if password is not None:
-        # Parameters cannot bind here; the server's own function quotes the literal, which
-        # carries a SCRAM verifier, so the password itself never reaches the server's logs.
-        literal = await conn.fetchval("SELECT quote_literal($1)", scram_verifier(password))
-        await conn.execute(f"ALTER ROLE {quote_ident(role)} LOGIN PASSWORD {literal}")
+    if password is None or await _has_password(conn, role, password):
+        return
+    # The literal carries a verifier, so the password never reaches the server's logs; the
+    # server's own function quotes it (parameters cannot bind here). Non-ASCII passwords need
+    # the server's SASLprep.
+    made = scram.verifier(password) if password.isascii() else password
+    literal = await conn.fetchval("SELECT quote_literal($1)", made)
+    for attempt in range(3):
+        try:
+            async with conn.transaction():
+                await conn.execute(f"ALTER ROLE {quote_ident(role)} LOGIN PASSWORD {literal}")
+            return
+        except asyncpg.InternalServerError:  # "tuple concurrently updated": another run's
+            if attempt == 2:
+                raise
+
+
+async def _has_password(conn: asyncpg.Connection, role: str, password: str) -> bool:
+    """Whether the role's stored verifier is this password's; False where that cannot be read
+    (an administrator short of a superuser, as managed services give)."""
+    try:
+        async with conn.transaction():
+            stored = await conn.fetchval(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1", role
+            )
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    return scram.matches(stored, password)
 
 
 async def _provision_service(conn: asyncpg.Connection, database: str, service: ServiceInfo) -> None:
@@ -119,16 +140,3 @@ RUNTIME_GRANTS = (
     ("SELECT, INSERT, UPDATE, DELETE", "TABLES"),
     ("USAGE, SELECT", "SEQUENCES"),
 )
-
-
-def scram_verifier(password: str, iterations: int = 4096) -> str:
-    """What the server stores for a SCRAM-SHA-256 password (RFC 5802/7677), made here."""
-    if not password.isascii():  # SASLprep is the identity only for ASCII: let the server do it
-        return password
-    salt = secrets.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    encoded = [base64.b64encode(b).decode() for b in (salt, stored_key, server_key)]
-    return f"SCRAM-SHA-256${iterations}:{encoded[0]}${encoded[1]}:{encoded[2]}"

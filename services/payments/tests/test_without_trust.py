@@ -20,6 +20,7 @@ import pytest
 
 from payments.app import SERVICE
 from payments.settings import Settings
+from rtmn_shared.pgadmin import admin_url
 from rtmn_shared.testing.cluster import PrivateCluster
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
@@ -58,12 +59,19 @@ async def test_a_stock_debian_postgres_takes_provisioning_migrations_and_a_payme
     passfile = tmp_path / "pgpass"
     env = {**os.environ, "DATABASE_URL": cluster.url("rtmn"), "PGPASSFILE": str(passfile)}
 
+    verifiers = []
     for _ in range(2):  # the second run finds the administrator and every password in place
         init = await asyncio.create_subprocess_exec(
             RTMN_DB, "init", env=env, stdout=PIPE, stderr=PIPE
         )
         _, errors = await asyncio.wait_for(init.communicate(), timeout=120)
         assert init.returncode == 0, errors.decode()
+        admin = await asyncpg.connect(admin_url("127.0.0.1", cluster.port), passfile=passfile)
+        try:
+            verifiers.append(await admin.fetch("SELECT rolname, rolpassword FROM pg_authid"))
+        finally:
+            await admin.close()
+    assert verifiers[0] == verifiers[1]  # and so rewrote no password
 
     assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
     passwords = passwords_in(passfile, cluster.port)
