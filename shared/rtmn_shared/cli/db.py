@@ -28,10 +28,13 @@ from rtmn_shared.pgadmin import AdminError, PassFile, ensure_admin
 from rtmn_shared.provision import provision
 from rtmn_shared.suite import SERVICES, ServiceInfo
 
+# 127.0.0.1, not localhost: `make` and the tests use it, and a pg_hba line for ::1 may differ.
+DEFAULT_URL = "postgresql://127.0.0.1:5432/rtmn"
+
 
 def admin_dsn() -> tuple[str, str]:
     """The administrator's DSN (without a database) and the suite's database name."""
-    url = urlsplit(os.environ.get("DATABASE_URL", "postgresql://localhost:5432/rtmn"))
+    url = urlsplit(os.environ.get("DATABASE_URL", DEFAULT_URL))
     database = url.path.lstrip("/") or "rtmn"
     admin = os.environ.get("DATABASE_ADMIN_URL")
     if admin is None:
@@ -44,7 +47,7 @@ def admin_dsn() -> tuple[str, str]:
 async def credentials(services: list[ServiceInfo]) -> tuple[str, dict[str, str]]:
     """The administrator's DSN and the password of each role of `services` (see above)."""
     admin, _ = admin_dsn()
-    url = urlsplit(os.environ.get("DATABASE_URL", "postgresql://localhost:5432/rtmn"))
+    url = urlsplit(os.environ.get("DATABASE_URL", DEFAULT_URL))
     port = url.port or 5432
     passfile = PassFile.from_environment(port)
     if "DATABASE_ADMIN_URL" in os.environ or passfile is None:
@@ -79,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
 
     admin, database = admin_dsn()
     if args.command == "admin":
+        if "DATABASE_ADMIN_URL" in os.environ or "PGPASSFILE" not in os.environ:
+            print("rtmn-db: DATABASE_ADMIN_URL set or no PGPASSFILE: no administrator to make")
+            return
         try:
             admin = asyncio.run(credentials([]))[0]
         except (OSError, asyncpg.PostgresError, AdminError) as error:
