@@ -33,9 +33,8 @@ from rtmn_shared.events.outbox import Outbox, OutboxRow
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.migrations import Migration, discover, migrate
-from rtmn_shared.provision import provision
 from rtmn_shared.suite import ServiceInfo
-from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.infra import Suite, provision_for_tests
 
 BENCH = ServiceInfo("bench", 0)
 PREFETCH = 200
@@ -262,7 +261,7 @@ async def main(quick: bool) -> None:
     suite = Suite()
     await suite.create()
     try:
-        await provision(ADMIN_DSN, suite.database, [BENCH])
+        await provision_for_tests(suite.database, [BENCH])
         conn = await asyncpg.connect(suite.database_url, user=BENCH.owner)
         await migrate(conn, BENCH.schema, [*discover(Path("/nonexistent")), EFFECTS])
         await conn.close()

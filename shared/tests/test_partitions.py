@@ -18,9 +18,8 @@ from rtmn_shared.events.inbox import Inbox
 from rtmn_shared.events.outcomes import GiveUp
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.partitions import keep_partitions, partition_name, partitions_of
-from rtmn_shared.provision import provision
 from rtmn_shared.suite import ServiceInfo
-from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.infra import Suite, provision_for_tests
 
 DAYS = ServiceInfo("days", 0)
 MIGRATIONS = Path(__file__).parent / "demo_migrations"
@@ -34,7 +33,7 @@ Conn = asyncpg.Connection  # type: ignore[type-arg]
 
 @pytest.fixture(scope="session")
 async def days_role(suite: Suite) -> None:
-    await provision(ADMIN_DSN, suite.database, [DAYS])
+    await provision_for_tests(suite.database, [DAYS])
 
 
 @pytest.fixture
