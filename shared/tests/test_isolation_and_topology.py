@@ -14,7 +14,7 @@ from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import OtpVerified
 from rtmn_shared.provision import ensure_login
 from rtmn_shared.suite import SERVICES, UNROUTED_QUEUE, ServiceInfo
-from rtmn_shared.testing.infra import Suite, provision_for_tests, rabbitmqctl
+from rtmn_shared.testing.infra import Suite, password_of, provision_for_tests, rabbitmqctl
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
 
@@ -68,7 +68,7 @@ async def test_a_schema_the_runtime_role_owned_before_the_split_is_handed_to_the
 ) -> None:
     old = ServiceInfo("handover", 0)
     await admin.execute("DROP SCHEMA IF EXISTS handover CASCADE")
-    await ensure_login(admin, old.role, None)
+    await ensure_login(admin, old.role, password_of(old.role))
     await admin.execute(f"GRANT CONNECT ON DATABASE {suite.database} TO {old.role}")
     await admin.execute(f"CREATE SCHEMA handover AUTHORIZATION {old.role}")  # as before
     runtime = await asyncpg.connect(suite.database_url, user=old.role)

@@ -30,6 +30,11 @@ ADMIN_DSN = os.environ.get(
 )
 
 
+def password_of(role: str) -> str | None:
+    """The role's password, for a connection the pgpass file cannot match (another port)."""
+    return PASSFILE.ensure([role])[role] if PASSFILE is not None else None
+
+
 async def provision_for_tests(database: str, services: list[ServiceInfo]) -> None:
     """`provision` as `rtmn-db init` does it: each role with its password from the pgpass file,
     where there is one (a server that trusts TCP logins needs none)."""
