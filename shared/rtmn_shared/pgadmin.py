@@ -105,7 +105,7 @@ async def ensure_admin(host: str, port: int, passfile: PassFile) -> str:
     """The administrator's DSN, once it can log in; makes it, or resets its password, if not."""
     password = passfile.ensure([ADMIN])[ADMIN]
     dsn = admin_url(host, port)
-    if await _logs_in(dsn):
+    if await _logs_in(dsn, passfile.path):
         return dsn
     if host not in LOCAL_HOSTS:
         raise AdminError(
@@ -122,7 +122,7 @@ async def ensure_admin(host: str, port: int, passfile: PassFile) -> str:
             await conn.execute(sql)
         finally:
             await conn.close()
-    if not await _logs_in(dsn):
+    if not await _logs_in(dsn, passfile.path):
         raise AdminError(f"{ADMIN} was made but still cannot log in to {host}:{port}")
     return dsn
 
@@ -161,9 +161,9 @@ def _as_postgres_system_user(port: int, sql: str) -> None:
         )
 
 
-async def _logs_in(dsn: str) -> bool:
+async def _logs_in(dsn: str, passfile: Path) -> bool:
     try:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, passfile=str(passfile))
     except _REFUSED:
         return False
     await conn.close()
