@@ -347,7 +347,7 @@ async def main(quick: bool, ref: str) -> None:
             Variant("this checkout", None),
         ]
         try:
-            conn = await asyncpg.connect(suite.database_url, user=PAYMENTS.role)
+            conn = await asyncpg.connect(suite.database_url, user=PAYMENTS.owner)
             await migrate(conn, PAYMENTS.schema, discover(MIGRATIONS))
             await conn.close()
             fake = await asyncio.create_subprocess_exec(

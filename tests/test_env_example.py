@@ -14,7 +14,10 @@ from rtmn_shared.suite import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 # Read by `rtmn-db init`, not by a service's settings.
-PROVISIONING = {"DATABASE_ADMIN_URL", *(f"{name.upper()}_DB_PASSWORD" for name in SERVICES)}
+PROVISIONING = {
+    "DATABASE_ADMIN_URL",
+    *(f"{name.upper()}_DB_{kind}PASSWORD" for name in SERVICES for kind in ("", "MIGRATION_")),
+}
 # Read by the OpenTelemetry SDK when traces are exported (rtmn_shared/otel), not by settings.
 OPENTELEMETRY = {
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -29,7 +32,7 @@ OPENTELEMETRY = {
 def documented() -> set[str]:
     text = (ROOT / ".env.example").read_text()
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE)) | set(
-        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_PASSWORD)=", text)
+        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_(?:MIGRATION_)?PASSWORD)=", text)
     )
 
 

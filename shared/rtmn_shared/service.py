@@ -160,8 +160,9 @@ async def read_stored(store: SecretStore, names: Sequence[str]) -> dict[str, str
 
 
 async def run_migrations(service: Service[Any], settings: CommonSettings) -> list[str]:
-    """Applies what is new, then makes today's partitions so that none is missing at start."""
-    conn = await db.connect(service.info, settings)
+    """Applies what is new, then makes today's partitions so that none is missing at start; as the
+    schema's owner, the only role that may change its objects."""
+    conn = await db.connect(service.info, settings, as_owner=True)
     try:
         applied = await migrate(conn, service.info.schema, discover(service.migrations))
         await keep_partitions(conn, settings.dedupe_window())

@@ -41,6 +41,11 @@ class CommonSettings(BaseSettings):
     database_url: PostgresDsn = PostgresDsn("postgresql://localhost:5432/rtmn")
     db_user: str | None = Field(default=None, description="defaults to rtmn_<service>")
     db_password: SecretStr | None = None
+    # Migrations (and partition upkeep) log in as the schema's owner, a role of their own.
+    db_migration_user: str | None = Field(
+        default=None, description="defaults to rtmn_<service>_owner"
+    )
+    db_migration_password: SecretStr | None = None
     db_pool_size: int = Field(default=4, ge=1, le=50)
     redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
     amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@localhost:5672/")
@@ -147,7 +152,7 @@ def load_settings(cls: type[SettingsT], **values: Any) -> SettingsT:
 def secret_settings(cls: type[CommonSettings]) -> dict[str, str]:
     """Variable name -> field of each credential a service declares (its own SecretStr fields).
 
-    The common ones are left out: DB_PASSWORD and SECRETS_KEYS are how the store is reached.
+    The common ones are left out: the DB_ passwords and SECRETS_KEYS are how the store is reached.
     """
     return {
         name.upper(): name

@@ -17,7 +17,13 @@ class ServiceInfo:
 
     @property
     def role(self) -> str:
+        """The runtime login: reads and writes the schema's rows, changes none of its objects."""
         return f"rtmn_{self.name}"
+
+    @property
+    def owner(self) -> str:
+        """The migration login: owns the schema and everything in it."""
+        return f"rtmn_{self.name}_owner"
 
 
 SERVICES: dict[str, ServiceInfo] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -250,6 +250,20 @@ def api(
     stripe: StripeFake,
 ) -> Api:
     return Api(client, suite, pool, razorpay, stripe)
+
+
+@pytest.fixture
+def api_for(
+    suite: Suite, razorpay: RazorpayFake, stripe: StripeFake
+) -> Callable[[RunningService], Api]:
+    """The same calls on a service the test started itself (another database, other settings)."""
+    return lambda service: Api(service.client, suite, service.pool, razorpay, stripe)
+
+
+@pytest.fixture
+def make_settings(razorpay: RazorpayFake, stripe: StripeFake) -> Callable[..., Settings]:
+    """The tests' settings, from the environment as it is when called, with `changes`."""
+    return lambda **changes: settings_for(razorpay, stripe, **changes)
 
 
 @pytest.fixture
