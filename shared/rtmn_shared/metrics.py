@@ -23,6 +23,11 @@ EVENTS_CONSUMED = Counter(
     "Deliveries by queue and outcome (applied, duplicate, retried, dead_lettered)",
     ["queue", "outcome"],
 )
+EVENTS_REFUSED = Counter(
+    "rtmn_events_refused_total",
+    "Deliveries dead-lettered because their publisher is not a producer of their type",
+    ["queue", "type"],
+)
 OUTBOX_LAG = Gauge(
     "rtmn_outbox_lag_seconds", "Age of the oldest unsent outbox row (0 when drained)", ["service"]
 )

@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from rtmn_shared import db
 from rtmn_shared.events.consumer import ConsumerRunner, Handler
 from rtmn_shared.events.inbox import Inbox
+from rtmn_shared.events.publishers import Logins
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.service import Service, open_pool, open_unit_of_work, run_migrations
-from rtmn_shared.settings import CommonSettings
+from rtmn_shared.settings import CommonSettings, service_logins
 from rtmn_shared.testing.waiting import cancel_all, wait_for
 
 
@@ -43,7 +44,7 @@ async def running(
 
     Retry delays are shortened for tests unless `retry_delays_ms` is None.
     """
-    settings = settings or service.settings()
+    settings = settings or service.settings(**service_logins(service.name))
     await run_migrations(service, settings)
     tasks: list[asyncio.Task[None]] = []
     async with AsyncExitStack() as stack:
@@ -65,6 +66,7 @@ async def running(
                 handlers=handlers,
                 after_commit=open_unit_of_work(service.info, settings, pool, stack).wake,
                 inbox=Inbox(settings.dedupe_window()),
+                logins=Logins(settings.service_user_prefix),
             )
             tasks.append(asyncio.ensure_future(runner.run()))
             await wait_for(runner.ready.is_set, message=f"{service.name} consumers ready")
