@@ -95,24 +95,27 @@ def load_settings(cls: type[SettingsT], **values: Any) -> SettingsT:
         raise SettingsError(describe(error)) from None
 
 
-def service_logins(service: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+def service_logins(
+    service: str, environ: Mapping[str, str] = os.environ, **urls: str
+) -> dict[str, str]:
     """AMQP_URL and REDIS_URL as the service's own login, for each of them whose password is set:
     AMQP_PASSWORD / REDIS_PASSWORD, or <SERVICE>_AMQP_PASSWORD / <SERVICE>_REDIS_PASSWORD where one
     environment serves every service (`make run`, the tests). Without one the URL is used as
-    given, so a deployment may also put the whole login in the URL."""
+    given, so a deployment may also put the whole login in the URL. `urls` (amqp_url=,
+    redis_url=) replace the environment's as the addresses to log in to."""
     user = environ.get("SERVICE_USER_PREFIX", "rtmn_") + service
     values = {}
-    for url_name, default in (
-        ("AMQP_URL", "amqp://localhost:5672/"),
-        ("REDIS_URL", "redis://localhost:6379/0"),
+    for field, default in (
+        ("amqp_url", "amqp://localhost:5672/"),
+        ("redis_url", "redis://localhost:6379/0"),
     ):
-        kind = url_name.split("_")[0]
+        kind = field.split("_")[0].upper()
         password = environ.get(f"{kind}_PASSWORD") or environ.get(
             f"{service.upper()}_{kind}_PASSWORD"
         )
         if password:
-            url = environ.get(url_name) or default
-            values[url_name.lower()] = with_login(url, user, password)
+            url = urls.get(field) or environ.get(field.upper()) or default
+            values[field] = with_login(url, user, password)
     return values
 
 

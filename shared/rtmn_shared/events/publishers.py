@@ -43,12 +43,13 @@ def first_hand(
     user_id: str | None, headers: Mapping[str, object], relaying: frozenset[str]
 ) -> str | None:
     """Who first published a delivery: the validated publisher, or, when that is one of the
-    `relaying` logins (a re-publish), the publisher it names."""
+    `relaying` logins and the delivery names a producer (a re-publish), the producer named."""
     if user_id in relaying:
         named = headers.get(PRODUCER_HEADER)
         if isinstance(named, bytes):
             return named.decode()
-        return named if isinstance(named, str) else None
+        if isinstance(named, str):
+            return named
     return user_id
 
 
