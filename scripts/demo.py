@@ -29,7 +29,9 @@ import orjson
 from rtmn_shared.cli.token import mint
 from rtmn_shared.events.catalogue import UserRegistered
 from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.publishers import login_of
 from rtmn_shared.events.topology import event_message
+from rtmn_shared.settings import service_logins
 from rtmn_shared.suite import EXCHANGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,10 +106,10 @@ async def register(amqp_url: str, user: UserRegistered) -> None:
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)
-        await exchange.publish(
-            event_message(event.to_json(), message_id=str(event.id), type=event.type),
-            routing_key=event.type,
+        message = event_message(
+            event.to_json(), message_id=str(event.id), type=event.type, user_id=login_of(amqp_url)
         )
+        await exchange.publish(message, routing_key=event.type)
     finally:
         await connection.close()
 
@@ -280,7 +282,10 @@ async def main() -> None:
     secret = os.environ.get("RAZORPAY_WEBHOOK_SECRET")
     if not secret:
         sys.exit("demo: RAZORPAY_WEBHOOK_SECRET is not set (run `make run` first)")
-    amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    # As the `accounts` login, the producer of user.registered (ACCOUNTS_AMQP_PASSWORD).
+    amqp_url = service_logins("accounts").get("amqp_url") or os.environ.get(
+        "AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"
+    )
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         await story(Suite(http, args.gateway, args.key.read_text()), amqp_url, secret)
 

@@ -18,7 +18,9 @@ import secrets
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
 
+import aiohttp
 from redis.asyncio import Redis
 
 from rtmn_shared.events.catalogue import EXTERNAL_PRODUCERS, PRODUCED_BY
@@ -191,3 +193,26 @@ async def delete_redis_users(redis: Redis, users: Iterable[str]) -> None:
     names = [user for user in users if user != "default"]
     if names:
         await redis.execute_command("ACL", "DELUSER", *names)  # type: ignore[no-untyped-call]
+
+
+async def post_definitions(management_url: str, document: bytes) -> None:
+    """Applies a definitions document through the management plugin's HTTP API (compose, or a
+    broker without a local rabbitmqctl): POST /api/definitions, with the URL's credentials."""
+    url = urlsplit(management_url)
+    auth = aiohttp.BasicAuth(unquote(url.username or ""), unquote(url.password or ""))
+    host = url.netloc.rpartition("@")[2]
+    endpoint = urlunsplit((url.scheme, host, url.path.rstrip("/") + "/api/definitions", "", ""))
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        headers = {"content-type": "application/json"}
+        async with session.post(endpoint, data=document, auth=auth, headers=headers) as answer:
+            if answer.status >= 300:
+                raise OSError(f"POST /api/definitions answered {answer.status}")
+
+
+def passwords_from(environ: Mapping[str, str], kind: str) -> dict[str, str]:
+    """Each principal's <NAME>_<KIND>_PASSWORD (AMQP or REDIS) that the environment sets."""
+    names = principals() if kind == "AMQP" else tuple(SERVICES)
+    return {
+        name: value for name in names if (value := environ.get(f"{name.upper()}_{kind}_PASSWORD"))
+    }

@@ -7,8 +7,18 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError
 
-from rtmn_shared.access import CONSUMERS, broker_grant, principals, produced_by
+from rtmn_shared.access import (
+    CONSUMERS,
+    broker_grant,
+    delete_broker_users,
+    delete_redis_users,
+    principals,
+    produced_by,
+)
+from rtmn_shared.cli.logins import provision_logins
+from rtmn_shared.events.publishers import Logins
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
+from rtmn_shared.settings import with_login
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 
@@ -67,3 +77,38 @@ async def test_a_service_cannot_read_or_delete_another_services_redis_keys(
         script = otp.register_script(INCREMENT)
         assert await script(keys=[OTP_ATTEMPTS]) == 4  # EVALSHA, loading on NOSCRIPT
     assert await redis.get(OTP_ATTEMPTS) == b"4"
+
+
+async def test_rtmn_db_init_makes_the_logins_it_has_passwords_for_and_again_changes_nothing(
+    suite: Suite,
+) -> None:
+    prefix = f"rtmn_i{suite.run_id}_"
+    environ = {
+        "SERVICE_USER_PREFIX": prefix,
+        "AMQP_URL": suite.amqp_url,  # its vhost is where the permissions go
+        "REDIS_URL": f"{suite.redis_url}",
+        "WALLET_AMQP_PASSWORD": "wallet-secret",
+        "OPS_AMQP_PASSWORD": "ops-secret",
+        "OTP_REDIS_PASSWORD": "otp-secret",
+    }
+    logins = Logins(prefix)
+    try:
+        for _ in range(2):
+            done = await provision_logins(environ)
+            assert done == [
+                f"broker logins ops, wallet on vhost {suite.vhost}",
+                "Redis users otp",
+            ]
+        wallet = with_login(suite.amqp_url, logins.of("wallet"), "wallet-secret")
+        connection = await aio_pika.connect(wallet)
+        await declare_exchange(await connection.channel())
+        await connection.close()
+        otp = with_login(suite.redis_url, logins.of("otp"), "otp-secret")
+        async with Redis.from_url(otp) as client:
+            assert await client.acl_whoami() == logins.of("otp")
+            with pytest.raises(NoPermissionError):
+                await client.get("wallet:anything")
+    finally:
+        delete_broker_users([logins.of("wallet"), logins.of("ops")])
+        async with Redis.from_url(suite.redis_url) as admin:
+            await delete_redis_users(admin, [logins.of("otp")])

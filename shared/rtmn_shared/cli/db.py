@@ -2,6 +2,7 @@
 
 The administrator's connection comes from DATABASE_ADMIN_URL (default: DATABASE_URL as the
 `postgres` user); each service's password, where one is used, from <SERVICE>_DB_PASSWORD.
+Then the broker and Redis logins that have passwords set (cli/logins.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from rtmn_shared.cli.logins import LoginsError, provision_logins
 from rtmn_shared.logs import redact_url
 from rtmn_shared.provision import provision
 from rtmn_shared.suite import SERVICES
@@ -52,3 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, asyncpg.PostgresError) as error:
         sys.exit(f"rtmn-db: cannot provision {database} via {redact_url(admin)}: {error}")
     print(f"rtmn-db: database {database} ready for {', '.join(args.services)}")
+    try:
+        for line in asyncio.run(provision_logins()):
+            print(f"rtmn-db: {line} ready")
+    except LoginsError as error:
+        sys.exit(f"rtmn-db: {error}")

@@ -33,6 +33,7 @@ from rtmn_shared.events.publishers import (
     login_of,
     relaying_logins,
 )
+from rtmn_shared.settings import service_logins
 
 
 async def dead_letters(
@@ -93,9 +94,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["list", "replay"])
     parser.add_argument("queue", help="the consumer group's queue, e.g. wallet.credit-cashback")
     parser.add_argument("--limit", type=int, default=1000)
-    parser.add_argument(
-        "--amqp-url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/")
+    # The operator's login (OPS_AMQP_PASSWORD) where one is set, else AMQP_URL as given.
+    default_url = service_logins("ops").get("amqp_url") or os.environ.get(
+        "AMQP_URL", "amqp://guest:guest@localhost:5672/"
     )
+    parser.add_argument("--amqp-url", default=default_url)
     args = parser.parse_args(argv)
     try:
         messages = asyncio.run(
