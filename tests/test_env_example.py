@@ -8,18 +8,29 @@ from pathlib import Path
 
 import pytest
 
+from rtmn_shared.access import principals
 from rtmn_shared.service import Service
 from rtmn_shared.suite import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
-# Read by `rtmn-db init`, not by a service's settings.
-PROVISIONING = {"DATABASE_ADMIN_URL", *(f"{name.upper()}_DB_PASSWORD" for name in SERVICES)}
+# Read by `rtmn-db init`, or turned into the URLs' logins (settings.service_logins), not by a
+# service's settings fields.
+PROVISIONING = {
+    "DATABASE_ADMIN_URL",
+    "RABBITMQ_MANAGEMENT_URL",
+    "REDIS_ADMIN_URL",
+    "AMQP_PASSWORD",
+    "REDIS_PASSWORD",
+    *(f"{name.upper()}_DB_PASSWORD" for name in SERVICES),
+    *(f"{name.upper()}_REDIS_PASSWORD" for name in SERVICES),
+    *(f"{name.upper()}_AMQP_PASSWORD" for name in principals()),
+}
 
 
 def documented() -> set[str]:
     text = (ROOT / ".env.example").read_text()
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE)) | set(
-        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_PASSWORD)=", text)
+        re.findall(r"\b([A-Z][A-Z0-9_]+_(?:DB|AMQP|REDIS)_PASSWORD)=", text)
     )
 
 
