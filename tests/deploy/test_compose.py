@@ -102,7 +102,13 @@ def test_start_order_is_gated_on_health_and_completion(compose: dict[str, Any]) 
             if target == "minio":  # no healthcheck in its image; minio-init retries instead
                 wanted = "service_started"
             assert condition == wanted, f"{name} -> {target}: {condition}"
-    assert services["db-init"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    # db-init also makes the broker logins and Redis users: it waits for all three.
+    healthy = {"condition": "service_healthy"}
+    assert services["db-init"]["depends_on"] == {
+        "postgres": healthy,
+        "rabbitmq": healthy,
+        "redis": healthy,
+    }
     for name in SERVICES:
         api = services[name]["depends_on"]
         assert set(INFRA) <= api.keys(), name
@@ -123,8 +129,11 @@ def test_services_share_one_env_file_and_reach_the_infrastructure_by_name(
         env = service["environment"]
         assert env["DATABASE_URL"].startswith("postgresql://postgres:5432/"), name
         assert env["REDIS_URL"].startswith("redis://redis:6379/"), name
-        assert "@rabbitmq:5672/" in env["AMQP_URL"], name
-        assert "DB_PASSWORD" in env, name
+        # Its own broker and Redis login (settings.service_logins), never the administrator's.
+        assert env["AMQP_URL"] == "amqp://rabbitmq:5672/", name
+        assert "DB_PASSWORD" in env and "AMQP_PASSWORD" in env and "REDIS_PASSWORD" in env, name
+        service_name = name.split("-")[0]
+        assert env["AMQP_PASSWORD"].startswith(f"${{{service_name.upper()}_AMQP_PASSWORD"), name
         assert service.get("user") is None, f"{name} runs as the image's non-root user"
 
 
