@@ -131,7 +131,7 @@ def test_services_share_one_env_file_and_reach_the_infrastructure_by_name(
         assert env["REDIS_URL"].startswith("redis://redis:6379/"), name
         # Its own broker and Redis login (settings.service_logins), never the administrator's.
         assert env["AMQP_URL"] == "amqp://rabbitmq:5672/", name
-        assert "DB_PASSWORD" in env and "AMQP_PASSWORD" in env and "REDIS_PASSWORD" in env, name
+        assert {"DB_PASSWORD", "AMQP_PASSWORD", "REDIS_PASSWORD"} <= env.keys(), name
         service_name = name.split("-")[0]
         assert env["AMQP_PASSWORD"].startswith(f"${{{service_name.upper()}_AMQP_PASSWORD"), name
         assert service.get("user") is None, f"{name} runs as the image's non-root user"

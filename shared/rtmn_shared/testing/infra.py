@@ -69,12 +69,13 @@ class Suite:
         """The harness login: every permission on this run's vhost, and no producer's."""
         return self.amqp_url_as(HARNESS)
 
-    def amqp_url_as(self, name: str) -> str:
-        """The run's broker as `name` (a service, `accounts`, `commerce`, `ops`, `harness`)."""
+    def amqp_url_as(self, name: str, vhost: str | None = None) -> str:
+        """The run's broker (or another `vhost` it was granted) as `name`: a service,
+        `accounts`, `commerce`, `ops` or `harness`."""
         login = quote(self.logins.of(name), safe="")
         host = AMQP_BASE.rpartition("@")[2]
-        password, vhost = quote(self.passwords[name], safe=""), quote(self.vhost, safe="")
-        return f"amqp://{login}:{password}@{host}/{vhost}"
+        password = quote(self.passwords[name], safe="")
+        return f"amqp://{login}:{password}@{host}/{quote(vhost or self.vhost, safe='')}"
 
     def redis_url_as(self, service: str) -> str:
         login = quote(self.logins.of(service), safe="")
@@ -114,18 +115,22 @@ class Suite:
     async def create(self) -> None:
         await provision(ADMIN_DSN, self.database, list(SERVICES.values()))
         rabbitmqctl("add_vhost", self.vhost)
+        self.grant(self.vhost)
+        self.redis_db = await self._claim_redis_db()
+        async with Redis.from_url(f"{REDIS_BASE}/0") as admin:
+            services = {name: self.passwords[name] for name in SERVICES}
+            await access.provision_redis(admin, self.logins, services)
+
+    def grant(self, vhost: str) -> None:
+        """The run's logins, with their permissions, on `vhost` (made if missing)."""
         access.import_definitions(
             access.broker_definitions(
-                self.vhost,
+                vhost,
                 self.logins,
                 self.passwords,
                 lambda name: _EVERYTHING if name == HARNESS else access.broker_grant(name),
             )
         )
-        self.redis_db = await self._claim_redis_db()
-        async with Redis.from_url(f"{REDIS_BASE}/0") as admin:
-            services = {name: self.passwords[name] for name in SERVICES}
-            await access.provision_redis(admin, self.logins, services)
 
     async def destroy(self) -> None:
         await drop_database(ADMIN_DSN, self.database)
