@@ -96,7 +96,11 @@ class Suite:
             "LOG_LEVEL": "INFO",
             # Each service logs in as itself (settings.service_logins).
             "SERVICE_USER_PREFIX": self.logins.prefix,
-            **{f"{name.upper()}_AMQP_PASSWORD": self.passwords[name] for name in SERVICES},
+            # ...as do the outside producers and rtmn-dlq (ACCOUNTS_, COMMERCE_, OPS_).
+            **{
+                f"{name.upper()}_AMQP_PASSWORD": self.passwords[name]
+                for name in access.principals()
+            },
             **(
                 {f"{name.upper()}_REDIS_PASSWORD": self.passwords[name] for name in SERVICES}
                 if self.redis_db is not None
