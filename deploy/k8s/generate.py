@@ -515,7 +515,11 @@ def broker_logins() -> list[Obj]:
                     "rabbitmqClusterReference": cluster,
                     "vhost": "/",
                     "userReference": user_ref,
-                    "permissions": {"exchange": EXCHANGE, "write": grant.publishes, "read": ".*"},
+                    "permissions": {
+                        "exchange": EXCHANGE,
+                        "write": grant.publishes,
+                        "read": grant.binds,
+                    },
                 },
             },
         ]

@@ -38,8 +38,11 @@ class BrokerGrant:
     configure: str
     write: str
     read: str
-    # Routing keys it may publish to the events exchange with (RabbitMQ topic permissions).
+    # Routing keys it may publish to the events exchange with (RabbitMQ topic permissions)...
     publishes: str
+    # ...and bind queues to it with: none but a consumer's (declaring the exchange with its
+    # alternate exchange needs read on it, which alone would let a producer bind a queue).
+    binds: str = ".*"
 
 
 def _any_of(*names: str) -> str:
@@ -53,14 +56,16 @@ def produced_by(name: str) -> tuple[str, ...]:
 def broker_grant(name: str) -> BrokerGrant:
     """What `name` may do in the suite's vhost, from the topology and the catalogue."""
     if name == OPERATOR:  # rtmn-dlq: reads a dead-letter queue, puts messages back in its group
-        return BrokerGrant(NOTHING, _any_of(r"amq\.default"), r"^.+\.dlq$", NOTHING)
+        return BrokerGrant(NOTHING, _any_of(r"amq\.default"), r"^.+\.dlq$", NOTHING, NOTHING)
     events, unrouted = re.escape(EXCHANGE), re.escape(UNROUTED_EXCHANGE)
     declared = sorted({events, unrouted, re.escape(UNROUTED_QUEUE)})
     publishes = _any_of(*(re.escape(t) for t in produced_by(name)))
     if name not in CONSUMERS:
-        # Declaring the exchanges binds the unrouted queue: write on it, read on its exchange.
+        # Declaring the exchanges binds the unrouted queue (write on it, read on its exchange)
+        # and names the alternate exchange (read on the events exchange, write on the other).
         write = declared if produced_by(name) else [unrouted]
-        return BrokerGrant(_any_of(*declared), _any_of(*write), _any_of(unrouted), publishes)
+        read = _any_of(events, unrouted)
+        return BrokerGrant(_any_of(*declared), _any_of(*write), read, publishes, NOTHING)
     own = re.escape(name) + r"\..+"
     return BrokerGrant(
         configure=_any_of(*declared, own),
@@ -123,7 +128,7 @@ def broker_definitions(
                 "vhost": vhost,
                 "exchange": EXCHANGE,
                 "write": grant.publishes,
-                "read": ".*",
+                "read": grant.binds,
             }
         )
     document = {

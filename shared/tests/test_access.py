@@ -19,7 +19,7 @@ from rtmn_shared.cli.logins import provision_logins
 from rtmn_shared.events.publishers import Logins
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
 from rtmn_shared.settings import with_login
-from rtmn_shared.suite import SERVICES
+from rtmn_shared.suite import EXCHANGE, SERVICES, UNROUTED_QUEUE
 from rtmn_shared.testing.infra import Suite
 
 # OTP's wrong-guess counter, as otp/store.py names it.
@@ -33,6 +33,7 @@ def test_only_producers_may_publish_events_and_only_their_own_types() -> None:
     assert broker_grant("geo").publishes == "^$"
     assert broker_grant("media").publishes == r"^(media\.uploaded)$"
     assert "amq" not in broker_grant("media").write  # no consumer: no default exchange
+    assert broker_grant("media").binds == "^$"  # nor may it bind a queue to the events
     assert set(principals()) >= set(SERVICES) | {"ops", "accounts", "commerce"}
 
 
@@ -52,6 +53,12 @@ async def test_each_service_declares_what_it_uses_with_its_own_login(
         with pytest.raises(aio_pika.exceptions.ChannelClosed, match="ACCESS_REFUSED"):
             other = "payments" if service == "wallet" else "wallet"
             await channel.declare_queue(f"{other}.stolen")  # another service's name
+        if service not in CONSUMERS:
+            # Nor may it bind the one queue it can write to under the events to read them.
+            channel = await connection.channel()
+            with pytest.raises(aio_pika.exceptions.ChannelClosed, match="ACCESS_REFUSED"):
+                queue = await channel.get_queue(UNROUTED_QUEUE, ensure=False)
+                await queue.bind(EXCHANGE, routing_key="#")
     finally:
         await connection.close()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import aio_pika
 import asyncpg
 import pytest
@@ -12,7 +10,7 @@ from demo_events import outbox, relay
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import OtpVerified
 from rtmn_shared.suite import SERVICES, UNROUTED_QUEUE
-from rtmn_shared.testing.infra import Suite, rabbitmqctl
+from rtmn_shared.testing.infra import HARNESS, Suite, rabbitmqctl
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
 
@@ -40,8 +38,8 @@ async def test_an_event_no_group_consumes_lands_in_the_unrouted_queue(
     # A vhost of its own: elsewhere in the run, analytics binds `#` and so routes everything.
     vhost = f"{suite.vhost}-unrouted"
     rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    amqp_url = suite.amqp_url.rsplit("/", 1)[0] + "/" + quote(vhost, safe="")
+    suite.grant(vhost)
+    amqp_url = suite.amqp_url_as(HARNESS, vhost)
     try:
         await _assert_unrouted_kept(clean_demo, suite, background, amqp_url)
     finally:

@@ -284,7 +284,8 @@ def test_every_principal_has_its_own_broker_login_and_no_pod_the_administrators(
                 "write": grant.write,
                 "read": grant.read,
             }
-            assert topics[f"rtmn-{name}"]["spec"]["permissions"]["write"] == grant.publishes
+            topic = topics[f"rtmn-{name}"]["spec"]["permissions"]
+            assert (topic["write"], topic["read"]) == (grant.publishes, grant.binds)
         for where, spec in pod_specs(objects):
             for container in spec["containers"]:
                 for env in container.get("env", []):
