@@ -23,6 +23,7 @@ EVENTS_CONSUMED = Counter(
     "Deliveries by queue and outcome (applied, duplicate, retried, dead_lettered)",
     ["queue", "outcome"],
 )
+CONSUMED_OUTCOMES = ("applied", "duplicate", "retried", "dead_lettered")
 EVENTS_REFUSED = Counter(
     "rtmn_events_refused_total",
     "Deliveries dead-lettered because their publisher is not a producer of their type",
