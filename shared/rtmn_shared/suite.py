@@ -48,5 +48,5 @@ PRODUCERS: dict[str, str] = {
     "media.uploaded": "media",
     "notification.sent": "notify",
     "notification.failed": "notify",
-    "notification.requested": "any service (a command to notify)",
+    "notification.requested": "notify (a command: other services ask through its API)",
 }

@@ -14,6 +14,7 @@ from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outcomes import GiveUp, Retry
 from rtmn_shared.events.publishers import PRODUCER_HEADER, Logins, Publishers
+from rtmn_shared.suite import PRODUCERS
 from rtmn_shared.testing.infra import HARNESS, Suite
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.producers import Producers
@@ -44,9 +45,11 @@ def test_a_named_producer_is_believed_from_the_group_itself_and_the_operator_onl
     assert CHECK.refusal("payment.success", "rtmn_wallet", {}) is not None
 
 
-def test_every_catalogued_type_names_its_producers() -> None:
+def test_every_catalogued_type_names_its_producers_as_the_docs_do() -> None:
     assert set(CATALOGUE) <= set(PRODUCED_BY)
     assert all(PRODUCED_BY[t] for t in CATALOGUE)
+    for type_, described in PRODUCERS.items():  # the AsyncAPI document's wording
+        assert described.split()[0] in PRODUCED_BY[type_], type_
 
 
 async def test_retries_and_an_operators_replay_keep_the_producer_and_the_event_is_applied(
