@@ -6,7 +6,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
-import aio_pika
 import pytest
 from prometheus_client import REGISTRY
 
@@ -17,8 +16,8 @@ from rtmn_fakes.sendgrid import EventWebhookSigner, SendGridFake
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentSuccess, UserRegistered
 from rtmn_shared.events.envelope import CloudEvent, EventData
-from rtmn_shared.events.topology import declare_exchange
 from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.producers import Producers
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
 
@@ -77,24 +76,17 @@ Publish = Callable[..., Awaitable[CloudEvent]]
 
 
 @pytest.fixture(scope="module")
-async def publish(suite: Suite) -> AsyncIterator[Publish]:
-    """Publishes an event as a producer's relay would; pass `event=` to send one again."""
-    connection = await aio_pika.connect(suite.amqp_url)
-    channel = await connection.channel(publisher_confirms=True)
-    exchange = await declare_exchange(channel)
+async def publish(producers: Producers) -> Publish:
+    """Publishes an event as its producer's relay would; pass `event=` to send one again."""
 
     async def send(data: EventData | None = None, *, event: CloudEvent | None = None) -> CloudEvent:
         if event is None:
             assert data is not None
             event = CloudEvent.of(data, source="rtmn/test")
-        await exchange.publish(
-            aio_pika.Message(event.to_json(), message_id=str(event.id), type=event.type),
-            routing_key=event.type,
-        )
+        await producers.publish(event)
         return event
 
-    yield send
-    await connection.close()
+    return send
 
 
 def unique(prefix: str) -> str:
