@@ -107,6 +107,7 @@ async def build_app(
         unit=open_unit_of_work(INFO, settings, pool, stack),
         outbox=Outbox(f"rtmn/{INFO.name}"),
         app_name=settings.otp_app_name,
+        app_hash=settings.otp_android_app_hash,
     )
     return create_app(
         service=INFO.name,

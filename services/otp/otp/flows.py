@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from otp.domain import Hasher, Phone, client_id, new_code
+from otp.domain import Hasher, Phone, client_id, new_code, sms_body
 from otp.providers import ProviderUnavailable, RecipientRejected, Sms, SmsSender
 from otp.store import Admitted, Coalesced, CodeStore, Keys
 from otp.tokens import TokenSigner
@@ -69,6 +69,7 @@ class OtpFlows:
     unit: UnitOfWork
     outbox: Outbox
     app_name: str = "RTMN"
+    app_hash: str | None = None
 
     def keys(self, phone: Phone, purpose: str, client: str) -> Keys:
         return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_id(client)))
@@ -90,10 +91,7 @@ class OtpFlows:
             log.info("otp send refused: %s", admission.reason, extra={"phone": phone.masked})
             raise Limited(admission.reason, admission.retry_after_s)
         minutes = max(1, rules.code_ttl_ms // 60_000)
-        body = (
-            f"{code} is your {self.app_name} verification code. "
-            f"It expires in {minutes} minutes. Do not share it."
-        )
+        body = sms_body(code, app_name=self.app_name, minutes=minutes, app_hash=self.app_hash)
         try:
             receipt = await self.sender.send(Sms(phone, code, body))
         except (ProviderUnavailable, RecipientRejected) as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from otp.domain import APP_HASH, sms_body
 from rtmn_shared.settings import CommonSettings
 
 
@@ -33,6 +34,8 @@ class OtpSettings(CommonSettings):
     trust_proxy: bool = False
     otp_sandbox_log_codes: bool = False
     otp_app_name: str = "RTMN"
+    # Set: SMS bodies follow Android's SMS Retriever format, so the app reads the code itself.
+    otp_android_app_hash: str | None = Field(default=None, pattern=APP_HASH.pattern)
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -70,6 +73,14 @@ class OtpSettings(CommonSettings):
     def _backoff_cap_covers_the_cooldown(self) -> OtpSettings:
         if self.otp_backoff_max_s < self.otp_cooldown_s:
             raise ValueError("OTP_BACKOFF_MAX_S must be at least OTP_COOLDOWN_S")
+        return self
+
+    @model_validator(mode="after")
+    def _retriever_message_fits(self) -> OtpSettings:
+        if self.otp_android_app_hash:
+            minutes = max(1, self.otp_code_ttl_s // 60)
+            sms_body("0" * 6, app_name=self.otp_app_name, minutes=minutes,
+                     app_hash=self.otp_android_app_hash)  # fmt: skip
         return self
 
     @property
