@@ -8,6 +8,7 @@ from redis.exceptions import RedisError
 
 from otp.domain import InvalidPhone, Phone, UnknownPurpose, check_purpose, client_ip, parse_phone
 from otp.flows import (
+    ChannelUnavailable,
     EventNotRecorded,
     Limited,
     OtpFlows,
@@ -15,6 +16,7 @@ from otp.flows import (
     Undeliverable,
     WrongCode,
 )
+from otp.providers import Channel
 from otp.settings import OtpSettings
 from otp.tokens import TokenSigner
 from rtmn_shared.web.problems import Problem, service_unavailable, too_many_requests
@@ -33,6 +35,9 @@ WAIT = {
 class SendRequest(BaseModel):
     phone: str = PHONE
     purpose: str = PURPOSE
+    channel: Channel = Field(
+        default="sms", description="how the code travels: SMS, WhatsApp template or a voice call"
+    )
 
 
 class SendAccepted(BaseModel):
@@ -91,11 +96,18 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
 
     @routes.post("/api/otp/send", body=SendRequest, response=SendAccepted, status=202)
     async def send_code(call: Call) -> web.StreamResponse:
-        """Send a one-time code by SMS. The answer is the same whoever owns the number."""
+        """Send a one-time code by SMS, WhatsApp or a voice call. The answer is the same whoever
+        owns the number; the cooldown and caps count every channel together."""
         request = await call.body(SendRequest)
         phone, purpose = phone_and_purpose(request.phone, request.purpose)
         try:
-            sent = await flows.send(phone, purpose, client_of(call))
+            sent = await flows.send(phone, purpose, client_of(call), request.channel)
+        except ChannelUnavailable:
+            raise Problem(
+                422,
+                "this channel is not available",
+                errors=[{"field": "channel", "message": "no provider offers it"}],
+            ) from None
         except Limited as limited:
             detail = WAIT.get(limited.reason, "too many codes requested; try again later")
             raise too_many_requests(limited.retry_after_s, detail) from None

@@ -15,7 +15,7 @@ from otp.providers import SmsSender
 from otp.providers.fallback import FallbackSender
 from otp.providers.msg91 import Msg91Sender
 from otp.providers.sandbox import SandboxSender
-from otp.providers.twilio import TwilioSender
+from otp.providers.twilio import TwilioSender, WhatsApp
 from otp.settings import OtpSettings
 from otp.store import CodeStore, Rules
 from otp.tokens import TokenSigner
@@ -43,6 +43,13 @@ async def build_sender(
             messaging_service_sid=settings.twilio_messaging_service_sid,
             timeout_s=settings.twilio_timeout_s,
             base_url=settings.twilio_base_url,
+            whatsapp=(
+                WhatsApp(settings.twilio_whatsapp_from, settings.twilio_whatsapp_content_sid)
+                if settings.twilio_whatsapp_from and settings.twilio_whatsapp_content_sid
+                else None
+            ),
+            voice_from=settings.twilio_voice_from,
+            app_name=settings.otp_app_name,
         )
         stack.push_async_callback(twilio.close)
         chain.append(twilio)

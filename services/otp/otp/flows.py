@@ -10,7 +10,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from otp.domain import Hasher, Phone, client_id, new_code, sms_body
-from otp.providers import ProviderUnavailable, RecipientRejected, Sms, SmsSender
+from otp.providers import Channel, ProviderUnavailable, RecipientRejected, Sms, SmsSender
 from otp.store import Admitted, Coalesced, CodeStore, Keys
 from otp.tokens import TokenSigner
 from rtmn_shared.events.catalogue import OtpVerified
@@ -20,6 +20,7 @@ from rtmn_shared.events.wakeup import UnitOfWork
 log = logging.getLogger(__name__)
 
 SENDS = Counter("rtmn_otp_sends_total", "OTP send requests by outcome", ["outcome", "provider"])
+BY_CHANNEL = Counter("rtmn_otp_channel_sends_total", "Codes handed to a provider", ["channel"])
 CHECKS = Counter("rtmn_otp_verifications_total", "OTP verifications by outcome", ["outcome"])
 
 
@@ -44,6 +45,10 @@ class Limited(Exception):
 
 class Undeliverable(Exception):
     """The provider refuses this number; the code was withdrawn."""
+
+
+class ChannelUnavailable(Exception):
+    """No configured provider offers the channel asked for; nothing was counted."""
 
 
 class SmsDown(Exception):
@@ -74,7 +79,11 @@ class OtpFlows:
     def keys(self, phone: Phone, purpose: str, client: str) -> Keys:
         return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_id(client)))
 
-    async def send(self, phone: Phone, purpose: str, client: str) -> Sent:
+    async def send(self, phone: Phone, purpose: str, client: str, channel: Channel = "sms") -> Sent:
+        """One live code per phone and purpose whatever the channel: a resend by another channel
+        replaces it, and the cooldown and caps count sends on every channel together."""
+        if channel not in self.sender.channels:
+            raise ChannelUnavailable(channel)
         code = new_code()
         digest = self.hasher.code(purpose, phone, code)
         keys = self.keys(phone, purpose, client)
@@ -93,7 +102,7 @@ class OtpFlows:
         minutes = max(1, rules.code_ttl_ms // 60_000)
         body = sms_body(code, app_name=self.app_name, minutes=minutes, app_hash=self.app_hash)
         try:
-            receipt = await self.sender.send(Sms(phone, code, body))
+            receipt = await self.sender.send(Sms(phone, code, body, channel))
         except (ProviderUnavailable, RecipientRejected) as error:
             # Nobody received it, so nobody may use it: withdraw the code and the cooldown.
             await self.store.discard(keys, digest)
@@ -104,10 +113,12 @@ class OtpFlows:
                 raise Undeliverable from None
             raise SmsDown from None
         SENDS.labels("sent", receipt.provider).inc()
+        BY_CHANNEL.labels(channel).inc()
         log.info(
             "otp sent",
-            extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider},
-        )
+            extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider,
+                   "channel": channel},
+        )  # fmt: skip
         return sent
 
     async def verify(self, phone: Phone, purpose: str, code: str, client: str) -> Verified:

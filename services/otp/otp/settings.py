@@ -42,6 +42,11 @@ class OtpSettings(CommonSettings):
     twilio_phone_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_base_url: str | None = Field(default=None, description="tests: a contract fake")
+    # WhatsApp: a WhatsApp-enabled sender (E.164) and an approved template whose {{1}} is the code.
+    twilio_whatsapp_from: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    twilio_whatsapp_content_sid: str | None = Field(default=None, pattern=r"^HX[0-9a-fA-F]{32}$")
+    # Voice calls come from this number; TWILIO_PHONE_NUMBER when unset.
+    twilio_voice_from: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
     twilio_timeout_s: float = Field(default=5.0, gt=0, le=30)
 
     msg91_auth_key: SecretStr | None = None
@@ -67,6 +72,12 @@ class OtpSettings(CommonSettings):
             raise ValueError(
                 "TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID is required with Twilio"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _whatsapp_needs_a_sender_and_a_template(self) -> OtpSettings:
+        if bool(self.twilio_whatsapp_from) != bool(self.twilio_whatsapp_content_sid):
+            raise ValueError("TWILIO_WHATSAPP_FROM and TWILIO_WHATSAPP_CONTENT_SID go together")
         return self
 
     @model_validator(mode="after")
