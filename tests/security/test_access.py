@@ -18,6 +18,7 @@ SCOPED: dict[str, set[str]] = {
     "payments": {"POST /api/payments/{payment_id}/refunds"},
     "notify": {"POST /api/notify/send"},
     "geo": {"PUT /api/geo/merchants/{id}"},
+    "otp": {"GET /api/otp/admin/prefixes/blocked", "POST /api/otp/admin/prefixes/allow"},
 }
 
 

@@ -6,6 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from otp.admin import add_prefix_routes
 from otp.domain import InvalidPhone, Phone, UnknownPurpose, check_purpose, client_ip, parse_phone
 from otp.flows import (
     ChannelUnavailable,
@@ -29,6 +30,7 @@ WAIT = {
     "cooldown": "a code was sent moments ago; wait before asking for another",
     "locked": "too many wrong codes; wait before asking for another",
     "backoff": "many codes were requested for this number; wait before asking for another",
+    "pumping": "codes to numbers in this range are paused; try again later",
 }
 
 
@@ -152,4 +154,5 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
         """The PEM public key that verifies phone-verification tokens."""
         return json_response(PublicKey(alg="EdDSA", kid=signer.kid, public_key=signer.public_pem))
 
+    add_prefix_routes(routes, flows.prefixes)
     return routes

@@ -16,6 +16,7 @@ from otp.providers.fallback import FallbackSender
 from otp.providers.msg91 import Msg91Sender
 from otp.providers.sandbox import SandboxSender
 from otp.providers.twilio import TwilioSender, WhatsApp
+from otp.pumping import PrefixGuard, PumpingRules
 from otp.settings import OtpSettings
 from otp.store import CodeStore, Rules
 from otp.tokens import TokenSigner
@@ -113,8 +114,17 @@ async def build_app(
         signer=signer,
         unit=open_unit_of_work(INFO, settings, pool, stack),
         outbox=Outbox(f"rtmn/{INFO.name}"),
+        prefixes=PrefixGuard(
+            redis,
+            PumpingRules(
+                floor=settings.otp_pumping_floor,
+                min_sends=settings.otp_pumping_min_sends,
+                window_ms=settings.otp_pumping_window_s * 1000,
+            ),
+        ),
         app_name=settings.otp_app_name,
         app_hash=settings.otp_android_app_hash,
+        prefix_digits=settings.otp_pumping_prefix_digits,
     )
     return create_app(
         service=INFO.name,

@@ -57,6 +57,15 @@ def parse_phone(raw: str, allowed_regions: frozenset[str]) -> Phone:
     return Phone(e164, region)
 
 
+def destination_prefix(phone: Phone, national_digits: int) -> str:
+    """The range a number belongs to: its country code and the first national digits, which
+    name the operator's series (India: 4 digits). Country codes are prefix-free, so the string
+    is unambiguous; it is too short to name anyone."""
+    number = phonenumbers.parse(phone.e164)
+    national = phonenumbers.national_significant_number(number)
+    return f"+{number.country_code}{national[:national_digits]}"
+
+
 def check_purpose(purpose: str, allowed: frozenset[str]) -> str:
     if purpose not in allowed:
         raise UnknownPurpose(purpose)

@@ -8,9 +8,11 @@ from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
+from redis.exceptions import RedisError
 
-from otp.domain import Hasher, Phone, client_id, new_code, sms_body
+from otp.domain import Hasher, Phone, client_id, destination_prefix, new_code, sms_body
 from otp.providers import Channel, ProviderUnavailable, RecipientRejected, Sms, SmsSender
+from otp.pumping import PrefixGuard
 from otp.store import Admitted, Coalesced, CodeStore, Keys
 from otp.tokens import TokenSigner
 from rtmn_shared.events.catalogue import OtpVerified
@@ -21,6 +23,11 @@ log = logging.getLogger(__name__)
 
 SENDS = Counter("rtmn_otp_sends_total", "OTP send requests by outcome", ["outcome", "provider"])
 BY_CHANNEL = Counter("rtmn_otp_channel_sends_total", "Codes handed to a provider", ["channel"])
+PREFIX_BLOCKS = Counter(
+    "rtmn_otp_prefix_blocks_total",
+    "Destination prefixes blocked for SMS pumping (conversion under the floor)",
+    ["region"],
+)
 CHECKS = Counter("rtmn_otp_verifications_total", "OTP verifications by outcome", ["outcome"])
 
 
@@ -73,8 +80,10 @@ class OtpFlows:
     signer: TokenSigner
     unit: UnitOfWork
     outbox: Outbox
+    prefixes: PrefixGuard
     app_name: str = "RTMN"
     app_hash: str | None = None
+    prefix_digits: int = 4
 
     def keys(self, phone: Phone, purpose: str, client: str) -> Keys:
         return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_id(client)))
@@ -84,6 +93,8 @@ class OtpFlows:
         replaces it, and the cooldown and caps count sends on every channel together."""
         if channel not in self.sender.channels:
             raise ChannelUnavailable(channel)
+        prefix = destination_prefix(phone, self.prefix_digits)
+        await self._check_prefix(prefix, phone)
         code = new_code()
         digest = self.hasher.code(purpose, phone, code)
         keys = self.keys(phone, purpose, client)
@@ -114,12 +125,26 @@ class OtpFlows:
             raise SmsDown from None
         SENDS.labels("sent", receipt.provider).inc()
         BY_CHANNEL.labels(channel).inc()
+        await self.prefixes.sent(prefix)
         log.info(
             "otp sent",
             extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider,
                    "channel": channel},
         )  # fmt: skip
         return sent
+
+    async def _check_prefix(self, prefix: str, phone: Phone) -> None:
+        """Refuses codes to a range whose conversion collapsed (SMS pumping), until allowed."""
+        admitted, just_blocked = await self.prefixes.admits(prefix)
+        if just_blocked:
+            PREFIX_BLOCKS.labels(phone.region).inc()
+            log.warning(
+                "otp destination prefix blocked: conversion under the floor",
+                extra={"prefix": prefix},
+            )
+        if not admitted:
+            SENDS.labels("limited_pumping", "none").inc()
+            raise Limited("pumping", self.prefixes.rules.window_ms // 1000)
 
     async def verify(self, phone: Phone, purpose: str, code: str, client: str) -> Verified:
         phone_hash = self.hasher.phone(phone)
@@ -136,6 +161,12 @@ class OtpFlows:
         except (OSError, asyncpg.PostgresError) as error:
             log.error("otp.verified not recorded: %s", type(error).__name__)
             raise EventNotRecorded from None
+        try:
+            await self.prefixes.verified(destination_prefix(phone, self.prefix_digits))
+        except RedisError as error:
+            # The code is spent and the event recorded: the user gets the token; the prefix's
+            # conversion merely reads a little low.
+            log.warning("otp verification not counted for its prefix: %s", type(error).__name__)
         token, claims = self.signer.issue(phone.e164, purpose)
         log.info("otp verified", extra={"phone": phone.masked, "purpose": purpose})
         return Verified(token, self.signer.ttl_s, claims)

@@ -30,6 +30,12 @@ class OtpSettings(CommonSettings):
     otp_max_wrong_per_code: int = Field(default=10, ge=1, le=50)
     otp_backoff_after: int = Field(default=5, ge=1)
     otp_backoff_max_s: int = Field(default=900, ge=1, le=86_400)
+    # SMS-pumping defence per destination prefix (country code + the first national digits):
+    # blocked when, over the window, >= MIN_SENDS codes went there and under FLOOR were verified.
+    otp_pumping_floor: float = Field(default=0.2, ge=0, le=1, description="0 switches it off")
+    otp_pumping_min_sends: int = Field(default=50, ge=1)
+    otp_pumping_window_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+    otp_pumping_prefix_digits: int = Field(default=4, ge=1, le=8)
     # Only behind the gateway, which overwrites X-Forwarded-For, may its first hop be believed.
     trust_proxy: bool = False
     otp_sandbox_log_codes: bool = False

@@ -113,3 +113,10 @@ def test_with_an_app_hash_the_sms_follows_the_sms_retriever_format() -> None:
 def test_a_retriever_message_over_140_bytes_is_refused() -> None:
     with pytest.raises(ValueError, match="140 bytes"):
         domain.sms_body("123456", app_name="R" * 80, minutes=5, app_hash=APP_HASH)
+
+
+def test_the_destination_prefix_is_the_country_code_and_the_operator_series() -> None:
+    phone = parse_phone("+919876543210", INDIA)
+    assert domain.destination_prefix(phone, 4) == "+919876"
+    us = parse_phone("+12025550143", frozenset({"US"}))
+    assert domain.destination_prefix(us, 3) == "+1202"
