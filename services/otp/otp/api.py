@@ -18,6 +18,7 @@ from otp.flows import (
     WrongCode,
 )
 from otp.providers import Channel
+from otp.receipts import add_receipt_routes
 from otp.settings import OtpSettings
 from otp.tokens import TokenSigner
 from rtmn_shared.web.problems import Problem, service_unavailable, too_many_requests
@@ -155,4 +156,6 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
         return json_response(PublicKey(alg="EdDSA", kid=signer.kid, public_key=signer.public_pem))
 
     add_prefix_routes(routes, flows.prefixes)
+    if flows.relay is not None:
+        add_receipt_routes(routes, flows.relay, settings)
     return routes

@@ -10,9 +10,11 @@ import asyncpg
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from otp.deliveries import Delivery
 from otp.domain import Hasher, Phone, client_id, destination_prefix, new_code, sms_body
 from otp.providers import Channel, ProviderUnavailable, RecipientRejected, Sms, SmsSender
 from otp.pumping import PrefixGuard
+from otp.relay import Relay
 from otp.store import Admitted, Coalesced, CodeStore, Keys
 from otp.tokens import TokenSigner
 from rtmn_shared.events.catalogue import OtpVerified
@@ -84,6 +86,7 @@ class OtpFlows:
     app_name: str = "RTMN"
     app_hash: str | None = None
     prefix_digits: int = 4
+    relay: Relay | None = None  # None: no delivery receipts (the sandbox, or no public URL)
 
     def keys(self, phone: Phone, purpose: str, client: str) -> Keys:
         return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_id(client)))
@@ -126,6 +129,13 @@ class OtpFlows:
         SENDS.labels("sent", receipt.provider).inc()
         BY_CHANNEL.labels(channel).inc()
         await self.prefixes.sent(prefix)
+        if self.relay is not None:
+            held = Delivery(phone.e164, phone.region, purpose, code, digest, keys.code, 0, channel)
+            try:
+                await self.relay.hold(receipt, held)
+            except RedisError as error:
+                # The code went out: the caller gets it; only its fallback on silence is lost.
+                log.warning("otp delivery not held for receipts: %s", type(error).__name__)
         log.info(
             "otp sent",
             extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider,

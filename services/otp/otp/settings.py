@@ -36,6 +36,11 @@ class OtpSettings(CommonSettings):
     otp_pumping_min_sends: int = Field(default=50, ge=1)
     otp_pumping_window_s: int = Field(default=3600, ge=60, le=7 * 86_400)
     otp_pumping_prefix_digits: int = Field(default=4, ge=1, le=8)
+    # Delivery receipts: the base URL providers reach this service at. Set, Twilio reports each
+    # delivery to <url>/api/otp/receipts/twilio (signed) and a failed one is resent by the next
+    # provider or channel. MSG91's report webhook is unsigned: its URL carries this key.
+    otp_public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$")
+    otp_msg91_report_key: SecretStr | None = Field(default=None, min_length=32)
     # Only behind the gateway, which overwrites X-Forwarded-For, may its first hop be believed.
     trust_proxy: bool = False
     otp_sandbox_log_codes: bool = False

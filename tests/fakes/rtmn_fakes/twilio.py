@@ -228,6 +228,27 @@ class TwilioFake(FakeServer):
         signature = twilio_signature(sent.status_callback, params, self.auth_token)
         return sent.status_callback, params, {"X-Twilio-Signature": signature}
 
+    def call_status_callback(
+        self, sid: str, status: str = "completed"
+    ) -> tuple[str, dict[str, str], dict[str, str]]:
+        """What Twilio posts to a call's StatusCallback when it ends: completed, busy, no-answer,
+        failed or canceled (url, form params, headers)."""
+        with self._lock:
+            placed = next(c for c in self._calls if c.sid == sid)
+        if placed.status_callback is None:
+            raise ValueError(f"call {sid} was placed without a StatusCallback")
+        params = {
+            "CallSid": sid,
+            "AccountSid": self.account_sid,
+            "CallStatus": status,
+            "To": placed.to,
+            "From": placed.from_,
+            "Direction": "outbound-api",
+            "ApiVersion": "2010-04-01",
+        }
+        signature = twilio_signature(placed.status_callback, params, self.auth_token)
+        return placed.status_callback, params, {"X-Twilio-Signature": signature}
+
     # -- handlers -----------------------------------------------------------------------------
 
     async def _create(self, request: web.Request) -> web.Response:

@@ -249,3 +249,18 @@ async def test_whatsapp_refuses_what_twilio_refuses(
             await client.messages.create_async(to="whatsapp:+919812345678", from_=from_, **extra)
     assert error.value.code == code
     assert fake.sent_messages == []
+
+
+async def test_a_finished_call_reports_to_its_status_callback_signed(fake: TwilioFake) -> None:
+    async with twilio_client(fake) as client:
+        call = await client.calls.create_async(
+            to="+919812345678", from_="+14155550100", twiml="<Response><Say>1</Say></Response>",
+            status_callback="https://otp.example/api/otp/receipts/twilio",
+        )  # fmt: skip
+    url, params, headers = fake.call_status_callback(call.sid, "no-answer")
+    assert (params["CallSid"], params["CallStatus"]) == (call.sid, "no-answer")
+    validator = RequestValidator(TOKEN)
+    assert validator.validate(url, params, headers["X-Twilio-Signature"])
+    assert not validator.validate(
+        url, {**params, "CallStatus": "completed"}, headers["X-Twilio-Signature"]
+    )
