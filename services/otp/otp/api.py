@@ -99,8 +99,7 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
 
     @routes.post("/api/otp/send", body=SendRequest, response=SendAccepted, status=202)
     async def send_code(call: Call) -> web.StreamResponse:
-        """Send a one-time code by SMS, WhatsApp or a voice call. The answer is the same whoever
-        owns the number; the cooldown and caps count every channel together."""
+        """Send a one-time code by SMS, WhatsApp or voice; one answer whoever owns the number."""
         request = await call.body(SendRequest)
         phone, purpose = phone_and_purpose(request.phone, request.purpose)
         try:
@@ -156,6 +155,5 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
         return json_response(PublicKey(alg="EdDSA", kid=signer.kid, public_key=signer.public_pem))
 
     add_prefix_routes(routes, flows.prefixes)
-    if flows.relay is not None:
-        add_receipt_routes(routes, flows.relay, settings)
+    add_receipt_routes(routes, flows.relay, settings)
     return routes

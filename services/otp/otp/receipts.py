@@ -50,22 +50,32 @@ def twilio_callback_url(public_url: str) -> str:
     return public_url.rstrip("/") + TWILIO_PATH
 
 
-def add_receipt_routes(routes: Routes, relay: Relay, settings: OtpSettings) -> None:
-    """The receipt route of each provider that can report back to us."""
+def add_receipt_routes(routes: Routes, relay: Relay | None, settings: OtpSettings) -> None:
+    """Both receipt routes, always declared (one OpenAPI document whatever the deployment);
+    a provider that cannot report back to us gets 404 there."""
     sid, token = settings.twilio_account_sid, settings.twilio_auth_token
-    if sid and token and settings.otp_public_url:
-        url = twilio_callback_url(settings.otp_public_url)
-        _twilio_route(routes, relay, sid, token.get_secret_value(), url)
-    if settings.otp_msg91_report_key is not None:
-        _msg91_route(routes, relay, settings.otp_msg91_report_key.get_secret_value())
+    twilio = None
+    if relay is not None and sid and token and settings.otp_public_url:
+        twilio = (sid, token.get_secret_value(), twilio_callback_url(settings.otp_public_url))
+    key = settings.otp_msg91_report_key
+    _twilio_route(routes, relay, twilio)
+    _msg91_route(routes, relay, key.get_secret_value() if relay is not None and key else None)
 
 
-def _twilio_route(routes: Routes, relay: Relay, account_sid: str, token: str, url: str) -> None:
-    validator = RequestValidator(token)
+def _off() -> Problem:
+    return Problem(404, "delivery receipts are not configured for this provider")
+
+
+def _twilio_route(routes: Routes, relay: Relay | None, twilio: tuple[str, str, str] | None) -> None:
+    """`twilio`: (account sid, auth token, the callback URL as Twilio was given it)."""
+    validator = RequestValidator(twilio[1]) if twilio else None
 
     @routes.post(TWILIO_PATH, status=204, content_types=FORM)
     async def twilio_receipt(call: Call) -> web.StreamResponse:
         """Twilio's status callback for a code's SMS, WhatsApp message or call (signed)."""
+        if relay is None or twilio is None or validator is None:
+            raise _off()
+        account_sid, _, url = twilio
         form = await call.request.post()
         params = {key: str(value) for key, value in form.items()}
         signature = call.request.headers.get("X-Twilio-Signature", "")
@@ -85,12 +95,14 @@ def _twilio_route(routes: Routes, relay: Relay, account_sid: str, token: str, ur
         return web.Response(status=204)
 
 
-def _msg91_route(routes: Routes, relay: Relay, key: str) -> None:
+def _msg91_route(routes: Routes, relay: Relay | None, key: str | None) -> None:
     @routes.post(MSG91_PATH, status=204, content_types=FORM)
     async def msg91_receipt(call: Call) -> web.StreamResponse:
         """MSG91's delivery-report webhook (v2: a form whose `data` is a JSON list of requests).
 
         MSG91 does not sign it: the `key` in the configured URL must match."""
+        if relay is None or key is None:
+            raise _off()
         if not hmac.compare_digest(call.request.query.get("key", "").encode(), key.encode()):
             raise Problem(403, "unknown report key")
         form = await call.request.post()

@@ -138,3 +138,10 @@ async def test_a_malformed_msg91_report_is_a_problem_and_changes_nothing(
             answer = await h.client.post(MSG91_RECEIPTS, data=data)
             assert answer.status == 400
             assert answer.content_type == "application/problem+json"
+
+
+async def test_without_a_public_url_receipts_are_not_taken(h: Harness) -> None:
+    for path in (TWILIO_RECEIPTS, MSG91_RECEIPTS):
+        answer = await h.client.post(path, data={"MessageSid": "SM1"})
+        assert answer.status == 404
+        assert answer.content_type == "application/problem+json"
