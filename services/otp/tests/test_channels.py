@@ -86,3 +86,12 @@ async def test_an_unknown_channel_is_a_validation_problem(h: Harness) -> None:
     answer = await h.send(h.new_phone(), channel="pigeon")
     assert answer.status == 422
     assert answer.content_type == "application/problem+json"
+
+
+async def test_a_voice_call_twilio_cannot_place_withdraws_the_code(h: Harness) -> None:
+    phone = h.new_phone()
+    h.twilio.fail_next(1, 503, path="/Calls.json")
+    answer = await h.send(phone, channel="voice")
+    assert answer.status == 503  # no other provider places calls
+    assert h.msg91.sent == [], "a voice request is not turned into an SMS behind the user's back"
+    assert await h.redis.exists(h.keys_of(phone).code) == 0
