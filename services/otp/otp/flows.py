@@ -12,7 +12,14 @@ from redis.exceptions import RedisError
 
 from otp.deliveries import Delivery
 from otp.domain import Hasher, Phone, client_id, destination_prefix, new_code, sms_body
-from otp.providers import Channel, ProviderUnavailable, RecipientRejected, Sms, SmsSender
+from otp.providers import (
+    Channel,
+    ProviderUnavailable,
+    Receipt,
+    RecipientRejected,
+    Sms,
+    SmsSender,
+)
 from otp.pumping import PrefixGuard
 from otp.relay import Relay
 from otp.store import Admitted, Coalesced, CodeStore, Keys
@@ -128,20 +135,24 @@ class OtpFlows:
             raise SmsDown from None
         SENDS.labels("sent", receipt.provider).inc()
         BY_CHANNEL.labels(channel).inc()
-        await self.prefixes.sent(prefix)
-        if self.relay is not None:
-            held = Delivery(phone.e164, phone.region, purpose, code, digest, keys.code, 0, channel)
-            try:
-                await self.relay.hold(receipt, held)
-            except RedisError as error:
-                # The code went out: the caller gets it; only its fallback on silence is lost.
-                log.warning("otp delivery not held for receipts: %s", type(error).__name__)
         log.info(
             "otp sent",
             extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider,
                    "channel": channel},
         )  # fmt: skip
+        held = Delivery(phone.e164, phone.region, purpose, code, digest, keys.code, 0, channel)
+        await self._sent(prefix, receipt, held)
         return sent
+
+    async def _sent(self, prefix: str, receipt: Receipt, held: Delivery) -> None:
+        """Counts the send for its prefix and keeps the code for a fallback on silence."""
+        try:
+            await self.prefixes.sent(prefix)
+            if self.relay is not None:
+                await self.relay.hold(receipt, held)
+        except RedisError as error:
+            # The code went out and the caller gets it: only this bookkeeping is lost.
+            log.warning("otp send not counted or held: %s", type(error).__name__)
 
     async def _check_prefix(self, prefix: str, phone: Phone) -> None:
         """Refuses codes to a range whose conversion collapsed (SMS pumping), until allowed."""
