@@ -28,8 +28,8 @@ instead, and compares the suite's CPU with that floor's suite side (`Costs.suite
 Each part runs alone and as fast as it goes, or with --rate steadily at that many payments a
 second, one payment's work at a time as a steady load brings it: at the rate the suite carries,
 nothing batches as it does flat out (a commit rarely shares its WAL flush, a delivery its frame,
-and the broker's schedulers spin between messages), so that floor is higher. Its CPU time is read from /proc: this process
-(the clients) and the serving side (beam.smp; this run's PostgreSQL backends and the server's
+a wake-up its work), so that floor is higher. Its CPU time is read from /proc: this process (the
+clients) and the serving side (beam.smp; this run's PostgreSQL backends and the server's
 background processes; the HTTP server's process). The sum is a lower bound on the CPU of one
 payment. Two cores give 2,000 ms of CPU a second, so 2,000 ms / floor is the most payments a
 second this machine could carry if every service's own code cost nothing. The JSON line's

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -182,6 +183,12 @@ async def drive(plan: Plan, up: Running) -> Run:
 
 
 async def main(plan: Plan) -> None:
+    # Stopped with SIGTERM (or SIGINT), the run unwinds: the suite's processes, the gateway, the
+    # run's database and vhost go with it instead of being left behind.
+    task, loop = asyncio.current_task(), asyncio.get_running_loop()
+    assert task is not None
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop, task.cancel)
     async with running() as up:
         run = await drive(plan, up)
     findings = log_findings(up.logs, up.fakes.secrets())
@@ -196,4 +203,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--soak", type=float, default=None, help="soak seconds (default 60)")
     args = parser.parse_args()
-    uvloop.run(main(Plan.of(args.quick, args.soak)))
+    try:
+        uvloop.run(main(Plan.of(args.quick, args.soak)))
+    except asyncio.CancelledError:
+        raise SystemExit("load: stopped; its processes, database and vhost are gone") from None

@@ -58,7 +58,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
         routes=build_routes(
             open_unit_of_work(INFO, settings, pool, stack), Outbox(SOURCE), verifier
         ),
-        verifier=TokenVerifier(settings.jwt_public_key),
+        verifier=TokenVerifier.from_settings(settings),
         readiness=Readiness(
             pool=pool,
             amqp_url=str(settings.amqp_url),
