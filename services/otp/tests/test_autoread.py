@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from otp.settings import OtpSettings
+from rtmn_shared.cli.token import generate_keypair
 
 if TYPE_CHECKING:
     from conftest import Starter
@@ -16,7 +17,10 @@ APP_HASH = "FA+9qCX9VSu"
 
 
 def otp_settings(keys: tuple[str, str], **overrides: str) -> OtpSettings:
-    return OtpSettings(otp_hash_key="k" * 40, otp_signing_key=keys[0], **overrides)  # type: ignore[arg-type]
+    login_key = generate_keypair()[1]  # the login tokens' key: required, never the OTP one
+    return OtpSettings(  # type: ignore[call-arg]
+        otp_hash_key="k" * 40, otp_signing_key=keys[0], jwt_public_key=login_key, **overrides
+    )
 
 
 async def test_with_an_app_hash_the_sms_is_readable_by_the_app(start_otp: Starter) -> None:
