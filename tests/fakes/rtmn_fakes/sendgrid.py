@@ -53,6 +53,13 @@ class SentMail:
                 return data
         raise KeyError(email)
 
+    def headers_for(self, email: str) -> dict[str, str]:
+        """The mail headers `email` gets: the mail's, overridden by its personalization's."""
+        for p in self.personalizations:
+            if any(to["email"] == email for to in p["to"]):
+                return {**self.body.get("headers", {}), **p.get("headers", {})}
+        raise KeyError(email)
+
 
 class SendGridFake(FakeServer):
     provider = "sendgrid"
