@@ -80,7 +80,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
 
 def unsubscribe_links(settings: Settings) -> UnsubscribeLinks:
     secret = _secret(settings.unsubscribe_secret)
-    return UnsubscribeLinks(secret.encode() if secret else None, str(settings.public_url))
+    return UnsubscribeLinks(secret.encode() if secret else None, str(settings.notify_public_url))
 
 
 async def release_deferred(pool: Pool, every_seconds: float) -> None:

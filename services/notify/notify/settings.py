@@ -45,7 +45,7 @@ class Settings(CommonSettings):
     # Signs the one-click unsubscribe links (RFC 8058) of promotional mail; unset: no link.
     unsubscribe_secret: SecretStr | None = Field(default=None, min_length=32)
     # Where the gateway serves notify's public routes, for links in mail.
-    public_url: HttpUrl = HttpUrl("http://localhost:8080")
+    notify_public_url: HttpUrl = HttpUrl("http://localhost:8080")
     # How often sends held back by quiet hours are looked at, to go out once their window opens.
     deferred_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
 

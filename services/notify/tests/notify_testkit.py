@@ -59,6 +59,9 @@ def live_settings(
         "app_url": "https://rez.test",
         "campaign_threshold": 3,
         "campaign_batch_size": 2,
+        "unsubscribe_secret": "test-unsubscribe-secret-0123456789abcdef",
+        "notify_public_url": "https://api.rez.test",
+        "deferred_sweep_seconds": 0.2,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
