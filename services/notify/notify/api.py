@@ -15,6 +15,7 @@ from notify import consent_store, store
 from notify.consent import Category, UnsubscribeLinks
 from notify.consent_api import add_consent_routes
 from notify.domain import SENDGRID_EVENTS, statuses_before, suppression_of
+from notify.inbox_api import add_inbox_routes
 from notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, EventWebhookVerifier
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import NotificationRequested
@@ -100,6 +101,7 @@ def build_routes(
     pool = unit.pool
     routes = Routes()
     add_consent_routes(routes, unit, links)
+    add_inbox_routes(routes, pool)
 
     @routes.put("/api/notify/devices", body=DeviceIn, response=DeviceOut, auth=USER)
     async def register_device(call: Call) -> web.StreamResponse:

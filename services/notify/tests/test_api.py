@@ -210,6 +210,8 @@ async def test_readiness_names_the_live_providers_and_openapi_lists_the_routes(
         "/api/notify/send",
         "/api/notify/preferences",
         "/api/notify/unsubscribe/{token}",
+        "/api/notify/inbox",
+        "/api/notify/inbox/{id}/read",
         "/api/webhooks/sendgrid",
     }
 
