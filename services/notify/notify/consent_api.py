@@ -63,7 +63,9 @@ def add_consent_routes(routes: Routes, unit: UnitOfWork, links: UnsubscribeLinks
         """Change some of the caller's preferences (the rest keep theirs) and time zone."""
         body = await call.body(PreferencesIn)
         await _refuse_bad(pool, body)
-        changes = [(p.category, p.channel, p.enabled) for p in body.preferences]
+        # The same pair named twice: the last one wins, as if sent one after the other.
+        last = {(p.category, p.channel): p.enabled for p in body.preferences}
+        changes = [(category, channel, on) for (category, channel), on in last.items()]
         async with pool.acquire() as conn, conn.transaction():
             await consent_store.set_preferences(conn, call.user.user_id, changes, source="user")
             if body.time_zone is not None:

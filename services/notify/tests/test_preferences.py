@@ -45,6 +45,7 @@ async def test_defaults_are_opt_in_for_promotional_sms_and_whatsapp_and_changes_
             "time_zone": "Europe/London",
             "preferences": [
                 {"category": "promotional", "channel": "whatsapp", "enabled": True},
+                {"category": "promotional", "channel": "email", "enabled": True},
                 {"category": "promotional", "channel": "email", "enabled": False},
             ],
         },
