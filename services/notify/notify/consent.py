@@ -58,6 +58,10 @@ class UnsubscribeLinks:
             "List-Unsubscribe-Post": ONE_CLICK,
         }
 
+    def headers_for(self, user_id: str, category: str) -> dict[str, str] | None:
+        """The headers a mail of `category` carries: promotional mail the one-click link."""
+        return self.headers(user_id, category) if category == "promotional" else None
+
     def read(self, token: str) -> Unsubscription | None:
         """The user and category a token was signed for; None if it was not signed by us."""
         payload, _, signature = token.partition(".")

@@ -10,10 +10,10 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import cast, get_args
 
 from notify import domain, store
-from notify.consent import UnsubscribeLinks
+from notify.consent import Category, UnsubscribeLinks
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links
 from notify.store import Consent, DeliveryKey
@@ -187,12 +187,8 @@ def build_handlers(
             ),
             subject=command.title,
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
-            consent=requested_consent(command, user_id),
-            headers=(
-                unsubscribe.headers(user_id, command.category)
-                if command.category == "promotional"
-                else None
-            ),
+            consent=(consent := requested_consent(command, user_id)),
+            headers=unsubscribe.headers_for(user_id, consent.category),
         )
 
     return [
@@ -229,7 +225,10 @@ def requested_consent(command: NotificationRequested, user_id: str) -> Consent:
     should quiet hours hold its send back (the same request id finds the same deliveries)."""
     again = command.model_copy(update={"user_ids": [user_id]})
     event = CloudEvent.of(again, source=SOURCE)
-    return Consent(command.category, later=OutboxRow.of(event, routing_key=CAMPAIGN_ROUTING_KEY))
+    later = OutboxRow.of(event, routing_key=CAMPAIGN_ROUTING_KEY)
+    # A category we do not know gets the strictest treatment, never none at all.
+    known = command.category in get_args(Category)
+    return Consent(command.category if known else "promotional", later=later)
 
 
 def _raise_first(outcomes: Sequence[BaseException | None]) -> None:

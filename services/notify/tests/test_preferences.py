@@ -16,6 +16,7 @@ from notify_testkit import (
     unique,
 )
 
+from notify.handlers import requested_consent
 from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.sendgrid import SendGridFake
 from rtmn_shared.events.catalogue import NotificationRequested, WalletCredited
@@ -204,3 +205,14 @@ async def test_a_change_applies_to_the_next_message_and_transactional_always_goe
 
     titles = [d.message["notification"]["title"] for d in fcm.deliveries_to(token)]
     assert sorted(titles) == ["Payment Successful", "REZ Coins Credited"]
+
+
+def test_a_request_of_a_category_we_do_not_know_is_treated_as_promotional() -> None:
+    def consent_of(category: str) -> str:
+        command = NotificationRequested(
+            request_id="r", user_ids=["u1", "u2"], title="t", message="m", category=category
+        )
+        return requested_consent(command, "u2").category
+
+    assert consent_of("gossip") == "promotional"
+    assert consent_of("wallet") == "wallet"
