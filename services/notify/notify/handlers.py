@@ -10,12 +10,13 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import cast, get_args
 
 from notify import domain, store
+from notify.consent import Category, UnsubscribeLinks
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links
-from notify.store import DeliveryKey
+from notify.store import Consent, DeliveryKey
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import (
     NotificationRequested,
@@ -25,7 +26,7 @@ from rtmn_shared.events.catalogue import (
 )
 from rtmn_shared.events.consumer import Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
-from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.events.outbox import Outbox, OutboxRow
 from rtmn_shared.events.outcomes import Retry
 
 CAMPAIGN_ROUTING_KEY = "notify.campaign-batch"
@@ -63,6 +64,7 @@ def build_handlers(
     templates: Templates,
     links: Links,
     campaigns: Campaigns,
+    unsubscribe: UnsubscribeLinks,
 ) -> list[Handler]:
     campaign_queue = Outbox(SOURCE)  # batches go out under notify's own routing key
 
@@ -79,6 +81,7 @@ def build_handlers(
             template_id=templates.welcome,
             data=domain.welcome_data(user, links),
             subject="Welcome to REZ",
+            consent=Consent("account"),
         )
 
     async def email_order_confirmation(delivery: Delivery) -> None:
@@ -121,6 +124,7 @@ def build_handlers(
         await deliveries.push(
             key(delivery, f"wallet:{credit.entry_id}", "push", credit.user_id, "wallet-credited"),
             domain.wallet_push(credit, links),
+            Consent("wallet"),
         )
 
     async def send_requested(delivery: Delivery) -> None:
@@ -156,7 +160,13 @@ def build_handlers(
 
         jobs: list[Awaitable[None]] = []
         for user_id in dict.fromkeys(command.user_ids):
-            jobs.append(deliveries.push(requested_key(command, event.id, "push", user_id), message))
+            jobs.append(
+                deliveries.push(
+                    requested_key(command, event.id, "push", user_id),
+                    message,
+                    requested_consent(command, user_id),
+                )
+            )
             if command.email_template:
                 jobs.append(send_requested_email(event.id, command, user_id))
         outcomes = await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
@@ -167,6 +177,7 @@ def build_handlers(
     ) -> None:
         assert command.email_template is not None
         recipient = await store.recipient(pool, user_id)
+        # Promotional mail carries the one-click unsubscribe of its category.
         await deliveries.email(
             requested_key(command, event_id, "email", user_id),
             to=recipient.email if recipient else None,
@@ -176,6 +187,8 @@ def build_handlers(
             ),
             subject=command.title,
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
+            consent=(consent := requested_consent(command, user_id)),
+            headers=unsubscribe.headers_for(user_id, consent.category),
         )
 
     return [
@@ -205,6 +218,17 @@ def requested_key(
         command.email_template if channel == "email" and command.email_template else "request"
     )
     return DeliveryKey(f"request:{command.request_id}", event_id, channel, user_id, template)
+
+
+def requested_consent(command: NotificationRequested, user_id: str) -> Consent:
+    """The request's category, and the command again for this one user as a campaign batch,
+    should quiet hours hold its send back (the same request id finds the same deliveries)."""
+    again = command.model_copy(update={"user_ids": [user_id]})
+    event = CloudEvent.of(again, source=SOURCE)
+    later = OutboxRow.of(event, routing_key=CAMPAIGN_ROUTING_KEY)
+    # A category we do not know gets the strictest treatment, never none at all.
+    known = command.category in get_args(Category)
+    return Consent(command.category if known else "promotional", later=later)
 
 
 def _raise_first(outcomes: Sequence[BaseException | None]) -> None:

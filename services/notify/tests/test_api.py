@@ -8,6 +8,7 @@ from notify_testkit import (
     Publish,
     add_devices,
     consumed,
+    in_daytime,
     payment,
     registered_user,
     status_is,
@@ -119,6 +120,7 @@ async def test_send_needs_the_send_or_service_scope_and_a_repeated_request_sends
     user = await registered_user(publish, pool, first_name="Ravi")
     token = unique("tok")
     await add_devices(pool, user.user_id, token)
+    await in_daytime(pool, user.user_id)
     body = flash_sale(unique("req"), [user.user_id], email_template="d-promo01")
     service = suite.bearer("orders-service", "service")
 
@@ -168,6 +170,7 @@ async def test_a_campaign_goes_out_in_batches_on_its_own_queue_once_per_user(
     tokens = {user: unique("tok") for user in users}
     for user, token in tokens.items():
         await add_devices(pool, user, token)
+    await in_daytime(pool, *users)
     request_id = unique("campaign")
     body = flash_sale(request_id, users)
 
@@ -206,6 +209,10 @@ async def test_readiness_names_the_live_providers_and_openapi_lists_the_routes(
         "/api/notify/devices/{token}",
         "/api/notify/notifications",
         "/api/notify/send",
+        "/api/notify/preferences",
+        "/api/notify/unsubscribe/{token}",
+        "/api/notify/inbox",
+        "/api/notify/inbox/{id}/read",
         "/api/webhooks/sendgrid",
     }
 
@@ -222,6 +229,7 @@ async def test_a_command_from_another_service_sent_twice_notifies_once(
         title="Your order has shipped",
         message="It arrives tomorrow",
         data={"type": "order_shipped", "deepLink": "rezapp://orders/1"},
+        category="transactional",
     )
 
     before = consumed("notify.send-requested")

@@ -163,6 +163,9 @@ class NotificationRequested(EventData):
     image: HttpUrl | None = None
     data: dict[str, str] = Field(default_factory=dict, description="type, deepLink, action, ...")
     email_template: str | None = None
+    # What the user consented to: transactional, account, wallet or promotional (the default:
+    # a request that does not say is treated as marketing, opt-out and held in quiet hours).
+    category: str = "promotional"
 
 
 CATALOGUE: dict[str, type[EventData]] = {
