@@ -53,13 +53,14 @@ async def until(
     probe: Callable[[], Awaitable[T | None]],
     what: str,
     timeout: float = 30.0,  # noqa: ASYNC109
+    interval: float = 0.05,
 ) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = await probe()
         if found is not None:
             return found
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(interval)
     raise SystemExit(f"demo: gave up waiting for {what} after {timeout:.0f} s")
 
 
@@ -185,7 +186,8 @@ async def story(suite: Suite, secret: str) -> None:
             json={"order_id": order, "gateway": "razorpay"},
         )
 
-    created = await until(pay, f"payments to learn of order {order}")
+    # As its 404's Retry-After asks: the gateway allows a burst of 10 creates, then one per 2 s.
+    created = await until(pay, f"payments to learn of order {order}", interval=1.0)
     payment_id, rzp_order = created["payment_id"], created["gateway_order_id"]
     amount = Money(created["amount"], created["currency"]).format()
     line.say("payments", f"{order}: {amount}, the order's amount → Razorpay order {rzp_order}")

@@ -4,6 +4,7 @@ processes export to an OTLP receiver in this test (issue 19)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -37,37 +38,43 @@ class Paid:
 
 
 @pytest.fixture(scope="module")
-async def paid(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Paid]:
+async def paid(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Paid]:
     """Every Procfile process exporting spans to the receiver, behind nginx on a free port, once
-    the demo's payment went through it."""
+    the demo's payment went through it. On a database and vhost of their own: the run's may have
+    the whole suite of tests/conftest.py consuming from its queues, with no exporter."""
     work = tmp_path_factory.mktemp("traces")
-    async with receiving() as receiver:
-        gateway = Gateway(ROOT, work / "gateway", {}, free_port())
-        env = {
-            **environ(suite, work, gateway.url),
-            "LOG_LEVEL": "INFO",  # the supervisor sees a relay or consumer start in its log
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
-        }
-        await asyncio.to_thread(migrate_all, ROOT, env)
-        specs = {name: s for name, s in procfile(ROOT / "Procfile").items() if s.service}
-        processes = Supervisor(ROOT, env, work / "logs", specs)
-        try:
-            processes.start_all(specs)
-            await processes.wait_ready(specs)
-            gateway.upstreams = {
-                name: f"127.0.0.1:{processes.ports.get(name, free_port())}" for name in SERVICES
+    suite = Suite()
+    await suite.create()
+    try:
+        async with receiving() as receiver:
+            gateway = Gateway(ROOT, work / "gateway", {}, free_port())
+            env = {
+                **environ(suite, work, gateway.url),
+                "LOG_LEVEL": "INFO",  # the supervisor sees a relay or consumer start in its log
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
             }
-            gateway.start()
-            await gateway.wait_ready()
-            (work / "jwt-private.pem").write_text(suite.private_key)
-            await pay_through_the_gateway(
-                gateway.url, write_env_file(work / "env", env), work / "jwt-private.pem"
-            )
-            yield Paid(receiver, env)
-        finally:
-            gateway.stop()
-            processes.stop_all()
+            await asyncio.to_thread(migrate_all, ROOT, env)
+            specs = {name: s for name, s in procfile(ROOT / "Procfile").items() if s.service}
+            processes = Supervisor(ROOT, env, work / "logs", specs)
+            try:
+                processes.start_all(specs)
+                await processes.wait_ready(specs)
+                gateway.upstreams = {
+                    name: f"127.0.0.1:{processes.ports.get(name, free_port())}" for name in SERVICES
+                }
+                gateway.start()
+                await gateway.wait_ready()
+                (work / "jwt-private.pem").write_text(suite.private_key)
+                await pay_through_the_gateway(
+                    gateway.url, write_env_file(work / "env", env), work / "jwt-private.pem", env
+                )
+                yield Paid(receiver, env)
+            finally:
+                gateway.stop()
+                processes.stop_all()
+    finally:
+        await suite.destroy()
 
 
 async def test_one_payment_is_one_trace_from_its_create_to_every_consumer(paid: Paid) -> None:
@@ -149,8 +156,11 @@ async def test_no_span_carries_a_secret_a_token_or_a_phone(paid: Paid) -> None:
         assert set(statement.split()[1:]) <= {"?"}, statement  # the command, never its values
 
 
-async def pay_through_the_gateway(gateway: str, env_file: Path, private_key: Path) -> None:
-    """The demo's story: a payment created, its signed webhook, a refund."""
+async def pay_through_the_gateway(
+    gateway: str, env_file: Path, private_key: Path, env: dict[str, str]
+) -> None:
+    """The demo's story: a payment created, its signed webhook, a refund. With this suite's
+    environment over the run's (the demo reads its env file only for what is not set)."""
     result = await asyncio.to_thread(
         subprocess.run,
         [
@@ -168,6 +178,7 @@ async def pay_through_the_gateway(gateway: str, env_file: Path, private_key: Pat
         text=True,
         timeout=180,
         check=False,
+        env={**os.environ, **env},
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
