@@ -66,8 +66,9 @@ SPECS = (
     Spec(
         "otp",
         worker="relay of otp.verified",
-        # Behind the gateway the client address is in X-Forwarded-For (deploy/README.md).
-        config={"TRUST_PROXY": "true"},
+        # X-Forwarded-For is believed from pod addresses only: the NetworkPolicy lets only the
+        # gateway reach the API port. Narrow it to the cluster's pod CIDR in an overlay.
+        config={"TRUSTED_PROXIES": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fd00::/8"},
     ),
     Spec(
         "notify",

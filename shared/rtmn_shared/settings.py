@@ -12,11 +12,13 @@ from pydantic import (
     RedisDsn,
     SecretStr,
     ValidationError,
+    field_validator,
 )
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from rtmn_shared.dedupe import DedupeWindow
 from rtmn_shared.secrets import KeyRing, KeyRingError
+from rtmn_shared.web.clients import LOOPBACK, Network, parse_networks
 
 
 def _unescape_pem(value: str) -> str:
@@ -53,6 +55,17 @@ class CommonSettings(BaseSettings):
     secrets_keys: SecretStr | None = None
     # How many UTC days of events the inbox and webhook dedupe remember (rtmn_shared/dedupe.py).
     dedupe_window_days: int = Field(default=7, ge=1, le=90)
+    # CIDRs whose X-Forwarded-For is believed (web/clients.py): the gateway's, never "anyone".
+    trusted_proxies: str = LOOPBACK
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidr_list(cls, value: str) -> str:
+        parse_networks(value)  # a ValueError names the bad entry
+        return value
+
+    def proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def dedupe_window(self) -> DedupeWindow:
         return DedupeWindow(self.dedupe_window_days)

@@ -92,7 +92,6 @@ def otp_env(suite: Suite, twilio: TwilioFake) -> dict[str, str]:
         "TWILIO_ACCOUNT_SID": twilio.account_sid,
         "TWILIO_PHONE_NUMBER": "+15005550006",
         "TWILIO_BASE_URL": twilio.url,
-        "TRUST_PROXY": "true",
     }
 
 

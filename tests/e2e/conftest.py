@@ -67,7 +67,6 @@ def processes(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "OTP_SIGNING_KEY": otp_private.replace("\n", "\\n"),
         "OTP_HASH_KEY": "e2e-" + "k" * 40,
         "RAZORPAY_WEBHOOK_SECRET": f"e2e-webhook-{suite.run_id}",
-        "TRUST_PROXY": "true",
         "MEDIA_LOCAL_DIR": str(work / "media"),
         "MEDIA_PUBLIC_URL": GATEWAY,
         "LOG_LEVEL": "WARNING",

@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from otp.domain import InvalidPhone, Phone, UnknownPurpose, check_purpose, client_ip, parse_phone
+from otp.domain import InvalidPhone, Phone, UnknownPurpose, check_purpose, parse_phone
 from otp.flows import (
     EventNotRecorded,
     Limited,
@@ -17,6 +17,7 @@ from otp.flows import (
 )
 from otp.settings import OtpSettings
 from otp.tokens import TokenSigner
+from rtmn_shared.web.clients import client_address
 from rtmn_shared.web.problems import Problem, service_unavailable, too_many_requests
 from rtmn_shared.web.routes import Call, Routes, json_response
 
@@ -82,12 +83,11 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
                 errors=[{"field": "purpose", "message": "not an allowed purpose"}],
             ) from None
 
+    proxies = settings.proxy_networks()
+
     def client_of(call: Call) -> str:
-        return client_ip(
-            call.request.remote,
-            call.request.headers.get("X-Forwarded-For"),
-            trust_proxy=settings.trust_proxy,
-        )
+        forwarded_for = call.request.headers.get("X-Forwarded-For")
+        return client_address(call.request.remote, forwarded_for, proxies)
 
     @routes.post("/api/otp/send", body=SendRequest, response=SendAccepted, status=202)
     async def send_code(call: Call) -> web.StreamResponse:

@@ -9,13 +9,14 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from otp.domain import Hasher, Phone, client_id, new_code
+from otp.domain import Hasher, Phone, new_code
 from otp.providers import ProviderUnavailable, RecipientRejected, Sms, SmsSender
 from otp.store import Admitted, Coalesced, CodeStore, Keys
 from otp.tokens import TokenSigner
 from rtmn_shared.events.catalogue import OtpVerified
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.wakeup import UnitOfWork
+from rtmn_shared.web.clients import client_key
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class OtpFlows:
     app_name: str = "RTMN"
 
     def keys(self, phone: Phone, purpose: str, client: str) -> Keys:
-        return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_id(client)))
+        return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_key(client)))
 
     async def send(self, phone: Phone, purpose: str, client: str) -> Sent:
         code = new_code()

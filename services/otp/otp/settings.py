@@ -29,8 +29,6 @@ class OtpSettings(CommonSettings):
     otp_max_wrong_per_code: int = Field(default=10, ge=1, le=50)
     otp_backoff_after: int = Field(default=5, ge=1)
     otp_backoff_max_s: int = Field(default=900, ge=1, le=86_400)
-    # Only behind the gateway, which overwrites X-Forwarded-For, may its first hop be believed.
-    trust_proxy: bool = False
     otp_sandbox_log_codes: bool = False
     otp_app_name: str = "RTMN"
 
