@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -125,7 +126,8 @@ def build_routes(deps: Deps) -> Routes:
 
     @routes.post("/api/webhooks/razorpay", response=WebhookAck)
     async def razorpay_webhook(call: Call) -> web.StreamResponse:
-        """Razorpay webhooks: HMAC over the raw body, deduplicated on X-Razorpay-Event-Id."""
+        """Razorpay webhooks: HMAC over the raw body, deduplicated on X-Razorpay-Event-Id and on
+        the signed body's SHA-256 (the id is outside the signature)."""
         body = await call.request.read()
         headers = call.request.headers
         try:
@@ -138,7 +140,9 @@ def build_routes(deps: Deps) -> Routes:
             event_type, created, command = webhooks.parse_razorpay(body)
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
-        return await _apply(deps, Delivery("razorpay", event_id, event_type, created), command)
+        digest = hashlib.sha256(body).digest()
+        delivery = Delivery("razorpay", event_id, event_type, created, digest)
+        return await _apply(deps, delivery, command)
 
     @routes.post("/api/webhooks/stripe", response=WebhookAck)
     async def stripe_webhook(call: Call) -> web.StreamResponse:
@@ -162,12 +166,21 @@ async def _apply(deps: Deps, delivery: Delivery, command: webhooks.Command) -> w
     """A 200 in every case: processed, a duplicate, or refused as past the dedupe window, which a
     retry cannot change (a non-2xx would have the provider retry it for a day or three, and then
     disable the endpoint). Reconciliation still settles any payment such an event was about."""
-    if not deps.window.accepts(delivery.created, deps.clock()):
-        reason = deps.window.refusal(delivery.created)
+    reason = _refusal(deps, delivery)
+    if reason is not None:
         log.warning("webhook %s %s refused: %s", delivery.provider, delivery.event_id, reason)
         return json_response(WebhookAck(status="refused", reason=reason))
     fresh = await deps.inbound.handle(delivery, command)
     return web.Response(body=_ACK[fresh], content_type="application/json")
+
+
+def _refusal(deps: Deps, delivery: Delivery) -> str | None:
+    now = deps.clock()
+    if not deps.window.accepts(delivery.created, now):
+        return deps.window.refusal(delivery.created)
+    if delivery.provider == "razorpay" and now - delivery.created > webhooks.RAZORPAY_MAX_AGE:
+        return webhooks.RAZORPAY_TOO_OLD
+    return None
 
 
 def _key(call: Call, fingerprint: bytes) -> Key | None:
