@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -12,7 +13,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 
 from notify import store
-from notify.domain import SENDGRID_EVENTS, statuses_before
+from notify.domain import PUSH_TEMPLATES, SENDGRID_EVENTS, statuses_before
 from notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, EventWebhookVerifier
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import NotificationRequested
@@ -24,6 +25,8 @@ from rtmn_shared.web.routes import USER, Call, Routes, json_response
 log = logging.getLogger(__name__)
 
 SEND_SCOPES = ("service", "admin")
+# How recent a sign-in must be to take over a device token another user registered.
+DEVICE_MOVE_WITHIN_S = 600
 
 
 class DeviceIn(BaseModel):
@@ -73,10 +76,14 @@ class SendData(BaseModel):
 
 
 class SendIn(BaseModel):
+    # No free title or message: `template` names the words (domain.PUSH_TEMPLATES).
+    model_config = ConfigDict(extra="forbid")
+
     request_id: str = Field(min_length=1, max_length=200, description="idempotency key")
     user_ids: list[str] = Field(min_length=1, max_length=100_000)
-    title: str = Field(min_length=1, max_length=200)
-    message: str = Field(min_length=1, max_length=2000)
+    template: Literal[tuple(PUSH_TEMPLATES)] = Field(  # type: ignore[valid-type]
+        description="the push's title and text, by name: " + ", ".join(PUSH_TEMPLATES)
+    )
     image: HttpUrl | None = None
     data: SendData
     email_template: str | None = Field(default=None, max_length=200)
@@ -88,15 +95,30 @@ class SendOut(BaseModel):
     duplicate: bool
 
 
-def build_routes(unit: UnitOfWork, outbox: Outbox, verifier: EventWebhookVerifier) -> Routes:
+def build_routes(
+    unit: UnitOfWork,
+    outbox: Outbox,
+    verifier: EventWebhookVerifier,
+    device_move_within_s: int = DEVICE_MOVE_WITHIN_S,
+) -> Routes:
     pool = unit.pool
     routes = Routes()
 
     @routes.put("/api/notify/devices", body=DeviceIn, response=DeviceOut, auth=USER)
     async def register_device(call: Call) -> web.StreamResponse:
-        """Register (or move to the caller) an FCM token."""
+        """Register an FCM token; one registered to another user moves to the caller only with a
+        sign-in newer than DEVICE_MOVE_WITHIN_SECONDS (409 otherwise)."""
         device = await call.body(DeviceIn)
-        await store.register_device(pool, call.user.user_id, device.token, device.platform)
+        signed_in = call.user.signed_in_at
+        may_move = signed_in is not None and time.time() - signed_in <= device_move_within_s
+        user_id = call.user.user_id
+        if not await store.register_device(
+            pool, user_id, device.token, device.platform, may_move=may_move
+        ):
+            raise Problem(
+                409,
+                "this device is registered to another account; sign in again on it to move it",
+            )
         return json_response(DeviceOut(token=device.token, platform=device.platform, active=True))
 
     @routes.delete("/api/notify/devices/{token}", status=204, auth=USER)
@@ -125,11 +147,12 @@ def build_routes(unit: UnitOfWork, outbox: Outbox, verifier: EventWebhookVerifie
         if not any(call.user.has(scope) for scope in SEND_SCOPES):
             raise Problem(403, "this needs the 'service' or 'admin' scope")
         body = await call.body(SendIn)
+        title, message = PUSH_TEMPLATES[body.template]
         command = NotificationRequested(
             request_id=body.request_id,
             user_ids=body.user_ids,
-            title=body.title,
-            message=body.message,
+            title=title,
+            message=message,
             image=body.image,
             data=body.data.model_dump(exclude_none=True),
             email_template=body.email_template,

@@ -56,7 +56,10 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
     return create_app(
         service=INFO.name,
         routes=build_routes(
-            open_unit_of_work(INFO, settings, pool, stack), Outbox(SOURCE), verifier
+            open_unit_of_work(INFO, settings, pool, stack),
+            Outbox(SOURCE),
+            verifier,
+            settings.device_move_within_seconds,
         ),
         verifier=TokenVerifier(settings.jwt_public_key),
         readiness=Readiness(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import jwt
+import pytest
 from notify_testkit import (
     Publish,
     add_devices,
@@ -99,8 +102,7 @@ def flash_sale(request_id: str, user_ids: list[str], **extra: Any) -> dict[str, 
     return {
         "request_id": request_id,
         "user_ids": user_ids,
-        "title": "Flash Sale! 50% off",
-        "message": "Only for the next 2 hours",
+        "template": "flash_sale",
         "image": "https://cdn.rez.test/sale.png",
         "data": {
             "type": "promotion",
@@ -110,6 +112,44 @@ def flash_sale(request_id: str, user_ids: list[str], **extra: Any) -> dict[str, 
         },
         **extra,
     }
+
+
+def signed_in(suite: Suite, user_id: str, seconds_ago: int, *, refreshed: bool) -> dict[str, str]:
+    """A token from a sign-in `seconds_ago`: issued then, or refreshed now (auth_time then)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": user_id, "exp": now + 3600, "iat": now - seconds_ago}
+    if refreshed:
+        claims.update(iat=now, auth_time=now - seconds_ago)
+    token = jwt.encode(claims, suite.private_key, algorithm="EdDSA")
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("refreshed", [False, True])
+async def test_a_device_moves_to_another_user_only_after_a_recent_sign_in(
+    notify: RunningService, suite: Suite, refreshed: bool
+) -> None:
+    client, pool = notify.client, notify.pool
+    alice, mallory = unique("user"), unique("user")
+    token = unique("tok")
+    device = {"token": token, "platform": "android"}
+    assert (await client.put(DEVICES, json=device, headers=suite.bearer(alice))).status == 200
+
+    stale = await client.put(
+        DEVICES, json=device, headers=signed_in(suite, mallory, 3600, refreshed=refreshed)
+    )
+    assert stale.status == 409
+    assert "sign in again" in (await stale.json())["detail"]
+    assert await pool.fetchval("SELECT user_id FROM devices WHERE token = $1", token) == alice
+    # The owner's own re-registration needs no fresh sign-in.
+    own = await client.put(
+        DEVICES, json=device, headers=signed_in(suite, alice, 3600, refreshed=refreshed)
+    )
+    assert own.status == 200
+    fresh = await client.put(
+        DEVICES, json=device, headers=signed_in(suite, mallory, 60, refreshed=refreshed)
+    )
+    assert fresh.status == 200
+    assert await pool.fetchval("SELECT user_id FROM devices WHERE token = $1", token) == mallory
 
 
 async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_nothing_new(
@@ -130,6 +170,11 @@ async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_
         SEND, json={**body, "data": {"type": "x", "count": 3}}, headers=service
     )
     assert not_strings.status == 422
+    # The words of a push are ours: a caller's own title or text is refused, naming the field.
+    for free_text in ({"title": "Your account is locked: call +91..."}, {"template": "custom"}):
+        refused = await notify.client.post(SEND, json={**body, **free_text}, headers=service)
+        assert refused.status == 422
+        assert next(iter(free_text)) in await refused.text()
     assert forbidden.status == 403
     assert first.status == 202
     accepted = await first.json()
@@ -139,8 +184,8 @@ async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_
     await wait_for(lambda: status_is(pool, user.user_id, "d-promo01", "sent"), message="email")
     [push] = fcm.deliveries_to(token)
     assert push.message["notification"] == {
-        "title": "Flash Sale! 50% off",
-        "body": "Only for the next 2 hours",
+        "title": "Flash Sale!",
+        "body": "A limited-time offer is live. Tap to see it.",
         "image": "https://cdn.rez.test/sale.png",
     }
     assert push.message["data"] == {

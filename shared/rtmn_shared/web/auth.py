@@ -21,6 +21,8 @@ VerifyingKey = (Ed25519PublicKey, RSAPublicKey, EllipticCurvePublicKey)
 class Caller:
     user_id: str
     scopes: frozenset[str]
+    # When the user last proved who they are (Unix seconds): `auth_time`, else the token's `iat`.
+    signed_in_at: int | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -51,7 +53,7 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         if not isinstance(scope, str) or not isinstance(claims["sub"], str):
             raise _unauthorized("the token is not valid")
-        return Caller(claims["sub"], frozenset(scope.split()))
+        return Caller(claims["sub"], frozenset(scope.split()), _signed_in_at(claims))
 
     def caller(self, request: web.Request, scope: str | None = None) -> Caller:
         header = request.headers.get("Authorization", "")
@@ -62,6 +64,14 @@ class TokenVerifier:
         if scope is not None and not caller.has(scope):
             raise Problem(403, f"this needs the {scope!r} scope")
         return caller
+
+
+def _signed_in_at(claims: dict[str, object]) -> int | None:
+    for name in ("auth_time", "iat"):
+        value = claims.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def _unauthorized(detail: str) -> Problem:
