@@ -11,6 +11,9 @@ from typing import Any
 
 import yaml
 
+from notify.webhook import SENDGRID_MAX_BODY_BYTES
+from payments import webhooks as payments_webhooks
+from rtmn_shared.settings import CommonSettings
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.processes import free_port
 from rtmn_shared.testing.waiting import wait_for
@@ -103,3 +106,27 @@ async def test_limits_count_an_ipv4_address_or_an_ipv6_slash_64(tmp_path: Path) 
         await asyncio.wait_for(nginx.wait(), 10)
     assert v4 == bytes([127, 0, 0, 1])
     assert v6 == bytes(8)  # ::1's /64: its first 8 bytes, so ::2 ... ::ffff share one budget
+
+
+def _size(value: str) -> int:
+    units = {"k": 1024, "m": 1024 * 1024}
+    return int(value[:-1]) * units[value[-1].lower()] if value[-1].isalpha() else int(value)
+
+
+def body_caps(conf: str) -> dict[str, int]:
+    """{location pattern: its client_max_body_size in bytes}, and "" for the server-wide one."""
+    caps = {"": _size(re.findall(r"^    client_max_body_size (\S+);", conf, re.M)[0])}
+    for pattern, block in re.findall(r"location\s+([^{]+?)\s*\{([^}]*)\}", conf):
+        found = re.search(r"client_max_body_size (\S+);", block)
+        if found:
+            caps[pattern] = _size(found.group(1))
+    return caps
+
+
+def test_webhook_body_caps_are_the_same_in_nginx_and_the_services() -> None:
+    caps = body_caps((GATEWAY / "nginx.conf").read_text())
+    assert caps[r"~ ^/api/webhooks/(razorpay|stripe)$"] == payments_webhooks.MAX_BODY_BYTES
+    assert caps["= /api/webhooks/sendgrid"] == SENDGRID_MAX_BODY_BYTES
+    # SendGrid posts a batch once it reaches 768 KB, so a full one (and one more event) fits.
+    assert SENDGRID_MAX_BODY_BYTES >= 768 * 1024 + 64 * 1024
+    assert caps[""] == CommonSettings.model_fields["max_body_bytes"].default

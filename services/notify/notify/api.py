@@ -14,11 +14,17 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 
 from notify import store
 from notify.domain import PUSH_TEMPLATES, SENDGRID_EVENTS, statuses_before
-from notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, EventWebhookVerifier
+from notify.webhook import (
+    SENDGRID_MAX_BODY_BYTES,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    EventWebhookVerifier,
+)
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import NotificationRequested
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.wakeup import UnitOfWork
+from rtmn_shared.web.bodies import read_capped
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
@@ -175,7 +181,7 @@ def build_routes(
     @routes.post("/api/webhooks/sendgrid", status=204)
     async def sendgrid_events(call: Call) -> web.StreamResponse:
         """SendGrid's signed Event Webhook: moves email statuses forward, never back."""
-        raw = await call.request.read()
+        raw = await read_capped(call.request, SENDGRID_MAX_BODY_BYTES)
         headers = call.request.headers
         if not verifier.verify(raw, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)):
             raise Problem(400, "the event webhook signature is missing or does not verify")

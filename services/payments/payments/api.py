@@ -32,6 +32,7 @@ from rtmn_shared.db import Pool
 from rtmn_shared.dedupe import DEFAULT_WINDOW, DedupeWindow
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.web.auth import Caller
+from rtmn_shared.web.bodies import read_capped
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
@@ -128,7 +129,7 @@ def build_routes(deps: Deps) -> Routes:
     async def razorpay_webhook(call: Call) -> web.StreamResponse:
         """Razorpay webhooks: HMAC over the raw body, deduplicated on X-Razorpay-Event-Id and on
         the signed body's SHA-256 (the id is outside the signature)."""
-        body = await call.request.read()
+        body = await read_capped(call.request, webhooks.MAX_BODY_BYTES)
         headers = call.request.headers
         try:
             webhooks.verify_razorpay(
@@ -147,7 +148,7 @@ def build_routes(deps: Deps) -> Routes:
     @routes.post("/api/webhooks/stripe", response=WebhookAck)
     async def stripe_webhook(call: Call) -> web.StreamResponse:
         """Stripe webhooks: Stripe-Signature checked by the SDK, deduplicated on the event id."""
-        body = await call.request.read()
+        body = await read_capped(call.request, webhooks.MAX_BODY_BYTES)
         try:
             event_id, event_type, created, command = webhooks.parse_stripe(
                 body,

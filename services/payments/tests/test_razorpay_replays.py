@@ -4,15 +4,18 @@ copy is a retry at all."""
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from typing import Any
 
-from rtmn_fakes.razorpay import RazorpayFake, build_webhook
+from payments.webhooks import MAX_BODY_BYTES
+from rtmn_fakes.razorpay import RazorpayFake, build_webhook, sign_webhook
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 HOUR = 3600
+URL = "/api/webhooks/razorpay"
 
 
 async def test_the_same_signed_body_under_a_new_event_id_is_a_duplicate(
@@ -57,3 +60,22 @@ async def test_a_razorpay_retry_within_its_24_hours_is_applied(
 
     assert (await response.json())["status"] == "processed"
     assert (await api.get(created["payment_id"]))["status"] == "captured"
+
+
+async def test_a_webhook_body_up_to_the_gateways_cap_is_read_and_a_larger_one_is_413(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    # Razorpay's payloads are small, but one with long notes must not stop at the 64 KiB cap
+    # of every other route while nginx lets 1 MiB through.
+    _, paid = await api.paid(user)
+    noted = {**paid, "notes": {"note": "n" * 200_000}}
+    body = build_webhook("payment.captured", payment=noted, created_at=int(time.time()))
+
+    response = await api.razorpay_webhook(body, event_id=f"evt_{uuid.uuid4().hex}")
+    assert (await response.json())["status"] == "processed"
+
+    too_big = b"{" + b" " * MAX_BODY_BYTES + b"}"
+    headers = {"X-Razorpay-Signature": sign_webhook(too_big, "whsec_razorpay_current")}
+    refused = await api.client.post(URL, data=io.BytesIO(too_big), headers=headers)
+    assert refused.status == 413
+    assert refused.content_type == "application/problem+json"
