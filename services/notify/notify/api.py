@@ -144,7 +144,10 @@ def build_routes(
         """The caller's notifications, newest first, with their delivery status."""
         query = call.query(NotificationsQuery)
         rows = await store.notifications(pool, call.user.user_id, query.limit, query.before)
-        items = [NotificationOut.model_validate(r) for r in rows]
+        items = [
+            NotificationOut.model_validate({**r, "last_error": _told(r["status"], r["last_error"])})
+            for r in rows
+        ]
         return json_response(NotificationsOut(items=items))
 
     @routes.post("/api/notify/send", body=SendIn, response=SendOut, status=202, auth=USER)
@@ -198,6 +201,18 @@ def build_routes(
         return web.Response(status=204)
 
     return routes
+
+
+# The delivery log keeps the provider's words for operators; a user is told only what happened.
+_OUR_REASONS = frozenset({"no active device", "no email address on file", "unknown recipient"})
+
+
+def _told(status: str, last_error: str | None) -> str | None:
+    if last_error is None or last_error in _OUR_REASONS:
+        return last_error
+    if status == "failed":
+        return "the provider did not accept it"
+    return "an attempt did not go through"
 
 
 class _Duplicate(Exception):
