@@ -46,7 +46,9 @@ class CommonSettings(BaseSettings):
     jwt_public_key: Pem = Field(
         min_length=32, description="PEM public key that verifies bearer JWTs"
     )
-    http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
+    # Loopback unless told: `make run` serves this machine only (its gateway is the way in);
+    # containers set HTTP_HOST=0.0.0.0 in docker-compose.yml and the Kustomize base.
+    http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=None, ge=1, le=65535)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
