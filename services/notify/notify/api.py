@@ -112,8 +112,7 @@ def build_routes(
 
     @routes.put("/api/notify/devices", body=DeviceIn, response=DeviceOut, auth=USER)
     async def register_device(call: Call) -> web.StreamResponse:
-        """Register an FCM token; one registered to another user moves to the caller only with a
-        sign-in newer than DEVICE_MOVE_WITHIN_SECONDS (409 otherwise)."""
+        """Register an FCM token; another user's moves only after a recent sign-in, else 409."""
         device = await call.body(DeviceIn)
         signed_in = call.user.signed_in_at
         may_move = signed_in is not None and time.time() - signed_in <= device_move_within_s

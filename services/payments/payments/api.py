@@ -127,8 +127,7 @@ def build_routes(deps: Deps) -> Routes:
 
     @routes.post("/api/webhooks/razorpay", response=WebhookAck)
     async def razorpay_webhook(call: Call) -> web.StreamResponse:
-        """Razorpay webhooks: HMAC over the raw body, deduplicated on X-Razorpay-Event-Id and on
-        the signed body's SHA-256 (the id is outside the signature)."""
+        """Razorpay webhooks: HMAC over the raw body, deduplicated on event id and body digest."""
         body = await read_capped(call.request, webhooks.MAX_BODY_BYTES)
         headers = call.request.headers
         try:
