@@ -4,6 +4,7 @@ copy is a retry at all."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
@@ -29,6 +30,21 @@ async def test_the_same_signed_body_under_a_new_event_id_is_a_duplicate(
 
     assert [(await a.json())["status"] for a in answers] == ["processed", "duplicate", "duplicate"]
     assert await api.deliveries_recorded(first, forged) == 1
+    assert len(await api.events(created["payment_id"], "payment.success")) == 1
+
+
+async def test_twenty_concurrent_copies_under_twenty_event_ids_apply_once(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    created, paid = await api.paid(user)
+    body = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
+    ids = [f"evt_{uuid.uuid4().hex}" for _ in range(20)]
+
+    answers = await asyncio.gather(*(api.razorpay_webhook(body, event_id=e) for e in ids))
+
+    statuses = [(await a.json())["status"] for a in answers]
+    assert sorted(statuses) == ["duplicate"] * 19 + ["processed"]
+    assert await api.deliveries_recorded(*ids) == 1
     assert len(await api.events(created["payment_id"], "payment.success")) == 1
 
 
