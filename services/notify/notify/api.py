@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 
 from notify import store
-from notify.domain import PUSH_TEMPLATES, SENDGRID_EVENTS, statuses_before
+from notify.domain import PUSH_TEMPLATES, SENDGRID_EVENTS, Links, statuses_before
 from notify.webhook import (
     SENDGRID_MAX_BODY_BYTES,
     SIGNATURE_HEADER,
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 SEND_SCOPES = ("service", "admin")
 # How recent a sign-in must be to take over a device token another user registered.
 DEVICE_MOVE_WITHIN_S = 600
+DEFAULT_LINKS = Links(app_url="http://localhost:3000", deep_link_base="rezapp://")
 
 
 class DeviceIn(BaseModel):
@@ -106,6 +107,7 @@ def build_routes(
     outbox: Outbox,
     verifier: EventWebhookVerifier,
     device_move_within_s: int = DEVICE_MOVE_WITHIN_S,
+    links: Links = DEFAULT_LINKS,
 ) -> Routes:
     pool = unit.pool
     routes = Routes()
@@ -155,16 +157,7 @@ def build_routes(
         if not any(call.user.has(scope) for scope in SEND_SCOPES):
             raise Problem(403, "this needs the 'service' or 'admin' scope")
         body = await call.body(SendIn)
-        title, message = PUSH_TEMPLATES[body.template]
-        command = NotificationRequested(
-            request_id=body.request_id,
-            user_ids=body.user_ids,
-            title=title,
-            message=message,
-            image=body.image,
-            data=body.data.model_dump(exclude_none=True),
-            email_template=body.email_template,
-        )
+        command = _command(body, links)
         try:
             async with unit.transaction() as conn:
                 event = await outbox.add(conn, command)
@@ -212,6 +205,26 @@ def _told(status: str, last_error: str | None) -> str | None:
     if status == "failed":
         return "the provider did not accept it"
     return "an attempt did not go through"
+
+
+def _command(body: SendIn, links: Links) -> NotificationRequested:
+    """The command a send asks for: our words for its template, a link only into our apps."""
+    if body.data.deepLink is not None and not links.ours(body.data.deepLink):
+        raise Problem(
+            422,
+            "the request has invalid fields",
+            errors=[{"field": "data.deepLink", "message": "must open our app or web app"}],
+        )
+    title, message = PUSH_TEMPLATES[body.template]
+    return NotificationRequested(
+        request_id=body.request_id,
+        user_ids=body.user_ids,
+        title=title,
+        message=message,
+        image=body.image,
+        data=body.data.model_dump(exclude_none=True),
+        email_template=body.email_template,
+    )
 
 
 class _Duplicate(Exception):

@@ -32,6 +32,10 @@ from rtmn_shared.web.auth import TokenVerifier
 INFO = SERVICES["notify"]
 
 
+def links_of(settings: Settings) -> Links:
+    return Links(app_url=str(settings.app_url), deep_link_base=settings.deep_link_base)
+
+
 def provider_modes(settings: Settings) -> dict[str, Mode]:
     return {
         "sendgrid": "live" if settings.sendgrid_api_key else "sandbox",
@@ -60,6 +64,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
             Outbox(SOURCE),
             verifier,
             settings.device_move_within_seconds,
+            links_of(settings),
         ),
         verifier=TokenVerifier(settings.jwt_public_key),
         readiness=Readiness(
@@ -131,7 +136,7 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
             welcome=settings.sendgrid_template_welcome,
             order_confirmation=settings.sendgrid_template_order_confirmation,
         ),
-        links=Links(app_url=str(settings.app_url), deep_link_base=settings.deep_link_base),
+        links=links_of(settings),
         campaigns=Campaigns(
             threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
         ),

@@ -33,6 +33,10 @@ class Links:
     def deep(self, path: str) -> str:
         return f"{self.deep_link_base}{path.lstrip('/')}"
 
+    def ours(self, link: str) -> bool:
+        """Whether a link opens our app or web app, not a page a caller chose."""
+        return link.startswith((self.deep_link_base, f"{self.app_url.rstrip('/')}/"))
+
 
 def greeting_name(first_name: str | None) -> str:
     return first_name.strip() if first_name and first_name.strip() else "there"

@@ -171,10 +171,16 @@ async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_
     )
     assert not_strings.status == 422
     # The words of a push are ours: a caller's own title or text is refused, naming the field.
-    for free_text in ({"title": "Your account is locked: call +91..."}, {"template": "custom"}):
+    phishing = {"data": {"type": "promotion", "deepLink": "https://rez-money.example/login"}}
+    for free_text in (
+        {"title": "Your account is locked: call +91..."},
+        {"template": "custom"},
+        phishing,
+    ):
         refused = await notify.client.post(SEND, json={**body, **free_text}, headers=service)
         assert refused.status == 422
         assert next(iter(free_text)) in await refused.text()
+    assert "data.deepLink" in await refused.text()
     assert forbidden.status == 403
     assert first.status == 202
     accepted = await first.json()
