@@ -8,7 +8,7 @@ PY := .venv/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install infra db keys run test lint fmt bench demo docs images k8s clean
+.PHONY: help install infra db keys run observe test lint fmt bench demo docs images k8s clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ db: install infra .run/env  ## create the database, roles and schemas, then migr
 run: db  ## start every service, relay and consumer (and the gateway on :8080); Ctrl-C stops all
 	bash scripts/gateway.sh check
 	.venv/bin/honcho start -f Procfile -e .run/env
+
+observe: install  ## Prometheus on :9090 scraping the suite `make run` started (in another terminal), with the alerts
+	bash scripts/observe.sh
 
 test: install infra  ## run every test on the real PostgreSQL, Redis and RabbitMQ
 	.venv/bin/pytest -q

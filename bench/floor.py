@@ -1,6 +1,6 @@
 """The least CPU one payment can cost this machine, whatever code carries it.
 
-    python bench/floor.py [--quick]
+    python bench/floor.py [--quick] [--rate PAYMENTS_PER_S]
 
 bench/load.py measures what the suite spends on a payment, end to end. This measures the floor
 beneath any implementation of the contract (../shared/DESIGN.md): the infrastructure work that
@@ -25,8 +25,11 @@ both sinks instead of one per sink (7 deliveries). Its floor is the one no imple
 DESIGN.md gets under. bench/load.py calls `measure` with the shape it reads from its own run
 instead, and compares the suite's CPU with that floor's suite side (`Costs.suite_side_ms`).
 
-Each part runs alone and as fast as it goes. Its CPU time is read from /proc: this process
-(the clients) and the serving side (beam.smp; this run's PostgreSQL backends and the server's
+Each part runs alone and as fast as it goes, or with --rate steadily at that many payments a
+second, one payment's work at a time as a steady load brings it: at the rate the suite carries,
+nothing batches as it does flat out (a commit rarely shares its WAL flush, a delivery its frame,
+a wake-up its work), so that floor is higher. Its CPU time is read from /proc: this process (the
+clients) and the serving side (beam.smp; this run's PostgreSQL backends and the server's
 background processes; the HTTP server's process). The sum is a lower bound on the CPU of one
 payment. Two cores give 2,000 ms of CPU a second, so 2,000 ms / floor is the most payments a
 second this machine could carry if every service's own code cost nothing. The JSON line's
@@ -183,6 +186,19 @@ async def cpu_of(
     return Part(used(client, client_after), used(server, server_after))
 
 
+async def paced(rate: float, payments: int, one: Callable[[], Awaitable[None]]) -> None:
+    """One payment's work started every 1/rate s, overlapping as a steady load's do: the floor at
+    the rate the suite carries, where nothing batches as it does flat out."""
+    loop = asyncio.get_running_loop()
+    start, started = loop.time(), []
+    for n in range(payments):
+        delay = start + n / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        started.append(asyncio.ensure_future(one()))
+    await asyncio.gather(*started)
+
+
 def event_body(event_type: str) -> bytes:
     return (
         CloudEvent.of(sample_payment(0), source="rtmn/bench-floor")
@@ -195,8 +211,8 @@ def event_body(event_type: str) -> bytes:
 # ----------------------------------------------------------------------- RabbitMQ ----
 
 
-async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
-    """CPU per payment of its events, published and consumed."""
+async def broker(amqp_url: str, shape: Shape, payments: int, rate: float | None = None) -> Part:
+    """CPU per payment of its events, published and consumed: flat out, or `rate` a second."""
     exchange = f"floor.{shape.tag}"
     consuming = await aiormq.connect(amqp_url)
     publishing = await aiormq.connect(amqp_url)
@@ -242,31 +258,37 @@ async def broker(amqp_url: str, shape: Shape, payments: int) -> Part:
             for _ in range(count)
         ]
 
-        async def run(count: int) -> None:
+        async def publish(payments: int) -> None:
+            await asyncio.gather(
+                *(
+                    channel.basic_publish(
+                        body,
+                        exchange=exchange,
+                        routing_key=event,
+                        properties=properties,
+                        mandatory=True,
+                    )
+                    for _ in range(payments)
+                    for event, body, properties in messages
+                )
+            )
+
+        async def run(count: int, rate: float | None = None) -> None:
             nonlocal received, expected
             received, expected = 0, count * shape.deliveries
             done.clear()
-            for first in range(0, count, 100):
-                await asyncio.gather(
-                    *(
-                        channel.basic_publish(
-                            body,
-                            exchange=exchange,
-                            routing_key=event,
-                            properties=properties,
-                            mandatory=True,
-                        )
-                        for _ in range(min(100, count - first))
-                        for event, body, properties in messages
-                    )
-                )
+            if rate is None:
+                for first in range(0, count, 100):
+                    await publish(min(100, count - first))
+            else:
+                await paced(rate, count, lambda: publish(1))
             await asyncio.wait_for(done.wait(), timeout=300)
 
         await run(min(200, payments))  # warm-up: connections, queues' first segments
         part = await cpu_of(
             payments,
             lambda: (p.pid for p in all_processes() if p.comm == "beam.smp"),
-            lambda: run(payments),
+            lambda: run(payments, rate),
         )
         await consuming.close()  # its consumers first, or the broker cancels them noisily
         # Gone again, so that a vhost shared with a running suite keeps only the suite's queues.
@@ -294,8 +316,11 @@ def postgres_pids(backends: list[int]) -> list[int]:
     return [*backends, *background]
 
 
-async def database(suite: Suite, commits: int) -> Part:
-    """CPU per durable one-row commit."""
+async def database(
+    suite: Suite, payments: int, per_payment: int, rate: float | None = None
+) -> Part:
+    """CPU per durable one-row commit, `per_payment` of them a payment: flat out from SESSIONS
+    sessions at once, or `rate` payments a second."""
     pool = await asyncpg.create_pool(
         ADMIN_DSN, database=suite.database, min_size=SESSIONS, max_size=SESSIONS
     )
@@ -308,20 +333,28 @@ async def database(suite: Suite, commits: int) -> Part:
         await pool.execute("CREATE TABLE floor_rows (id uuid PRIMARY KEY, body jsonb NOT NULL)")
         body = orjson.dumps({"amount": 49_900, "currency": "INR", "status": "captured"}).decode()
 
-        async def run(count: int) -> None:
-            async def session(share: int) -> None:
-                async with pool.acquire() as conn:
-                    for _ in range(share):
-                        await conn.execute(
-                            "INSERT INTO floor_rows (id, body) VALUES ($1, $2)", uuid.uuid4(), body
-                        )
+        async def insert(share: int) -> None:
+            async with pool.acquire() as conn:
+                for _ in range(share):
+                    await conn.execute(
+                        "INSERT INTO floor_rows (id, body) VALUES ($1, $2)", uuid.uuid4(), body
+                    )
 
+        async def run(count: int) -> None:
             await asyncio.gather(
-                *(session(count // SESSIONS + (n < count % SESSIONS)) for n in range(SESSIONS))
+                *(insert(count // SESSIONS + (n < count % SESSIONS)) for n in range(SESSIONS))
             )
 
+        async def one_payment() -> None:
+            await asyncio.gather(*(insert(1) for _ in range(per_payment)))
+
+        commits = payments * per_payment
         await run(min(1_000, commits))
-        part = await cpu_of(commits, lambda: postgres_pids(backends), lambda: run(commits))
+        part = await cpu_of(
+            commits,
+            lambda: postgres_pids(backends),
+            lambda: run(commits) if rate is None else paced(rate, payments, one_payment),
+        )
         await pool.execute("DROP TABLE floor_rows")  # the suite's database, when load.py's
         return part
     finally:
@@ -350,8 +383,9 @@ async def serve(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def http(exchanges: int) -> Part:
-    """CPU per HTTP exchange, client and server."""
+async def http(payments: int, per_payment: int, rate: float | None = None) -> Part:
+    """CPU per HTTP exchange, client and server, `per_payment` of them a payment: flat out from
+    HTTP_IN_FLIGHT senders at once, or `rate` payments a second."""
     port = free_port()
     server = await asyncio.create_subprocess_exec(sys.executable, __file__, "--serve", str(port))
     base = f"http://127.0.0.1:{port}"
@@ -362,15 +396,15 @@ async def http(exchanges: int) -> Part:
             base, connector=aiohttp.TCPConnector(limit=HTTP_IN_FLIGHT)
         ) as client:
 
-            async def run(count: int) -> None:
-                async def sender(share: int) -> None:
-                    for _ in range(share):
-                        async with client.post(
-                            "/v1/orders", data=body, headers={"Content-Type": "application/json"}
-                        ) as response:
-                            await response.read()
-                            assert response.status == 200, response.status
+            async def sender(share: int) -> None:
+                for _ in range(share):
+                    async with client.post(
+                        "/v1/orders", data=body, headers={"Content-Type": "application/json"}
+                    ) as response:
+                        await response.read()
+                        assert response.status == 200, response.status
 
+            async def run(count: int) -> None:
                 await asyncio.gather(
                     *(
                         sender(count // HTTP_IN_FLIGHT + (n < count % HTTP_IN_FLIGHT))
@@ -378,8 +412,16 @@ async def http(exchanges: int) -> Part:
                     )
                 )
 
+            async def one_payment() -> None:
+                await asyncio.gather(*(sender(1) for _ in range(per_payment)))
+
+            exchanges = payments * per_payment
             await run(min(1_000, exchanges))
-            return await cpu_of(exchanges, lambda: [server.pid], lambda: run(exchanges))
+            return await cpu_of(
+                exchanges,
+                lambda: [server.pid],
+                lambda: run(exchanges) if rate is None else paced(rate, payments, one_payment),
+            )
     finally:
         server.terminate()
         await server.wait()
@@ -419,19 +461,23 @@ class Costs:
         return self.events[shape].total_ms + self.postgres_ms(shape) + inbound + outbound
 
 
-async def measure(suite: Suite, shapes: Iterable[Shape], payments: int) -> Costs:
-    """Each part on the suite's database and vhost, alone and as fast as it goes; what it
-    declares there it removes again, so a running suite's database and vhost will do."""
+async def measure(
+    suite: Suite, shapes: Iterable[Shape], payments: int, rate: float | None = None
+) -> Costs:
+    """Each part on the suite's database and vhost, alone and as fast as it goes (or `rate`
+    payments a second); what it declares there it removes again, so a running suite's database
+    and vhost will do."""
+    pace = "flat out" if rate is None else f"{rate:.0f} a second"
     events = {}
     for shape in shapes:
-        progress(f"RabbitMQ: {payments} payments' events, {shape.name} shape")
-        events[shape] = await broker(suite.amqp_url, shape, payments)
-    commits = payments * max(s.commits for s in events)
-    progress(f"PostgreSQL: {commits} commits")
-    commit = await database(suite, commits)
-    exchanges = payments * max(s.exchanges for s in events)
-    progress(f"HTTP: {exchanges} exchanges")
-    return Costs(events, commit, await http(exchanges))
+        progress(f"RabbitMQ: {payments} payments' events, {shape.name} shape, {pace}")
+        events[shape] = await broker(suite.amqp_url, shape, payments, rate)
+    commits = max(s.commits for s in events)
+    progress(f"PostgreSQL: {payments * commits} commits, {pace}")
+    commit = await database(suite, payments, commits, rate)
+    exchanges = max(s.exchanges for s in events)
+    progress(f"HTTP: {payments * exchanges} exchanges, {pace}")
+    return Costs(events, commit, await http(payments, exchanges, rate))
 
 
 def units_table(costs: Costs) -> str:
@@ -464,13 +510,13 @@ def shapes_table(costs: Costs) -> str:
     return table(rows)
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, rate: float | None) -> None:
     payments = 500 if quick else 3_000
     suite = Suite()
     progress(f"provisioning {suite.database} and vhost {suite.vhost}")
     await suite.create()
     try:
-        costs = await measure(suite, SHAPES, payments)
+        costs = await measure(suite, SHAPES, payments, rate)
     finally:
         await suite.destroy()
 
@@ -505,6 +551,9 @@ def ms(part: Part) -> tuple[str, str]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="500 payments instead of 3,000")
+    parser.add_argument(
+        "--rate", type=float, help="payments a second, steadily, instead of flat out"
+    )
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    uvloop.run(serve(args.serve) if args.serve else main(args.quick))
+    uvloop.run(serve(args.serve) if args.serve else main(args.quick, args.rate))

@@ -31,6 +31,7 @@ from rtmn_shared.events.catalogue import UserRegistered
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.topology import event_message
 from rtmn_shared.suite import EXCHANGE
+from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -63,7 +64,11 @@ class Suite:
         self.http, self.gateway, self.key = http, gateway, key
 
     def auth(self, user: str, scope: str = "") -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint(self.key, user, scope, 600)}"}
+        # The services' own JWT_ISSUER/JWT_AUDIENCE, when .run/env (or .env) sets them.
+        issuer = os.environ.get("JWT_ISSUER", DEFAULT_ISSUER)
+        audience = os.environ.get("JWT_AUDIENCE", DEFAULT_AUDIENCE)
+        token = mint(self.key, user, scope, 600, issuer=issuer, audience=audience)
+        return {"Authorization": f"Bearer {token}"}
 
     async def call(self, method: str, path: str, *, expect: int = 200, **kwargs: Any) -> Any:
         async with self.http.request(method, self.gateway + path, **kwargs) as response:
@@ -223,7 +228,7 @@ async def story(suite: Suite, amqp_url: str, secret: str) -> None:
         ),
     )
 
-    admin = suite.auth("ops-demo", "admin")
+    admin = suite.auth("ops-demo", "payments:refund")
     refund = await suite.call(
         "POST",
         f"/api/payments/{payment_id}/refunds",

@@ -65,4 +65,15 @@ if ! rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; then
   wait_until 120 RabbitMQ rabbitmq-diagnostics -q check_port_connectivity
 fi
 
+# RabbitMQ's own Prometheus endpoint (:15692), which deploy/prometheus/prometheus.yml scrapes
+# (`make observe`, tests/observability). Enabling a plugin is online: the broker keeps running.
+# It listens on loopback only, as the broker does here (set for the running node; after a
+# restart of the node `prometheus.tcp.ip = 127.0.0.1` in rabbitmq.conf keeps it so).
+if ! rabbitmq-plugins -q is_enabled rabbitmq_prometheus >/dev/null 2>&1; then
+  log "enabling rabbitmq_prometheus on 127.0.0.1:15692"
+  rabbitmqctl -q eval 'application:set_env(rabbitmq_prometheus, tcp_config,
+    [{ip, "127.0.0.1"}, {port, 15692}], [{persistent, true}]).' >/dev/null
+  rabbitmq-plugins -q enable rabbitmq_prometheus >/dev/null
+fi
+
 log "PostgreSQL, Redis and RabbitMQ answer"

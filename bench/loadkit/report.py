@@ -32,7 +32,8 @@ class Run:
     sampler: Sampler
     events: dict[str, float]  # outbox rows per payment, by type
     shape: Shape
-    costs: Costs
+    costs: Costs  # flat out
+    costs_at_rate: Costs  # paced at the sustained rate
 
     @property
     def passing(self) -> list[Step]:
@@ -91,7 +92,9 @@ def floor_lines(run: Run) -> str:
         f"to {len(shape.queues)} queues (bindings); {shape.commits} commits and "
         f"{shape.exchanges} HTTP exchanges (declared)\n"
         f"its floor: {costs.floor_ms(shape):.2f} ms a payment, {floor:.2f} ms of it on the "
-        f"suite's side (no load generator, no providers): at most {CORES_MS / floor:.0f}/s"
+        f"suite's side (no load generator, no providers): at most {CORES_MS / floor:.0f}/s\n"
+        f"the same paced at the sustained rate: {run.costs_at_rate.suite_side_ms(shape):.2f} ms "
+        "on the suite's side (nothing batches at that pace as it does flat out)"
     )
 
 
@@ -192,6 +195,7 @@ def result(run: Run, findings: dict[str, list[str]]) -> str:
     assert best.cpu is not None
     value = best.achieved if run.passing else 0.0
     floor_ms = run.costs.suite_side_ms(run.shape)
+    floor_at_rate_ms = run.costs_at_rate.suite_side_ms(run.shape)
     suite_ms = best.per_payment(best.cpu.suite_ms)
     soak = run.soak
     return result_line(
@@ -205,6 +209,8 @@ def result(run: Run, findings: dict[str, list[str]]) -> str:
         suite_cpu_ms_per_payment=suite_ms,
         floor_ms=floor_ms,
         floor_ratio=suite_ms / floor_ms,
+        floor_at_rate_ms=floor_at_rate_ms,
+        floor_at_rate_ratio=suite_ms / floor_at_rate_ms,
         generator_and_fakes_cpu_ms_per_payment=best.per_payment(best.cpu.others_ms),
         target_payments_per_s=TARGET_RATE,
         target_p99_ms=TARGET_P99_MS,

@@ -23,6 +23,7 @@ EVENTS_CONSUMED = Counter(
     "Deliveries by queue and outcome (applied, duplicate, retried, dead_lettered)",
     ["queue", "outcome"],
 )
+CONSUMED_OUTCOMES = ("applied", "duplicate", "retried", "dead_lettered")
 OUTBOX_LAG = Gauge(
     "rtmn_outbox_lag_seconds", "Age of the oldest unsent outbox row (0 when drained)", ["service"]
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, Any, Self, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -13,11 +13,14 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from rtmn_shared.dedupe import DedupeWindow
 from rtmn_shared.secrets import KeyRing, KeyRingError
+from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 from rtmn_shared.web.clients import LOOPBACK, Network, parse_networks
 
 
@@ -43,9 +46,17 @@ class CommonSettings(BaseSettings):
     redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
     amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@localhost:5672/")
     amqp_prefetch: int = Field(default=64, ge=1, le=1000)
-    jwt_public_key: Pem = Field(
-        min_length=32, description="PEM public key that verifies bearer JWTs"
+    jwt_public_key: Pem | None = Field(
+        default=None, min_length=32, description="PEM public key that verifies bearer JWTs"
     )
+    # Either or both: a kid-less token is checked with JWT_PUBLIC_KEY, a token's kid picks its
+    # key from the JWKS (fetched at start, every REFRESH seconds, and on an unknown kid at most
+    # once per COOLDOWN seconds).
+    jwt_jwks_url: str | None = Field(default=None, pattern=r"^(https?|file)://")
+    jwt_jwks_refresh_seconds: float = Field(default=300.0, ge=1.0, le=86400.0)
+    jwt_jwks_cooldown_seconds: float = Field(default=10.0, ge=0.0, le=3600.0)
+    jwt_issuer: str = Field(default=DEFAULT_ISSUER, min_length=1)
+    jwt_audience: str = Field(default=DEFAULT_AUDIENCE, min_length=1)
     # Loopback unless told: `make run` serves this machine only (its gateway is the way in);
     # containers set HTTP_HOST=0.0.0.0 in docker-compose.yml and the Kustomize base.
     http_host: str = "127.0.0.1"
@@ -69,6 +80,14 @@ class CommonSettings(BaseSettings):
     def proxy_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)
 
+    @model_validator(mode="after")
+    def _a_token_key(self) -> Self:
+        if self.jwt_public_key is None and self.jwt_jwks_url is None:
+            raise PydanticCustomError(
+                "missing", "JWT_PUBLIC_KEY or JWT_JWKS_URL is required but neither is set"
+            )
+        return self
+
     def dedupe_window(self) -> DedupeWindow:
         return DedupeWindow(self.dedupe_window_days)
 
@@ -91,7 +110,10 @@ class SettingsError(SystemExit):
 def describe(error: ValidationError) -> str:
     lines = []
     for issue in error.errors():
-        name = "_".join(str(part) for part in issue["loc"]).upper() or "settings"
+        if not issue["loc"]:  # the model's own check names its variables itself
+            lines.append(f"configuration error: {issue['msg']}")
+            continue
+        name = "_".join(str(part) for part in issue["loc"]).upper()
         problem = "is required but not set" if issue["type"] == "missing" else issue["msg"]
         lines.append(f"configuration error: {name} {problem}")
     return "\n".join(lines)

@@ -6,12 +6,13 @@ import time
 import uuid
 
 import aio_pika
+from prometheus_client import REGISTRY
 
 from demo_events import FAST, emit, record, relay, start
 from rtmn_shared.cli.dlq import dead_letters
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentSuccess
-from rtmn_shared.events.consumer import Delivery, Handler
+from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.outcomes import Retry
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
@@ -121,3 +122,21 @@ async def test_an_unparseable_message_goes_straight_to_the_dlq(
     )
     assert letter["attempts"] == 1
     assert "not a CloudEvent" in str(letter["last_error"])
+
+
+def test_every_outcome_of_every_queue_is_exported_at_zero_before_any_delivery() -> None:
+    """So that increase() sees the first dead letter (a series born at 1 never grows) and the
+    dashboard's dead-letter panel shows 0 rather than no data."""
+
+    async def never(delivery: Delivery) -> None:
+        raise AssertionError("nothing is delivered")
+
+    ConsumerRunner(
+        service="zeros",
+        pool=None,
+        amqp_url="amqp://unused/",
+        handlers=[Handler("counted", (PaymentSuccess,), never, retry_delays_ms=FAST)],
+    )
+    for outcome in ("applied", "duplicate", "retried", "dead_lettered"):
+        labels = {"queue": "zeros.counted", "outcome": outcome}
+        assert REGISTRY.get_sample_value("rtmn_events_consumed_total", labels) == 0.0

@@ -34,7 +34,9 @@ def start_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_a_missing_variable_is_named_in_one_line() -> None:
     result = start_with({"PATH": "/usr/bin"})
     assert result.returncode != 0
-    assert result.stderr.strip() == "configuration error: JWT_PUBLIC_KEY is required but not set"
+    assert result.stderr.strip() == (
+        "configuration error: JWT_PUBLIC_KEY or JWT_JWKS_URL is required but neither is set"
+    )
 
 
 def test_a_malformed_variable_is_named_with_what_is_wrong(suite: Suite) -> None:

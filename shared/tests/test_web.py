@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
+import jwt
+import pytest
 from aiohttp import web
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
+from rtmn_shared.cli.token import mint
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import ClientFactory
+from rtmn_shared.testing.waiting import wait_for
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
-from rtmn_shared.web.problems import PROBLEM_TYPE
+from rtmn_shared.web.problems import PROBLEM_TYPE, Problem
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
@@ -28,7 +33,12 @@ class Receipt(BaseModel):
     amount: int
 
 
-def demo_app(suite: Suite, limits: Redis | None = None, **readiness: object) -> web.Application:
+def demo_app(
+    suite: Suite,
+    limits: Redis | None = None,
+    verifier: TokenVerifier | None = None,
+    **readiness: object,
+) -> web.Application:
     routes = Routes()
     limiter = RateLimiter(limits, "test") if limits is not None else None
 
@@ -39,8 +49,12 @@ def demo_app(suite: Suite, limits: Redis | None = None, **readiness: object) -> 
             await limiter.check("orders", call.user.user_id, Limit(2, 60))
         return json_response(Receipt(user=call.user.user_id, amount=order.amount), status=201)
 
-    @routes.get("/admin", auth="admin")
-    async def admin_only(call: Call) -> web.StreamResponse:
+    @routes.get("/close", auth="demo:close")
+    async def close_only(call: Call) -> web.StreamResponse:
+        return json_response({"ok": True})
+
+    @routes.get("/either", auth=("demo:close", "service"))
+    async def either(call: Call) -> web.StreamResponse:
         return json_response({"ok": True})
 
     @routes.get("/boom")
@@ -54,7 +68,7 @@ def demo_app(suite: Suite, limits: Redis | None = None, **readiness: object) -> 
     return create_app(
         service="demo",
         routes=routes,
-        verifier=TokenVerifier(suite.public_key),
+        verifier=verifier or TokenVerifier(suite.public_key),
         readiness=Readiness(**readiness),  # type: ignore[arg-type]
         max_body_bytes=2048,
     )
@@ -89,10 +103,49 @@ async def test_auth_is_required_verified_and_scoped(suite: Suite, http: ClientFa
     )
     assert bad.status == 401
     expired = suite.token("u1", ttl_seconds=-60)
-    old = await client.get("/admin", headers={"Authorization": f"Bearer {expired}"})
+    old = await client.get("/close", headers={"Authorization": f"Bearer {expired}"})
     assert (await old.json())["detail"] == "the token has expired"
-    assert (await client.get("/admin", headers=suite.bearer("u1"))).status == 403
-    assert (await client.get("/admin", headers=suite.bearer("u1", "admin"))).status == 200
+    plain = await client.get("/close", headers=suite.bearer("u1", "demo:open"))
+    assert plain.status == 403
+    assert plain.headers["WWW-Authenticate"] == (
+        'Bearer realm="rtmn", error="insufficient_scope", scope="demo:close"'
+    )
+    assert (await client.get("/close", headers=suite.bearer("u1", "demo:close"))).status == 200
+    for scopes, status in (("service", 200), ("demo:close", 200), ("admin", 403)):
+        either = await client.get("/either", headers=suite.bearer("u1", scopes))
+        assert either.status == status, scopes
+
+
+@pytest.mark.parametrize(
+    ("claims", "detail"),
+    [
+        ({"issuer": None}, "the token has no 'iss' claim"),
+        ({"audience": None}, "the token has no 'aud' claim"),
+        ({"issuer": "someone-else"}, "the token's issuer is not 'rtmn-auth'"),
+        ({"audience": "another-api"}, "the token's audience is not 'rtmn-api'"),
+    ],
+)
+async def test_a_token_for_another_issuer_or_audience_is_refused(
+    suite: Suite, http: ClientFactory, claims: dict[str, str | None], detail: str
+) -> None:
+    client = await http(demo_app(suite))
+    token = mint(suite.private_key, "u1", "demo:close", **claims)  # type: ignore[arg-type]
+    response = await client.get("/close", headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 401
+    assert (await response.json())["detail"] == detail
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="rtmn", error="invalid_token"'
+
+
+async def test_the_configured_issuer_and_audience_are_the_ones_accepted(
+    suite: Suite, http: ClientFactory
+) -> None:
+    verifier = TokenVerifier(suite.public_key, issuer="https://id.example", audience="payments")
+    client = await http(demo_app(suite, verifier=verifier))
+    ours = mint(suite.private_key, "u1", issuer="https://id.example", audience="payments")
+    response = await client.get("/close", headers={"Authorization": f"Bearer {ours}"})
+    assert response.status == 403  # past the token, refused for its scope
+    refused = await client.get("/close", headers=suite.bearer("u1", "demo:close"))
+    assert refused.status == 401
 
 
 async def test_malformed_json_oversized_bodies_and_unknown_routes_are_problems(
@@ -141,6 +194,8 @@ async def test_openapi_is_generated_from_the_models(suite: Suite, http: ClientFa
     assert document["openapi"] == "3.1.0"
     place = document["paths"]["/orders"]["post"]
     assert place["security"] == [{"bearer": []}]
+    either = document["paths"]["/either"]["get"]
+    assert either["security"] == [{"bearer": ["demo:close"]}, {"bearer": ["service"]}]
     assert place["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Order"
     }
@@ -198,3 +253,17 @@ async def test_the_rate_limit_holds_under_concurrency_and_says_when_to_retry(
     assert statuses.count(429) == 18
     limited = next(r for r in responses if r.status == 429)
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+async def test_a_verified_token_is_reused_until_its_exp_and_not_a_moment_longer(
+    suite: Suite,
+) -> None:
+    verifier = TokenVerifier(suite.public_key, leeway=0)
+    token = suite.token("u1", "demo:close", ttl_seconds=1)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first  # reused, not verified again
+    await wait_for(lambda: time.time() > exp + 0.01, timeout=5, message="the token's exp")
+    with pytest.raises(Problem) as refused:
+        await verifier.verify(token)
+    assert (refused.value.status, refused.value.detail) == (401, "the token has expired")

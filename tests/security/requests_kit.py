@@ -37,6 +37,11 @@ class Operation:
     def secured(self) -> bool:
         return bool(self.spec.get("security"))
 
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The scopes the document says the operation takes (any one of them will do)."""
+        return frozenset(s for need in self.spec.get("security", []) for s in need["bearer"])
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -103,9 +108,15 @@ async def send(
     return response.status, response.headers.get("Content-Type", ""), body, dict(response.headers)
 
 
-def bad_tokens(suite: Suite) -> dict[str, dict[str, str]]:
-    """Every way a bearer token can be wrong, by name; each must get a 401."""
-    good = suite.token("intruder", "admin service")
+def every_scope(document: dict[str, Any]) -> str:
+    """A scope claim with every scope the document names: a refusal is then not the scope's."""
+    return " ".join(sorted(set().union(*(op.scopes for op in operations(document)))))
+
+
+def bad_tokens(suite: Suite, scopes: str = "") -> dict[str, dict[str, str]]:
+    """Every way a bearer token can be wrong, by name; each must get a 401, whatever `scopes`
+    it carries."""
+    good = suite.token("intruder", scopes)
     head, payload, signature = good.split(".")
     middle = len(signature) // 2  # not the last character: its low bits may be padding
     flipped = "A" if signature[middle] != "A" else "B"
@@ -115,13 +126,26 @@ def bad_tokens(suite: Suite) -> dict[str, dict[str, str]]:
     return {
         "no token": {},
         "not a bearer": {"Authorization": f"Basic {base64.b64encode(b'a:b').decode()}"},
-        "expired": {"Authorization": f"Bearer {suite.token('intruder', 'admin', -60)}"},
+        "expired": {"Authorization": f"Bearer {suite.token('intruder', scopes, -60)}"},
         "tampered": {"Authorization": f"Bearer {tampered}"},
-        "another key": {
-            "Authorization": f"Bearer {mint(other_private, 'intruder', 'admin service')}"
-        },
+        "another key": {"Authorization": f"Bearer {mint(other_private, 'intruder', scopes)}"},
         "alg none": {"Authorization": f"Bearer {unsigned_head}.{payload}."},
+        **{
+            case: {
+                "Authorization": f"Bearer {mint(suite.private_key, 'intruder', scopes, **claims)}"
+            }  # type: ignore[arg-type]
+            for case, claims in WRONG_CLAIMS.items()
+        },
     }
+
+
+# Signed by the right key, for someone else: each is refused on its claims alone.
+WRONG_CLAIMS: dict[str, dict[str, str | None]] = {
+    "no issuer": {"issuer": None},
+    "another issuer": {"issuer": "https://id.elsewhere.example"},
+    "no audience": {"audience": None},
+    "another audience": {"audience": "another-api"},
+}
 
 
 def _b64(value: dict[str, str]) -> str:

@@ -18,6 +18,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
+from requests_kit import every_scope
 from security_kit import SERVICE_NAMES, Fleet, problem_error
 
 from rtmn_shared.testing.infra import Suite
@@ -115,7 +116,7 @@ async def run_fuzz(fleet: Fleet, suite: Suite, name: str) -> Outcome:
     base_url = str(svc.client.make_url("/")).rstrip("/")
     document = await (await svc.client.get("/openapi.json")).json()
     # Per run: rate-limit windows in the shared Redis outlive a run and would answer 429.
-    headers = suite.bearer(f"fuzz-user-{suite.run_id}", "admin service")
+    headers = suite.bearer(f"fuzz-user-{suite.run_id}", every_scope(document))
     return await asyncio.to_thread(fuzz, document, base_url, headers)
 
 

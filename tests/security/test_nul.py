@@ -5,7 +5,7 @@ test_fuzz.py leaves NULs out so that its runs do not depend on which strings it 
 from __future__ import annotations
 
 import pytest
-from requests_kit import nul_variants, operations, send
+from requests_kit import every_scope, nul_variants, operations, send
 from security_kit import SERVICE_NAMES, Fleet, problem_error
 
 from rtmn_shared.testing.infra import Suite
@@ -14,7 +14,7 @@ from rtmn_shared.testing.infra import Suite
 async def nul_failures(fleet: Fleet, suite: Suite, name: str) -> list[str]:
     svc = await fleet.get(name)
     document = await (await svc.client.get("/openapi.json")).json()
-    headers = suite.bearer(f"nul-admin-{suite.run_id}", "admin service")
+    headers = suite.bearer(f"nul-user-{suite.run_id}", every_scope(document))
     wrong: list[str] = []
     for operation in operations(document):
         for where, request in nul_variants(operation, document):

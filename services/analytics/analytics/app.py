@@ -118,7 +118,7 @@ async def build_app(settings: AnalyticsSettings, stack: AsyncExitStack) -> web.A
     return create_app(
         service="analytics",
         routes=routes,
-        verifier=TokenVerifier(settings.jwt_public_key),
+        verifier=TokenVerifier.from_settings(settings),
         # Nothing of ours lives in PostgreSQL; the broker feeds the consumers.
         readiness=Readiness(
             redis=redis,

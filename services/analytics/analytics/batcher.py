@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from analytics.domain import AnalyticsEvent
-from analytics.metrics import BATCH_SIZE, SINK_EVENTS
+from analytics.metrics import BATCH_SIZE, SINK_EVENTS, SINK_OUTCOMES
 from analytics.providers.base import AnalyticsSink, SendReport
 from rtmn_shared.events.outcomes import Retry
 
@@ -57,6 +57,8 @@ class Batcher:
         # While the last batch failed whole, down() says so for this long; then a batch probes.
         self.probe_seconds = probe_seconds
         self._failed_at: float | None = None
+        for outcome in SINK_OUTCOMES:  # exported at 0 from the start, as the consumers' outcomes
+            SINK_EVENTS.labels(sink.name, outcome)
 
     @property
     def pending(self) -> int:
@@ -155,7 +157,7 @@ class Batcher:
             self._slots.release()
 
     def _settle(self, batch: list[_Entry], report: SendReport) -> None:
-        counts = {"accepted": 0, "rejected": 0, "failed": 0}
+        counts = dict.fromkeys(SINK_OUTCOMES, 0)
         for entry in batch:
             insert_id = entry.event.insert_id
             failed = insert_id in report.failed

@@ -9,6 +9,7 @@ SINK_EVENTS = Counter(
     "Events handed to a sink by outcome (accepted, rejected, failed)",
     ["sink", "outcome"],
 )
+SINK_OUTCOMES = ("accepted", "rejected", "failed")
 SINK_REQUESTS = Counter(
     "rtmn_analytics_sink_requests_total", "HTTP requests to a sink by status", ["sink", "status"]
 )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from analytics.batcher import Batcher, Full
 from analytics.domain import AnalyticsEvent
@@ -142,3 +143,13 @@ async def test_closing_mid_send_leaves_every_waiter_unanswered(sink: ScriptedSin
     await batcher.close(grace_seconds=0.05)
     with pytest.raises(asyncio.CancelledError):
         await queued  # its message is never acknowledged, so the broker delivers it again
+
+
+def test_each_outcome_of_a_sink_is_exported_at_zero_before_any_batch() -> None:
+    """The dashboard shows 0 rejected and failed events for a healthy sink, not no data."""
+    sink = ScriptedSink()
+    sink.name = "zeros"
+    Batcher(sink, max_events=10, max_delay_seconds=0.1)
+    for outcome in ("accepted", "rejected", "failed"):
+        labels = {"sink": "zeros", "outcome": outcome}
+        assert REGISTRY.get_sample_value("rtmn_analytics_events_total", labels) == 0.0

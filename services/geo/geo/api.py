@@ -28,7 +28,8 @@ from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
 MERCHANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-MERCHANT_SCOPE = "merchant"
+MERCHANTS_WRITE = "geo:merchants-write"  # operators: any merchant's location
+MERCHANT_SCOPE = "merchant"  # a merchant's own token: its own location only
 
 
 def build_routes(
@@ -76,17 +77,16 @@ def build_routes(
             )
         )
 
-    @routes.put("/api/geo/merchants/{id}", body=MerchantLocation, response=MerchantOut, auth=USER)
+    @routes.put("/api/geo/merchants/{id}", body=MerchantLocation, response=MerchantOut,
+                auth=(MERCHANTS_WRITE, MERCHANT_SCOPE))  # fmt: skip
     async def put_merchant(call: Call) -> web.StreamResponse:
-        """Set a merchant's location: the 'admin' scope, or the 'merchant' scope for itself."""
+        """Set a merchant's location: `geo:merchants-write`, or `merchant` for itself."""
         merchant_id = call.path("id")
         if not MERCHANT_ID.match(merchant_id):
             raise Problem(400, "a merchant id is 1-64 letters, digits, '-' or '_'")
         caller = call.user
-        if not (
-            caller.has("admin") or (caller.has(MERCHANT_SCOPE) and caller.user_id == merchant_id)
-        ):
-            raise Problem(403, "this needs the 'admin' scope, or the 'merchant' scope as itself")
+        if not (caller.has(MERCHANTS_WRITE) or caller.user_id == merchant_id):
+            raise Problem(403, f"the {MERCHANT_SCOPE!r} scope sets its own location only")
         body = await call.body(MerchantLocation)
         saved = await store.upsert_merchant(
             pool, merchant_id, body.name, LatLng(body.lat, body.lng)

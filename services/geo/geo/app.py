@@ -75,7 +75,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
     return create_app(
         service=NAME,
         routes=routes,
-        verifier=TokenVerifier(settings.jwt_public_key),
+        verifier=TokenVerifier.from_settings(settings),
         # No broker check: geo neither publishes nor consumes events.
         readiness=Readiness(pool=pool, redis=redis, providers={"google_maps": geocoder.mode}),
         max_body_bytes=settings.max_body_bytes,

@@ -51,7 +51,7 @@ async def put(svc: RunningService, merchant_id: str, body: Any, headers: dict[st
     return await svc.client.put(f"/api/geo/merchants/{merchant_id}", json=body, headers=headers)
 
 
-async def test_merchant_locations_need_admin_or_the_merchant_itself(
+async def test_merchant_locations_need_the_write_scope_or_the_merchant_itself(
     geo: RunningService, suite: Suite
 ) -> None:
     mid = f"m-{uuid.uuid4().hex[:8]}"
@@ -59,10 +59,11 @@ async def test_merchant_locations_need_admin_or_the_merchant_itself(
     assert (await put(geo, mid, spot, {})).status == 401
     assert (await put(geo, mid, spot, suite.bearer("someone"))).status == 403
     assert (await put(geo, mid, spot, suite.bearer("other", "merchant"))).status == 403
+    assert (await put(geo, mid, spot, suite.bearer("ops", "admin media:read-any"))).status == 403
 
     as_itself = await put(geo, mid, spot, suite.bearer(mid, "merchant"))
     assert as_itself.status == 200
-    moved = await put(geo, mid, {**spot, "lat": 12.98}, suite.bearer("ops", "admin"))
+    moved = await put(geo, mid, {**spot, "lat": 12.98}, suite.bearer("ops", "geo:merchants-write"))
     assert moved.status == 200
     assert (await moved.json())["lat"] == 12.98
     row = await geo.pool.fetchrow("SELECT lat, lng FROM merchants WHERE id = $1", mid)
@@ -82,13 +83,13 @@ async def test_merchant_locations_need_admin_or_the_merchant_itself(
 async def test_bad_merchant_locations_are_refused(
     geo: RunningService, suite: Suite, body: dict[str, Any]
 ) -> None:
-    response = await put(geo, "m-bad", body, suite.bearer("ops", "admin"))
+    response = await put(geo, "m-bad", body, suite.bearer("ops", "geo:merchants-write"))
     assert response.status == 422
 
 
 async def test_bad_merchant_ids_are_refused(geo: RunningService, suite: Suite) -> None:
     spot = {"name": "x", "lat": 0, "lng": 0}
-    response = await put(geo, "a%20b", spot, suite.bearer("ops", "admin"))
+    response = await put(geo, "a%20b", spot, suite.bearer("ops", "geo:merchants-write"))
     assert response.status == 400
 
 
@@ -168,7 +169,7 @@ async def test_nearby_returns_a_merchant_put_through_the_api(
     mid = f"m-{uuid.uuid4().hex[:8]}"
     # Far from the random data of other tests: the Andaman sea.
     spot = {"name": "Island Cafe", "lat": 11.6234, "lng": 92.7265}
-    assert (await put(geo, mid, spot, suite.bearer("ops", "admin"))).status == 200
+    assert (await put(geo, mid, spot, suite.bearer("ops", "geo:merchants-write"))).status == 200
     response = await geo.client.get(
         "/api/geo/nearby", params={"lat": 11.6234, "lng": 92.7365, "radius_km": 2}, headers=user
     )

@@ -31,7 +31,7 @@ from rtmn_shared.web.problems import Problem, service_unavailable, too_many_requ
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
-ADMIN = "admin"
+READ_ANY = "media:read-any"  # support and moderation: anyone's uploads
 MULTIPART = ("multipart/form-data",)
 
 
@@ -144,13 +144,13 @@ class MediaApi:
         return json_response(body, status=201)
 
     async def get_media(self, call: Call) -> web.StreamResponse:
-        """One upload of the caller's (any, with the admin scope) and its renditions' URLs."""
+        """One upload of the caller's (anyone's, with `media:read-any`) and its renditions' URLs."""
         try:
             media_id = uuid.UUID(call.path("media_id"))
         except ValueError:
             raise Problem(404, "no such media") from None
         media = await store.get_media(self.pool, media_id)
-        if media is None or not (media.owner_id == call.user.user_id or call.user.has(ADMIN)):
+        if media is None or not (media.owner_id == call.user.user_id or call.user.has(READ_ANY)):
             raise Problem(404, "no such media")
         try:
             return json_response(await self._view(media))

@@ -78,7 +78,7 @@ async def build_app(
     return create_app(
         service=INFO.name,
         routes=api.routes(),
-        verifier=TokenVerifier(settings.jwt_public_key),
+        verifier=TokenVerifier.from_settings(settings),
         readiness=Readiness(
             pool=pool,
             redis=redis,

@@ -272,6 +272,8 @@ async def test_media_can_be_read_back_by_its_owner_with_fresh_urls(
     async with media.client.get(path, headers=suite.bearer("someone-else")) as response:
         assert response.status == 404
     async with media.client.get(path, headers=suite.bearer("ops", "admin")) as response:
+        assert response.status == 404  # no super-scope: `admin` means nothing here
+    async with media.client.get(path, headers=suite.bearer("ops", "media:read-any")) as response:
         assert response.status == 200
     async with media.client.get("/api/media/not-a-uuid", headers=headers) as response:
         assert response.status == 404

@@ -24,13 +24,14 @@ from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import NotificationRequested
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.wakeup import UnitOfWork
+from rtmn_shared.web.auth import SERVICE
 from rtmn_shared.web.bodies import read_capped
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
 log = logging.getLogger(__name__)
 
-SEND_SCOPES = ("service", "admin")
+SEND = "notify:send"  # an operator or a back office sending to users
 # How recent a sign-in must be to take over a device token another user registered.
 DEVICE_MOVE_WITHIN_S = 600
 DEFAULT_LINKS = Links(app_url="http://localhost:3000", deep_link_base="rezapp://")
@@ -151,11 +152,10 @@ def build_routes(
         ]
         return json_response(NotificationsOut(items=items))
 
-    @routes.post("/api/notify/send", body=SendIn, response=SendOut, status=202, auth=USER)
+    @routes.post("/api/notify/send", body=SendIn, response=SendOut, status=202,
+                 auth=(SEND, SERVICE))  # fmt: skip
     async def send(call: Call) -> web.StreamResponse:
         """Queue a notification to users; a repeated request_id sends nothing new."""
-        if not any(call.user.has(scope) for scope in SEND_SCOPES):
-            raise Problem(403, "this needs the 'service' or 'admin' scope")
         body = await call.body(SendIn)
         command = _command(body, links)
         try:

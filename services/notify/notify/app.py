@@ -66,7 +66,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
             settings.device_move_within_seconds,
             links_of(settings),
         ),
-        verifier=TokenVerifier(settings.jwt_public_key),
+        verifier=TokenVerifier.from_settings(settings),
         readiness=Readiness(
             pool=pool,
             amqp_url=str(settings.amqp_url),

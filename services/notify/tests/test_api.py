@@ -23,6 +23,7 @@ from rtmn_shared.events.catalogue import NotificationRequested
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService
 from rtmn_shared.testing.waiting import wait_for
+from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
 DEVICES = "/api/notify/devices"
 SEND = "/api/notify/send"
@@ -117,7 +118,13 @@ def flash_sale(request_id: str, user_ids: list[str], **extra: Any) -> dict[str, 
 def signed_in(suite: Suite, user_id: str, seconds_ago: int, *, refreshed: bool) -> dict[str, str]:
     """A token from a sign-in `seconds_ago`: issued then, or refreshed now (auth_time then)."""
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": user_id, "exp": now + 3600, "iat": now - seconds_ago}
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "iss": DEFAULT_ISSUER,
+        "aud": DEFAULT_AUDIENCE,
+        "exp": now + 3600,
+        "iat": now - seconds_ago,
+    }
     if refreshed:
         claims.update(iat=now, auth_time=now - seconds_ago)
     token = jwt.encode(claims, suite.private_key, algorithm="EdDSA")
@@ -152,7 +159,7 @@ async def test_a_device_moves_to_another_user_only_after_a_recent_sign_in(
     assert await pool.fetchval("SELECT user_id FROM devices WHERE token = $1", token) == mallory
 
 
-async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_nothing_new(
+async def test_send_needs_the_send_or_service_scope_and_a_repeated_request_sends_nothing_new(
     notify: RunningService, suite: Suite, publish: Publish, fcm: FcmFake, sendgrid: SendGridFake
 ) -> None:
     pool = notify.pool
@@ -163,8 +170,9 @@ async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_
     service = suite.bearer("orders-service", "service")
 
     forbidden = await notify.client.post(SEND, json=body, headers=suite.bearer(user.user_id))
+    admin = await notify.client.post(SEND, json=body, headers=suite.bearer("ops", "admin"))
     first = await notify.client.post(SEND, json=body, headers=service)
-    again = await notify.client.post(SEND, json=body, headers=suite.bearer("ops", "admin"))
+    again = await notify.client.post(SEND, json=body, headers=suite.bearer("ops", "notify:send"))
 
     not_strings = await notify.client.post(
         SEND, json={**body, "data": {"type": "x", "count": 3}}, headers=service
@@ -181,7 +189,7 @@ async def test_send_needs_a_service_or_admin_scope_and_a_repeated_request_sends_
         assert refused.status == 422
         assert next(iter(free_text)) in await refused.text()
     assert "data.deepLink" in await refused.text()
-    assert forbidden.status == 403
+    assert (forbidden.status, admin.status) == (403, 403)
     assert first.status == 202
     accepted = await first.json()
     assert (again.status, await again.json()) == (200, {**accepted, "duplicate": True})
@@ -221,7 +229,7 @@ async def test_a_campaign_goes_out_in_batches_on_its_own_queue_once_per_user(
     request_id = unique("campaign")
     body = flash_sale(request_id, users)
 
-    response = await notify.client.post(SEND, json=body, headers=suite.bearer("ops", "admin"))
+    response = await notify.client.post(SEND, json=body, headers=suite.bearer("ops", "notify:send"))
     assert response.status == 202
     await wait_for(
         lambda: pool.fetchval(

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from otp.api import build_routes
 from otp.domain import Hasher
-from otp.flows import OtpFlows
+from otp.flows import SENDS, OtpFlows
 from otp.providers import SmsSender
 from otp.providers.fallback import FallbackSender
 from otp.providers.msg91 import Msg91Sender
@@ -85,7 +85,10 @@ async def build_app(
         )
     except (ValueError, TypeError) as error:
         raise SystemExit(f"otp: signing key: {error}") from None
-    if signer.same_key_as(settings.jwt_public_key):
+    if settings.otp_token_issuer == settings.jwt_issuer:
+        # A verification token has no audience either, but one check is not enough here.
+        raise SystemExit("OTP_TOKEN_ISSUER must not be JWT_ISSUER")
+    if settings.jwt_public_key is not None and signer.same_key_as(settings.jwt_public_key):
         # Every service would then take a phone-verification token as a login bearer token.
         raise SystemExit("OTP_SIGNING_KEY must not be the key pair of JWT_PUBLIC_KEY")
     rules = Rules(
@@ -99,6 +102,11 @@ async def build_app(
         backoff_after=settings.otp_backoff_after,
         backoff_max_ms=settings.otp_backoff_max_s * 1000,
     )
+    # OtpSmsRefusedByEveryProvider watches increase() of these: a series born at 1 has nothing
+    # to grow from, so each live provider's count exists at 0 before the first refusal.
+    for name, mode in providers.items():
+        if mode == "live":
+            SENDS.labels("unavailable", name)
     flows = OtpFlows(
         store=CodeStore(redis, rules),
         hasher=Hasher(settings.otp_hash_key.get_secret_value().encode()),
@@ -111,7 +119,7 @@ async def build_app(
     return create_app(
         service=INFO.name,
         routes=build_routes(flows, signer, settings),
-        verifier=TokenVerifier(settings.jwt_public_key),
+        verifier=TokenVerifier.from_settings(settings),
         readiness=Readiness(
             pool=pool, redis=redis, amqp_url=str(settings.amqp_url), providers=providers
         ),

@@ -88,6 +88,15 @@ async def test_the_sandbox_sends_nothing_and_logs_no_code(
     assert await h.redis.exists(h.keys_of(phone).code) == 1
 
 
+async def test_codes_no_provider_took_are_counted_from_zero_for_each_live_provider(
+    h: Harness,
+) -> None:
+    """So that the alert's increase() sees the first one (a series born at 1 never grows)."""
+    metrics = await (await h.client.get("/metrics")).text()
+    for provider in ("twilio", "msg91"):
+        assert f'rtmn_otp_sends_total{{outcome="unavailable",provider="{provider}"}}' in metrics
+
+
 async def test_readiness_names_the_live_providers(h: Harness) -> None:
     ready = await (await h.client.get("/readyz")).json()
     assert ready["providers"] == {"twilio": "live", "msg91": "live"}

@@ -39,7 +39,8 @@ from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
 log = logging.getLogger(__name__)
 
-ADMIN = "admin"
+REFUND = "payments:refund"  # operators and support: refund any payment
+READ_ANY = "payments:read-any"  # support: read anyone's payment and its UPI link
 PAYMENT_ID = re.compile(r"pmt_[0-9a-f]{32}")
 _ACK = {True: b'{"status":"processed"}', False: b'{"status":"duplicate"}'}
 
@@ -94,14 +95,14 @@ def build_routes(deps: Deps) -> Routes:
 
     @routes.get("/api/payments/{payment_id}", response=PaymentView, auth=USER)
     async def get_payment(call: Call) -> web.StreamResponse:
-        """A payment's status, amounts and refunds."""
+        """A payment's status, amounts and refunds; anyone's with `payments:read-any`."""
         payment = await _owned(pool, _payment_id(call), call.user)
         return await _view(pool, payment.id)
 
     @routes.post("/api/payments/{payment_id}/refunds", body=CreateRefund, response=RefundView,
-                 status=201, auth=ADMIN)  # fmt: skip
+                 status=201, auth=REFUND)  # fmt: skip
     async def create_refund(call: Call) -> web.StreamResponse:
-        """A full (no amount) or partial refund; admin only; Idempotency-Key honoured."""
+        """A full (no amount) or partial refund (`payments:refund`); Idempotency-Key honoured."""
         request = await call.body(CreateRefund)
         payment_id = _payment_id(call)
         reply = await once(
@@ -115,7 +116,7 @@ def build_routes(deps: Deps) -> Routes:
 
     @routes.get("/api/payments/{payment_id}/upi", query=UpiQuery, response=UpiLink, auth=USER)
     async def upi_link(call: Call) -> web.StreamResponse:
-        """The UPI deep link and its QR code (`?format=svg|png` for the image itself)."""
+        """The UPI link and its QR code (`?format=svg|png`); anyone's with `payments:read-any`."""
         kind = call.query(UpiQuery).format
         payment = await _owned(pool, _payment_id(call), call.user)
         if payment.currency != "INR":
@@ -198,7 +199,7 @@ def _payment_id(call: Call) -> str:
 async def _owned(pool: Pool, payment_id: str, caller: Caller) -> store.PaymentRow:
     async with pool.acquire() as conn:
         payment = await store.get_payment(conn, payment_id)
-    if payment is None or (payment.user_id != caller.user_id and not caller.has(ADMIN)):
+    if payment is None or (payment.user_id != caller.user_id and not caller.has(READ_ANY)):
         raise Problem(404, "no such payment")
     return payment
 

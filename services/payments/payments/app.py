@@ -104,7 +104,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
     return create_app(
         service=INFO.name,
         routes=build_routes(deps),
-        verifier=TokenVerifier(settings.jwt_public_key),
+        verifier=TokenVerifier.from_settings(settings),
         readiness=Readiness(
             pool=unit.pool, redis=redis, amqp_url=str(settings.amqp_url), providers=gateways.modes()
         ),

@@ -173,8 +173,8 @@ class Api:
         )
         return count
 
-    async def get(self, payment_id: str, user: str = "admin_1") -> dict[str, Any]:
-        scopes = "admin" if user.startswith("admin") else ""
+    async def get(self, payment_id: str, user: str = "support_1") -> dict[str, Any]:
+        scopes = "payments:read-any" if user.startswith("support") else ""
         response = await self.client.get(
             f"/api/payments/{payment_id}", headers=self.suite.bearer(user, scopes)
         )
@@ -198,7 +198,7 @@ class Api:
     async def refund(
         self, payment_id: str, amount: int | None = None, key: str | None = None
     ) -> ClientResponse:
-        headers = self.suite.bearer("admin_1", "admin")
+        headers = self.suite.bearer("ops_1", "payments:refund")
         if key is not None:
             headers["Idempotency-Key"] = key
         body = {} if amount is None else {"amount": amount}

@@ -129,13 +129,28 @@ async def test_failed_refund_frees_the_amount_and_emits_nothing(
     assert again.status == 201
 
 
-async def test_refunds_need_the_admin_scope_and_a_captured_payment(api: Api, user: str) -> None:
+async def test_refunds_need_the_refund_scope_and_a_captured_payment(api: Api, user: str) -> None:
     created = await api.created(user)
+    path = f"/api/payments/{created['payment_id']}/refunds"
 
-    as_user = await api.client.post(
-        f"/api/payments/{created['payment_id']}/refunds", json={}, headers=api.suite.bearer(user)
-    )
+    refused = [
+        (await api.client.post(path, json={}, headers=api.suite.bearer(user, scopes))).status
+        for scopes in ("", "admin", "payments:read-any notify:send service")
+    ]
     not_paid = await api.refund(created["payment_id"])
     missing = await api.refund("pmt_missing")
 
-    assert (as_user.status, not_paid.status, missing.status) == (403, 422, 404)
+    assert refused == [403, 403, 403]
+    assert (not_paid.status, missing.status) == (422, 404)
+
+
+async def test_another_users_payment_is_readable_only_with_the_read_any_scope(
+    api: Api, user: str
+) -> None:
+    created = await api.created(user)
+    path = f"/api/payments/{created['payment_id']}"
+    for scopes, status in (("", 404), ("admin payments:refund", 404), ("payments:read-any", 200)):
+        response = await api.client.get(path, headers=api.suite.bearer("stranger", scopes))
+        assert response.status == status, scopes
+        upi = await api.client.get(f"{path}/upi", headers=api.suite.bearer("stranger", scopes))
+        assert upi.status in ((404,) if status == 404 else (200, 422)), scopes

@@ -26,7 +26,7 @@ async def build_app(settings: WalletSettings, stack: AsyncExitStack) -> web.Appl
     return create_app(
         service=INFO.name,
         routes=api.build(pool),
-        verifier=TokenVerifier(settings.jwt_public_key),
+        verifier=TokenVerifier.from_settings(settings),
         readiness=Readiness(pool=pool, amqp_url=str(settings.amqp_url)),
         max_body_bytes=settings.max_body_bytes,
     )

@@ -33,7 +33,7 @@ from rtmn_shared.events.inbox import DEFAULT_INBOX, Inbox
 from rtmn_shared.events.outcomes import GiveUp, Retry
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
 from rtmn_shared.logs import event_id_var, redact_url
-from rtmn_shared.metrics import EVENTS_CONSUMED
+from rtmn_shared.metrics import CONSUMED_OUTCOMES, EVENTS_CONSUMED
 from rtmn_shared.resilience import Backoff
 from rtmn_shared.tracing import continue_trace, current_traceparent
 
@@ -122,6 +122,12 @@ class ConsumerRunner:
         self.ready = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Every outcome of every queue is exported from the start, at 0: increase() and rate()
+        # then see the first retry or dead letter (a series born at 1 has nothing to grow
+        # from), and the dashboard shows 0 dead letters rather than no data.
+        for handler in handlers:
+            for outcome in CONSUMED_OUTCOMES:
+                EVENTS_CONSUMED.labels(self.queue_names(handler).main, outcome)
 
     def queue_names(self, handler: Handler) -> QueueNames:
         return QueueNames(f"{self.service}.{handler.name}")

@@ -109,6 +109,8 @@ def create_app(
 ) -> web.Application:
     app = web.Application(middlewares=[_edge(service)], client_max_size=max_body_bytes)
     app[VERIFIER] = verifier
+    if verifier.jwks is not None:
+        app.cleanup_ctx.append(verifier.jwks.context)
     app[READINESS] = readiness
     for provider, mode in readiness.providers.items():
         PROVIDER_SANDBOX.labels(service, provider).set(mode == "sandbox")

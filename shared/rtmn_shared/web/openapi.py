@@ -41,7 +41,10 @@ def document(title: str, version: str, specs: list[RouteSpec]) -> dict[str, Any]
                 "content": {ct: {"schema": refs[spec.body]} for ct in spec.content_types},
             }
         if spec.auth is not None:
-            operation["security"] = [{"bearer": []}]
+            # OpenAPI 3.1 lets a bearer requirement list roles: ours are the scopes, any one.
+            operation["security"] = [{"bearer": [scope]} for scope in spec.scopes] or [
+                {"bearer": []}
+            ]
         paths.setdefault(path, {})[spec.method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -20,6 +20,8 @@ Endpoint = Callable[["Call"], Awaitable[web.StreamResponse]]
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 
 USER = "user"  # any authenticated caller
+Auth = str | tuple[str, ...] | None
+"""None: public; USER: any caller; a scope, or a tuple of scopes any one of which will do."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,16 @@ class RouteSpec:
     query: type[BaseModel] | None
     response: type[BaseModel] | None
     status: int
-    auth: str | None
+    auth: Auth
     summary: str
     content_types: tuple[str, ...]
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The scopes of which the caller needs one; () for any caller or a public route."""
+        if self.auth is None or self.auth == USER:
+            return ()
+        return (self.auth,) if isinstance(self.auth, str) else self.auth
 
 
 class Call:
@@ -126,11 +135,11 @@ class Routes:
         query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
         status: int = 200,
-        auth: str | None = None,
+        auth: Auth = None,
         summary: str = "",
         content_types: tuple[str, ...] = ("application/json",),
     ) -> Callable[[Endpoint], Endpoint]:
-        """`auth`: None for public routes, USER for any caller, or the scope the caller needs."""
+        """`auth`: None for public routes, USER for any caller, or the scope(s) the caller needs."""
 
         def register(endpoint: Endpoint) -> Endpoint:
             self.specs.append(
@@ -169,11 +178,12 @@ class Routes:
 
 
 def _adapt(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    scopes = spec.scopes
+
     async def handler(request: web.Request) -> web.StreamResponse:
         caller = None
         if spec.auth is not None:
-            scope = None if spec.auth == USER else spec.auth
-            caller = request.app[VERIFIER].caller(request, scope)
+            caller = await request.app[VERIFIER].caller(request, scopes)
         return await spec.endpoint(Call(request, spec, caller))
 
     handler.__name__ = spec.endpoint.__name__

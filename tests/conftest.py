@@ -1,5 +1,6 @@
 """The whole suite as `make run` starts it (honcho, every process, nginx on :8080), on this run's
-own database and vhost, for the end-to-end tests through the gateway."""
+own database and vhost: for the end-to-end tests through the gateway (tests/e2e) and the real
+Prometheus that scrapes it (tests/observability). Started once per run, for whichever asks."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = "http://127.0.0.1:8080"
 PORTS = [8080, *(info.port for info in SERVICES.values())]
 
