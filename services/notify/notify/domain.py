@@ -100,6 +100,11 @@ PUSH_TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
+def templated(command: NotificationRequested) -> bool:
+    """Whether a requested notification says one of our templates' words, whoever sent it."""
+    return (command.title, command.message) in PUSH_TEMPLATES.values()
+
+
 def requested_push(command: NotificationRequested) -> PushMessage:
     # FCM's data payload carries strings only; the catalogue already types it so.
     return PushMessage(

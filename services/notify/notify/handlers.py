@@ -15,6 +15,7 @@ from typing import cast
 from notify import domain, store
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links
+from notify.providers import PushMessage
 from notify.store import DeliveryKey
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import (
@@ -26,7 +27,7 @@ from rtmn_shared.events.catalogue import (
 from rtmn_shared.events.consumer import Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outbox import Outbox
-from rtmn_shared.events.outcomes import Retry
+from rtmn_shared.events.outcomes import GiveUp, Retry
 
 CAMPAIGN_ROUTING_KEY = "notify.campaign-batch"
 SOURCE = "rtmn/notify"
@@ -147,7 +148,7 @@ def build_handlers(
 
     async def send_to_users(event: CloudEvent, command: NotificationRequested) -> None:
         # Keyed by the request id, so a repeated command (any event id) sends nothing new.
-        message = domain.requested_push(command)
+        message = _templated_push(command)
         limit = asyncio.Semaphore(campaigns.concurrency)
 
         async def one(job: Awaitable[None]) -> None:
@@ -205,6 +206,13 @@ def requested_key(
         command.email_template if channel == "email" and command.email_template else "request"
     )
     return DeliveryKey(f"request:{command.request_id}", event_id, channel, user_id, template)
+
+
+def _templated_push(command: NotificationRequested) -> PushMessage:
+    if not domain.templated(command):
+        # Whoever can publish must not put their own words on users' phones either.
+        raise GiveUp("notification.requested must say a push template's words")
+    return domain.requested_push(command)
 
 
 def _raise_first(outcomes: Sequence[BaseException | None]) -> None:

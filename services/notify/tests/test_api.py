@@ -16,7 +16,9 @@ from notify_testkit import (
     status_is,
     unique,
 )
+from prometheus_client import REGISTRY
 
+from notify.domain import PUSH_TEMPLATES
 from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.sendgrid import SendGridFake
 from rtmn_shared.events.catalogue import NotificationRequested
@@ -277,8 +279,8 @@ async def test_a_command_from_another_service_sent_twice_notifies_once(
     command = NotificationRequested(
         request_id=unique("order-shipped"),
         user_ids=[user_id],
-        title="Your order has shipped",
-        message="It arrives tomorrow",
+        title=PUSH_TEMPLATES["order_update"][0],
+        message=PUSH_TEMPLATES["order_update"][1],
         data={"type": "order_shipped", "deepLink": "rezapp://orders/1"},
     )
 
@@ -292,3 +294,35 @@ async def test_a_command_from_another_service_sent_twice_notifies_once(
     )
 
     assert len(fcm.deliveries_to(token)) == 1
+
+
+async def test_a_command_in_its_own_words_is_dead_lettered_and_sends_nothing(
+    notify: RunningService, publish: Publish, fcm: FcmFake
+) -> None:
+    # Whoever can publish on the broker is still not the author of a push.
+    pool = notify.pool
+    user_id, token = unique("user"), unique("tok")
+    await add_devices(pool, user_id, token)
+    command = NotificationRequested(
+        request_id=unique("phish"),
+        user_ids=[user_id],
+        title="Your wallet is locked",
+        message="Call +91 90000 00000 now to unlock it",
+        data={"type": "alert"},
+    )
+    before = dead_lettered("notify.send-requested")
+
+    await publish(command)
+
+    await wait_for(
+        lambda: dead_lettered("notify.send-requested") >= before + 1, message="dead-lettered"
+    )
+    assert fcm.deliveries_to(token) == []
+    assert await pool.fetchval("SELECT count(*) FROM deliveries WHERE user_id = $1", user_id) == 0
+
+
+def dead_lettered(queue: str) -> float:
+    sample = REGISTRY.get_sample_value(
+        "rtmn_events_consumed_total", {"queue": queue, "outcome": "dead_lettered"}
+    )
+    return sample or 0.0
