@@ -125,7 +125,7 @@ def build_handlers(
         )
 
     async def send_requested(delivery: Delivery) -> None:
-        command = cast(NotificationRequested, delivery.data)
+        command = _checked(cast(NotificationRequested, delivery.data))  # before any split
         if len(command.user_ids) > campaigns.threshold:
             await split_campaign(command)
         else:
@@ -208,11 +208,15 @@ def requested_key(
     return DeliveryKey(f"request:{command.request_id}", event_id, channel, user_id, template)
 
 
-def _templated_push(command: NotificationRequested) -> PushMessage:
+def _checked(command: NotificationRequested) -> NotificationRequested:
     if not domain.templated(command):
         # Whoever can publish must not put their own words on users' phones either.
         raise GiveUp("notification.requested must say a push template's words")
-    return domain.requested_push(command)
+    return command
+
+
+def _templated_push(command: NotificationRequested) -> PushMessage:
+    return domain.requested_push(_checked(command))
 
 
 def _raise_first(outcomes: Sequence[BaseException | None]) -> None:
