@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 
 from notify import store
-from notify.domain import PUSH_TEMPLATES, SENDGRID_EVENTS, Links, statuses_before
+from notify.domain import PUSH_TEMPLATES, SENDGRID_EVENTS, Links, PushTemplate, statuses_before
 from notify.webhook import (
     SENDGRID_MAX_BODY_BYTES,
     SIGNATURE_HEADER,
@@ -89,9 +89,7 @@ class SendIn(BaseModel):
 
     request_id: str = Field(min_length=1, max_length=200, description="idempotency key")
     user_ids: list[str] = Field(min_length=1, max_length=100_000)
-    template: Literal[tuple(PUSH_TEMPLATES)] = Field(  # type: ignore[valid-type]
-        description="the push's title and text, by name: " + ", ".join(PUSH_TEMPLATES)
-    )
+    template: PushTemplate = Field(description="names the push's title and text")
     image: HttpUrl | None = None
     data: SendData
     email_template: str | None = Field(default=None, max_length=200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from notify.providers import PushMessage, TokenResult
 from rtmn_shared.events.catalogue import (
@@ -88,7 +89,8 @@ def wallet_push(credit: WalletCredited, links: Links) -> PushMessage:
 
 # What a push asked for over HTTP may say, by name: the words are ours, so no caller's text
 # reaches a phone (nor a phishing line in our app's voice). Add a category here to offer it.
-PUSH_TEMPLATES: dict[str, tuple[str, str]] = {
+PushTemplate = Literal["flash_sale", "new_offer", "order_update", "wallet_update", "account_notice"]
+PUSH_TEMPLATES: dict[PushTemplate, tuple[str, str]] = {
     "flash_sale": ("Flash Sale!", "A limited-time offer is live. Tap to see it."),
     "new_offer": ("A new offer for you", "There is a new offer in the app. Tap to see it."),
     "order_update": ("Order update", "There is news about your order. Tap to see it."),
