@@ -7,6 +7,8 @@ SERVICES := payments otp notify media geo wallet analytics
 PY := .venv/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export PYTHONUNBUFFERED := 1
+# Generated PostgreSQL passwords (rtmn_admin's, every service role's), read by asyncpg and psql.
+export PGPASSFILE ?= $(CURDIR)/.run/pgpass
 
 .PHONY: help install infra db keys run observe test lint fmt bench demo docs images k8s clean
 
@@ -20,8 +22,9 @@ $(UV):
 install: $(UV)  ## install every package from uv.lock into .venv
 	$(UV) sync --all-packages --frozen --quiet
 
-infra:  ## make sure PostgreSQL (+PostGIS), Redis and RabbitMQ answer; install/start them if not
+infra: install  ## make sure PostgreSQL (+PostGIS), Redis and RabbitMQ answer, with an admin role
 	bash scripts/ensure-infra.sh
+	.venv/bin/rtmn-db admin
 
 keys: .run/env  ## development JWT keys and the environment `make run` uses
 

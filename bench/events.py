@@ -33,9 +33,8 @@ from rtmn_shared.events.outbox import Outbox, OutboxRow
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.migrations import Migration, discover, migrate
-from rtmn_shared.provision import provision
 from rtmn_shared.suite import ServiceInfo
-from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.infra import Suite, provision_for_tests
 
 BENCH = ServiceInfo("bench", 0)
 PREFETCH = 200
@@ -229,7 +228,7 @@ async def measure(suite: Suite, quick: bool) -> dict[str, float]:
         for replicas in (1, 2):  # consumers scale out: competing consumers on one queue
             if len(consumers) < replicas:
                 consumers.append(await start_consumer(suite))
-            await pool.execute("TRUNCATE effects")
+            await truncate_effects(suite)
             paced = int(1000 * seconds)
             await paced_run(unit, outbox, next_event, paced, rate=1000)
             next_event += paced
@@ -249,12 +248,21 @@ async def measure(suite: Suite, quick: bool) -> dict[str, float]:
     return results
 
 
+async def truncate_effects(suite: Suite) -> None:
+    """As the schema's owner: the runtime role may delete rows, not truncate a table."""
+    conn = await asyncpg.connect(suite.database_url, user=BENCH.owner)
+    try:
+        await conn.execute("TRUNCATE bench.effects")
+    finally:
+        await conn.close()
+
+
 async def main(quick: bool) -> None:
     suite = Suite()
     await suite.create()
     try:
-        await provision(ADMIN_DSN, suite.database, [BENCH])
-        conn = await asyncpg.connect(suite.database_url, user=BENCH.role)
+        await provision_for_tests(suite.database, [BENCH])
+        conn = await asyncpg.connect(suite.database_url, user=BENCH.owner)
         await migrate(conn, BENCH.schema, [*discover(Path("/nonexistent")), EFFECTS])
         await conn.close()
         r = await measure(suite, quick)

@@ -155,7 +155,7 @@ async def main(quick: bool) -> None:
         await run_migrations(SERVICE, settings)
         pool = await asyncpg.create_pool(
             suite.database_url,
-            user=SERVICE.info.role,
+            user=SERVICE.info.owner,  # the bulk load drops and builds an index: the owner's work
             min_size=1,
             max_size=2,
             server_settings={"search_path": SERVICE.info.schema},

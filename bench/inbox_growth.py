@@ -93,7 +93,7 @@ class Database:
 
 async def connect(db: Database) -> asyncpg.Connection[asyncpg.Record]:
     return await asyncpg.connect(
-        db.suite.database_url, user=PAYMENTS.role, server_settings={"search_path": "payments"}
+        db.suite.database_url, user=PAYMENTS.owner, server_settings={"search_path": "payments"}
     )
 
 

@@ -156,7 +156,8 @@ class Bench:
 
 async def drive(plan: Plan, up: Running) -> Run:
     users = await up.register_users()
-    load = Load(up.gateway.port, up.fakes.webhook_secret, [u.token for u in users])
+    commerce = up.suite.token("commerce", "service", ttl_seconds=6 * 3600)
+    load = Load(up.gateway.port, up.fakes.webhook_secret, [u.user_id for u in users], commerce)
     conn = await asyncpg.connect(ADMIN_DSN, database=up.suite.database)
     sampler = Sampler(up.processes, up.suite.amqp_url, up.suite.vhost)
     sampler.start()

@@ -245,16 +245,16 @@ async def http_uploads(data: bytes, count: int, clients: int) -> dict[str, Any]:
 
     from media.app import SERVICE  # noqa: PLC0415
     from rtmn_shared.migrations import discover, migrate  # noqa: PLC0415
-    from rtmn_shared.provision import drop_database, provision  # noqa: PLC0415
-    from rtmn_shared.testing.infra import ADMIN_DSN, Suite  # noqa: PLC0415
+    from rtmn_shared.provision import drop_database  # noqa: PLC0415
+    from rtmn_shared.testing.infra import ADMIN_DSN, Suite, provision_for_tests  # noqa: PLC0415
 
     # A throwaway database only: the API process publishes nothing, so no broker vhost.
     suite = Suite()
-    await provision(ADMIN_DSN, suite.database, [SERVICE.info])
+    await provision_for_tests(suite.database, [SERVICE.info])
     server: asyncio.subprocess.Process | None = None
     try:
         info = SERVICE.info
-        conn = await asyncpg.connect(suite.database_url, user=info.role)
+        conn = await asyncpg.connect(suite.database_url, user=info.owner)
         await migrate(conn, info.schema, discover(SERVICE.migrations))
         await conn.close()
         port = free_port()

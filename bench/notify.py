@@ -121,7 +121,7 @@ async def main(quick: bool) -> None:
     await suite.create()
     fake = RemoteFake.start()
     try:
-        conn = await asyncpg.connect(suite.database_url, user=NOTIFY.role)
+        conn = await asyncpg.connect(suite.database_url, user=NOTIFY.owner)
         await migrate(conn, NOTIFY.schema, discover(MIGRATIONS))
         await conn.close()
         pool = await asyncpg.create_pool(

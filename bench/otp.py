@@ -156,7 +156,7 @@ async def main(quick: bool) -> None:
     server: asyncio.subprocess.Process | None = None
     try:
         await redis.flushdb()
-        conn = await asyncpg.connect(suite.database_url, user=OTP.role)
+        conn = await asyncpg.connect(suite.database_url, user=OTP.owner)
         await migrate(conn, OTP.schema, discover(MIGRATIONS))
         await conn.close()
 

@@ -121,7 +121,7 @@ async def main(quick: bool) -> None:
     suite = Suite()
     await suite.create()
     try:
-        conn = await asyncpg.connect(suite.database_url, user=WALLET.role)
+        conn = await asyncpg.connect(suite.database_url, user=WALLET.owner)
         await migrate(conn, WALLET.schema, discover(MIGRATIONS))
         await conn.execute(f"SET search_path TO {WALLET.schema}; {NAIVE_SCHEMA}")
         await conn.close()

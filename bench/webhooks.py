@@ -97,7 +97,7 @@ def webhook(order_id: str) -> Request:
 async def seed(dsn: str, count: int) -> list[Request]:
     """`count` payments waiting for their capture, and the webhook that captures each."""
     orders = [new_order_id() for _ in range(count)]
-    conn = await asyncpg.connect(dsn, user=PAYMENTS.role)
+    conn = await asyncpg.connect(dsn, user=PAYMENTS.owner)  # ANALYZE is the owner's
     try:
         await conn.copy_records_to_table(
             "payments",
@@ -114,11 +114,14 @@ async def seed(dsn: str, count: int) -> list[Request]:
 
 
 async def baseline(dsn: str, seconds: float) -> tuple[int, float, list[float]]:
-    conns = [await asyncpg.connect(dsn, user=PAYMENTS.role) for _ in range(BASELINE_CONNECTIONS)]
-    for conn in conns[:1]:
-        await conn.execute(
+    owner = await asyncpg.connect(dsn, user=PAYMENTS.owner)
+    try:
+        await owner.execute(
             "CREATE TABLE IF NOT EXISTS payments.bench_rows (id BIGSERIAL, body TEXT)"
         )
+    finally:
+        await owner.close()
+    conns = [await asyncpg.connect(dsn, user=PAYMENTS.role) for _ in range(BASELINE_CONNECTIONS)]
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -192,7 +195,7 @@ async def main(quick: bool) -> None:
     await suite.create()
     server: asyncio.subprocess.Process | None = None
     try:
-        conn = await asyncpg.connect(suite.database_url, user=PAYMENTS.role)
+        conn = await asyncpg.connect(suite.database_url, user=PAYMENTS.owner)
         await migrate(conn, PAYMENTS.schema, discover(MIGRATIONS))
         await conn.close()
         # Enough distinct payments for the fastest plausible run of every phase (batched writes

@@ -1,6 +1,7 @@
 """`make demo`: the payment story told against the running suite, through the gateway.
 
-A user registers, registers a device, pays through Razorpay; the signed `payment.captured`
+A user registers, registers a device, places an order (the commerce side's `order.placed`) and
+pays it through Razorpay, naming the order only; the signed `payment.captured`
 webhook arrives; the wallet credit, the order email and the push appear; a partial refund
 follows and the coins are reversed. Every step is printed on one timeline.
 
@@ -27,9 +28,10 @@ import aiohttp
 import orjson
 
 from rtmn_shared.cli.token import mint
-from rtmn_shared.events.catalogue import UserRegistered
-from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.catalogue import OrderPlaced, UserRegistered
+from rtmn_shared.events.envelope import CloudEvent, EventData
 from rtmn_shared.events.topology import event_message
+from rtmn_shared.money import Money
 from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
@@ -70,9 +72,14 @@ class Suite:
         token = mint(self.key, user, scope, 600, issuer=issuer, audience=audience)
         return {"Authorization": f"Bearer {token}"}
 
-    async def call(self, method: str, path: str, *, expect: int = 200, **kwargs: Any) -> Any:
+    async def call(
+        self, method: str, path: str, *, expect: int = 200, pending: int = 0, **kwargs: Any
+    ) -> Any:
+        """The answer's body; None if the status is `pending` (not there yet: ask again)."""
         async with self.http.request(method, self.gateway + path, **kwargs) as response:
             body = await response.read()
+            if response.status == pending:
+                return None
             if response.status != expect:
                 raise SystemExit(
                     f"demo: {method} {path} answered {response.status}: {body[:300]!r}"
@@ -102,9 +109,9 @@ async def post_webhook(suite: Suite, secret: str, body: bytes) -> Any:
     return await suite.call("POST", "/api/webhooks/razorpay", data=body, headers=headers)
 
 
-async def register(amqp_url: str, user: UserRegistered) -> None:
-    # user.registered comes from outside the suite; the demo plays that outside system.
-    event = CloudEvent.of(user, source="rtmn/demo")
+async def publish(amqp_url: str, data: EventData) -> None:
+    # user.registered and order.placed come from outside the suite; the demo plays that system.
+    event = CloudEvent.of(data, source="rtmn/demo")
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
@@ -122,7 +129,7 @@ async def story(suite: Suite, amqp_url: str, secret: str) -> None:
     user_id = f"demo-{uuid.uuid4().hex[:8]}"
     user = suite.auth(user_id)
 
-    await register(
+    await publish(
         amqp_url,
         UserRegistered(
             user_id=user_id,
@@ -142,22 +149,36 @@ async def story(suite: Suite, amqp_url: str, secret: str) -> None:
     line.say("notify", "device registered for push")
 
     order = f"ORD-{uuid.uuid4().hex[:6].upper()}"
-    created = await suite.call(
-        "POST",
-        "/api/payments/create",
-        expect=201,
-        headers={**user, "Idempotency-Key": f"demo-{order}"},
-        json={
-            "order_id": order,
-            "order_number": order,
-            "merchant_id": "m-demo",
-            "amount": 249_900,
-            "currency": "INR",
-            "gateway": "razorpay",
-        },
+    await publish(
+        amqp_url,
+        OrderPlaced(
+            order_id=order,
+            order_number=order,
+            user_id=user_id,
+            merchant_id="m-demo",
+            amount=249_900,
+            currency="INR",
+            items_summary="1 item: running shoes",
+        ),
     )
+    line.say("commerce", f"order {order} placed (order.placed published): ₹2,499.00")
+
+    async def pay() -> Any:
+        # A user's create names the order only; until payments has consumed its order.placed
+        # the answer is a 404 to retry.
+        return await suite.call(
+            "POST",
+            "/api/payments/create",
+            expect=201,
+            pending=404,
+            headers={**user, "Idempotency-Key": f"demo-{order}"},
+            json={"order_id": order, "gateway": "razorpay"},
+        )
+
+    created = await until(pay, f"payments to learn of order {order}")
     payment_id, rzp_order = created["payment_id"], created["gateway_order_id"]
-    line.say("payments", f"order {order}: ₹2,499.00 → Razorpay order {rzp_order}")
+    amount = Money(created["amount"], created["currency"]).format()
+    line.say("payments", f"{order}: {amount}, the order's amount → Razorpay order {rzp_order}")
 
     rzp_payment = f"pay_{uuid.uuid4().hex[:14]}"
     captured = razorpay_webhook(

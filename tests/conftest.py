@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +16,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from rtmn_shared.cli.token import generate_keypair
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.waiting import wait_for
+from rtmn_shared.testing.whole_suite import environ, migrate_all, write_env_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = "http://127.0.0.1:8080"
@@ -41,10 +40,6 @@ def _busy(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _env_line(key: str, value: str) -> str:
-    return f"{key}='{value}'" if "\n" in value or " " in value else f"{key}={value}"
-
-
 async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with http.get(url) as response:
@@ -60,29 +55,10 @@ def processes(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     if taken:
         pytest.skip(f"ports {taken} are in use (is `make run` running?); these tests need them")
     work = tmp_path_factory.mktemp("e2e")
-    otp_private, _ = generate_keypair()
     (work / "jwt-private.pem").write_text(suite.private_key)
-    env = {
-        **suite.environ(),
-        "JWT_PUBLIC_KEY": suite.public_key.replace("\n", "\\n"),
-        "OTP_SIGNING_KEY": otp_private.replace("\n", "\\n"),
-        "OTP_HASH_KEY": "e2e-" + "k" * 40,
-        "RAZORPAY_WEBHOOK_SECRET": f"e2e-webhook-{suite.run_id}",
-        "MEDIA_LOCAL_DIR": str(work / "media"),
-        "MEDIA_PUBLIC_URL": GATEWAY,
-        "LOG_LEVEL": "WARNING",
-    }
-    env_file = work / "env"
-    env_file.write_text("".join(_env_line(k, v) + "\n" for k, v in env.items()))
-    for name in SERVICES:
-        subprocess.run(
-            [sys.executable, "-m", name, "migrate"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    env = environ(suite, work, GATEWAY)
+    env_file = write_env_file(work / "env", env)
+    migrate_all(ROOT, env)
     with (work / "honcho.log").open("w") as log:
         honcho = subprocess.Popen(
             [str(ROOT / ".venv/bin/honcho"), "start", "-f", "Procfile", "-e", str(env_file)],

@@ -1,4 +1,5 @@
-"""`.env.example` documents every variable every service reads, and nothing they do not."""
+"""`.env.example` documents every variable every service reads (under our names and the other
+names a service reads, such as the seed guide's), and nothing they do not."""
 
 from __future__ import annotations
 
@@ -13,19 +14,32 @@ from rtmn_shared.suite import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 # Read by `rtmn-db init`, not by a service's settings.
-PROVISIONING = {"DATABASE_ADMIN_URL", *(f"{name.upper()}_DB_PASSWORD" for name in SERVICES)}
+PROVISIONING = {
+    "DATABASE_ADMIN_URL",
+    *(f"{name.upper()}_DB_{kind}PASSWORD" for name in SERVICES for kind in ("", "MIGRATION_")),
+}
+# Read by the OpenTelemetry SDK when traces are exported (rtmn_shared/otel), not by settings.
+OPENTELEMETRY = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_BSP_SCHEDULE_DELAY",
+}
 
 
 def documented() -> set[str]:
     text = (ROOT / ".env.example").read_text()
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE)) | set(
-        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_PASSWORD)=", text)
+        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_(?:MIGRATION_)?PASSWORD)=", text)
     )
 
 
 def read_by(name: str) -> set[str]:
     service: Service[object] = importlib.import_module(f"{name}.app").SERVICE  # type: ignore[type-var]
-    return {field.upper() for field in service.settings.model_fields}
+    settings = service.settings
+    return {field.upper() for field in settings.model_fields} | set(settings.other_names)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -35,4 +49,4 @@ def test_every_variable_a_service_reads_is_documented(name: str) -> None:
 
 def test_nothing_documented_is_read_by_no_one() -> None:
     read = set().union(*(read_by(name) for name in SERVICES))
-    assert documented() - read - PROVISIONING == set()
+    assert documented() - read - PROVISIONING - OPENTELEMETRY == set()

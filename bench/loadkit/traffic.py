@@ -58,10 +58,16 @@ class Load:
     """Starts payments through the gateway on a fixed schedule (open loop: a slow answer does
     not slow it)."""
 
-    def __init__(self, gateway_port: int, webhook_secret: str, bearers: list[str]) -> None:
+    def __init__(
+        self, gateway_port: int, webhook_secret: str, users: list[str], commerce_token: str
+    ) -> None:
         self.http = Client("127.0.0.1", gateway_port)
         self.webhook_secret = webhook_secret
-        self.authorizations = [f"Bearer {token}" for token in bearers]
+        self.users = users
+        # The commerce side's service-scope create: it registers the order in the statement that
+        # stores its payment, the cheaper of the two realistic paths (an order.placed event
+        # before a user's create adds an event, its delivery and a commit per payment).
+        self.authorization = f"Bearer {commerce_token}"
         self.count = 0
 
     async def run(self, step: Step) -> None:
@@ -94,9 +100,10 @@ class Load:
             "amount": AMOUNT,
             "currency": "INR",
             "gateway": "razorpay",
+            "user_id": self.users[n % len(self.users)],
         }
         headers = {
-            "Authorization": self.authorizations[n % len(self.authorizations)],
+            "Authorization": self.authorization,
             "Idempotency-Key": order,
             "Content-Type": "application/json",
         }

@@ -65,7 +65,11 @@ class Spec:
 
 
 SPECS = (
-    Spec("payments", worker="relay of payment events and the reconciliation loop"),
+    Spec(
+        "payments",
+        worker="relay of payment events, the order.placed consumer and the reconciliation loop",
+        queues=("payments.orders",),
+    ),
     Spec(
         "otp",
         worker="relay of otp.verified",
@@ -387,19 +391,43 @@ def job(name: str, job_name: str, container: Obj, component: str) -> Obj:
     }
 
 
-def migrate_job(spec: Spec) -> Obj:
-    container: Obj = {
+def migrate_container(spec: Spec) -> Obj:
+    return {
         "name": "migrate",
         "image": image(spec.name),
         "imagePullPolicy": "IfNotPresent",
         "args": ["migrate"],
-        "envFrom": env_from(spec),
+        # DB_MIGRATION_PASSWORD, the schema owner's, is in a Secret of its own that only the
+        # migrations read: the runtime pods never hold it.
+        "envFrom": [*env_from(spec), {"secretRef": {"name": f"rtmn-{spec.name}-migrate"}}],
         "env": amqp_env(),
         "resources": resources(("50m", "128Mi", "500m", "256Mi")),
         "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [TMP_MOUNT],
     }
-    return job(spec.name, f"{spec.name}-migrate", container, "migrate")
+
+
+def migrate_job(spec: Spec) -> Obj:
+    return job(spec.name, f"{spec.name}-migrate", migrate_container(spec), "migrate")
+
+
+def maintain_cronjob(spec: Spec) -> Obj:
+    """`migrate` daily: as the schema's owner it keeps the dedupe tables' day partitions (made
+    days ahead, dropped past the window), which the runtime role may not (partitions.py)."""
+    template = job(spec.name, f"{spec.name}-maintain", migrate_container(spec), "maintain")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": template["metadata"],
+        "spec": {
+            "schedule": "17 1 * * *",
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": template["spec"]},
+        },
+    }
 
 
 def db_init_job() -> Obj:
@@ -411,7 +439,8 @@ def db_init_job() -> Obj:
         "command": ["rtmn-db", "init"],
         "envFrom": [
             {"configMapRef": {"name": "rtmn-config"}},
-            # DATABASE_ADMIN_URL and <SERVICE>_DB_PASSWORD for each service; not committed.
+            # DATABASE_ADMIN_URL, <SERVICE>_DB_PASSWORD and <SERVICE>_DB_MIGRATION_PASSWORD
+            # for each service; not committed.
             {"secretRef": {"name": "rtmn-db-admin"}},
         ],
         "resources": resources(("50m", "128Mi", "500m", "256Mi")),
@@ -433,7 +462,7 @@ def service_objects(spec: Spec) -> list[Obj]:
     if spec.worker is not None:
         objects += [worker_deployment(spec), pdb(spec.name, "worker", f"{spec.name}-worker")]
         objects.append(network_policy(spec.name, "worker", "metrics", from_gateway=False))
-    objects.append(migrate_job(spec))
+    objects += [migrate_job(spec), maintain_cronjob(spec)]  # every schema has the inbox
     return objects
 
 

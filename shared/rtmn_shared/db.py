@@ -45,6 +45,10 @@ def role_of(service: ServiceInfo, settings: CommonSettings) -> str:
     return settings.db_user or service.role
 
 
+def migration_role_of(service: ServiceInfo, settings: CommonSettings) -> str:
+    return settings.db_migration_user or service.owner
+
+
 async def keep_session(conn: object) -> None:
     """The pool's reset on release: nothing beyond asyncpg's own rollback of an open transaction.
 
@@ -78,14 +82,19 @@ async def create_pool(
 
 
 async def connect(
-    service: ServiceInfo, settings: CommonSettings
+    service: ServiceInfo, settings: CommonSettings, *, as_owner: bool = False
 ) -> asyncpg.Connection[asyncpg.Record]:
-    """A single connection outside the pool: for LISTEN, which must keep its session."""
-    password = settings.db_password.get_secret_value() if settings.db_password else None
+    """A single connection outside the pool: for LISTEN, which must keep its session, or (as the
+    schema's owner) for migrations. Without a password set, asyncpg looks in PGPASSFILE."""
+    user, secret = (
+        (migration_role_of(service, settings), settings.db_migration_password)
+        if as_owner
+        else (role_of(service, settings), settings.db_password)
+    )
     return await asyncpg.connect(
         str(settings.database_url),
-        user=role_of(service, settings),
-        password=password,
+        user=user,
+        password=secret.get_secret_value() if secret else None,
         server_settings={"search_path": service.schema, "application_name": f"rtmn-{service.name}"},
     )
 

@@ -7,6 +7,11 @@ lands there, so an insert never fails for want of one, and stays deduplicated th
 runs from the relay's periodic purge and after migrations; replicas take turns (an advisory
 lock), and DDL waits at most LOCK_TIMEOUT for the writers, then tries again next time.
 
+Only the schema's owner (the migration role) may make and drop partitions: `python -m <svc>
+migrate` keeps them, and must run at least every AHEAD_DAYS days (a deploy, or the daily
+maintenance run). The runtime role's relay, which may change no table, only purges the default
+partition's rows past the window, which are rows, and leaves the days to the owner.
+
 - Ahead: today and the next AHEAD_DAYS days get their partitions, so midnight UTC needs no DDL.
   Rows the default caught for such a day (nothing kept the partitions for days) move into its
   new partition in the same transaction.
@@ -41,6 +46,7 @@ _TABLES = """
         AND p.partstrat = 'r' AND p.partnatts = 1 AND a.attname = 'day'
     ORDER BY c.relname
 """
+_OWNED = "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = $1::regclass"
 _PARTITIONS = """
     SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
     FROM pg_inherits i
@@ -84,7 +90,10 @@ async def keep_partitions(
     kept = Kept()
     for table in [r["relname"] for r in await conn.fetch(_TABLES)]:
         try:
-            await _keep(conn, table, window.kept_from(today), today, kept)
+            if await conn.fetchval(_OWNED, _q(table)):
+                await _keep(conn, table, window.kept_from(today), today, kept)
+            else:
+                kept.purged += await _purge_default(conn, table, window.kept_from(today))
         except _TRY_LATER as error:
             log.warning("partitions of %s: %s; trying again later", table, error)
         except (asyncpg.PostgresError, ValueError) as error:
@@ -141,9 +150,7 @@ async def _keep(conn: Connection, table: str, kept_from: date, today: date, kept
             log.info("dropped %s: its days are past the dedupe window", partition.name)
     if default is None:
         return  # not one of ours: no template to make days from
-    async with _locked(conn, table):
-        status = await conn.execute(f"DELETE FROM {_q(default)} WHERE day < $1", kept_from)  # noqa: S608
-    kept.purged += int(status.split()[-1])
+    kept.purged += await _purge_default(conn, table, kept_from, default)
     for offset in range(AHEAD_DAYS + 1):
         day = today + offset * ONE_DAY
         if any(p.covers(day) for p in ranged):
@@ -153,6 +160,18 @@ async def _keep(conn: Connection, table: str, kept_from: date, today: date, kept
                 continue  # another replica's upkeep made it meanwhile
             kept.created.append(await create_day(conn, table, day))
         log.info("created %s", kept.created[-1])
+
+
+async def _purge_default(
+    conn: Connection, table: str, kept_from: date, default: str | None = None
+) -> int:
+    """Deletes the default partition's rows of days past the window; how many."""
+    default = default or f"{table}_default"
+    async with _locked(conn, table):
+        if not await conn.fetchval("SELECT to_regclass($1)", _q(default)):
+            return 0
+        status = await conn.execute(f"DELETE FROM {_q(default)} WHERE day < $1", kept_from)  # noqa: S608
+    return int(status.split()[-1])
 
 
 @contextlib.asynccontextmanager

@@ -36,6 +36,7 @@ from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.logs import configure_logging, redact_url
 from rtmn_shared.migrations import MigrationError, discover, migrate
+from rtmn_shared.otel import configure_tracing
 from rtmn_shared.partitions import keep_partitions
 from rtmn_shared.secrets import SecretsError, SecretStore
 from rtmn_shared.settings import (
@@ -159,8 +160,9 @@ async def read_stored(store: SecretStore, names: Sequence[str]) -> dict[str, str
 
 
 async def run_migrations(service: Service[Any], settings: CommonSettings) -> list[str]:
-    """Applies what is new, then makes today's partitions so that none is missing at start."""
-    conn = await db.connect(service.info, settings)
+    """Applies what is new, then makes today's partitions so that none is missing at start; as the
+    schema's owner, the only role that may change its objects."""
+    conn = await db.connect(service.info, settings, as_owner=True)
     try:
         applied = await migrate(conn, service.info.schema, discover(service.migrations))
         await keep_partitions(conn, settings.dedupe_window())
@@ -303,6 +305,7 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     roles = _roles(parser, args.roles)
+    configure_tracing(service.name)  # before any app, session or pool exists
 
     async def run() -> None:
         if roles == ["migrate"]:  # needs the database only, not the service's credentials

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self, TypeVar, get_args
+import os
+from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -42,6 +43,11 @@ class CommonSettings(BaseSettings):
     database_url: PostgresDsn = PostgresDsn("postgresql://localhost:5432/rtmn")
     db_user: str | None = Field(default=None, description="defaults to rtmn_<service>")
     db_password: SecretStr | None = None
+    # Migrations (and partition upkeep) log in as the schema's owner, a role of their own.
+    db_migration_user: str | None = Field(
+        default=None, description="defaults to rtmn_<service>_owner"
+    )
+    db_migration_password: SecretStr | None = None
     db_pool_size: int = Field(default=4, ge=1, le=50)
     redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
     amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@localhost:5672/")
@@ -88,6 +94,33 @@ class CommonSettings(BaseSettings):
             )
         return self
 
+    # Other names a variable is read under (the seed guide's, or a standard one) -> our field.
+    # Never ignored: one set alone is read as ours; both set to different values stop start-up.
+    other_names: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_other_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        values = dict(data)
+        for name, field in cls.other_names.items():
+            value = os.environ.get(name)
+            if not value:  # empty counts as unset, as for our own names
+                continue
+            ours = values.get(field)
+            if ours is not None and _plain(ours) != value:
+                raise ValueError(
+                    f"{name} and {field.upper()} are both set, to different values: set one"
+                )
+            values[field] = value
+        return cls.derive(values)
+
+    @classmethod
+    def derive(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Fields a service fills from others before validation (e.g. from a credentials file)."""
+        return values
+
     def dedupe_window(self) -> DedupeWindow:
         return DedupeWindow(self.dedupe_window_days)
 
@@ -100,6 +133,10 @@ class CommonSettings(BaseSettings):
             raise SettingsError(f"configuration error: {error}") from None
 
 
+def _plain(value: Any) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
@@ -110,8 +147,8 @@ class SettingsError(SystemExit):
 def describe(error: ValidationError) -> str:
     lines = []
     for issue in error.errors():
-        if not issue["loc"]:  # the model's own check names its variables itself
-            lines.append(f"configuration error: {issue['msg']}")
+        if not issue["loc"]:  # a check across variables names them itself
+            lines.append(f"configuration error: {issue['msg'].removeprefix('Value error, ')}")
             continue
         name = "_".join(str(part) for part in issue["loc"]).upper()
         problem = "is required but not set" if issue["type"] == "missing" else issue["msg"]
@@ -130,7 +167,7 @@ def load_settings(cls: type[SettingsT], **values: Any) -> SettingsT:
 def secret_settings(cls: type[CommonSettings]) -> dict[str, str]:
     """Variable name -> field of each credential a service declares (its own SecretStr fields).
 
-    The common ones are left out: DB_PASSWORD and SECRETS_KEYS are how the store is reached.
+    The common ones are left out: the DB_ passwords and SECRETS_KEYS are how the store is reached.
     """
     return {
         name.upper(): name

@@ -17,7 +17,13 @@ class ServiceInfo:
 
     @property
     def role(self) -> str:
+        """The runtime login: reads and writes the schema's rows, changes none of its objects."""
         return f"rtmn_{self.name}"
+
+    @property
+    def owner(self) -> str:
+        """The migration login: owns the schema and everything in it."""
+        return f"rtmn_{self.name}_owner"
 
 
 SERVICES: dict[str, ServiceInfo] = {
@@ -37,7 +43,8 @@ EXCHANGE = "rtmn.events"
 UNROUTED_EXCHANGE = "rtmn.unrouted"
 UNROUTED_QUEUE = "rtmn.unrouted"
 
-# Who emits each event type (DESIGN.md §3); user.registered comes from outside the suite.
+# Who emits each event type (DESIGN.md §3); user.registered comes from outside the suite,
+# order.placed from the commerce side.
 PRODUCERS: dict[str, str] = {
     "payment.success": "payments",
     "payment.failed": "payments",
@@ -49,4 +56,5 @@ PRODUCERS: dict[str, str] = {
     "notification.sent": "notify",
     "notification.failed": "notify",
     "notification.requested": "any service (a command to notify)",
+    "order.placed": "commerce (outside the suite)",
 }

@@ -8,9 +8,8 @@ import pytest
 
 from rtmn_shared.db import Pool
 from rtmn_shared.migrations import discover, migrate
-from rtmn_shared.provision import provision
 from rtmn_shared.suite import ServiceInfo
-from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.infra import Suite, provision_for_tests
 
 DEMO = ServiceInfo("demo", 0)
 DEMO_MIGRATIONS = Path(__file__).parent / "demo_migrations"
@@ -19,8 +18,8 @@ DEMO_MIGRATIONS = Path(__file__).parent / "demo_migrations"
 @pytest.fixture(scope="session")
 async def demo_pool(suite: Suite) -> AsyncIterator[Pool]:
     """A stand-in service schema, `demo`, with the shared outbox and inbox and one table."""
-    await provision(ADMIN_DSN, suite.database, [DEMO])
-    conn = await asyncpg.connect(suite.database_url, user=DEMO.role)
+    await provision_for_tests(suite.database, [DEMO])
+    conn = await asyncpg.connect(suite.database_url, user=DEMO.owner)
     await migrate(conn, DEMO.schema, discover(DEMO_MIGRATIONS))
     await conn.close()
     pool = await asyncpg.create_pool(
@@ -33,5 +32,6 @@ async def demo_pool(suite: Suite) -> AsyncIterator[Pool]:
 
 @pytest.fixture
 async def clean_demo(demo_pool: Pool) -> Pool:
-    await demo_pool.execute("TRUNCATE outbox, inbox, effects")
+    # DELETE, not TRUNCATE: the runtime role writes rows and nothing more.
+    await demo_pool.execute("DELETE FROM outbox; DELETE FROM inbox; DELETE FROM effects")
     return demo_pool

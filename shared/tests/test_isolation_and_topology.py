@@ -1,4 +1,5 @@
-"""Each service's role stays in its own schema; an event nobody binds is kept, not dropped."""
+"""Each service's roles stay in its schema, the runtime one among its rows; an event nobody
+binds is kept, not dropped."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from demo_events import outbox, relay
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import OtpVerified
-from rtmn_shared.suite import SERVICES, UNROUTED_QUEUE
-from rtmn_shared.testing.infra import Suite, rabbitmqctl
+from rtmn_shared.provision import ensure_login
+from rtmn_shared.suite import SERVICES, UNROUTED_QUEUE, ServiceInfo
+from rtmn_shared.testing.infra import Suite, password_of, provision_for_tests, rabbitmqctl
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
 
@@ -27,11 +29,63 @@ async def test_a_service_role_is_refused_on_another_schema(
             await conn.fetch("SELECT * FROM demo.outbox")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("CREATE TABLE public.intruder (id int)")
-        own = role.removeprefix("rtmn_")
-        await conn.execute(f'CREATE TABLE "{own}".isolation_probe (id int)')
-        await conn.execute(f'DROP TABLE "{own}".isolation_probe')
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+async def test_the_runtime_role_writes_rows_and_changes_no_object_of_its_schema(
+    suite: Suite, service: str
+) -> None:
+    info = SERVICES[service]
+    owner = await asyncpg.connect(suite.database_url, user=info.owner)
+    runtime = await asyncpg.connect(suite.database_url, user=info.role)
+    probe = f'"{info.schema}".role_probe'
+    try:
+        await owner.execute(f"CREATE TABLE {probe} (id int GENERATED ALWAYS AS IDENTITY, v int)")
+        # Row rights on what the owner makes come by default privileges. Names are ours.
+        await runtime.execute(f"INSERT INTO {probe} (v) VALUES (1)")  # noqa: S608
+        await runtime.execute(f"UPDATE {probe} SET v = 2")  # noqa: S608
+        assert await runtime.fetchval(f"SELECT v FROM {probe}") == 2  # noqa: S608
+        await runtime.execute(f"DELETE FROM {probe}")  # noqa: S608
+        for ddl in (
+            f'CREATE TABLE "{info.schema}".intruder (id int)',
+            f"ALTER TABLE {probe} ADD COLUMN w int",
+            f"CREATE INDEX ON {probe} (v)",
+            f"DROP TABLE {probe}",
+            f"TRUNCATE {probe}",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await runtime.execute(ddl)
+    finally:
+        await owner.execute(f"DROP TABLE IF EXISTS {probe}")
+        await owner.close()
+        await runtime.close()
+
+
+async def test_a_schema_the_runtime_role_owned_before_the_split_is_handed_to_the_owner(
+    suite: Suite, admin: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    old = ServiceInfo("handover", 0)
+    await admin.execute("DROP SCHEMA IF EXISTS handover CASCADE")
+    await ensure_login(admin, old.role, password_of(old.role))
+    await admin.execute(f"GRANT CONNECT ON DATABASE {suite.database} TO {old.role}")
+    await admin.execute(f"CREATE SCHEMA handover AUTHORIZATION {old.role}")  # as before
+    runtime = await asyncpg.connect(suite.database_url, user=old.role)
+    try:
+        await runtime.execute("CREATE TABLE handover.t (id int GENERATED ALWAYS AS IDENTITY)")
+        await provision_for_tests(suite.database, [old])
+        owners = await admin.fetch(
+            "SELECT relowner::regrole::text AS owner FROM pg_class"
+            " WHERE relnamespace = 'handover'::regnamespace"
+        )
+        assert {row["owner"] for row in owners} == {old.owner}  # the table and its sequence
+        await runtime.execute("INSERT INTO handover.t DEFAULT VALUES")  # rows still its own
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await runtime.execute("DROP TABLE handover.t")
+    finally:
+        await runtime.close()
+        await admin.execute("DROP SCHEMA handover CASCADE")
 
 
 async def test_an_event_no_group_consumes_lands_in_the_unrouted_queue(

@@ -3,6 +3,7 @@ dropped past the window, never waited on for long; and the migration of an inbox
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,9 +19,8 @@ from rtmn_shared.events.inbox import Inbox
 from rtmn_shared.events.outcomes import GiveUp
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.partitions import keep_partitions, partition_name, partitions_of
-from rtmn_shared.provision import provision
 from rtmn_shared.suite import ServiceInfo
-from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.infra import Suite, provision_for_tests
 
 DAYS = ServiceInfo("days", 0)
 MIGRATIONS = Path(__file__).parent / "demo_migrations"
@@ -34,7 +34,7 @@ Conn = asyncpg.Connection  # type: ignore[type-arg]
 
 @pytest.fixture(scope="session")
 async def days_role(suite: Suite) -> None:
-    await provision(ADMIN_DSN, suite.database, [DAYS])
+    await provision_for_tests(suite.database, [DAYS])
 
 
 @pytest.fixture
@@ -209,3 +209,28 @@ async def test_an_empty_inbox_becomes_partitioned_with_nothing_left_over(conn: C
 
     assert await partitions_of(conn, "inbox") == ([], "inbox_default")
     assert await conn.fetchval("SELECT to_regclass('inbox_legacy')") is None
+
+
+async def test_the_runtime_role_leaves_days_to_the_owner_and_only_purges_expired_rows(
+    conn: Conn, admin: Conn, caplog: pytest.LogCaptureFixture
+) -> None:
+    await migrated(conn)
+    await keep_partitions(conn, WINDOW, today=TODAY)
+    caught = event(at(TODAY - 2 * DAY))  # in the default: no partition for that day
+    assert await inbox_at(at(TODAY)).record(conn, CONSUMER, caught)
+    # The split as provision.py makes it: the owner holds the tables, `conn` only their rows.
+    await admin.execute(f"REASSIGN OWNED BY {DAYS.role} TO {DAYS.owner}")
+    await admin.execute(f"GRANT USAGE ON SCHEMA days TO {DAYS.role}")
+    await admin.execute(
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA days TO {DAYS.role}"
+    )
+
+    later = TODAY + (WINDOW.days + 2) * DAY
+    kept = await keep_partitions(conn, WINDOW, today=later)
+
+    assert (kept.created, kept.dropped, kept.purged) == ([], [], 1)  # rows only
+    assert await where(conn, caught) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert partition_name("inbox", TODAY) in {
+        p.name for p in (await partitions_of(conn, "inbox"))[0]
+    }

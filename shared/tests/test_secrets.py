@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -21,6 +22,9 @@ from rtmn_shared.secrets import (
     table_sql,
     version_of,
 )
+from rtmn_shared.testing.infra import Suite
+
+DEMO_OWNER = "rtmn_demo_owner"  # the demo schema's migration role (conftest.py)
 
 V1, V2 = generate_key(), generate_key()
 OLD = KeyRing.parse(f"v1:{V1}")
@@ -77,11 +81,17 @@ def test_a_malformed_key_ring_is_refused_without_echoing_keys(spec: str) -> None
 
 
 @pytest.fixture
-async def store_table(demo_pool: Pool) -> AsyncIterator[str]:
+async def store_table(demo_pool: Pool, suite: Suite) -> AsyncIterator[str]:
     table = f"secrets_{uuid.uuid4().hex[:8]}"
-    await demo_pool.execute(table_sql(table))
-    yield table
-    await demo_pool.execute(f"DROP TABLE {table}")
+    owner = await asyncpg.connect(
+        suite.database_url, user=DEMO_OWNER, server_settings={"search_path": "demo"}
+    )
+    try:
+        await owner.execute(table_sql(table))  # a migration's work: the runtime role may not
+        yield table
+        await owner.execute(f"DROP TABLE {table}")
+    finally:
+        await owner.close()
 
 
 def test_the_migration_sql_is_the_documented_table() -> None:

@@ -51,7 +51,9 @@ def test_a_malformed_variable_is_named_with_what_is_wrong(suite: Suite) -> None:
 async def test_an_applied_migration_that_was_edited_is_refused(
     suite: Suite, demo_pool: object
 ) -> None:
-    conn = await asyncpg.connect(suite.database_url, user="rtmn_demo")
+    conn = await asyncpg.connect(
+        suite.database_url, user="rtmn_demo_owner"
+    )  # migrations run as the owner
     try:
         original = [Migration("0001_t.sql", "CREATE TABLE edited_t (id int);")]
         await migrate(conn, "demo", original)
@@ -69,7 +71,9 @@ async def test_two_replicas_migrating_at_once_apply_each_file_once(
     files = [Migration(f"000{n}_race.sql", f"CREATE TABLE race_{n} (id int);") for n in (1, 2)]
 
     async def replica() -> list[str]:
-        conn = await asyncpg.connect(suite.database_url, user="rtmn_demo")
+        conn = await asyncpg.connect(
+            suite.database_url, user="rtmn_demo_owner"
+        )  # migrations run as the owner
         try:
             return await migrate(conn, "demo", files)
         finally:

@@ -102,6 +102,7 @@ def test_every_built_in_object_validates_against_the_schemas(
         ("policy/v1", "PodDisruptionBudget"),
         ("batch/v1", "Job"),
         ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("batch/v1", "CronJob"),  # each schema owner's daily partition upkeep
     }
 
 
@@ -198,6 +199,16 @@ def test_every_service_has_its_deployments_service_autoscaler_budget_and_migrati
         migrate = jobs[f"{name}-migrate"]["spec"]["template"]["spec"]["containers"][0]
         assert migrate["args"] == ["migrate"]
         assert migrate["image"] == container["image"]
+        # Only the migrations (and their daily upkeep) hold the schema owner's password.
+        owner_secret = {"secretRef": {"name": f"rtmn-{name}-migrate"}}
+        assert owner_secret in migrate["envFrom"], name
+        maintain = of_kind(objects, "CronJob")[f"{name}-maintain"]["spec"]["jobTemplate"]
+        assert maintain["spec"]["template"]["spec"]["containers"][0] == migrate, name
+        assert all(
+            owner_secret not in c.get("envFrom", [])
+            for d in deployments.values()
+            for c in d["spec"]["template"]["spec"]["containers"]
+        ), name
         if f"{name}-worker" in deployments:
             worker = deployments[f"{name}-worker"]["spec"]["template"]["spec"]["containers"][0]
             assert worker["args"] == ["worker"]

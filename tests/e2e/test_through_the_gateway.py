@@ -44,6 +44,8 @@ async def test_the_demo_tells_the_whole_payment_story(running_suite: Any) -> Non
     for beat in (
         "registered (user.registered published)",
         "device registered",
+        "placed (order.placed published)",
+        "₹2,499.00, the order's amount",
         "signed payment.captured webhook accepted",
         "REZ coins credited",
         "order confirmation sent",

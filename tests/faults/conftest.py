@@ -65,7 +65,8 @@ async def harness(suite: Suite) -> AsyncIterator[Harness]:
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=10)
         ) as http:
-            client = Client(http, processes.url("payments"), providers)
+            commerce = suite.token("commerce", "service", ttl_seconds=6 * 3600)
+            client = Client(http, processes.url("payments"), providers, commerce)
             yield Harness(
                 suite, vhost, amqp_url, database_url, providers, processes, users, client, cluster
             )

@@ -1,9 +1,10 @@
 """The payment stream the fault tests and bench/load.py drive through the suite's processes.
 
-Payments go in as a client and Razorpay put them in: `POST /api/payments/create` (which asks
-the Razorpay contract fake for an order), the fake captures the order, and its signed
-`payment.captured` webhook is posted. The effects are counted where they really land: the
-wallet ledger's rows, the mails the SendGrid fake accepted, the pushes the FCM fake delivered.
+Payments go in as the commerce side and Razorpay put them in: `POST /api/payments/create` with
+the `service` scope (which registers the order and asks the Razorpay contract fake for one),
+the fake captures the order, and its signed `payment.captured` webhook is posted. The effects
+are counted where they really land: the wallet ledger's rows, the mails the SendGrid fake
+accepted, the pushes the FCM fake delivered.
 """
 
 from __future__ import annotations
@@ -314,12 +315,15 @@ class Client:
         http: aiohttp.ClientSession,
         payments_url: str,
         providers: Providers,
+        commerce_token: str,
         *,
         patience: float = 90.0,
     ) -> None:
         self.http = http
         self.url = payments_url
         self.providers = providers
+        # The commerce side places each order with its payment: a service-scope create.
+        self.commerce = {"Authorization": f"Bearer {commerce_token}"}
         self.patience = patience
 
     async def create(self, payment: Payment, stream: Stream) -> None:
@@ -330,8 +334,9 @@ class Client:
             "amount": AMOUNT,
             "currency": "INR",
             "gateway": "razorpay",
+            "user_id": payment.user.user_id,
         }
-        headers = {**payment.user.bearer, "Idempotency-Key": f"create-{payment.order}"}
+        headers = {**self.commerce, "Idempotency-Key": f"create-{payment.order}"}
         created = await self._post(
             "/api/payments/create",
             stream,

@@ -122,8 +122,11 @@ async def test_the_otp_and_payments_flows_log_no_secret(
                 "merchant_id": "m-1",
                 "amount": 25_000,
                 "gateway": gateway,
+                "user_id": user,
             }
-            reply = await payments.client.post("/api/payments/create", json=body, headers=bearer)
+            reply = await payments.client.post(
+                "/api/payments/create", json=body, headers=suite.bearer("commerce", "service")
+            )
             assert reply.status == 201, await reply.text()
             created.append(await reply.json())
         for payment in created:

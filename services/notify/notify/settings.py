@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from pydantic import Field, HttpUrl, SecretStr, field_validator
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, FilePath, HttpUrl, SecretStr, field_validator
 
 from rtmn_shared.settings import CommonSettings
 
+# What a Google service-account JSON key file gives, field by field.
+_SERVICE_ACCOUNT = {
+    "firebase_project_id": "project_id",
+    "firebase_client_email": "client_email",
+    "firebase_private_key": "private_key",
+    "firebase_token_uri": "token_uri",
+}
+
 
 class Settings(CommonSettings):
+    # The seed guide's template names, and Google's standard name for a credentials file.
+    other_names: ClassVar[dict[str, str]] = {
+        "EMAIL_WELCOME_TEMPLATE_ID": "sendgrid_template_welcome",
+        "EMAIL_ORDER_CONFIRMATION_TEMPLATE_ID": "sendgrid_template_order_confirmation",
+        "GOOGLE_APPLICATION_CREDENTIALS": "firebase_credentials_file",
+    }
+
     app_url: HttpUrl = HttpUrl("http://localhost:3000")
     # Where a push's deep link points in the app, e.g. rezapp://orders/<id>.
     deep_link_base: str = "rezapp://"
@@ -30,6 +49,9 @@ class Settings(CommonSettings):
     firebase_client_email: str | None = None
     firebase_private_key: SecretStr | None = None
     firebase_token_uri: HttpUrl = HttpUrl("https://oauth2.googleapis.com/token")
+    # Or the service account's JSON key file, as the seed gave it (GOOGLE_APPLICATION_CREDENTIALS
+    # is read too): it fills the values above.
+    firebase_credentials_file: FilePath | None = None
     fcm_access_token: SecretStr | None = None
     fcm_url: str | None = Field(
         default=None, description="messages:send URL with {0} for the project; for fakes"
@@ -53,3 +75,38 @@ class Settings(CommonSettings):
         if value is None:
             return None
         return SecretStr(value.get_secret_value().replace("\\n", "\n"))
+
+    @classmethod
+    def derive(cls, values: dict[str, Any]) -> dict[str, Any]:
+        path = values.get("firebase_credentials_file")
+        if path is None:
+            return values
+        account = _service_account(Path(str(path)))
+        for field, key in _SERVICE_ACCOUNT.items():
+            given = values.get(field)
+            if given is None:
+                values[field] = account[key]
+            elif field != "firebase_project_id" or str(given) != account[key]:
+                raise ValueError(
+                    f"{field.upper()} is set beside FIREBASE_CREDENTIALS_FILE, whose "
+                    f"{key} is the one read: set one"
+                )
+        return values
+
+
+def _service_account(path: Path) -> dict[str, str]:
+    """The service account's fields from its key file; what is wrong is said, never the key."""
+    where = f"FIREBASE_CREDENTIALS_FILE ({path})"
+    try:
+        account = json.loads(path.read_text())
+    except OSError as error:
+        raise ValueError(f"{where} cannot be read: {error.strerror}") from None
+    except ValueError:
+        raise ValueError(f"{where} is not JSON") from None
+    if not isinstance(account, dict) or account.get("type") != "service_account":
+        raise ValueError(f"{where} is not a service-account key file")
+    account.setdefault("token_uri", "https://oauth2.googleapis.com/token")
+    missing = [k for k in _SERVICE_ACCOUNT.values() if not isinstance(account.get(k), str)]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)}")
+    return {k: account[k] for k in _SERVICE_ACCOUNT.values()}

@@ -18,7 +18,7 @@ from notify.store import DeliveryKey
 from rtmn_shared.db import Pool
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.outcomes import Retry
-from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.infra import PG_HOST, Suite, password_of
 from rtmn_shared.testing.outage import outage_in_front_of
 from rtmn_shared.testing.plugin import Migrator
 from rtmn_shared.testing.waiting import wait_for
@@ -131,12 +131,14 @@ async def test_a_send_accepted_while_the_database_is_away_is_recorded_once_it_is
     hold = asyncio.Event()
     push = ScriptedPush(hold=hold)
     k = key(user_id)
-    async with outage_in_front_of("127.0.0.1", 5432) as outage:
+    host, port = PG_HOST.rsplit(":", 1)
+    async with outage_in_front_of(host, int(port)) as outage:
         through = await asyncpg.create_pool(
             host="127.0.0.1",
             port=outage.port,
             database=suite.database,
             user="rtmn_notify",
+            password=password_of("rtmn_notify"),  # the proxy's port is in no pgpass line
             server_settings={"search_path": "notify"},
             min_size=1,
             max_size=2,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from payments import checkout, inbound, refund_store, refunds, store, upi, webhooks
+from payments import checkout, inbound, orders, refund_store, refunds, store, upi, webhooks
 from payments.checkout import UpiPayee
 from payments.idempotency import Reply, key_of, once
 from payments.key_store import Key
@@ -67,13 +67,14 @@ def build_routes(deps: Deps) -> Routes:
     @routes.post("/api/payments/create", body=CreatePayment, response=CreatedPayment, status=201,
                  auth=USER)  # fmt: skip
     async def create_payment(call: Call) -> web.StreamResponse:
-        """Create a payment and its gateway order; Idempotency-Key honoured."""
+        """Pay an order (a service caller sets its terms); 200: its open payment; keys honoured."""
         request = await call.body(CreatePayment)
-        user = call.user.user_id
+        user, terms = orders.order_terms(call.user, request)
         reply = await checkout.create(
             _key(call, b"create " + request.model_dump_json().encode()),
             user,
             request,
+            terms,
             pool=pool,
             gateways=deps.gateways,
             limiter=deps.limiter,

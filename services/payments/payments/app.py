@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from payments import webhooks
+from payments import handlers, webhooks
 from payments.api import Deps, build_routes
 from payments.batching import Batcher
 from payments.checkout import UpiPayee
@@ -113,7 +113,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
 
 
 async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
-    """Payments consumes no events; its consumer process runs reconciliation instead."""
+    """`order.placed` into the orders table; the consumer process also runs reconciliation."""
     unit = await open_unit(settings, stack)
     gateways = await build_gateways(settings, stack)
     reconciler = Reconciler(
@@ -123,7 +123,7 @@ async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[
         batch=settings.reconcile_batch,
     )
     background(reconciler.run_forever(settings.reconcile_interval_seconds), stack)
-    return []
+    return handlers.build()
 
 
 SERVICE = Service(

@@ -9,16 +9,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from payments import key_store, store, upi
+from payments import key_store, order_store, orders, store, upi
 from payments.domain import Authorized
 from payments.idempotency import RELEASE_WITHIN_SECONDS, Reply, earlier_request
 from payments.key_store import Key
+from payments.order_store import Order
 from payments.providers.gateway import (
     Checkout,
     GatewayRejected,
     Gateways,
     GatewayUnavailable,
-    NewPayment,
     PaymentGateway,
 )
 from payments.schemas import CreatedPayment, CreatePayment, UpiLink, VerifyPayment
@@ -44,10 +44,22 @@ def new_payment_id() -> str:
     return f"pmt_{uuid.uuid4().hex}"
 
 
+# How often a create looks again when a racing one changed the order's payments under it.
+_LOOKS = 5
+
+
+def refusal(gateways: Gateways, gateway: str, amount: int, currency: str) -> str | None:
+    """What the gateway would refuse, said as our 422 instead of its 502."""
+    if gateway == "upi" and currency != "INR":
+        return "UPI payments are in INR only"
+    return gateways.of(gateway).limits.refusal(amount, currency)
+
+
 async def create(
     key: Key | None,
     user_id: str,
     request: CreatePayment,
+    terms: Order | None,
     *,
     pool: Pool,
     gateways: Gateways,
@@ -55,46 +67,75 @@ async def create(
     limit: Limit,
     payee: UpiPayee,
 ) -> Reply:
-    """Stores the payment, claiming the key in the same statement, then asks the gateway for its
-    order and records it with the key's answer. A key that made a payment already resumes it."""
-    if request.gateway == "upi" and request.currency != "INR":
-        raise Problem(422, "UPI payments are in INR only")
-    refusal = gateways.of(request.gateway).limits.refusal(request.amount, request.currency)
-    if refusal is not None:
-        raise Problem(422, refusal)
-    if key is None:
+    """Stores the payment for the order, claiming the key in the same statement, then asks the
+    gateway for its order and records it with the key's answer. A key that made a payment
+    already resumes it; an order with an open payment answers with that one (200)."""
+    if terms is not None:
+        refused = refusal(gateways, request.gateway, terms.amount, terms.currency)
+        if refused is not None:
+            raise Problem(422, refused)
+    # A service's creates are trusted; a user's are limited.
+    limited = terms is None
+    if key is None and limited:
         await limiter.check("payments-create", user_id, limit)
-    new = _new(new_payment_id(), user_id, request)
-    stored = await _stored(pool, key, new, request.gateway)
+    stored = await _stored(pool, key, user_id, request, terms)
     if isinstance(stored, Reply):
         return stored
-    payment, resumed = stored
-    if key is not None and not resumed:
-        # Only a create that makes a payment counts against the limit, never a retry or replay.
-        await _within_limit(pool, key, payment, limiter, limit)
-    return await open_order(pool, gateways, payment, payee, key, earlier_try=resumed)
+    payment, resumed, status = stored
+    if not resumed:
+        refused = refusal(gateways, payment.gateway, payment.amount, payment.currency)
+        if refused is not None:
+            await _withdraw(pool, payment, key)
+            raise Problem(422, refused)
+        if key is not None and limited:
+            # Only a create that makes a payment counts against the limit, never a retry.
+            await _within_limit(pool, key, payment, limiter, limit)
+    return await open_order(pool, gateways, payment, payee, key, earlier_try=resumed, status=status)
 
 
 async def _stored(
-    pool: Pool, key: Key | None, new: NewPayment, gateway: str
-) -> tuple[PaymentRow, bool] | Reply:
-    """The payment stored now, or (resumed: True) the one an earlier request with the key
-    made; or that request's answer, to replay."""
+    pool: Pool, key: Key | None, user_id: str, request: CreatePayment, terms: Order | None
+) -> tuple[PaymentRow, bool, int] | Reply:
+    """The payment stored now (201); or (resumed: True) the one an earlier request with the key
+    made (201), or the order's open payment (200); or an earlier request's answer, to replay."""
     async with pool.acquire() as conn:
-        while True:
-            stored = await store.insert_payment(conn, new, gateway, key)
+        for _ in range(_LOOKS):
+            payment_id = new_payment_id()
+            stored = await order_store.insert_payment(
+                conn, payment_id, user_id, request.order_id, request.gateway, terms=terms, key=key
+            )
             if stored is not None:
-                return stored, False
-            assert key is not None  # only a claimed key stops the insert
-            record = await key_store.earlier_claim(conn, key)
-            if record is None:
-                continue  # released meanwhile: claim it afresh
-            earlier = earlier_request(record, key)
-            if isinstance(earlier, Reply):
-                return earlier
-            payment = await store.get_payment(conn, earlier)
-            assert payment is not None
-            return payment, True
+                return stored, False, 201
+            if key is not None:
+                record = await key_store.earlier_claim(conn, key)
+                if record is None:
+                    continue  # released meanwhile: claim it afresh
+                if record.resource_id != payment_id:  # claimed before this request
+                    earlier = earlier_request(record, key)
+                    if isinstance(earlier, Reply):
+                        return earlier
+                    payment = await store.get_payment(conn, earlier)
+                    assert payment is not None
+                    return payment, True, 201
+            state = await order_store.state_of(conn, request.order_id)
+            open_payment = await orders.open_payment(conn, state, user_id, terms)
+            if key is not None:
+                await order_store.settle_claim(
+                    conn, key, payment_id, open_payment.id if open_payment else None
+                )
+            orders.refuse(state, user_id, terms)
+            if open_payment is not None:
+                return open_payment, True, 200
+    raise Problem(409, "the order's payments kept changing; retry", headers={"Retry-After": "1"})
+
+
+async def _withdraw(pool: Pool, payment: PaymentRow, key: Key | None) -> None:
+    await write_through_outages(
+        pool,
+        lambda conn: store.withdraw_payment(conn, payment.id, key),
+        within=RELEASE_WITHIN_SECONDS,
+        one_statement=True,
+    )
 
 
 async def _within_limit(
@@ -105,12 +146,7 @@ async def _within_limit(
     try:
         await limiter.check("payments-create", key.user_id, limit)
     except BaseException:
-        await write_through_outages(
-            pool,
-            lambda conn: store.withdraw_payment(conn, payment.id, key),
-            within=RELEASE_WITHIN_SECONDS,
-            one_statement=True,
-        )
+        await _withdraw(pool, payment, key)
         raise
 
 
@@ -135,6 +171,7 @@ async def open_order(
     key: Key | None,
     *,
     earlier_try: bool,
+    status: int = 201,
 ) -> Reply:
     """Asks the gateway for the payment's order, then records it and the key's answer at once."""
     try:
@@ -159,7 +196,7 @@ async def open_order(
         if key is None:
             kept: str | None = await store.set_gateway_order(conn, payment.id, ours)
         else:
-            kept = await store.record_order(conn, payment.id, ours, key, 201, body)
+            kept = await store.record_order(conn, payment.id, ours, key, status, body)
         if kept is None:
             raise Problem(
                 409, "a concurrent request with this Idempotency-Key withdrew the payment"
@@ -167,8 +204,8 @@ async def open_order(
         if kept != ours:  # a racing request's order was recorded first: that one is kept
             body = _created(payment, checkout, kept, payee)
             if key is not None:
-                await key_store.complete_key(conn, key, 201, body)
-    return Reply(201, body)
+                await key_store.complete_key(conn, key, status, body)
+    return Reply(status, body)
 
 
 def _created(payment: PaymentRow, checkout: Checkout, kept: str, payee: UpiPayee) -> dict[str, Any]:
@@ -223,15 +260,3 @@ async def verify(
         final = await store.get_payment(conn, payment.id)
     assert final is not None
     return final
-
-
-def _new(payment_id: str, user_id: str, request: CreatePayment) -> NewPayment:
-    return NewPayment(
-        payment_id,
-        user_id,
-        request.order_id,
-        request.order_number,
-        request.merchant_id,
-        request.amount,
-        request.currency,
-    )

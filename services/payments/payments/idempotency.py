@@ -2,7 +2,7 @@
 
 A request that failed before making anything releases its key. One that made a payment or
 refund keeps it (`resource_id`), so a retry with the key resumes that resource, never a second.
-A create claims its key in the statement that stores its payment (`store.insert_payment`);
+A create claims its key in the statement that stores its payment (`order_store.insert_payment`);
 a refund claims it first (`once`), as it decides under the payment's lock what it may make.
 """
 

@@ -17,14 +17,30 @@ Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
 class CreatePayment(BaseModel):
+    """A user names their order only; its terms (amount, currency, merchant, number, user) come
+    from `order.placed`, or from this body when the caller has the `service` scope."""
+
     model_config = ConfigDict(extra="forbid")
 
     order_id: Text = Field(min_length=1, max_length=100)
-    order_number: Text = Field(min_length=1, max_length=100)
-    merchant_id: Text = Field(min_length=1, max_length=100)
-    amount: int = Field(gt=0, le=10**12, description="integer minor units (paise)")
-    currency: Currency = "INR"
     gateway: Gateway = "razorpay"
+    # The order's terms: a `service` caller's create registers the order with them.
+    order_number: Text | None = Field(default=None, min_length=1, max_length=100)
+    merchant_id: Text | None = Field(default=None, min_length=1, max_length=100)
+    amount: int | None = Field(
+        default=None, gt=0, le=10**12, description="integer minor units (paise)"
+    )
+    currency: Currency | None = None
+    user_id: Text | None = Field(
+        default=None, min_length=1, max_length=200, description="whose order it is"
+    )
+
+    def terms(self) -> list[str]:
+        """The order's terms this body sets."""
+        return sorted(self.model_fields_set & ORDER_TERMS)
+
+
+ORDER_TERMS = frozenset({"order_number", "merchant_id", "amount", "currency", "user_id"})
 
 
 class VerifyPayment(BaseModel):

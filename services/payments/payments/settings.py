@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import AwareDatetime, Field, SecretStr, field_validator
 
 from rtmn_shared.settings import CommonSettings
@@ -11,6 +13,12 @@ PROVIDER_RETRY_DAYS = 3
 
 
 class Settings(CommonSettings):
+    # The seed guide's names for the UPI payee.
+    other_names: ClassVar[dict[str, str]] = {
+        "UPI_MERCHANT_ID": "upi_payee_vpa",
+        "UPI_MERCHANT_NAME": "upi_payee_name",
+    }
+
     razorpay_key_id: str | None = None
     razorpay_key_secret: SecretStr | None = None
     razorpay_webhook_secret: SecretStr | None = None

@@ -9,16 +9,16 @@ from typing import Any
 import asyncpg
 import orjson
 
-from payments import domain, key_store
+from payments import domain
 from payments.domain import Status
 from payments.key_store import Key
 from payments.providers.gateway import NewPayment
 from rtmn_shared.db import Connection
 from rtmn_shared.dedupe import day_of
 
-_PAYMENT = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway, status,
-    gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
-    error_description, conflict_reason, paid_at, created_at, updated_at"""
+PAYMENT_COLUMNS = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway,
+    status, gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
+    error_description, conflict_reason, paid_at, created_at, updated_at, traceparent"""
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class PaymentRow:
     paid_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    traceparent: str | None = None  # the creating request's, which its outcome's event continues
 
     @classmethod
     def of(cls, record: asyncpg.Record) -> PaymentRow:
@@ -90,46 +91,6 @@ class Delivery:
 
 
 # -- payments ---------------------------------------------------------------------------------
-
-
-async def insert_payment(
-    conn: Connection, payment: NewPayment, gateway: str, key: Key | None = None
-) -> PaymentRow | None:
-    """Stores a new payment. With a key, only if this statement claims it (fresh, or abandoned
-    by the same request), tied to the payment from the start; None when it was claimed before."""
-    values = (
-        payment.order_id,
-        payment.order_number,
-        payment.merchant_id,
-        payment.amount,
-        payment.currency,
-        gateway,
-    )
-    if key is None:
-        record = await conn.fetchrow(
-            f"""INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
-                    currency, gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                RETURNING {_PAYMENT}""",  # noqa: S608 - fixed text
-            payment.payment_id,
-            payment.user_id,
-            *values,
-        )
-    else:
-        assert key.user_id == payment.user_id  # $1 is both
-        record = await conn.fetchrow(
-            f"""WITH claimed AS ({key_store.CLAIM} RETURNING resource_id)
-                INSERT INTO payments (id, user_id, order_id, order_number, merchant_id, amount,
-                    currency, gateway)
-                SELECT resource_id, $1, $6, $7, $8, $9, $10, $11 FROM claimed
-                RETURNING {_PAYMENT}""",  # noqa: S608 - fixed text
-            key.user_id,
-            key.value,
-            key.request_hash,
-            payment.payment_id,
-            key_store.ABANDONED_AFTER_SECONDS,
-            *values,
-        )
-    return PaymentRow.of(record) if record else None
 
 
 async def set_gateway_order(conn: Connection, payment_id: str, gateway_order_id: str) -> str:
@@ -181,9 +142,9 @@ async def record_order(
     return kept
 
 
-async def withdraw_payment(conn: Connection, payment_id: str, key: Key) -> None:
-    """Undoes `insert_payment` for a create refused after it: the payment, still untouched, and
-    the key that points at it, so that a retry with the key claims it afresh."""
+async def withdraw_payment(conn: Connection, payment_id: str, key: Key | None) -> None:
+    """Undoes `order_store.insert_payment` for a create refused after it: the payment, still
+    untouched, and the key that points at it, so that a retry with the key claims it afresh."""
     await conn.execute(
         """WITH gone AS (
                DELETE FROM payments
@@ -193,8 +154,8 @@ async def withdraw_payment(conn: Connection, payment_id: str, key: Key) -> None:
            WHERE user_id = $2 AND key = $3 AND status_code IS NULL
              AND resource_id IN (SELECT id FROM gone)""",
         payment_id,
-        key.user_id,
-        key.value,
+        key.user_id if key else None,
+        key.value if key else None,
     )
 
 
@@ -203,7 +164,7 @@ async def get_payment(
 ) -> PaymentRow | None:
     suffix = " FOR UPDATE" if lock else ""
     record = await conn.fetchrow(
-        f"SELECT {_PAYMENT} FROM payments WHERE id = $1{suffix}",  # noqa: S608 - fixed text
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{suffix}",  # noqa: S608 - fixed text
         payment_id,
     )
     return PaymentRow.of(record) if record else None
@@ -211,7 +172,7 @@ async def get_payment(
 
 async def by_gateway_orders(conn: Connection, gateway_order_ids: list[str]) -> list[PaymentRow]:
     records = await conn.fetch(
-        f"SELECT {_PAYMENT} FROM payments WHERE gateway_order_id = ANY($1::text[])",  # noqa: S608
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE gateway_order_id = ANY($1::text[])",  # noqa: S608
         gateway_order_ids,
     )
     return [PaymentRow.of(r) for r in records]
@@ -222,7 +183,7 @@ async def by_gateway_order(
 ) -> PaymentRow | None:
     suffix = " FOR UPDATE" if lock else ""
     record = await conn.fetchrow(
-        f"SELECT {_PAYMENT} FROM payments WHERE gateway_order_id = $1{suffix}",  # noqa: S608
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE gateway_order_id = $1{suffix}",  # noqa: S608
         gateway_order_id,
     )
     return PaymentRow.of(record) if record else None
@@ -243,7 +204,7 @@ async def record_delivery(conn: Connection, delivery: Delivery) -> bool:
 
 async def open_payments(conn: Connection, older_than: datetime, limit: int) -> list[PaymentRow]:
     rows = await conn.fetch(
-        f"""SELECT {_PAYMENT} FROM payments
+        f"""SELECT {PAYMENT_COLUMNS} FROM payments
             WHERE status IN ('created', 'authorized') AND updated_at < $1
             ORDER BY updated_at LIMIT $2""",  # noqa: S608
         older_than,

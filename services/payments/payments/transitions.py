@@ -42,7 +42,8 @@ def decide(payment: PaymentRow, signal: Signal, delivery: Delivery | None = None
     if outcome.emit == "failed" and isinstance(signal, Failed):
         error = (signal.error_code, signal.error_description)
     data = _event(payment, outcome, paid_at, error)
-    event = CloudEvent.of(data, source=SOURCE) if data else None
+    # Whichever request brings the outcome, its event continues the payment's own trace.
+    event = CloudEvent.of(data, source=SOURCE, parent=payment.traceparent) if data else None
     return Change(payment, outcome, delivery, event, paid_at, error)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,11 +13,14 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from payments import orders
 from payments.app import SERVICE
+from payments.order_store import Order
 from payments.settings import Settings
 from rtmn_fakes.razorpay import RazorpayFake, webhook_headers
 from rtmn_fakes.stripe import StripeFake
 from rtmn_shared.db import Pool
+from rtmn_shared.events.catalogue import OrderPlaced
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService, running
 
@@ -126,26 +129,46 @@ class Api:
             orjson.loads(r["payload"])["data"] for r in rows if type is None or r["type"] == type
         ]
 
+    async def place_order(
+        self, user: str, order_id: str, *, amount: int = 50_000, currency: str = "INR"
+    ) -> None:
+        """The order as the commerce side's `order.placed` records it (the consumer's code)."""
+        order = Order(order_id, "R-1001", user, "m_42", amount, currency)
+        async with self.pool.acquire() as conn:
+            await orders.placed(conn, f"evt-{uuid.uuid4().hex}", order_placed(order))
+
     async def create(
         self,
         user: str,
         *,
         gateway: str = "razorpay",
         amount: int = 50_000,
+        currency: str = "INR",
         key: str | None = None,
         order_id: str | None = None,
+        traceparent: str | None = None,
     ) -> ClientResponse:
+        """A user's create for an order placed first (as `order.placed` would have)."""
+        order_id = order_id or f"ord_{uuid.uuid4().hex[:8]}"
+        await self.place_order(user, order_id, amount=amount, currency=currency)
+        return await self.pay(user, order_id, gateway=gateway, key=key, traceparent=traceparent)
+
+    async def pay(
+        self,
+        user: str,
+        order_id: str,
+        *,
+        gateway: str = "razorpay",
+        key: str | None = None,
+        traceparent: str | None = None,
+    ) -> ClientResponse:
+        """A user's create: the order's id only."""
         headers = self.suite.bearer(user)
         if key is not None:
             headers["Idempotency-Key"] = key
-        body = {
-            "order_id": order_id or f"ord_{uuid.uuid4().hex[:8]}",
-            "order_number": "R-1001",
-            "merchant_id": "m_42",
-            "amount": amount,
-            "currency": "INR",
-            "gateway": gateway,
-        }
+        if traceparent is not None:
+            headers["traceparent"] = traceparent
+        body = {"order_id": order_id, "gateway": gateway}
         return await self.client.post("/api/payments/create", json=body, headers=headers)
 
     async def created(self, user: str, **options: Any) -> dict[str, Any]:
@@ -154,14 +177,14 @@ class Api:
         body: dict[str, Any] = await response.json()
         return body
 
-    async def paid(self, user: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    async def paid(self, user: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """A payment created here and paid at Razorpay; its webhook is the test's to send."""
-        created = await self.created(user)
+        created = await self.created(user, **options)
         return created, self.razorpay.capture(created["gateway_order_id"])
 
-    async def captured(self, user: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    async def captured(self, user: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """A payment created here, paid at Razorpay and captured by its signed webhook."""
-        created, paid = await self.paid(user)
+        created, paid = await self.paid(user, **options)
         webhook = self.razorpay.build_webhook("payment.captured", payment_id=paid["id"])
         assert (await self.razorpay_webhook(webhook)).status == 200
         return created, paid
@@ -207,6 +230,17 @@ class Api:
         )
 
 
+def order_placed(order: Order) -> OrderPlaced:
+    return OrderPlaced(
+        order_id=order.order_id,
+        order_number=order.order_number,
+        user_id=order.user_id,
+        merchant_id=order.merchant_id,
+        amount=order.amount,
+        currency=order.currency,
+    )
+
+
 @pytest.fixture
 def api(
     client: TestClient,  # type: ignore[type-arg]
@@ -216,6 +250,20 @@ def api(
     stripe: StripeFake,
 ) -> Api:
     return Api(client, suite, pool, razorpay, stripe)
+
+
+@pytest.fixture
+def api_for(
+    suite: Suite, razorpay: RazorpayFake, stripe: StripeFake
+) -> Callable[[RunningService], Api]:
+    """The same calls on a service the test started itself (another database, other settings)."""
+    return lambda service: Api(service.client, suite, service.pool, razorpay, stripe)
+
+
+@pytest.fixture
+def make_settings(razorpay: RazorpayFake, stripe: StripeFake) -> Callable[..., Settings]:
+    """The tests' settings, from the environment as it is when called, with `changes`."""
+    return lambda **changes: settings_for(razorpay, stripe, **changes)
 
 
 @pytest.fixture

@@ -10,19 +10,15 @@ from rtmn_shared.db import Pool
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
-BODY = {
-    "order_id": "ord_abandoned",
-    "order_number": "R-1001",
-    "merchant_id": "m_42",
-    "amount": 50_000,
-    "currency": "INR",
-    "gateway": "razorpay",
-}
+
+def order_of(user: str) -> str:
+    return f"ord_abandoned_{user}"
 
 
 async def leave_a_claim(pool: Pool, user: str, key: str, age_seconds: float) -> None:
     """What a request that died with the database leaves: a claim with nothing made."""
-    digest = hashlib.sha256(b"create " + CreatePayment(**BODY).model_dump_json().encode())
+    body = CreatePayment(order_id=order_of(user), gateway="razorpay")
+    digest = hashlib.sha256(b"create " + body.model_dump_json().encode())
     await pool.execute(
         "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) "
         "VALUES ($1, $2, $3, now() - make_interval(secs => $4))",
@@ -38,7 +34,7 @@ async def test_a_claim_abandoned_long_ago_is_taken_over_by_the_same_request(
 ) -> None:
     await leave_a_claim(pool, user, "died-with-the-db", age_seconds=600)
 
-    response = await api.create(user, key="died-with-the-db", order_id=BODY["order_id"])
+    response = await api.create(user, key="died-with-the-db", order_id=order_of(user))
 
     assert response.status == 201, await response.text()
     payment_id = (await response.json())["payment_id"]
@@ -53,7 +49,7 @@ async def test_a_claim_abandoned_long_ago_is_taken_over_by_the_same_request(
 async def test_a_recent_claim_is_still_in_progress(api: Api, pool: Pool, user: str) -> None:
     await leave_a_claim(pool, user, "still-running", age_seconds=1)
 
-    response = await api.create(user, key="still-running", order_id=BODY["order_id"])
+    response = await api.create(user, key="still-running", order_id=order_of(user))
 
     assert response.status == 409
     assert await pool.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +51,23 @@ async def test_captured_webhook_captures_and_emits_payment_success(
     )
     assert (event["amount"], event["currency"], event["gateway"]) == (50_000, "INR", "razorpay")
     assert event["gateway_payment_id"] == paid["id"]
+
+
+async def test_the_captures_event_continues_the_trace_of_the_create_not_of_the_webhook(
+    api: Api, razorpay: RazorpayFake, pool: Pool, user: str
+) -> None:
+    trace_id = uuid.uuid4().hex
+    created = await api.created(user, traceparent=f"00-{trace_id}-00f067aa0ba902b7-01")
+    paid = razorpay.capture(created["gateway_order_id"])
+
+    await api.razorpay_webhook(razorpay.build_webhook("payment.captured", payment_id=paid["id"]))
+
+    traceparent = await pool.fetchval(
+        "SELECT payload->>'traceparent' FROM outbox WHERE subject = $1 AND type = $2",
+        created["payment_id"],
+        "payment.success",
+    )
+    assert traceparent.split("-")[1] == trace_id
 
 
 async def test_fifty_identical_concurrent_webhooks_capture_once(

@@ -27,9 +27,10 @@ async def test_sandbox_gateways_take_orders_but_never_confirm_them(
         ready = await (await client.get("/readyz")).json()
         created = await client.post(
             "/api/payments/create",
-            json={"order_id": "o1", "order_number": "R1", "merchant_id": "m1", "amount": 1_000},
-            headers=api.suite.bearer(user),
-        )
+            json={"order_id": f"o1_{user}", "order_number": "R1", "merchant_id": "m1",
+                  "amount": 1_000, "user_id": user},
+            headers=api.suite.bearer("commerce", "service"),
+        )  # fmt: skip
         verify = await client.post(
             "/api/payments/verify",
             json={"razorpay_order_id": "x", "razorpay_payment_id": "y", "razorpay_signature": "z"},

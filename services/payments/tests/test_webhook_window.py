@@ -21,9 +21,8 @@ from rtmn_fakes.stripe import StripeFake, build_event, sign_stripe_webhook
 from rtmn_shared.dedupe import DedupeWindow
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.partitions import keep_partitions, partitions_of
-from rtmn_shared.provision import provision
 from rtmn_shared.suite import ServiceInfo
-from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.infra import Suite, provision_for_tests
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 Conn = asyncpg.Connection  # type: ignore[type-arg]
@@ -101,7 +100,7 @@ def test_a_window_shorter_than_stripes_retries_stops_start_up(api: Api) -> None:
 @pytest.fixture
 async def legacy(suite: Suite, admin: Conn) -> AsyncIterator[Conn]:
     """A schema with payments' tables as they were before webhook_deliveries had days."""
-    await provision(ADMIN_DSN, suite.database, [LEGACY])
+    await provision_for_tests(suite.database, [LEGACY])
     await admin.execute("DROP SCHEMA IF EXISTS paydays CASCADE")
     await admin.execute("CREATE SCHEMA paydays AUTHORIZATION rtmn_paydays")
     conn = await asyncpg.connect(

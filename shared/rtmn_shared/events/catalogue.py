@@ -5,6 +5,7 @@ A type may gain optional fields; a breaking change is a new type (`payment.succe
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import AwareDatetime, EmailStr, Field, HttpUrl
@@ -58,6 +59,23 @@ class PaymentRefunded(EventData):
     refunded_total: Minor = Field(gt=0, description="all processed refunds of the payment so far")
     currency: Currency
     full: bool
+
+
+class OrderPlaced(EventData):
+    """Produced outside the suite (commerce): the only source of a user's payment amount."""
+
+    type = "order.placed"
+    subject_field = "order_id"
+
+    order_id: str = Field(min_length=1, max_length=100)
+    order_number: str = Field(min_length=1, max_length=100)
+    user_id: str = Field(min_length=1)
+    merchant_id: str = Field(min_length=1, max_length=100)
+    amount: Minor = Field(gt=0, le=10**12)
+    currency: Currency
+    items_summary: str | None = Field(default=None, description="e.g. '2 items: ...'")
+    estimated_delivery: date | None = None
+    tracking_url: HttpUrl | None = None
 
 
 class _WalletEntry(EventData):
@@ -153,6 +171,7 @@ CATALOGUE: dict[str, type[EventData]] = {
         PaymentSuccess,
         PaymentFailed,
         PaymentRefunded,
+        OrderPlaced,
         WalletCredited,
         WalletDebited,
         UserRegistered,

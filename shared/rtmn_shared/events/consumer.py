@@ -25,6 +25,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
+from rtmn_shared import tracing
 from rtmn_shared.db import Connection, Pool
 from rtmn_shared.events.acks import Acks
 from rtmn_shared.events.catalogue import CATALOGUE
@@ -287,7 +288,7 @@ class ConsumerRunner:
         """Applies one delivery, then acks it, schedules its retry or dead-letters it."""
         message, headers, attempt = received.message, received.headers, received.attempt
         retry_delays_ms = group.handler.retry_delays_ms
-        with _event_context(received.event):
+        with _event_context(received.event, group.names.main):
             try:
                 outcome = await self._apply(group, received)
             except GiveUp as error:
@@ -327,7 +328,7 @@ class ConsumerRunner:
                     outcomes.append("duplicate")
                     continue
                 fresh.discard(received.event.id)
-                with _event_context(received.event):
+                with _event_context(received.event, group.names.main):
                     await group.handler.apply(_delivery(received, conn))
                 outcomes.append("applied")
             return outcomes
@@ -402,6 +403,8 @@ class ConsumerRunner:
                 await group.acks.reject(_tag(message), requeue=True)
             return
         EVENTS_CONSUMED.labels(group.names.main, outcome).inc()
+        if tracing.spans is not None:
+            tracing.spans.failed(outcome, error)
         group.acks.ack(_tag(message))
 
 
@@ -451,15 +454,22 @@ def _delivery(received: _Received, conn: Connection | None) -> Delivery:
 
 
 @contextlib.contextmanager
-def _event_context(event: CloudEvent) -> Iterator[None]:
-    """Log lines name the event and continue its trace while it is handled."""
+def _event_context(event: CloudEvent, queue: str) -> Iterator[None]:
+    """Log lines name the event and continue its trace while it is handled; with traces
+    exported, in a consumer span."""
     event_token = event_id_var.set(str(event.id))
-    trace_token = current_traceparent.set(continue_trace(event.traceparent))
     try:
-        yield
+        if tracing.spans is None:
+            trace_token = current_traceparent.set(continue_trace(event.traceparent))
+            try:
+                yield
+            finally:
+                current_traceparent.reset(trace_token)
+        else:
+            with tracing.spans.processing(queue, event):
+                yield
     finally:
         event_id_var.reset(event_token)
-        current_traceparent.reset(trace_token)
 
 
 def parse(body: bytes) -> tuple[CloudEvent, EventData]:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from rtmn_shared.tracing import current_traceparent, new_traceparent
+from rtmn_shared.tracing import event_traceparent
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -43,17 +43,25 @@ class CloudEvent(BaseModel):
     data: dict[str, Any]
 
     @classmethod
-    def of(cls, data: EventData, *, source: str, event_id: uuid.UUID | None = None) -> CloudEvent:
-        """Wraps event data, carrying the current trace forward as a child span."""
-        incoming = current_traceparent.get()
+    def of(
+        cls,
+        data: EventData,
+        *,
+        source: str,
+        event_id: uuid.UUID | None = None,
+        parent: str | None = None,
+    ) -> CloudEvent:
+        """Wraps event data, carrying the current trace forward as a child span, or the trace of
+        `parent` (a traceparent) when given."""
+        event_id, subject = event_id or uuid.uuid4(), data.subject()
         return cls(
-            id=event_id or uuid.uuid4(),
+            id=event_id,
             # Set, not defaulted: consumers deduplicate by the day of a time the producer gave.
             time=datetime.now(UTC),
             source=source,
             type=data.type,
-            subject=data.subject(),
-            traceparent=new_traceparent(incoming[3:35]) if incoming else new_traceparent(),
+            subject=subject,
+            traceparent=event_traceparent(data.type, event_id, subject, parent),
             data=data.model_dump(mode="json"),
         )
 

@@ -23,6 +23,7 @@ import aiormq
 import asyncpg
 from aio_pika.abc import AbstractConnection
 
+from rtmn_shared import tracing
 from rtmn_shared.db import FAILURES, Pool
 from rtmn_shared.dedupe import DEFAULT_WINDOW, DedupeWindow
 from rtmn_shared.events.topology import declare_exchange, event_message
@@ -172,6 +173,9 @@ class OutboxRelay:
             )
             for row, message in ((row, _message(row)) for row in rows)
         ]
+        if tracing.spans is not None:
+            for row, task in zip(rows, publishing, strict=True):
+                tracing.spans.sending(row.type, row.event_id, row.payload, task)
         done, late = await asyncio.wait(publishing, timeout=self.publish_timeout)
         for task in late:
             task.cancel()

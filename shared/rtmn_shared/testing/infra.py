@@ -7,16 +7,42 @@ import os
 import secrets
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
 from redis.asyncio import Redis
 
 from rtmn_shared.cli.token import generate_keypair, mint
+from rtmn_shared.pgadmin import PassFile, admin_url
 from rtmn_shared.provision import drop_database, provision
-from rtmn_shared.suite import SERVICES
+from rtmn_shared.suite import SERVICES, ServiceInfo
 
 PG_HOST = os.environ.get("RTMN_TEST_PG", "127.0.0.1:5432")
-ADMIN_DSN = os.environ.get("RTMN_TEST_ADMIN_DSN", f"postgresql://postgres@{PG_HOST}/postgres")
+# The passwords `make` keeps (rtmn_shared/pgadmin.py), also for a test run started by hand.
+_KEPT = Path(__file__).resolve().parents[3] / ".run" / "pgpass"
+if "PGPASSFILE" not in os.environ and _KEPT.exists():
+    os.environ["PGPASSFILE"] = str(_KEPT)
+_host, _port = PG_HOST.rsplit(":", 1)
+PASSFILE = PassFile.from_environment(int(_port))
+ADMIN_DSN = os.environ.get(
+    "RTMN_TEST_ADMIN_DSN",
+    admin_url(_host, int(_port)) if PASSFILE else f"postgresql://postgres@{PG_HOST}/postgres",
+)
+
+
+def password_of(role: str) -> str | None:
+    """The role's password, for a connection the pgpass file cannot match (another port)."""
+    return PASSFILE.ensure([role])[role] if PASSFILE is not None else None
+
+
+async def provision_for_tests(database: str, services: list[ServiceInfo]) -> None:
+    """`provision` as `rtmn-db init` does it: each role with its password from the pgpass file,
+    where there is one (a server that trusts TCP logins needs none)."""
+    roles = [role for s in services for role in (s.owner, s.role)]
+    passwords = PASSFILE.ensure(roles) if PASSFILE is not None else None
+    await provision(ADMIN_DSN, database, services, passwords)
+
+
 REDIS_BASE = os.environ.get("RTMN_TEST_REDIS", "redis://127.0.0.1:6379")
 # Redis has no throwaway databases: a run claims a free numbered one (0 stays `make run`'s).
 REDIS_DBS = range(1, 12)
@@ -75,7 +101,7 @@ class Suite:
         return {"Authorization": f"Bearer {self.token(subject, scopes)}"}
 
     async def create(self) -> None:
-        await provision(ADMIN_DSN, self.database, list(SERVICES.values()))
+        await provision_for_tests(self.database, list(SERVICES.values()))
         rabbitmqctl("add_vhost", self.vhost)
         rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
         self.redis_db = await self._claim_redis_db()

@@ -52,13 +52,14 @@ Migrator = Callable[[str, Path], Awaitable[Pool]]
 
 @pytest.fixture(scope="session")
 async def service_pool(suite: Suite) -> AsyncIterator[Migrator]:
-    """`await service_pool("wallet", MIGRATIONS)`: migrates that schema once, returns its pool."""
+    """`await service_pool("wallet", MIGRATIONS)`: migrates that schema once (as its owner),
+    returns a pool of its runtime role."""
     pools: dict[str, Pool] = {}
 
     async def get(name: str, migrations: Path) -> Pool:
         if name not in pools:
             info = SERVICES[name]
-            conn = await asyncpg.connect(suite.database_url, user=info.role)
+            conn = await asyncpg.connect(suite.database_url, user=info.owner)
             try:
                 await migrate(conn, info.schema, discover(migrations))
             finally:
