@@ -32,6 +32,7 @@ from rtmn_fakes.mixpanel import MixpanelFake
 from rtmn_shared.events.catalogue import CATALOGUE
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.publishers import AnyPublisher
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
 from rtmn_shared.testing.infra import AMQP_BASE, rabbitmqctl
 from rtmn_shared.testing.waiting import wait_for
@@ -102,7 +103,14 @@ async def run(mode: str, amqp_url: str, fake: MixpanelFake, count: int) -> dict[
         )
         await publish(exchange, events(count))
 
-        runner = ConsumerRunner(service=group, pool=None, amqp_url=amqp_url, handlers=[handler])
+        # Batching is measured here, not who may publish (bench/events.py runs the check).
+        runner = ConsumerRunner(
+            service=group,
+            pool=None,
+            amqp_url=amqp_url,
+            handlers=[handler],
+            publishers=AnyPublisher(),
+        )
         started = time.perf_counter()
         consuming = asyncio.create_task(runner.run())
         await wait_for(lambda: len(fake.events) >= count, timeout=600, interval=0.005)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -30,6 +31,7 @@ from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outbox import Outbox, OutboxRow
+from rtmn_shared.events.publishers import Logins
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.migrations import Migration, discover, migrate
@@ -114,8 +116,14 @@ def handler() -> Handler:
 async def consume(database_url: str, amqp_url: str) -> None:
     """The consumer process: runs until killed."""
     pool = await open_pool(database_url)
+    # With the publisher check, as a service's consumers run (one set lookup a delivery).
     runner = ConsumerRunner(
-        service="bench", pool=pool, amqp_url=amqp_url, handlers=[handler()], prefetch=PREFETCH
+        service="bench",
+        pool=pool,
+        amqp_url=amqp_url,
+        handlers=[handler()],
+        prefetch=PREFETCH,
+        logins=Logins(os.environ["SERVICE_USER_PREFIX"]),
     )
     running = asyncio.ensure_future(runner.run())
     await runner.ready.wait()
@@ -151,6 +159,7 @@ async def start_consumer(suite: Suite) -> asyncio.subprocess.Process:
         suite.database_url,
         suite.amqp_url,
         stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "SERVICE_USER_PREFIX": suite.logins.prefix},
     )
     assert consumer.stdout is not None
     await consumer.stdout.readline()  # "ready"
@@ -180,7 +189,7 @@ async def measure(suite: Suite, quick: bool) -> dict[str, float]:
         return OutboxRelay(
             service="bench",
             pool=pool,
-            amqp_url=suite.amqp_url,
+            amqp_url=suite.amqp_url_as("payments"),  # as payments' relay: the events' producer
             connect_db=lambda: asyncpg.connect(suite.database_url, user=BENCH.role),
         )
 

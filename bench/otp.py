@@ -59,6 +59,7 @@ class BenchSender:
     """Stands in for the SMS provider: the code goes to Redis for the bench client to read."""
 
     name = "bench"
+    channels = frozenset({"sms"})
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis

@@ -30,8 +30,10 @@ import orjson
 from rtmn_shared.cli.token import mint
 from rtmn_shared.events.catalogue import OrderPlaced, UserRegistered
 from rtmn_shared.events.envelope import CloudEvent, EventData
+from rtmn_shared.events.publishers import login_of
 from rtmn_shared.events.topology import event_message
 from rtmn_shared.money import Money
+from rtmn_shared.settings import service_logins
 from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
@@ -116,21 +118,29 @@ async def publish(amqp_url: str, data: EventData) -> None:
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)
-        await exchange.publish(
-            event_message(event.to_json(), message_id=str(event.id), type=event.type),
-            routing_key=event.type,
+        message = event_message(
+            event.to_json(), message_id=str(event.id), type=event.type, user_id=login_of(amqp_url)
         )
+        await exchange.publish(message, routing_key=event.type)
     finally:
         await connection.close()
 
 
-async def story(suite: Suite, amqp_url: str, secret: str) -> None:
+def producer_url(name: str) -> str:
+    """The broker as the outside producer the demo plays (`accounts`: user.registered,
+    `commerce`: order.placed), with <NAME>_AMQP_PASSWORD; else AMQP_URL as given."""
+    return service_logins(name).get("amqp_url") or os.environ.get(
+        "AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"
+    )
+
+
+async def story(suite: Suite, secret: str) -> None:
     line = Timeline()
     user_id = f"demo-{uuid.uuid4().hex[:8]}"
     user = suite.auth(user_id)
 
     await publish(
-        amqp_url,
+        producer_url("accounts"),
         UserRegistered(
             user_id=user_id,
             email=f"{user_id}@example.com",
@@ -150,7 +160,7 @@ async def story(suite: Suite, amqp_url: str, secret: str) -> None:
 
     order = f"ORD-{uuid.uuid4().hex[:6].upper()}"
     await publish(
-        amqp_url,
+        producer_url("commerce"),
         OrderPlaced(
             order_id=order,
             order_number=order,
@@ -306,9 +316,8 @@ async def main() -> None:
     secret = os.environ.get("RAZORPAY_WEBHOOK_SECRET")
     if not secret:
         sys.exit("demo: RAZORPAY_WEBHOOK_SECRET is not set (run `make run` first)")
-    amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        await story(Suite(http, args.gateway, args.key.read_text()), amqp_url, secret)
+        await story(Suite(http, args.gateway, args.key.read_text()), secret)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,17 @@ default RAZORPAY_WEBHOOK_SECRET "dev-$(secret)"
 default MEDIA_LOCAL_DIR "$PWD/.run/media"
 default MEDIA_PUBLIC_URL "http://127.0.0.1:8080"
 default LOG_LEVEL "INFO"
+# One broker login per service (and for the outside producers the demo plays, and rtmn-dlq), one
+# Redis user per service: `make db` (rtmn-db init) creates them with these passwords, and each
+# service logs in with its own (rtmn_shared/settings.py, service_logins).
+for name in payments otp notify media geo wallet analytics; do
+  upper=$(echo "$name" | tr a-z A-Z)
+  default "${upper}_AMQP_PASSWORD" "$(secret)"
+  default "${upper}_REDIS_PASSWORD" "$(secret)"
+done
+for name in accounts commerce ops; do
+  default "$(echo "$name" | tr a-z A-Z)_AMQP_PASSWORD" "$(secret)"
+done
 mv "$env_file.tmp" "$env_file"
 chmod 600 "$env_file"
 echo "dev-env: wrote $env_file (a token: .venv/bin/rtmn-token mint --key .run/keys/jwt-private.pem --sub user-1)"

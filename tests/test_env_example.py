@@ -9,14 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from rtmn_shared.access import principals
 from rtmn_shared.service import Service
 from rtmn_shared.suite import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
-# Read by `rtmn-db init`, not by a service's settings.
+# Read by `rtmn-db init`, or turned into the URLs' logins (settings.service_logins), not by a
+# service's settings fields.
 PROVISIONING = {
     "DATABASE_ADMIN_URL",
+    "RABBITMQ_MANAGEMENT_URL",
+    "REDIS_ADMIN_URL",
+    "AMQP_PASSWORD",
+    "REDIS_PASSWORD",
     *(f"{name.upper()}_DB_{kind}PASSWORD" for name in SERVICES for kind in ("", "MIGRATION_")),
+    *(f"{name.upper()}_REDIS_PASSWORD" for name in SERVICES),
+    *(f"{name.upper()}_AMQP_PASSWORD" for name in principals()),
 }
 # Read by the OpenTelemetry SDK when traces are exported (rtmn_shared/otel), not by settings.
 OPENTELEMETRY = {
@@ -32,7 +40,7 @@ OPENTELEMETRY = {
 def documented() -> set[str]:
     text = (ROOT / ".env.example").read_text()
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE)) | set(
-        re.findall(r"\b([A-Z][A-Z0-9_]+_DB_(?:MIGRATION_)?PASSWORD)=", text)
+        re.findall(r"\b([A-Z][A-Z0-9_]+_(?:DB|DB_MIGRATION|AMQP|REDIS)_PASSWORD)=", text)
     )
 
 

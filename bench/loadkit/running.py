@@ -31,7 +31,8 @@ class Running:
     async def register_users(self) -> list[User]:
         """Through the gateway, as clients register their devices."""
         suite, url = self.suite, self.gateway.url
-        return await register_users(suite, suite.amqp_url, url, suite.database_url, USERS)
+        accounts = suite.amqp_url_as("accounts")  # the producer of user.registered
+        return await register_users(suite, accounts, url, suite.database_url, USERS)
 
 
 def environ(suite: Suite, fakes: Fakes) -> dict[str, str]:

@@ -26,7 +26,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "shared"))
 
-from rtmn_shared.suite import SERVICES  # noqa: E402 - after the path to the source tree
+from rtmn_shared import access  # noqa: E402 - after the path to the source tree
+from rtmn_shared.suite import EXCHANGE, SERVICES  # noqa: E402
 
 HERE = ROOT / "deploy" / "k8s"
 BASE = HERE / "base"
@@ -173,9 +174,15 @@ def env_from(spec: Spec) -> list[Obj]:
     return sources
 
 
-def amqp_env() -> list[Obj]:
-    """AMQP_URL from the user the RabbitMQ Cluster Operator generates for cluster `rabbitmq`."""
-    secret = "rabbitmq-default-user"  # noqa: S105 - a Secret's name
+def amqp_secret(name: str) -> str:
+    """The Secret holding principal `name`'s broker login (username rtmn_<name>, password)."""
+    return f"rtmn-{name}-amqp"
+
+
+def amqp_env(name: str) -> list[Obj]:
+    """AMQP_URL as the service's own broker login (never the cluster's default administrator):
+    the Messaging Topology Operator makes that user from the same Secret (broker_logins)."""
+    secret = amqp_secret(name)
     return [
         {
             "name": "RABBITMQ_USERNAME",
@@ -257,7 +264,7 @@ def api_deployment(spec: Spec) -> Obj:
         "args": ["api"],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "envFrom": env_from(spec),
-        "env": amqp_env(),
+        "env": amqp_env(spec.name),
         "resources": resources(spec.api_resources),
         "securityContext": CONTAINER_SECURITY,
         # Alive: the process answers. Ready: its database, broker and cache answer too.
@@ -290,7 +297,7 @@ def worker_deployment(spec: Spec) -> Obj:
         "args": ["worker"],
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "envFrom": env_from(spec),
-        "env": [*amqp_env(), {"name": "METRICS_PORT", "value": str(METRICS_PORT)}],
+        "env": [*amqp_env(spec.name), {"name": "METRICS_PORT", "value": str(METRICS_PORT)}],
         "resources": resources(spec.worker_resources),
         "securityContext": CONTAINER_SECURITY,
         # Served by the worker's event loop: alive while the loop answers within the timeout,
@@ -400,7 +407,7 @@ def migrate_container(spec: Spec) -> Obj:
         # DB_MIGRATION_PASSWORD, the schema owner's, is in a Secret of its own that only the
         # migrations read: the runtime pods never hold it.
         "envFrom": [*env_from(spec), {"secretRef": {"name": f"rtmn-{spec.name}-migrate"}}],
-        "env": amqp_env(),
+        "env": amqp_env(spec.name),
         "resources": resources(("50m", "128Mi", "500m", "256Mi")),
         "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [TMP_MOUNT],
@@ -439,8 +446,9 @@ def db_init_job() -> Obj:
         "command": ["rtmn-db", "init"],
         "envFrom": [
             {"configMapRef": {"name": "rtmn-config"}},
-            # DATABASE_ADMIN_URL, <SERVICE>_DB_PASSWORD and <SERVICE>_DB_MIGRATION_PASSWORD
-            # for each service; not committed.
+            # DATABASE_ADMIN_URL, <SERVICE>_DB_PASSWORD and <SERVICE>_DB_MIGRATION_PASSWORD for
+            # each service, REDIS_ADMIN_URL and <SERVICE>_REDIS_PASSWORD for their Redis users;
+            # not committed.
             {"secretRef": {"name": "rtmn-db-admin"}},
         ],
         "resources": resources(("50m", "128Mi", "500m", "256Mi")),
@@ -521,6 +529,61 @@ def gateway_objects() -> list[Obj]:
         hpa("gateway", "gateway"),
         pdb("gateway", "api", "gateway"),
     ]
+
+
+def broker_logins() -> list[Obj]:
+    """One broker user per principal with the permissions rtmn_shared/access.py derives from the
+    topology and the catalogue, through the RabbitMQ Messaging Topology Operator. Each User
+    imports its username and password from a Secret that is not committed (secrets.example)."""
+    cluster = {"name": "rabbitmq"}
+    objects: list[Obj] = []
+    for name in access.principals():
+        grant = access.broker_grant(name)
+        meta = {"name": f"rtmn-{name}", "labels": labels(name, "broker-login")}
+        user_ref = {"name": f"rtmn-{name}"}
+        objects += [
+            {
+                "apiVersion": "rabbitmq.com/v1beta1",
+                "kind": "User",
+                "metadata": meta,
+                "spec": {
+                    "rabbitmqClusterReference": cluster,
+                    "tags": [],
+                    "importCredentialsSecret": {"name": amqp_secret(name)},
+                },
+            },
+            {
+                "apiVersion": "rabbitmq.com/v1beta1",
+                "kind": "Permission",
+                "metadata": meta,
+                "spec": {
+                    "rabbitmqClusterReference": cluster,
+                    "vhost": "/",
+                    "userReference": user_ref,
+                    "permissions": {
+                        "configure": grant.configure,
+                        "write": grant.write,
+                        "read": grant.read,
+                    },
+                },
+            },
+            {
+                "apiVersion": "rabbitmq.com/v1beta1",
+                "kind": "TopicPermission",
+                "metadata": meta,
+                "spec": {
+                    "rabbitmqClusterReference": cluster,
+                    "vhost": "/",
+                    "userReference": user_ref,
+                    "permissions": {
+                        "exchange": EXCHANGE,
+                        "write": grant.publishes,
+                        "read": grant.binds,
+                    },
+                },
+            },
+        ]
+    return objects
 
 
 def rabbitmq() -> Obj:
@@ -726,6 +789,7 @@ def base_kustomization() -> Obj:
         "labels": [{"pairs": {"app.kubernetes.io/part-of": PART_OF}}],
         "resources": [
             "rabbitmq.yaml",
+            "broker-logins.yaml",
             "db-init.yaml",
             *[f"{spec.name}.yaml" for spec in SPECS],
             "gateway.yaml",
@@ -753,6 +817,7 @@ def render() -> dict[Path, str]:
     files: dict[Path, str] = {
         BASE / "kustomization.yaml": HEADER + yaml.safe_dump(base_kustomization(), sort_keys=False),
         BASE / "rabbitmq.yaml": dump([rabbitmq()]),
+        BASE / "broker-logins.yaml": dump(broker_logins()),
         BASE / "db-init.yaml": dump([db_init_job()]),
         BASE / "gateway.yaml": dump(gateway_objects()),
         BASE / "gateway" / "nginx.conf": (GATEWAY_SOURCE / "nginx.conf").read_text(),

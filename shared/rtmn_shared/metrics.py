@@ -24,6 +24,11 @@ EVENTS_CONSUMED = Counter(
     ["queue", "outcome"],
 )
 CONSUMED_OUTCOMES = ("applied", "duplicate", "retried", "dead_lettered")
+EVENTS_REFUSED = Counter(
+    "rtmn_events_refused_total",
+    "Deliveries dead-lettered because their publisher is not a producer of their type",
+    ["queue", "type"],
+)
 OUTBOX_LAG = Gauge(
     "rtmn_outbox_lag_seconds", "Age of the oldest unsent outbox row (0 when drained)", ["service"]
 )

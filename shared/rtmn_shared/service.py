@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 from rtmn_shared import db
 from rtmn_shared.events.consumer import ConsumerRunner, Handler
 from rtmn_shared.events.inbox import Inbox, check_window
+from rtmn_shared.events.publishers import Logins
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.events.wakeup import RelayWakeup, UnitOfWork
 from rtmn_shared.logs import configure_logging, redact_url
@@ -44,6 +45,7 @@ from rtmn_shared.settings import (
     SettingsError,
     load_settings,
     secret_settings,
+    service_logins,
     set_in_environment,
 )
 from rtmn_shared.suite import SERVICES, ServiceInfo
@@ -120,8 +122,9 @@ async def load_service_settings(service: Service[S]) -> tuple[S, list[str]]:
     leaves unset from the service's sealed store: the environment wins, so local runs and tests
     keep using variables. Returns the settings and the names that came from the store."""
     given = set_in_environment(service.settings)
+    logins = service_logins(service.name)  # its own broker and Redis users, where configured
     if "secrets_keys" not in given:
-        return load_settings(service.settings), []
+        return load_settings(service.settings, **logins), []
     common = load_settings(CommonSettings)
     ring = common.key_ring()  # a malformed ring stops start-up even when nothing needs it
     assert ring is not None
@@ -136,7 +139,7 @@ async def load_service_settings(service: Service[S]) -> tuple[S, list[str]]:
             if stored:  # the table exists and this process runs with what it holds
                 await store.export_ages(service.name)
     values = {declared[name]: value for name, value in stored.items()}
-    return load_settings(service.settings, **values), sorted(stored)
+    return load_settings(service.settings, **values, **logins), sorted(stored)
 
 
 async def read_stored(store: SecretStore, names: Sequence[str]) -> dict[str, str]:
@@ -245,6 +248,7 @@ async def run_consumers(service: Service[S], settings: S, probes: RoleProbes) ->
             prefetch=settings.amqp_prefetch,
             after_commit=open_unit_of_work(service.info, settings, pool, stack).wake,
             inbox=Inbox(settings.dedupe_window()),
+            logins=Logins(settings.service_user_prefix),
         )
         probes.register("consumers", consumers_ready(runner))
         await runner.run()

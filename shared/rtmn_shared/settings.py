@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
@@ -52,6 +54,8 @@ class CommonSettings(BaseSettings):
     redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
     amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@localhost:5672/")
     amqp_prefetch: int = Field(default=64, ge=1, le=1000)
+    # Each service logs in to the broker and Redis as `<prefix><service>` (service_logins()).
+    service_user_prefix: str = Field(default="rtmn_", pattern=r"^[a-z0-9_]*$")
     jwt_public_key: Pem | None = Field(
         default=None, min_length=32, description="PEM public key that verifies bearer JWTs"
     )
@@ -162,6 +166,37 @@ def load_settings(cls: type[SettingsT], **values: Any) -> SettingsT:
         return cls(**values)
     except ValidationError as error:
         raise SettingsError(describe(error)) from None
+
+
+def service_logins(
+    service: str, environ: Mapping[str, str] = os.environ, **urls: str
+) -> dict[str, str]:
+    """AMQP_URL and REDIS_URL as the service's own login, for each of them whose password is set:
+    AMQP_PASSWORD / REDIS_PASSWORD, or <SERVICE>_AMQP_PASSWORD / <SERVICE>_REDIS_PASSWORD where one
+    environment serves every service (`make run`, the tests). Without one the URL is used as
+    given, so a deployment may also put the whole login in the URL. `urls` (amqp_url=,
+    redis_url=) replace the environment's as the addresses to log in to."""
+    user = environ.get("SERVICE_USER_PREFIX", "rtmn_") + service
+    values = {}
+    for field, default in (
+        ("amqp_url", "amqp://localhost:5672/"),
+        ("redis_url", "redis://localhost:6379/0"),
+    ):
+        kind = field.split("_")[0].upper()
+        password = environ.get(f"{kind}_PASSWORD") or environ.get(
+            f"{service.upper()}_{kind}_PASSWORD"
+        )
+        if password:
+            url = urls.get(field) or environ.get(field.upper()) or default
+            values[field] = with_login(url, user, password)
+    return values
+
+
+def with_login(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def secret_settings(cls: type[CommonSettings]) -> dict[str, str]:

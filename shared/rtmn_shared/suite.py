@@ -55,6 +55,6 @@ PRODUCERS: dict[str, str] = {
     "media.uploaded": "media",
     "notification.sent": "notify",
     "notification.failed": "notify",
-    "notification.requested": "any service (a command to notify)",
+    "notification.requested": "notify (a command: other services ask through its API)",
     "order.placed": "commerce (outside the suite)",
 }

@@ -12,6 +12,7 @@ from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.outbox import Outbox
+from rtmn_shared.events.publishers import AnyPublisher
 from rtmn_shared.events.relay import OutboxRelay
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
@@ -81,7 +82,13 @@ async def emit(pool: Pool, count: int = 1) -> list[uuid.UUID]:
 async def start(
     background: Background, pool: Pool, suite: Suite, *handlers: Handler, group: str
 ) -> ConsumerRunner:
-    runner = ConsumerRunner(service=group, pool=pool, amqp_url=suite.amqp_url, handlers=handlers)
+    runner = ConsumerRunner(
+        service=group,
+        pool=pool,
+        amqp_url=suite.amqp_url,
+        handlers=handlers,
+        publishers=AnyPublisher(),  # the machinery under test, not who may publish
+    )
     background(runner.run())
     await wait_for(runner.ready.is_set, message="consumers ready")
     return runner

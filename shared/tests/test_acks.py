@@ -15,6 +15,7 @@ from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.publishers import AnyPublisher
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
@@ -36,7 +37,11 @@ async def test_deliveries_settled_past_a_slow_one_are_acked_and_the_slow_one_is_
 
     async def consume() -> asyncio.Task[None]:
         runner = ConsumerRunner(
-            service="acks", pool=None, amqp_url=suite.amqp_url, handlers=[handler]
+            service="acks",
+            pool=None,
+            amqp_url=suite.amqp_url,
+            handlers=[handler],
+            publishers=AnyPublisher(),
         )
         task = background(runner.run())
         await wait_for(runner.ready.is_set, message="consumers ready")

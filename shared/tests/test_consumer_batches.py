@@ -16,6 +16,7 @@ from rtmn_shared.events.catalogue import PaymentSuccess
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outcomes import GiveUp
+from rtmn_shared.events.publishers import AnyPublisher
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
@@ -57,7 +58,12 @@ async def pile_up(
 
     handler = Handler("batched", (PaymentSuccess,), apply, retry_delays_ms=FAST)
     runner = ConsumerRunner(
-        service=group, pool=pool, amqp_url=suite.amqp_url, handlers=[handler], batch_workers=1
+        service=group,
+        pool=pool,
+        amqp_url=suite.amqp_url,
+        handlers=[handler],
+        batch_workers=1,
+        publishers=AnyPublisher(),
     )
     background(runner.run())
     await wait_for(runner.ready.is_set, message="consumers ready")

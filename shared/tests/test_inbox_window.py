@@ -22,6 +22,7 @@ from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.inbox import DEFAULT_INBOX, Inbox, check_window
 from rtmn_shared.events.outcomes import GiveUp
+from rtmn_shared.events.publishers import AnyPublisher
 from rtmn_shared.settings import SettingsError
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
@@ -112,6 +113,7 @@ async def test_an_applied_event_redelivered_after_the_window_is_refused_not_appl
         service="later",
         pool=clean_demo,
         amqp_url=suite.amqp_url,
+        publishers=AnyPublisher(),
         handlers=[recorder("window")],
         inbox=inbox,
     )

@@ -3,8 +3,6 @@ binds is kept, not dropped."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import aio_pika
 import asyncpg
 import pytest
@@ -14,7 +12,13 @@ from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import OtpVerified
 from rtmn_shared.provision import ensure_login
 from rtmn_shared.suite import SERVICES, UNROUTED_QUEUE, ServiceInfo
-from rtmn_shared.testing.infra import Suite, password_of, provision_for_tests, rabbitmqctl
+from rtmn_shared.testing.infra import (
+    HARNESS,
+    Suite,
+    password_of,
+    provision_for_tests,
+    rabbitmqctl,
+)
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
 
@@ -94,8 +98,8 @@ async def test_an_event_no_group_consumes_lands_in_the_unrouted_queue(
     # A vhost of its own: elsewhere in the run, analytics binds `#` and so routes everything.
     vhost = f"{suite.vhost}-unrouted"
     rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    amqp_url = suite.amqp_url.rsplit("/", 1)[0] + "/" + quote(vhost, safe="")
+    suite.grant(vhost)
+    amqp_url = suite.amqp_url_as(HARNESS, vhost)
     try:
         await _assert_unrouted_kept(clean_demo, suite, background, amqp_url)
     finally:

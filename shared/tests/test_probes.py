@@ -16,15 +16,15 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import pytest
 
 from geo.app import SERVICE as GEO
 from otp.app import SERVICE as OTP
+from rtmn_shared.access import broker_grant
 from rtmn_shared.service import probed_roles
-from rtmn_shared.testing.infra import AMQP_BASE, Suite, rabbitmqctl
+from rtmn_shared.testing.infra import Suite, rabbitmqctl
 from rtmn_shared.testing.processes import free_port
 from rtmn_shared.testing.waiting import wait_for
 from rtmn_shared.web.app import Readiness
@@ -73,23 +73,28 @@ class Wallet:
 
 
 class Vhost:
-    """The module's vhost; `shut_out` makes the broker refuse and drop this vhost's clients."""
+    """The module's vhost; `shut_out` makes the broker refuse and drop this vhost's clients (the
+    wallet, logged in as itself)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, user: str) -> None:
         self.name = name
+        self.user = user
 
     def shut_out(self) -> None:
-        rabbitmqctl("clear_permissions", "-p", self.name, "guest")
+        rabbitmqctl("clear_permissions", "-p", self.name, self.user)
         rabbitmqctl("close_all_connections", "-p", self.name, "--limit", "1000", "probe test")
 
     def let_in(self) -> None:
-        rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        grant = broker_grant("wallet")
+        rabbitmqctl(
+            "set_permissions", "-p", self.name, self.user, grant.configure, grant.write, grant.read
+        )
 
 
 @pytest.fixture(scope="module")
 def vhost(suite: Suite) -> Iterator[Vhost]:
     # Its own vhost: shutting it out must not disturb other tests' processes on the run's vhost.
-    own = Vhost(f"{suite.vhost}-probes")
+    own = Vhost(f"{suite.vhost}-probes", suite.logins.of("wallet"))
     rabbitmqctl("add_vhost", own.name)
     own.let_in()
     try:
@@ -102,7 +107,7 @@ def vhost(suite: Suite) -> Iterator[Vhost]:
 def wallet_env(suite: Suite, vhost: Vhost) -> dict[str, str]:
     env = {
         **suite.environ(),
-        "AMQP_URL": f"{AMQP_BASE}/{quote(vhost.name, safe='')}",
+        "AMQP_URL": suite.amqp_url_as("wallet", vhost.name),
         "LOG_LEVEL": "INFO",
     }
     subprocess.run(

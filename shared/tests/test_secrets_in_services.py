@@ -60,6 +60,7 @@ def test_otp_declares_its_keys_and_both_sms_credentials() -> None:
         "OTP_SIGNING_KEY",
         "TWILIO_AUTH_TOKEN",
         "MSG91_AUTH_KEY",
+        "OTP_MSG91_REPORT_KEY",  # the only proof an unsigned MSG91 delivery report carries
     }
 
 

@@ -102,7 +102,13 @@ def test_start_order_is_gated_on_health_and_completion(compose: dict[str, Any]) 
             if target == "minio":  # no healthcheck in its image; minio-init retries instead
                 wanted = "service_started"
             assert condition == wanted, f"{name} -> {target}: {condition}"
-    assert services["db-init"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    # db-init also makes the broker logins and Redis users: it waits for all three.
+    healthy = {"condition": "service_healthy"}
+    assert services["db-init"]["depends_on"] == {
+        "postgres": healthy,
+        "rabbitmq": healthy,
+        "redis": healthy,
+    }
     for name in SERVICES:
         api = services[name]["depends_on"]
         assert set(INFRA) <= api.keys(), name
@@ -120,16 +126,20 @@ def test_services_share_one_env_file_and_reach_the_infrastructure_by_name(
     for name in [*SERVICES, *(f"{n}-worker" for n in WORKERS), *(f"{n}-migrate" for n in SERVICES)]:
         service = compose["services"][name]
         assert service["env_file"] == [".env"], name
+        assert service.get("user") is None, f"{name} runs as the image's non-root user"
         env = service["environment"]
         assert env["DATABASE_URL"].startswith("postgresql://postgres:5432/"), name
         assert env["REDIS_URL"].startswith("redis://redis:6379/"), name
-        assert "@rabbitmq:5672/" in env["AMQP_URL"], name
+        # Its own broker and Redis login (settings.service_logins), never the administrator's.
+        assert env["AMQP_URL"] == "amqp://rabbitmq:5672/", name
         if name.endswith("-migrate"):  # as the schema's owner
             assert "DB_MIGRATION_PASSWORD" in env, name
-        else:  # as the runtime role, which never holds the owner's password
-            assert "DB_PASSWORD" in env, name
-            assert "DB_MIGRATION_PASSWORD" not in env, name
-        assert service.get("user") is None, f"{name} runs as the image's non-root user"
+            continue
+        # As the runtime role, which never holds the owner's password.
+        assert {"DB_PASSWORD", "AMQP_PASSWORD", "REDIS_PASSWORD"} <= env.keys(), name
+        assert "DB_MIGRATION_PASSWORD" not in env, name
+        service_name = name.split("-")[0]
+        assert env["AMQP_PASSWORD"].startswith(f"${{{service_name.upper()}_AMQP_PASSWORD"), name
 
 
 def test_the_gateway_serves_the_shared_config_on_8080(compose: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ import kubernetes_validate.utils  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from rtmn_shared.access import broker_grant, principals
 from rtmn_shared.settings import CommonSettings
 from rtmn_shared.suite import SERVICES
 
@@ -29,6 +30,9 @@ KUBERNETES = "1.32"
 # by hand below instead.
 CRDS = {
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"),
+    ("rabbitmq.com/v1beta1", "User"),
+    ("rabbitmq.com/v1beta1", "Permission"),
+    ("rabbitmq.com/v1beta1", "TopicPermission"),
     ("keda.sh/v1alpha1", "ScaledObject"),
     ("keda.sh/v1alpha1", "TriggerAuthentication"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
@@ -271,6 +275,35 @@ def test_custom_resources_are_well_formed(built: dict[str, Objects]) -> None:
             queues.add(queue)
     assert {"wallet.credit-cashback", "notify.email-order-confirmation"} <= queues
     assert not of_kind(built["dev"], "ScaledObject"), "KEDA is optional: dev runs without it"
+
+
+def test_every_principal_has_its_own_broker_login_and_no_pod_the_administrators(
+    built: dict[str, Objects],
+) -> None:
+    examples = [d for d in yaml.safe_load_all((K8S / "secrets.example.yaml").read_text()) if d]
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in examples}
+    for objects in built.values():
+        users, permissions = of_kind(objects, "User"), of_kind(objects, "Permission")
+        topics = of_kind(objects, "TopicPermission")
+        for name in principals():
+            user = users[f"rtmn-{name}"]
+            imported = secrets[user["spec"]["importCredentialsSecret"]["name"]]
+            assert imported["username"] == f"rtmn_{name}"  # consumers name producers by it
+            grant = broker_grant(name)
+            rules = permissions[f"rtmn-{name}"]["spec"]
+            assert rules["userReference"]["name"] == f"rtmn-{name}"
+            assert rules["permissions"] == {
+                "configure": grant.configure,
+                "write": grant.write,
+                "read": grant.read,
+            }
+            topic = topics[f"rtmn-{name}"]["spec"]["permissions"]
+            assert (topic["write"], topic["read"]) == (grant.publishes, grant.binds)
+        for where, spec in pod_specs(objects):
+            for container in spec["containers"]:
+                for env in container.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef", {})
+                    assert ref.get("name") != "rabbitmq-default-user", where
 
 
 def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -32,7 +31,7 @@ from faults_kit import (
 
 from rtmn_shared.provision import provision
 from rtmn_shared.suite import SERVICES
-from rtmn_shared.testing.infra import AMQP_BASE, Suite, rabbitmqctl
+from rtmn_shared.testing.infra import HARNESS, Suite, rabbitmqctl
 
 USERS = 40
 # Kept after the run (pytest's own temporary folders are pruned by concurrent runs).
@@ -45,12 +44,12 @@ async def harness(suite: Suite) -> AsyncIterator[Harness]:
     # A vhost of its own: the end-to-end tests' processes, on the run's vhost, live as long as
     # the session and would take this stream's messages into their own database.
     vhost = f"{suite.vhost}-faults"
-    amqp_url = f"{AMQP_BASE}/{quote(vhost, safe='')}"
+    amqp_url = suite.amqp_url_as(HARNESS, vhost)
     providers = None
     processes = None
     try:
         rabbitmqctl("add_vhost", vhost)
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        suite.grant(vhost)  # each service logs in as itself there too
         await provision(cluster.admin_dsn, suite.database, list(SERVICES.values()))
         providers = Providers.start()
         database_url = cluster.url(suite.database)
@@ -60,7 +59,8 @@ async def harness(suite: Suite) -> AsyncIterator[Harness]:
         processes = supervisor(env, LOGS / suite.run_id)
         processes.start_all(PAYMENT_PATH)
         await processes.wait_ready(PAYMENT_PATH)
-        users = await register_users(suite, amqp_url, processes.url("notify"), database_url, USERS)
+        accounts = suite.amqp_url_as("accounts", vhost)  # the producer of user.registered
+        users = await register_users(suite, accounts, processes.url("notify"), database_url, USERS)
         connector = aiohttp.TCPConnector(limit=100)
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=10)

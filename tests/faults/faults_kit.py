@@ -33,6 +33,7 @@ from rtmn_fakes.razorpay import RazorpayFake, webhook_headers
 from rtmn_fakes.sendgrid import SendGridFake
 from rtmn_shared.events.catalogue import UserRegistered
 from rtmn_shared.events.envelope import CloudEvent
+from rtmn_shared.events.publishers import login_of
 from rtmn_shared.events.topology import event_message
 from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.testing.infra import Suite
@@ -217,7 +218,7 @@ async def publish_raw(amqp_url: str, body: bytes, routing_key: str, message_id: 
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)
         await exchange.publish(
-            event_message(body, message_id=message_id),
+            event_message(body, message_id=message_id, user_id=login_of(amqp_url)),
             routing_key=routing_key,
         )
     finally:

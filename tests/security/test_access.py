@@ -28,6 +28,10 @@ SCOPED: dict[str, dict[str, frozenset[str]]] = {
     "payments": {"POST /api/payments/{payment_id}/refunds": frozenset({"payments:refund"})},
     "notify": {"POST /api/notify/send": frozenset({"notify:send", "service"})},
     "geo": {"PUT /api/geo/merchants/{id}": frozenset({"geo:merchants-write", "merchant"})},
+    "otp": {
+        "GET /api/otp/admin/prefixes/blocked": frozenset({"otp:prefixes"}),
+        "POST /api/otp/admin/prefixes/allow": frozenset({"otp:prefixes"}),
+    },
 }
 # Scopes a handler honours to widen what an owner sees; no route requires them.
 WIDENING = frozenset({"payments:read-any", "media:read-any"})

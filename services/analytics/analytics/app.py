@@ -20,6 +20,7 @@ from analytics.providers.sandbox import SandboxSink
 from analytics.retired import fold_until_done
 from analytics.settings import AnalyticsSettings
 from rtmn_shared.events.consumer import Handler
+from rtmn_shared.events.publishers import Logins
 from rtmn_shared.service import Service, background, open_redis
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
@@ -133,7 +134,8 @@ async def build_handlers(settings: AnalyticsSettings, stack: AsyncExitStack) -> 
     # No buffer cap here: the consumer's prefetch bounds what waits in a batcher.
     batchers = await open_batchers(settings, stack, max_pending=None)
     handler = forwarding_handler(batchers, settings.analytics_prefetch)
-    background(fold_until_done(str(settings.amqp_url), handler), stack)
+    logins = Logins(settings.service_user_prefix)
+    background(fold_until_done(str(settings.amqp_url), handler, logins=logins), stack)
     return [handler]
 
 

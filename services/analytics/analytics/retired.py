@@ -18,6 +18,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
 from analytics.handlers import RETRY_DELAYS_MS, SINKS_HEADER
 from rtmn_shared.events.consumer import Handler, copy_of
+from rtmn_shared.events.publishers import Logins, login_of, relaying_logins
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
 from rtmn_shared.logs import redact_url
 from rtmn_shared.resilience import Backoff
@@ -28,14 +29,16 @@ log = logging.getLogger(__name__)
 RETIRED_SINK_QUEUES = ("mixpanel", "ga4")
 
 
-async def fold_until_done(amqp_url: str, into: Handler, service: str = "analytics") -> None:
+async def fold_until_done(
+    amqp_url: str, into: Handler, service: str = "analytics", logins: Logins | None = None
+) -> None:
     """Folds once, waiting out a broker that is not there yet."""
     backoff = Backoff()
     while True:
         try:
             connection = await aio_pika.connect(amqp_url, timeout=5)
             try:
-                await fold_retired_queues(connection, into, service)
+                await fold_retired_queues(connection, into, service, login_of(amqp_url), logins)
             finally:
                 await connection.close()
             return
@@ -51,9 +54,17 @@ async def fold_until_done(amqp_url: str, into: Handler, service: str = "analytic
 
 
 async def fold_retired_queues(
-    connection: AbstractConnection, into_handler: Handler, service: str = "analytics"
+    connection: AbstractConnection,
+    into_handler: Handler,
+    service: str = "analytics",
+    login: str | None = None,
+    logins: Logins | None = None,
 ) -> int:
-    """Moves every message of the retired queues into the forward group's; how many moved."""
+    """Moves every message of the retired queues into the forward group's; how many moved.
+
+    The copies go out under this service's login and name their first-hand producer, as the
+    consumer's own moves do (events/publishers.py)."""
+    relaying = relaying_logins(logins or Logins(), login)
     into = QueueNames(f"{service}.{into_handler.name}")
     # Declared as the runner declares them (idempotent), so the moves have somewhere to go
     # whichever of the two starts first.
@@ -69,13 +80,20 @@ async def fold_retired_queues(
         pairs = [(old.retry(delay), into.main) for delay in RETRY_DELAYS_MS]
         pairs += [(old.main, into.main), (old.dlq, into.dlq)]
         for source, target in pairs:
-            moved += await _fold(connection, source, target, sink)
+            moved += await _fold(connection, source, target, sink, login, relaying)
     if moved:
         log.info("moved %d message(s) from the retired per-sink queues", moved)
     return moved
 
 
-async def _fold(connection: AbstractConnection, source: str, target: str, sink: str) -> int:
+async def _fold(
+    connection: AbstractConnection,
+    source: str,
+    target: str,
+    sink: str,
+    login: str | None,
+    relaying: frozenset[str],
+) -> int:
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
     try:
         queue = await _existing(channel, source)
@@ -84,7 +102,8 @@ async def _fold(connection: AbstractConnection, source: str, target: str, sink: 
         await queue.unbind(EXCHANGE, "#")
         moved = 0
         while (message := await queue.get(no_ack=False, fail=False)) is not None:
-            copy = copy_of(message, {**(message.headers or {}), SINKS_HEADER: sink})
+            headers = {**(message.headers or {}), SINKS_HEADER: sink}
+            copy = copy_of(message, headers, login=login, relaying=relaying)
             await channel.default_exchange.publish(copy, routing_key=target, mandatory=True)
             await message.ack()
             moved += 1

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import aiormq
 import pytest
 from aio_pika.abc import AbstractChannel
@@ -27,6 +25,7 @@ from rtmn_shared.events.catalogue import (
 )
 from rtmn_shared.events.envelope import CloudEvent, EventData
 from rtmn_shared.suite import EXCHANGE
+from rtmn_shared.testing.producers import Producers
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
 
@@ -108,23 +107,8 @@ def domain_events(count: int, run: str) -> list[CloudEvent]:
     return made
 
 
-async def publish(channel: AbstractChannel, events: list[CloudEvent]) -> None:
-    exchange = await channel.get_exchange(EXCHANGE)
-    await asyncio.gather(
-        *(
-            exchange.publish(
-                aio_pika.Message(
-                    event.to_json(),
-                    message_id=str(event.id),
-                    type=event.type,
-                    content_type="application/cloudevents+json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=event.type,
-            )
-            for event in events
-        )
-    )
+async def publish(producers: Producers, events: list[CloudEvent]) -> None:
+    await producers.publish(*events)
 
 
 def ids(events: list[CloudEvent]) -> set[str]:
@@ -141,11 +125,15 @@ def imported(fake: MixpanelFake) -> dict[str, dict[str, Any]]:
 
 
 async def test_a_thousand_events_reach_mixpanel_in_batches_each_once_and_redelivery_adds_nothing(
-    service: RunningService, mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+    producers: Producers,
+    service: RunningService,
+    mixpanel: MixpanelFake,
+    ga4: Ga4Fake,
+    channel: AbstractChannel,
 ) -> None:
     events = domain_events(1000, uuid.uuid4().hex[:8])
     expected = ids(events)
-    await publish(channel, events)
+    await publish(producers, events)
     await wait_for(lambda: len(ours(mixpanel, expected)) >= 1000, timeout=30, message="1000")
 
     imports = mixpanel.requests_to("/import")
@@ -168,7 +156,7 @@ async def test_a_thousand_events_reach_mixpanel_in_batches_each_once_and_redeliv
     assert sample["properties"]["token"] == "mp-project-token"
 
     # The broker hands every event over again, as after a consumer crash before its acks.
-    await publish(channel, events)
+    await publish(producers, events)
     await wait_for(lambda: len(ours(mixpanel, expected)) >= 2000, timeout=30, message="again")
     assert set(Counter(ours(mixpanel, expected)).values()) == {2}  # once per delivery, no retry
     assert {i for i in imported(mixpanel) if i in expected} == kept  # no new insert ids
@@ -180,12 +168,12 @@ async def test_a_thousand_events_reach_mixpanel_in_batches_each_once_and_redeliv
 
 
 async def test_mixpanel_answering_429_then_200_loses_and_duplicates_nothing(
-    service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
+    producers: Producers, service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
 ) -> None:
     mixpanel.fail_next(2, 429, body={"code": 429, "error": "rate limited"}, path="/import")
     events = domain_events(300, uuid.uuid4().hex[:8])
     expected = ids(events)
-    await publish(channel, events)
+    await publish(producers, events)
     await wait_for(lambda: len(ours(mixpanel, expected)) >= 300, timeout=30, message="all 300")
     statuses = Counter(r.status for r in mixpanel.requests_to("/import"))
     assert statuses[429] == 2
@@ -194,21 +182,21 @@ async def test_mixpanel_answering_429_then_200_loses_and_duplicates_nothing(
 
 @pytest.mark.parametrize("service", [{"analytics_send_attempts": 1}], indirect=True)
 async def test_a_batch_mixpanel_never_took_comes_back_through_the_broker(
-    service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
+    producers: Producers, service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
 ) -> None:
     # One attempt per delivery: the first delivery's 503 leaves the messages unacknowledged
     # work for the retry queue, and the redelivery succeeds.
     mixpanel.fail_next(1, 503, path="/import")
     events = domain_events(50, uuid.uuid4().hex[:8])
     expected = ids(events)
-    await publish(channel, events)
+    await publish(producers, events)
     await wait_for(lambda: len(ours(mixpanel, expected)) >= 50, timeout=30, message="all 50")
     assert Counter(r.status for r in mixpanel.requests_to("/import"))[503] == 1
     assert Counter(ours(mixpanel, expected)) == Counter(expected)
 
 
 async def test_a_consumer_stopped_before_mixpanel_answered_gets_its_messages_again(
-    mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+    producers: Producers, mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
 ) -> None:
     # Acks wait for the batch: stopped while the request is in flight, nothing was acknowledged,
     # so the broker hands every message to the next consumer, and the insert ids make the second
@@ -218,7 +206,7 @@ async def test_a_consumer_stopped_before_mixpanel_answered_gets_its_messages_aga
     expected = ids(events)
     try:
         async with running(SERVICE, settings(mixpanel, ga4), relay=False):
-            await publish(channel, events)
+            await publish(producers, events)
             await wait_for(lambda: mixpanel.requests_to("/import"), message="a batch in flight")
             assert not imported(mixpanel)
         assert set(imported(mixpanel)) == expected  # accepted after all, but never acknowledged
@@ -231,12 +219,16 @@ async def test_a_consumer_stopped_before_mixpanel_answered_gets_its_messages_aga
 
 
 async def test_a_ga4_that_is_down_does_not_stop_mixpanel(
-    service: RunningService, mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+    producers: Producers,
+    service: RunningService,
+    mixpanel: MixpanelFake,
+    ga4: Ga4Fake,
+    channel: AbstractChannel,
 ) -> None:
     ga4.fail_next(1_000_000, 503)
     events = domain_events(300, uuid.uuid4().hex[:8])
     expected = ids(events)
-    await publish(channel, events)
+    await publish(producers, events)
     await wait_for(lambda: len(ours(mixpanel, expected)) >= 300, timeout=30, message="mixpanel")
     assert ga4.requests_to("/mp/collect")  # GA4 was tried, and kept failing
     assert ga4.events == []
@@ -244,7 +236,7 @@ async def test_a_ga4_that_is_down_does_not_stop_mixpanel(
 
 
 async def test_commands_and_unmapped_types_are_acknowledged_without_reaching_a_sink(
-    service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
+    producers: Producers, service: RunningService, mixpanel: MixpanelFake, channel: AbstractChannel
 ) -> None:
     run = uuid.uuid4().hex[:8]
     command = CloudEvent.of(
@@ -252,20 +244,24 @@ async def test_commands_and_unmapped_types_are_acknowledged_without_reaching_a_s
         source="rtmn/test",
     )
     marker = domain_events(1, run)
-    await publish(channel, [command, *marker])
+    await publish(producers, [command, *marker])
     await wait_for(lambda: ours(mixpanel, ids(marker)), timeout=10, message="the marker event")
     assert str(command.id) not in imported(mixpanel)
 
 
 @pytest.mark.parametrize("service", [{"analytics_send_attempts": 1}], indirect=True)
 async def test_a_sink_that_was_down_gets_its_events_later_and_the_other_never_twice(
-    service: RunningService, mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+    producers: Producers,
+    service: RunningService,
+    mixpanel: MixpanelFake,
+    ga4: Ga4Fake,
+    channel: AbstractChannel,
 ) -> None:
     # One queue feeds both sinks: GA4's 503 sends the events round again for GA4 alone.
     ga4.fail_next(1, 503)
     events = [e for e in domain_events(20, uuid.uuid4().hex[:8]) if e.type == "payment.success"]
     expected = ids(events)
-    await publish(channel, events)
+    await publish(producers, events)
     await wait_for(lambda: len(ours(mixpanel, expected)) >= len(expected), message="mixpanel")
     payments = payment_ids(events)
     await wait_for(
@@ -276,7 +272,7 @@ async def test_a_sink_that_was_down_gets_its_events_later_and_the_other_never_tw
 
 
 async def test_the_retired_per_sink_queues_are_folded_into_the_forward_group(
-    mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
+    producers: Producers, mixpanel: MixpanelFake, ga4: Ga4Fake, channel: AbstractChannel
 ) -> None:
     # A broker upgraded from one group per sink still holds their queues and what waits there.
     run = uuid.uuid4().hex[:8]
@@ -285,8 +281,8 @@ async def test_the_retired_per_sink_queues_are_folded_into_the_forward_group(
     old = await channel.declare_queue("analytics.mixpanel", durable=True)
     await old.bind(EXCHANGE, "#")
     await channel.declare_queue("analytics.ga4.dlq", durable=True)
-    await send_to_queue(channel, "analytics.mixpanel", waiting)
-    await send_to_queue(channel, "analytics.ga4.dlq", dead)
+    await send_to_queue(producers, "analytics.mixpanel", waiting)
+    await send_to_queue(producers, "analytics.ga4.dlq", dead)
     try:
         async with running(SERVICE, settings(mixpanel, ga4), relay=False):
             await wait_for(
@@ -303,12 +299,8 @@ async def test_the_retired_per_sink_queues_are_folded_into_the_forward_group(
         await drop_queues(channel)
 
 
-async def send_to_queue(channel: AbstractChannel, queue: str, events: list[CloudEvent]) -> None:
-    for event in events:
-        message = aio_pika.Message(
-            event.to_json(), message_id=str(event.id), type=event.type, delivery_mode=2
-        )
-        await channel.default_exchange.publish(message, routing_key=queue)
+async def send_to_queue(producers: Producers, queue: str, events: list[CloudEvent]) -> None:
+    await producers.publish(*events, queue=queue)
 
 
 async def gone(channel: AbstractChannel, name: str) -> bool:

@@ -12,8 +12,18 @@ import orjson
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 
-from notify import store
-from notify.domain import PUSH_TEMPLATES, SENDGRID_EVENTS, Links, PushTemplate, statuses_before
+from notify import consent_store, store
+from notify.consent import Category, UnsubscribeLinks
+from notify.consent_api import add_consent_routes
+from notify.domain import (
+    PUSH_TEMPLATES,
+    SENDGRID_EVENTS,
+    Links,
+    PushTemplate,
+    statuses_before,
+    suppression_of,
+)
+from notify.inbox_api import add_inbox_routes
 from notify.webhook import (
     SENDGRID_MAX_BODY_BYTES,
     SIGNATURE_HEADER,
@@ -93,6 +103,10 @@ class SendIn(BaseModel):
     image: HttpUrl | None = None
     data: SendData
     email_template: str | None = Field(default=None, max_length=200)
+    category: Category = Field(
+        default="promotional",
+        description="what the users consented to; promotional waits out quiet hours",
+    )
 
 
 class SendOut(BaseModel):
@@ -105,11 +119,14 @@ def build_routes(
     unit: UnitOfWork,
     outbox: Outbox,
     verifier: EventWebhookVerifier,
+    links: UnsubscribeLinks,
     device_move_within_s: int = DEVICE_MOVE_WITHIN_S,
-    links: Links = DEFAULT_LINKS,
+    app_links: Links = DEFAULT_LINKS,
 ) -> Routes:
     pool = unit.pool
     routes = Routes()
+    add_consent_routes(routes, unit, links)
+    add_inbox_routes(routes, pool)
 
     @routes.put("/api/notify/devices", body=DeviceIn, response=DeviceOut, auth=USER)
     async def register_device(call: Call) -> web.StreamResponse:
@@ -155,7 +172,7 @@ def build_routes(
     async def send(call: Call) -> web.StreamResponse:
         """Queue a notification to users; a repeated request_id sends nothing new."""
         body = await call.body(SendIn)
-        command = _command(body, links)
+        command = _command(body, app_links)
         try:
             async with unit.transaction() as conn:
                 event = await outbox.add(conn, command)
@@ -222,6 +239,7 @@ def _command(body: SendIn, links: Links) -> NotificationRequested:
         image=body.image,
         data=body.data.model_dump(exclude_none=True),
         email_template=body.email_template,
+        category=body.category,
     )
 
 
@@ -233,19 +251,41 @@ class _Duplicate(Exception):
 async def _apply_event(pool: Pool, event: Any) -> int:
     if not isinstance(event, dict):
         return 0
-    status = SENDGRID_EVENTS.get(str(event.get("event")))
+    kind = str(event.get("event"))
+    delivery_id = _uuid(event.get("notification_id"))
+    # SendGrid's X-Message-Id is the part of sg_message_id before the first dot.
+    message_id = str(event.get("sg_message_id") or "").split(".", 1)[0] or None
+    await _apply_consent(pool, event, kind, delivery_id, message_id)
+    status = SENDGRID_EVENTS.get(kind)
     if status is None:
         return 0
-    sg_message_id = str(event.get("sg_message_id") or "")
     moved = await store.advance_email(
         pool,
-        delivery_id=_uuid(event.get("notification_id")),
-        # SendGrid's X-Message-Id is the part of sg_message_id before the first dot.
-        provider_message_id=sg_message_id.split(".", 1)[0] or None,
+        delivery_id=delivery_id,
+        provider_message_id=message_id,
         status=status,
         allowed_from=statuses_before(status),
     )
     return int(moved)
+
+
+async def _apply_consent(
+    pool: Pool,
+    event: dict[str, Any],
+    kind: str,
+    delivery_id: uuid.UUID | None,
+    message_id: str | None,
+) -> None:
+    """The user asked us to stop (that category's email goes off), or the address cannot take
+    mail (it is suppressed until the user's address changes)."""
+    if kind in ("unsubscribe", "group_unsubscribe", "spamreport"):
+        if await consent_store.email_off_for_delivery(pool, delivery_id, message_id, kind):
+            log.info("sendgrid %s: email turned off for that category", kind)
+        return
+    reason = suppression_of(event)
+    email = event.get("email")
+    if reason is not None and isinstance(email, str) and email:
+        await consent_store.suppress_address(pool, email, reason)
 
 
 def _uuid(value: object) -> uuid.UUID | None:

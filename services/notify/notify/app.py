@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 from pydantic import SecretStr
 
+from notify import consent_store
 from notify.api import build_routes
+from notify.consent import UnsubscribeLinks
 from notify.delivery import Deliveries
 from notify.domain import Links
 from notify.handlers import SOURCE, Campaigns, Templates, build_handlers
@@ -21,15 +26,17 @@ from notify.providers.sandbox import SandboxEmailSender, SandboxPushSender
 from notify.providers.sendgrid import SendGridEmailSender
 from notify.settings import Settings
 from notify.webhook import EventWebhookVerifier, WebhookKeyError
+from rtmn_shared.db import Pool
 from rtmn_shared.events.consumer import Handler
 from rtmn_shared.events.outbox import Outbox
-from rtmn_shared.service import Service, open_pool, open_unit_of_work
+from rtmn_shared.service import Service, background, open_pool, open_unit_of_work
 from rtmn_shared.settings import SettingsError
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.web.app import Readiness, create_app
 from rtmn_shared.web.auth import TokenVerifier
 
 INFO = SERVICES["notify"]
+log = logging.getLogger(__name__)
 
 
 def links_of(settings: Settings) -> Links:
@@ -63,6 +70,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
             open_unit_of_work(INFO, settings, pool, stack),
             Outbox(SOURCE),
             verifier,
+            unsubscribe_links(settings),
             settings.device_move_within_seconds,
             links_of(settings),
         ),
@@ -74,6 +82,24 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
         ),
         max_body_bytes=settings.max_body_bytes,
     )
+
+
+def unsubscribe_links(settings: Settings) -> UnsubscribeLinks:
+    secret = _secret(settings.unsubscribe_secret)
+    return UnsubscribeLinks(secret.encode() if secret else None, str(settings.notify_public_url))
+
+
+async def release_deferred(pool: Pool, every_seconds: float) -> None:
+    """Sends held back by quiet hours go back on their queue once their window opens."""
+    while True:
+        try:
+            moved = await consent_store.release_due(pool)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("deferred sends not released: %s", type(error).__name__)
+        else:
+            if moved:
+                log.info("released %d send(s) held back by quiet hours", moved)
+        await asyncio.sleep(every_seconds)
 
 
 async def email_sender(settings: Settings, stack: AsyncExitStack) -> EmailSender:
@@ -129,6 +155,7 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
         outbox=Outbox(SOURCE),
         lease_seconds=settings.delivery_lease_seconds,
     )
+    background(release_deferred(pool, settings.deferred_sweep_seconds), stack)
     return build_handlers(
         pool,
         deliveries,
@@ -140,6 +167,7 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
         campaigns=Campaigns(
             threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
         ),
+        unsubscribe=unsubscribe_links(settings),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from notify import store
 from notify.domain import PushSummary
@@ -26,7 +26,7 @@ from notify.providers import (
     PushSender,
     TransientSendError,
 )
-from notify.store import Claim, DeliveryKey
+from notify.store import TRANSACTIONAL, Claim, Consent, DeliveryKey
 from rtmn_shared.db import Connection, Pool, write_through_outages
 from rtmn_shared.events.catalogue import NotificationFailed, NotificationSent
 from rtmn_shared.events.envelope import CloudEvent
@@ -69,10 +69,14 @@ class Deliveries:
         data: Mapping[str, str],
         subject: str,
         unsendable: Unsendable | None = None,
+        consent: Consent = TRANSACTIONAL,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         provider = self.email_sender.name
         async with self.pool.acquire() as conn:
-            claim = await self._claim(conn, key, provider, title=subject)
+            claim = await self._claim(
+                conn, key, provider, title=subject, consent=replace(consent, address=to)
+            )
         if claim is None:
             return
         if unsendable is not None or to is None:
@@ -84,6 +88,7 @@ class Deliveries:
             template_id=template_id,
             data=data,
             custom_args={"event_id": str(key.event_id), "notification_id": str(claim.id)},
+            headers=dict(headers or {}),
         )
         try:
             message_id = await self.email_sender.send(message)
@@ -95,7 +100,9 @@ class Deliveries:
             raise
         await self._finish(key, claim, provider, "sent", message_id=message_id or None)
 
-    async def push(self, key: DeliveryKey, message: PushMessage) -> None:
+    async def push(
+        self, key: DeliveryKey, message: PushMessage, consent: Consent = TRANSACTIONAL
+    ) -> None:
         provider = self.push_sender.name
         claimed = await store.claim_push(
             self.pool,
@@ -104,6 +111,7 @@ class Deliveries:
             lease_seconds=self.lease_seconds,
             title=message.title,
             body=message.body,
+            consent=consent,
         )
         if not isinstance(claimed, store.PushClaim):
             self._not_claimed(key, claimed)
@@ -155,6 +163,7 @@ class Deliveries:
         *,
         title: str | None = None,
         body: str | None = None,
+        consent: Consent = TRANSACTIONAL,
     ) -> Claim | None:
         claimed = await store.claim(
             conn,
@@ -163,6 +172,7 @@ class Deliveries:
             lease_seconds=self.lease_seconds,
             title=title,
             body=body,
+            consent=consent,
         )
         if isinstance(claimed, Claim):
             return claimed
@@ -174,6 +184,10 @@ class Deliveries:
         if status == "queued":
             # Another worker is sending this very delivery now; look again after it finished.
             raise Retry(f"{key.channel} {key.template} is being sent by another worker")
+        if status in ("suppressed", "deferred"):
+            # Recorded on the row (the reason, or when quiet hours end); nothing to send now.
+            log.info("%s %s %s", key.channel, key.template, status)
+            return
         log.info("%s %s already %s; not sending again", key.channel, key.template, status)
 
     async def _finish(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -102,11 +102,6 @@ PUSH_TEMPLATES: dict[PushTemplate, tuple[str, str]] = {
 }
 
 
-def templated(command: NotificationRequested) -> bool:
-    """Whether a requested notification says one of our templates' words, whoever sent it."""
-    return (command.title, command.message) in PUSH_TEMPLATES.values()
-
-
 def requested_push(command: NotificationRequested) -> PushMessage:
     # FCM's data payload carries strings only; the catalogue already types it so.
     return PushMessage(
@@ -143,6 +138,19 @@ SENDGRID_EVENTS = {
     "blocked": "bounced",
     "dropped": "dropped",
 }
+
+
+def suppression_of(event: Mapping[str, object]) -> str | None:
+    """Why a SendGrid event means the address must not be mailed again, or None: a hard bounce
+    (event bounce of type bounce; type blocked is a refusal of us, not of the address) or a
+    drop (SendGrid itself will not mail it)."""
+    kind = event.get("event")
+    if kind == "bounce" and event.get("type", "bounce") == "bounce":
+        detail = event.get("bounce_classification") or event.get("reason") or "hard bounce"
+        return f"bounce: {detail}"[:500]
+    if kind == "dropped":
+        return f"dropped: {event.get('reason') or 'no reason given'}"[:500]
+    return None
 
 
 def statuses_before(status: str) -> list[str]:

@@ -10,13 +10,13 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import cast, get_args
 
 from notify import domain, store
+from notify.consent import Category, UnsubscribeLinks
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links
-from notify.providers import PushMessage
-from notify.store import DeliveryKey
+from notify.store import Consent, DeliveryKey
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import (
     NotificationRequested,
@@ -26,8 +26,8 @@ from rtmn_shared.events.catalogue import (
 )
 from rtmn_shared.events.consumer import Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
-from rtmn_shared.events.outbox import Outbox
-from rtmn_shared.events.outcomes import GiveUp, Retry
+from rtmn_shared.events.outbox import Outbox, OutboxRow
+from rtmn_shared.events.outcomes import Retry
 
 CAMPAIGN_ROUTING_KEY = "notify.campaign-batch"
 SOURCE = "rtmn/notify"
@@ -64,6 +64,7 @@ def build_handlers(
     templates: Templates,
     links: Links,
     campaigns: Campaigns,
+    unsubscribe: UnsubscribeLinks,
 ) -> list[Handler]:
     campaign_queue = Outbox(SOURCE)  # batches go out under notify's own routing key
 
@@ -80,6 +81,7 @@ def build_handlers(
             template_id=templates.welcome,
             data=domain.welcome_data(user, links),
             subject="Welcome to REZ",
+            consent=Consent("account"),
         )
 
     async def email_order_confirmation(delivery: Delivery) -> None:
@@ -122,10 +124,11 @@ def build_handlers(
         await deliveries.push(
             key(delivery, f"wallet:{credit.entry_id}", "push", credit.user_id, "wallet-credited"),
             domain.wallet_push(credit, links),
+            Consent("wallet"),
         )
 
     async def send_requested(delivery: Delivery) -> None:
-        command = _checked(cast(NotificationRequested, delivery.data))  # before any split
+        command = cast(NotificationRequested, delivery.data)
         if len(command.user_ids) > campaigns.threshold:
             await split_campaign(command)
         else:
@@ -148,7 +151,7 @@ def build_handlers(
 
     async def send_to_users(event: CloudEvent, command: NotificationRequested) -> None:
         # Keyed by the request id, so a repeated command (any event id) sends nothing new.
-        message = _templated_push(command)
+        message = domain.requested_push(command)
         limit = asyncio.Semaphore(campaigns.concurrency)
 
         async def one(job: Awaitable[None]) -> None:
@@ -157,7 +160,13 @@ def build_handlers(
 
         jobs: list[Awaitable[None]] = []
         for user_id in dict.fromkeys(command.user_ids):
-            jobs.append(deliveries.push(requested_key(command, event.id, "push", user_id), message))
+            jobs.append(
+                deliveries.push(
+                    requested_key(command, event.id, "push", user_id),
+                    message,
+                    requested_consent(command, user_id),
+                )
+            )
             if command.email_template:
                 jobs.append(send_requested_email(event.id, command, user_id))
         outcomes = await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
@@ -168,6 +177,7 @@ def build_handlers(
     ) -> None:
         assert command.email_template is not None
         recipient = await store.recipient(pool, user_id)
+        # Promotional mail carries the one-click unsubscribe of its category.
         await deliveries.email(
             requested_key(command, event_id, "email", user_id),
             to=recipient.email if recipient else None,
@@ -177,6 +187,8 @@ def build_handlers(
             ),
             subject=command.title,
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
+            consent=(consent := requested_consent(command, user_id)),
+            headers=unsubscribe.headers_for(user_id, consent.category),
         )
 
     return [
@@ -208,15 +220,15 @@ def requested_key(
     return DeliveryKey(f"request:{command.request_id}", event_id, channel, user_id, template)
 
 
-def _checked(command: NotificationRequested) -> NotificationRequested:
-    if not domain.templated(command):
-        # Whoever can publish must not put their own words on users' phones either.
-        raise GiveUp("notification.requested must say a push template's words")
-    return command
-
-
-def _templated_push(command: NotificationRequested) -> PushMessage:
-    return domain.requested_push(_checked(command))
+def requested_consent(command: NotificationRequested, user_id: str) -> Consent:
+    """The request's category, and the command again for this one user as a campaign batch,
+    should quiet hours hold its send back (the same request id finds the same deliveries)."""
+    again = command.model_copy(update={"user_ids": [user_id]})
+    event = CloudEvent.of(again, source=SOURCE)
+    later = OutboxRow.of(event, routing_key=CAMPAIGN_ROUTING_KEY)
+    # A category we do not know gets the strictest treatment, never none at all.
+    known = command.category in get_args(Category)
+    return Consent(command.category if known else "promotional", later=later)
 
 
 def _raise_first(outcomes: Sequence[BaseException | None]) -> None:

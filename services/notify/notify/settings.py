@@ -68,6 +68,13 @@ class Settings(CommonSettings):
     campaign_threshold: int = Field(default=20, ge=1)
     campaign_batch_size: int = Field(default=500, ge=1, le=500)
 
+    # Signs the one-click unsubscribe links (RFC 8058) of promotional mail; unset: no link.
+    unsubscribe_secret: SecretStr | None = Field(default=None, min_length=32)
+    # Where the gateway serves notify's public routes, for links in mail.
+    notify_public_url: HttpUrl = HttpUrl("http://localhost:8080")
+    # How often sends held back by quiet hours are looked at, to go out once their window opens.
+    deferred_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+
     @field_validator("firebase_private_key")
     @classmethod
     def _unescape_pem(cls, value: SecretStr | None) -> SecretStr | None:

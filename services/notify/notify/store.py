@@ -102,25 +102,96 @@ async def remove_device(pool: Pool, user_id: str, token: str) -> bool:
 
 # -- the delivery log -----------------------------------------------------------------------
 
-_CLAIM = """
-    INSERT INTO deliveries
-        (source, event_id, channel, user_id, template, title, body, provider,
-         attempts, lease_until)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, now() + make_interval(secs => $9))
-    ON CONFLICT (source, channel, user_id, template) DO UPDATE SET
-        attempts = deliveries.attempts + 1,
-        lease_until = EXCLUDED.lease_until,
-        updated_at = now()
-    WHERE deliveries.status = 'queued'
-      AND (deliveries.lease_until IS NULL OR deliveries.lease_until < now())
-    RETURNING id, attempts
+# What the user and the providers allow for this message, read in the claim statement itself so
+# a preference changed a moment ago applies to the next message at no extra round trip:
+# `suppressed` (why not, if not) and `not_before` (quiet hours: when, if not now).
+_VERDICT = """
+    verdict AS (
+        SELECT
+            CASE
+                WHEN NOT COALESCE(p.enabled, d.enabled, true)
+                    THEN 'preference: ' || $10 || ' ' || $3 || ' is off'
+                WHEN s.email IS NOT NULL THEN 'address suppressed: ' || s.reason
+            END AS suppressed,
+            CASE WHEN d.quiet_hours AND $12::uuid IS NOT NULL
+                THEN quiet_hours_end(COALESCE(r.tz, 'Asia/Kolkata'), now())
+            END AS not_before
+        FROM (VALUES (1)) AS one
+        LEFT JOIN category_channels d ON d.category = $10 AND d.channel = $3
+        LEFT JOIN preferences p
+            ON p.user_id = $4 AND p.category = $10 AND p.channel = $3 AND NOT d.locked
+        LEFT JOIN email_suppressions s ON s.email = lower($11)
+        LEFT JOIN recipients r ON r.user_id = $4
+    )
 """
+
+# Insert the row, or take a queued one whose lease (and quiet hours) ran out: claimed (attempts
+# + 1, leased), suppressed (recorded with its reason, never sent), or held back until its
+# window opens (queued, no lease, `not_before`). A sent / failed / skipped row is left alone.
+_CLAIM_ROW = """
+    claimed AS (
+        INSERT INTO deliveries
+            (source, event_id, channel, user_id, template, title, body, provider, category,
+             status, last_error, not_before, attempts, lease_until)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10,
+            CASE WHEN v.suppressed IS NULL THEN 'queued' ELSE 'suppressed' END,
+            v.suppressed,
+            CASE WHEN v.suppressed IS NULL THEN v.not_before END,
+            CASE WHEN v.suppressed IS NULL AND v.not_before IS NULL THEN 1 ELSE 0 END,
+            CASE WHEN v.suppressed IS NULL AND v.not_before IS NULL
+                THEN now() + make_interval(secs => $9) END
+        FROM verdict v
+        ON CONFLICT (source, channel, user_id, template) DO UPDATE SET
+            status = EXCLUDED.status,
+            last_error = COALESCE(EXCLUDED.last_error, deliveries.last_error),
+            not_before = EXCLUDED.not_before,
+            attempts = deliveries.attempts + EXCLUDED.attempts,
+            lease_until = EXCLUDED.lease_until,
+            updated_at = now()
+        WHERE deliveries.status = 'queued'
+          AND (deliveries.lease_until IS NULL OR deliveries.lease_until < now())
+          AND (deliveries.not_before IS NULL OR deliveries.not_before <= now())
+        RETURNING id, attempts, status, lease_until IS NOT NULL AS held, not_before
+    ),
+    deferred AS (
+        INSERT INTO deferred_events (delivery_id, due_at, event_id, type, subject, payload)
+        SELECT c.id, c.not_before, $12, $13, $14, $15 FROM claimed c
+        WHERE c.status = 'queued' AND NOT c.held AND $12::uuid IS NOT NULL
+        ON CONFLICT (delivery_id) DO UPDATE SET
+            due_at = EXCLUDED.due_at, event_id = EXCLUDED.event_id, type = EXCLUDED.type,
+            subject = EXCLUDED.subject, payload = EXCLUDED.payload
+    )
+"""
+_CLAIM = f"""
+    WITH {_VERDICT}, {_CLAIM_ROW}
+    SELECT id, attempts, status, held, not_before FROM claimed
+"""  # noqa: S608 - built from our own constants, no input
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What the claim checks besides the row: the message's category, the address it goes to
+    (email), and the event that sends it again if quiet hours hold it back (None: the message
+    cannot wait, e.g. it has no such event; it is then sent at once)."""
+
+    category: str = "transactional"
+    address: str | None = None
+    later: OutboxRow | None = None
+
+
+TRANSACTIONAL = Consent()
+_NO_LATER = (None, None, None, None)
 
 
 def _claim_values(
-    key: DeliveryKey, provider: str, lease_seconds: int, title: str | None, body: str | None
+    key: DeliveryKey,
+    provider: str,
+    lease_seconds: int,
+    title: str | None,
+    body: str | None,
+    consent: Consent,
 ) -> tuple[object, ...]:
-    """The parameters of _CLAIM and _CLAIM_PUSH, $1..$9."""
+    """The parameters of _CLAIM and _CLAIM_PUSH, $1..$15."""
     return (
         key.source,
         key.event_id,
@@ -131,7 +202,17 @@ def _claim_values(
         body,
         provider,
         float(lease_seconds),
+        consent.category,
+        consent.address,
+        *(consent.later or _NO_LATER),
     )
+
+
+def _not_held(row: Any) -> str:
+    """The status of a row the claim did not take: suppressed, deferred, or as it was."""
+    if row["status"] == "queued" and row["not_before"] is not None:
+        return "deferred"
+    return str(row["status"])
 
 
 async def claim(
@@ -142,13 +223,19 @@ async def claim(
     lease_seconds: int,
     title: str | None = None,
     body: str | None = None,
+    consent: Consent = TRANSACTIONAL,
 ) -> Claim | str:
     """The row, now ours for `lease_seconds`; or the status that keeps us from claiming it
-    ("queued" means another worker holds it right now)."""
-    row = await conn.fetchrow(_CLAIM, *_claim_values(key, provider, lease_seconds, title, body))
-    if row is not None:
-        return Claim(row["id"], row["attempts"])
-    return await _status(conn, key)
+    ("queued" means another worker holds it right now; "suppressed" and "deferred" are what
+    this very claim decided)."""
+    row = await conn.fetchrow(
+        _CLAIM, *_claim_values(key, provider, lease_seconds, title, body, consent)
+    )
+    if row is None:
+        return await _status(conn, key)
+    if not row["held"]:
+        return _not_held(row)
+    return Claim(row["id"], row["attempts"])
 
 
 @dataclass(frozen=True)
@@ -161,24 +248,27 @@ class PushClaim:
 # The claim and the snapshot of the user's active tokens into it, in one statement (one round
 # trip, atomic without BEGIN/COMMIT). The outer scan's snapshot holds neither the claimed row's
 # change nor the CTE's new targets: the targets of an earlier try are found by the claimed id,
-# the new ones are added back by the UNION. No row at all: not claimed.
+# the new ones are added back by the UNION. No row at all: not claimed; a row not held:
+# suppressed or deferred.
 _CLAIM_PUSH = f"""
-    WITH claimed AS ({_CLAIM}),
+    WITH {_VERDICT}, {_CLAIM_ROW},
     added AS (
         INSERT INTO push_targets (delivery_id, token)
         SELECT claimed.id, devices.token FROM claimed, devices
-        WHERE devices.user_id = $4 AND devices.active
+        WHERE claimed.held AND devices.user_id = $4 AND devices.active
         ON CONFLICT DO NOTHING
         RETURNING token
     )
-    SELECT c.id, c.attempts, t.token, t.status, coalesce(d.active, false) AS active
+    SELECT c.id, c.attempts, c.status, c.held, c.not_before, t.token, t.status AS target,
+           coalesce(d.active, false) AS active
     FROM claimed c
-    LEFT JOIN push_targets t ON t.delivery_id = c.id
+    LEFT JOIN push_targets t ON t.delivery_id = c.id AND c.held
     LEFT JOIN devices d ON d.token = t.token
     UNION ALL
-    SELECT c.id, c.attempts, a.token, 'pending', true FROM claimed c, added a
-    ORDER BY 3
-"""  # noqa: S608 - built from our own constant, no input
+    SELECT c.id, c.attempts, c.status, c.held, c.not_before, a.token, 'pending', true
+    FROM claimed c, added a
+    ORDER BY 6
+"""  # noqa: S608 - built from our own constants, no input
 
 
 async def claim_push(
@@ -189,23 +279,29 @@ async def claim_push(
     lease_seconds: int,
     title: str | None,
     body: str | None,
+    consent: Consent = TRANSACTIONAL,
 ) -> PushClaim | str:
     """`claim` and `push_targets` at once: the claim with its tokens, or the status that keeps
     us from claiming it."""
-    rows = await conn.fetch(_CLAIM_PUSH, *_claim_values(key, provider, lease_seconds, title, body))
+    rows = await conn.fetch(
+        _CLAIM_PUSH, *_claim_values(key, provider, lease_seconds, title, body, consent)
+    )
     if not rows:
         return await _status(conn, key)
+    if not rows[0]["held"]:
+        return _not_held(rows[0])
     targets = [r for r in rows if r["token"] is not None]
     return PushClaim(
         Claim(rows[0]["id"], rows[0]["attempts"]),
-        [r["token"] for r in targets if r["status"] == "pending" and r["active"]],
-        sum(1 for r in targets if r["status"] == "sent"),
+        [r["token"] for r in targets if r["target"] == "pending" and r["active"]],
+        sum(1 for r in targets if r["target"] == "sent"),
     )
 
 
 async def _status(conn: Connection | Pool, key: DeliveryKey) -> str:
     status: str = await conn.fetchval(
-        "SELECT status FROM deliveries "
+        "SELECT CASE WHEN status = 'queued' AND not_before > now() THEN 'deferred' "
+        "ELSE status END FROM deliveries "
         "WHERE source = $1 AND channel = $2 AND user_id = $3 AND template = $4",
         key.source,
         key.channel,

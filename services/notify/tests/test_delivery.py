@@ -12,9 +12,9 @@ import pytest
 from notify_testkit import add_devices, unique
 
 from notify.delivery import Deliveries
-from notify.providers import PermanentSendError, PushMessage, TokenResult
+from notify.providers import PermanentSendError, PushMessage, TokenResult, TransientSendError
 from notify.providers.sandbox import SandboxEmailSender
-from notify.store import DeliveryKey
+from notify.store import Consent, DeliveryKey
 from rtmn_shared.db import Pool
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.outcomes import Retry
@@ -165,3 +165,28 @@ async def test_a_send_accepted_while_the_database_is_away_is_recorded_once_it_is
         str(sent["id"]),
     )
     assert events == 1
+
+
+async def test_a_preference_turned_off_between_two_tries_suppresses_the_retry(pool: Pool) -> None:
+    user_id = unique("user")
+    await add_devices(pool, user_id, unique("tok"))
+    push = ScriptedPush(TransientSendError("fcm answered 503"))
+    k = key(user_id)
+    wallet = Consent("wallet")
+
+    with pytest.raises(Retry):
+        await deliveries(pool, push).push(k, MESSAGE, wallet)
+    await pool.execute(
+        "INSERT INTO preferences (user_id, category, channel, enabled, source) "
+        "VALUES ($1, 'wallet', 'push', false, 'user')",
+        user_id,
+    )
+    await deliveries(pool, push).push(k, MESSAGE, wallet)
+
+    suppressed = await row(pool, k)
+    assert (suppressed["status"], suppressed["last_error"], suppressed["attempts"]) == (
+        "suppressed",
+        "preference: wallet push is off",
+        1,
+    )
+    assert len(push.calls) == 1

@@ -6,8 +6,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from otp.admin import add_prefix_routes
 from otp.domain import InvalidPhone, Phone, UnknownPurpose, check_purpose, parse_phone
 from otp.flows import (
+    ChannelUnavailable,
     EventNotRecorded,
     Limited,
     OtpFlows,
@@ -15,6 +17,8 @@ from otp.flows import (
     Undeliverable,
     WrongCode,
 )
+from otp.providers import Channel
+from otp.receipts import add_receipt_routes
 from otp.settings import OtpSettings
 from otp.tokens import TokenSigner
 from rtmn_shared.web.clients import client_address
@@ -28,12 +32,16 @@ WAIT = {
     "cooldown": "a code was sent moments ago; wait before asking for another",
     "locked": "too many wrong codes; wait before asking for another",
     "backoff": "many codes were requested for this number; wait before asking for another",
+    "pumping": "codes to numbers in this range are paused; try again later",
 }
 
 
 class SendRequest(BaseModel):
     phone: str = PHONE
     purpose: str = PURPOSE
+    channel: Channel = Field(
+        default="sms", description="how the code travels: SMS, WhatsApp template or a voice call"
+    )
 
 
 class SendAccepted(BaseModel):
@@ -91,11 +99,17 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
 
     @routes.post("/api/otp/send", body=SendRequest, response=SendAccepted, status=202)
     async def send_code(call: Call) -> web.StreamResponse:
-        """Send a one-time code by SMS. The answer is the same whoever owns the number."""
+        """Send a one-time code by SMS, WhatsApp or voice; one answer whoever owns the number."""
         request = await call.body(SendRequest)
         phone, purpose = phone_and_purpose(request.phone, request.purpose)
         try:
-            sent = await flows.send(phone, purpose, client_of(call))
+            sent = await flows.send(phone, purpose, client_of(call), request.channel)
+        except ChannelUnavailable:
+            raise Problem(
+                422,
+                "this channel is not available",
+                errors=[{"field": "channel", "message": "no provider offers it"}],
+            ) from None
         except Limited as limited:
             detail = WAIT.get(limited.reason, "too many codes requested; try again later")
             raise too_many_requests(limited.retry_after_s, detail) from None
@@ -140,4 +154,6 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
         """The PEM public key that verifies phone-verification tokens."""
         return json_response(PublicKey(alg="EdDSA", kid=signer.kid, public_key=signer.public_pem))
 
+    add_prefix_routes(routes, flows.prefixes)
+    add_receipt_routes(routes, flows.relay, settings)
     return routes

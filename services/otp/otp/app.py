@@ -7,15 +7,20 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from redis.asyncio import Redis
 
 from otp.api import build_routes
-from otp.domain import Hasher
+from otp.deliveries import DeliveryStore
+from otp.domain import Hasher, sms_body
 from otp.flows import SENDS, OtpFlows
 from otp.providers import SmsSender
 from otp.providers.fallback import FallbackSender
 from otp.providers.msg91 import Msg91Sender
 from otp.providers.sandbox import SandboxSender
-from otp.providers.twilio import TwilioSender
+from otp.providers.twilio import TwilioSender, WhatsApp
+from otp.pumping import PrefixGuard, PumpingRules
+from otp.receipts import twilio_callback_url
+from otp.relay import Relay, plan
 from otp.settings import OtpSettings
 from otp.store import CodeStore, Rules
 from otp.tokens import TokenSigner
@@ -28,10 +33,8 @@ from rtmn_shared.web.auth import TokenVerifier
 INFO = SERVICES["otp"]
 
 
-async def build_sender(
-    settings: OtpSettings, stack: AsyncExitStack
-) -> tuple[SmsSender, dict[str, str]]:
-    """Twilio first, MSG91 as its fallback; the sandbox only when neither is configured."""
+async def build_chain(settings: OtpSettings, stack: AsyncExitStack) -> list[SmsSender]:
+    """Twilio first, MSG91 as its fallback; empty when neither is configured."""
     chain: list[SmsSender] = []
     if settings.twilio_live:
         assert settings.twilio_account_sid
@@ -43,6 +46,16 @@ async def build_sender(
             messaging_service_sid=settings.twilio_messaging_service_sid,
             timeout_s=settings.twilio_timeout_s,
             base_url=settings.twilio_base_url,
+            whatsapp=(
+                WhatsApp(settings.twilio_whatsapp_from, settings.twilio_whatsapp_content_sid)
+                if settings.twilio_whatsapp_from and settings.twilio_whatsapp_content_sid
+                else None
+            ),
+            voice_from=settings.twilio_voice_from,
+            app_name=settings.otp_app_name,
+            status_callback=(
+                twilio_callback_url(settings.otp_public_url) if settings.otp_public_url else None
+            ),
         )
         stack.push_async_callback(twilio.close)
         chain.append(twilio)
@@ -62,9 +75,23 @@ async def build_sender(
                 base_url=settings.msg91_base_url,
             )
         )
-    if not chain:
-        return SandboxSender(log_codes=settings.otp_sandbox_log_codes), {"sms": "sandbox"}
-    return FallbackSender(chain), {sender.name: "live" for sender in chain}
+    return chain
+
+
+def build_relay(
+    settings: OtpSettings, chain: list[SmsSender], redis: Redis, hasher_key: bytes
+) -> Relay | None:
+    """Fallback on silence, when some provider can report deliveries back to us."""
+    if not chain or not (settings.otp_public_url or settings.otp_msg91_report_key):
+        return None
+    minutes = max(1, settings.otp_code_ttl_s // 60)
+
+    def body(code: str) -> str:
+        return sms_body(code, app_name=settings.otp_app_name, minutes=minutes,
+                        app_hash=settings.otp_android_app_hash)  # fmt: skip
+
+    deliveries = DeliveryStore(redis, hasher_key)
+    return Relay(plan(chain), deliveries, body, settings.otp_code_ttl_s * 1000)
 
 
 async def build_app(
@@ -74,8 +101,16 @@ async def build_app(
     redis = await open_redis(settings, stack)
     pool = await open_pool(INFO, settings, stack)
     providers = {"sms": "sandbox"}
+    relay = None
     if sender is None:
-        sender, providers = await build_sender(settings, stack)
+        chain = await build_chain(settings, stack)
+        if chain:
+            sender, providers = FallbackSender(chain), {s.name: "live" for s in chain}
+            relay = build_relay(
+                settings, chain, redis, settings.otp_hash_key.get_secret_value().encode()
+            )
+        else:
+            sender = SandboxSender(log_codes=settings.otp_sandbox_log_codes)
     try:
         signer = TokenSigner(
             settings.otp_signing_key.get_secret_value(),
@@ -114,7 +149,18 @@ async def build_app(
         signer=signer,
         unit=open_unit_of_work(INFO, settings, pool, stack),
         outbox=Outbox(f"rtmn/{INFO.name}"),
+        prefixes=PrefixGuard(
+            redis,
+            PumpingRules(
+                floor=settings.otp_pumping_floor,
+                min_sends=settings.otp_pumping_min_sends,
+                window_ms=settings.otp_pumping_window_s * 1000,
+            ),
+        ),
         app_name=settings.otp_app_name,
+        app_hash=settings.otp_android_app_hash,
+        prefix_digits=settings.otp_pumping_prefix_digits,
+        relay=relay,
     )
     return create_app(
         service=INFO.name,

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
 import phonenumbers
 
 CODE_DIGITS = 6
+# Android's SMS Retriever reads a message that starts with "<#>", is at most 140 bytes and ends
+# with the app's 11-character hash (base64 of a SHA-256 of the package and its signing key).
+RETRIEVER_PREFIX = "<#>"
+RETRIEVER_MAX_BYTES = 140
+APP_HASH = re.compile(r"^[A-Za-z0-9+/]{11}$")
 
 
 class InvalidPhone(ValueError):
@@ -50,10 +56,30 @@ def parse_phone(raw: str, allowed_regions: frozenset[str]) -> Phone:
     return Phone(e164, region)
 
 
+def destination_prefix(phone: Phone, national_digits: int) -> str:
+    """The range a number belongs to: its country code and the first national digits, which
+    name the operator's series (India: 4 digits). Country codes are prefix-free, so the string
+    is unambiguous; it is too short to name anyone."""
+    number = phonenumbers.parse(phone.e164)
+    national = phonenumbers.national_significant_number(number)
+    return f"+{number.country_code}{national[:national_digits]}"
+
+
 def check_purpose(purpose: str, allowed: frozenset[str]) -> str:
     if purpose not in allowed:
         raise UnknownPurpose(purpose)
     return purpose
+
+
+def sms_body(code: str, *, app_name: str, minutes: int, app_hash: str | None = None) -> str:
+    """The SMS text; with an Android app hash, in the SMS Retriever's format so the app reads it."""
+    text = f"{code} is your {app_name} verification code. It expires in {minutes} minutes."
+    if app_hash is None:
+        return f"{text} Do not share it."
+    body = f"{RETRIEVER_PREFIX} {text}\n{app_hash}"
+    if len(body.encode()) > RETRIEVER_MAX_BYTES:
+        raise ValueError(f"the SMS Retriever message must be <= {RETRIEVER_MAX_BYTES} bytes")
+    return body
 
 
 def new_code() -> str:

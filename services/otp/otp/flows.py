@@ -8,9 +8,20 @@ from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
+from redis.exceptions import RedisError
 
-from otp.domain import Hasher, Phone, new_code
-from otp.providers import ProviderUnavailable, RecipientRejected, Sms, SmsSender
+from otp.deliveries import Delivery
+from otp.domain import Hasher, Phone, destination_prefix, new_code, sms_body
+from otp.providers import (
+    Channel,
+    ProviderUnavailable,
+    Receipt,
+    RecipientRejected,
+    Sms,
+    SmsSender,
+)
+from otp.pumping import PrefixGuard
+from otp.relay import Relay
 from otp.store import Admitted, Coalesced, CodeStore, Keys
 from otp.tokens import TokenSigner
 from rtmn_shared.events.catalogue import OtpVerified
@@ -21,6 +32,12 @@ from rtmn_shared.web.clients import client_key
 log = logging.getLogger(__name__)
 
 SENDS = Counter("rtmn_otp_sends_total", "OTP send requests by outcome", ["outcome", "provider"])
+BY_CHANNEL = Counter("rtmn_otp_channel_sends_total", "Codes handed to a provider", ["channel"])
+PREFIX_BLOCKS = Counter(
+    "rtmn_otp_prefix_blocks_total",
+    "Destination prefixes blocked for SMS pumping (conversion under the floor)",
+    ["region"],
+)
 CHECKS = Counter("rtmn_otp_verifications_total", "OTP verifications by outcome", ["outcome"])
 
 
@@ -47,6 +64,10 @@ class Undeliverable(Exception):
     """The provider refuses this number; the code was withdrawn."""
 
 
+class ChannelUnavailable(Exception):
+    """No configured provider offers the channel asked for; nothing was counted."""
+
+
 class SmsDown(Exception):
     """No provider took the message; the code was withdrawn."""
 
@@ -69,12 +90,22 @@ class OtpFlows:
     signer: TokenSigner
     unit: UnitOfWork
     outbox: Outbox
+    prefixes: PrefixGuard
     app_name: str = "RTMN"
+    app_hash: str | None = None
+    prefix_digits: int = 4
+    relay: Relay | None = None  # None: no delivery receipts (the sandbox, or no public URL)
 
     def keys(self, phone: Phone, purpose: str, client: str) -> Keys:
         return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_key(client)))
 
-    async def send(self, phone: Phone, purpose: str, client: str) -> Sent:
+    async def send(self, phone: Phone, purpose: str, client: str, channel: Channel = "sms") -> Sent:
+        """One live code per phone and purpose whatever the channel: a resend by another channel
+        replaces it, and the cooldown and caps count sends on every channel together."""
+        if channel not in self.sender.channels:
+            raise ChannelUnavailable(channel)
+        prefix = destination_prefix(phone, self.prefix_digits)
+        await self._check_prefix(prefix, phone)
         code = new_code()
         digest = self.hasher.code(purpose, phone, code)
         keys = self.keys(phone, purpose, client)
@@ -91,12 +122,9 @@ class OtpFlows:
             log.info("otp send refused: %s", admission.reason, extra={"phone": phone.masked})
             raise Limited(admission.reason, admission.retry_after_s)
         minutes = max(1, rules.code_ttl_ms // 60_000)
-        body = (
-            f"{code} is your {self.app_name} verification code. "
-            f"It expires in {minutes} minutes. Do not share it."
-        )
+        body = sms_body(code, app_name=self.app_name, minutes=minutes, app_hash=self.app_hash)
         try:
-            receipt = await self.sender.send(Sms(phone, code, body))
+            receipt = await self.sender.send(Sms(phone, code, body, channel))
         except (ProviderUnavailable, RecipientRejected) as error:
             # Nobody received it, so nobody may use it: withdraw the code and the cooldown.
             await self.store.discard(keys, digest)
@@ -107,11 +135,38 @@ class OtpFlows:
                 raise Undeliverable from None
             raise SmsDown from None
         SENDS.labels("sent", receipt.provider).inc()
+        BY_CHANNEL.labels(channel).inc()
         log.info(
             "otp sent",
-            extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider},
-        )
+            extra={"phone": phone.masked, "purpose": purpose, "provider": receipt.provider,
+                   "channel": channel},
+        )  # fmt: skip
+        held = Delivery(phone.e164, phone.region, purpose, code, digest, keys.code, 0, channel)
+        await self._sent(prefix, receipt, held)
         return sent
+
+    async def _sent(self, prefix: str, receipt: Receipt, held: Delivery) -> None:
+        """Counts the send for its prefix and keeps the code for a fallback on silence."""
+        try:
+            await self.prefixes.sent(prefix)
+            if self.relay is not None:
+                await self.relay.hold(receipt, held)
+        except RedisError as error:
+            # The code went out and the caller gets it: only this bookkeeping is lost.
+            log.warning("otp send not counted or held: %s", type(error).__name__)
+
+    async def _check_prefix(self, prefix: str, phone: Phone) -> None:
+        """Refuses codes to a range whose conversion collapsed (SMS pumping), until allowed."""
+        admitted, just_blocked = await self.prefixes.admits(prefix)
+        if just_blocked:
+            PREFIX_BLOCKS.labels(phone.region).inc()
+            log.warning(
+                "otp destination prefix blocked: conversion under the floor",
+                extra={"prefix": prefix},
+            )
+        if not admitted:
+            SENDS.labels("limited_pumping", "none").inc()
+            raise Limited("pumping", self.prefixes.rules.window_ms // 1000)
 
     async def verify(self, phone: Phone, purpose: str, code: str, client: str) -> Verified:
         phone_hash = self.hasher.phone(phone)
@@ -128,6 +183,12 @@ class OtpFlows:
         except (OSError, asyncpg.PostgresError) as error:
             log.error("otp.verified not recorded: %s", type(error).__name__)
             raise EventNotRecorded from None
+        try:
+            await self.prefixes.verified(destination_prefix(phone, self.prefix_digits))
+        except RedisError as error:
+            # The code is spent and the event recorded: the user gets the token; the prefix's
+            # conversion merely reads a little low.
+            log.warning("otp verification not counted for its prefix: %s", type(error).__name__)
         token, claims = self.signer.issue(phone.e164, purpose)
         log.info("otp verified", extra={"phone": phone.masked, "purpose": purpose})
         return Verified(token, self.signer.ttl_s, claims)

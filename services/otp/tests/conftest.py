@@ -32,6 +32,8 @@ HASH_KEY = "test-hash-key-" + "k" * 32
 FLOW_ID = "otp-flow-1"
 SENDER_ID = "RTMNIN"
 FROM_NUMBER = "+15005550006"
+WHATSAPP_FROM = "+14155238886"
+CONTENT_SID = "HX" + "0a" * 16  # the approved WhatsApp template: "{{1}} is your code..."
 CODE = re.compile(r"\b(\d{6})\b")
 
 Client = TestClient[Request, Application]
@@ -60,6 +62,8 @@ def signing_keys() -> tuple[str, str]:
 @pytest.fixture(scope="session")
 async def twilio() -> AsyncIterator[TwilioFake]:
     async with TwilioFake() as fake:
+        fake.register_whatsapp_sender(WHATSAPP_FROM)
+        fake.register_content(CONTENT_SID, ("1",))
         yield fake
 
 
@@ -78,6 +82,8 @@ def otp_settings(signing_keys: tuple[str, str], **overrides: Any) -> OtpSettings
         # The test client is the gateway's peer; 172.16.0.9 plays a proxy in front of it.
         "trusted_proxies": f"{PEER}/32,{PROXY}/32",
         "otp_ip_hourly_cap": 5,
+        # The gate runs on every send; only test_pumping.py sends enough to one range to trip it.
+        "otp_pumping_min_sends": 100_000,
         **overrides,
     }
     return OtpSettings(**values)
@@ -92,6 +98,8 @@ def live_settings(
         "twilio_phone_number": FROM_NUMBER,
         "twilio_base_url": twilio.url,
         "twilio_timeout_s": 0.5,
+        "twilio_whatsapp_from": WHATSAPP_FROM,
+        "twilio_whatsapp_content_sid": CONTENT_SID,
         "msg91_auth_key": msg91.authkey,
         "msg91_flow_id": FLOW_ID,
         "msg91_sender_id": SENDER_ID,
@@ -155,9 +163,16 @@ class Harness:
         return self.svc.client
 
     async def send(
-        self, phone: str, *, ip: str | None = None, purpose: str | None = None
+        self,
+        phone: str,
+        *,
+        ip: str | None = None,
+        purpose: str | None = None,
+        channel: str | None = None,
     ) -> ClientResponse:
         body = {"phone": phone} if purpose is None else {"phone": phone, "purpose": purpose}
+        if channel is not None:
+            body["channel"] = channel
         headers = {"X-Forwarded-For": f"{ip or new_ip()}, {PROXY}"}
         return await self.client.post("/api/otp/send", json=body, headers=headers)
 
@@ -173,6 +188,20 @@ class Harness:
         match = CODE.search(messages[0].body)
         assert match is not None
         return match.group(1)
+
+    def voice_code(self, phone: str) -> str:
+        """The code the one call to `phone` read out (digit by digit, twice)."""
+        calls = self.twilio.calls_to(phone)
+        assert len(calls) == 1, f"expected one call, got {len(calls)}"
+        readings = {"".join(c for c in said if c.isdigit()) for said in calls[0].spoken()}
+        assert len(readings) == 1, "both readings say the same code"
+        return readings.pop()
+
+    def whatsapp_code(self, phone: str) -> str:
+        messages = self.twilio.messages_to(f"whatsapp:{phone}")
+        assert len(messages) == 1, f"expected one WhatsApp message, got {len(messages)}"
+        assert messages[0].content_variables is not None
+        return messages[0].content_variables["1"]
 
     def msg91_code(self, phone: str) -> str:
         sends = self.msg91.sends_to(phone.lstrip("+"))

@@ -72,3 +72,32 @@ def test_digests_bind_purpose_phone_and_code() -> None:
     assert "123456" not in base
     assert Hasher(b"j" * 32).code("login", phone, "123456") != base
     assert hasher.phone(phone) != hasher.phone(other)
+
+
+APP_HASH = "FA+9qCX9VSu"
+
+
+def test_without_an_app_hash_the_sms_is_plain_text() -> None:
+    body = domain.sms_body("123456", app_name="RTMN", minutes=5)
+    assert body.startswith("123456 is your RTMN verification code")
+    assert "<#>" not in body
+
+
+def test_with_an_app_hash_the_sms_follows_the_sms_retriever_format() -> None:
+    body = domain.sms_body("123456", app_name="RTMN", minutes=5, app_hash=APP_HASH)
+    assert body.startswith("<#> ")
+    assert "123456" in body
+    assert body.splitlines()[-1] == APP_HASH
+    assert len(body.encode()) <= 140
+
+
+def test_a_retriever_message_over_140_bytes_is_refused() -> None:
+    with pytest.raises(ValueError, match="140 bytes"):
+        domain.sms_body("123456", app_name="R" * 80, minutes=5, app_hash=APP_HASH)
+
+
+def test_the_destination_prefix_is_the_country_code_and_the_operator_series() -> None:
+    phone = parse_phone("+919876543210", INDIA)
+    assert domain.destination_prefix(phone, 4) == "+919876"
+    us = parse_phone("+12025550143", frozenset({"US"}))
+    assert domain.destination_prefix(us, 3) == "+1202"

@@ -105,3 +105,33 @@ async def test_readiness_names_the_live_providers(h: Harness) -> None:
     assert {"/api/otp/send", "/api/otp/verify", "/api/otp/.well-known/jwks.json"} <= set(
         spec["paths"]
     )
+
+
+async def test_channels_receipts_and_the_pumping_block_log_neither_code_nor_phone(
+    start_otp: Starter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = {"otp_public_url": "https://otp.example.test", "otp_pumping_floor": 0.5,
+                "otp_pumping_min_sends": 3}  # fmt: skip
+    async with start_otp(**settings) as h:
+        phone = h.new_phone()
+        assert (await h.send(phone, channel="whatsapp")).status == 202
+        code = h.whatsapp_code(phone)
+        [message] = h.twilio.messages_to(f"whatsapp:{phone}")
+        _, params, headers = h.twilio.status_callback(message.sid, "undelivered", 63016)
+        await h.client.post("/api/otp/receipts/twilio", data=params, headers=headers)
+        assert h.voice_code(phone) == code
+        forged = await h.client.post("/api/otp/receipts/twilio", data=params)
+        assert forged.status == 403
+        victims = [f"+917016{n:06d}" for n in range(4)]
+        for victim in victims:
+            await h.send(victim)
+        refused = await h.send(victims[-1])
+        assert refused.status == 429
+        bodies = [await forged.text(), await refused.text()]
+    texts = record_texts(caplog)
+    assert any("resent after a failed delivery" in t for t in texts)
+    assert any("prefix blocked" in t for t in texts)
+    assert_absent(texts + bodies, phone, [code])
+    for victim in victims:
+        assert_absent(texts + bodies, victim, [])

@@ -13,9 +13,8 @@ from aio_pika.abc import AbstractChannel
 
 from rtmn_shared.events.catalogue import OrderPlaced
 from rtmn_shared.events.envelope import CloudEvent
-from rtmn_shared.events.topology import event_message
-from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.producers import Producers
 from rtmn_shared.testing.waiting import wait_for
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
@@ -207,15 +206,6 @@ async def channel(suite: Suite) -> AsyncIterator[AbstractChannel]:
     await connection.close()
 
 
-async def publish(channel: AbstractChannel, event: CloudEvent, times: int = 1) -> None:
-    exchange = await channel.get_exchange(EXCHANGE)
-    for _ in range(times):
-        await exchange.publish(
-            event_message(event.to_json(), message_id=str(event.id), type=event.type),
-            routing_key=event.type,
-        )
-
-
 def placed(order_id: str, user: str, amount: int) -> CloudEvent:
     data = OrderPlaced(order_id=order_id, order_number="R-9", user_id=user, merchant_id="m_9",
                        amount=amount, currency="INR")  # fmt: skip
@@ -223,12 +213,12 @@ def placed(order_id: str, user: str, amount: int) -> CloudEvent:
 
 
 async def test_order_placed_on_the_broker_is_recorded_once_and_a_contradiction_dead_letters(
-    api: Api, channel: AbstractChannel, user: str
+    api: Api, channel: AbstractChannel, producers: Producers, user: str
 ) -> None:
     order_id = new_order()
     event = placed(order_id, user, 12_300)
 
-    await publish(channel, event, times=2)
+    await producers.publish(event, times=2)  # as the commerce side's login
     await wait_for(
         lambda: api.pool.fetchval(
             "SELECT count(*) FROM inbox WHERE consumer = 'payments.orders' AND event_id = $1",
@@ -237,7 +227,7 @@ async def test_order_placed_on_the_broker_is_recorded_once_and_a_contradiction_d
         message="order.placed consumed",
     )
     created = await api.pay(user, order_id)
-    await publish(channel, placed(order_id, user, 1))
+    await producers.publish(placed(order_id, user, 1))
     dlq = await channel.declare_queue("payments.orders.dlq", passive=True)
 
     async def dead_lettered() -> bool:

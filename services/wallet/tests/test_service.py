@@ -15,9 +15,9 @@ from wallet_events import payment, refund, uid
 
 from rtmn_shared.events.catalogue import UserRegistered
 from rtmn_shared.events.envelope import CloudEvent, EventData
-from rtmn_shared.events.topology import event_message
 from rtmn_shared.suite import EXCHANGE
 from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.producers import Producers
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
 from wallet.app import SERVICE
@@ -47,15 +47,9 @@ async def wallet_events(channel: AbstractChannel) -> AbstractQueue:
     return queue
 
 
-async def publish(channel: AbstractChannel, data: EventData, times: int = 1) -> None:
+async def publish(producers: Producers, data: EventData, times: int = 1) -> None:
     """Publishes one event `times` times with the same id, as a broker redelivery would look."""
-    event = CloudEvent.of(data, source="rtmn/test")
-    exchange = await channel.get_exchange(EXCHANGE)
-    for _ in range(times):
-        await exchange.publish(
-            event_message(event.to_json(), message_id=str(event.id), type=event.type),
-            routing_key=event.type,
-        )
+    await producers.publish(CloudEvent.of(data, source="rtmn/test"), times=times)
 
 
 def consumed(queue: str, outcome: str) -> float:
@@ -86,7 +80,7 @@ async def drain(queue: AbstractQueue, user: str, count: int) -> list[dict[str, A
 
 
 async def test_credit_partial_and_final_reversals_each_delivered_twice_applied_once(
-    svc: RunningService, channel: AbstractChannel, wallet_events: AbstractQueue, suite: Suite
+    svc: RunningService, producers: Producers, wallet_events: AbstractQueue, suite: Suite
 ) -> None:
     user = uid("u")
     paid = payment(user, 200_000)  # ₹2000 → 100 coins
@@ -98,7 +92,7 @@ async def test_credit_partial_and_final_reversals_each_delivered_twice_applied_o
     ]
     for data, queue, expected in steps:
         duplicates = consumed(queue, "duplicate")
-        await publish(channel, data, times=2)
+        await publish(producers, data, times=2)
         await wait_for(
             lambda q=queue, d=duplicates: consumed(q, "duplicate") > d,
             message=f"the redelivery on {queue}",
@@ -120,15 +114,15 @@ async def test_credit_partial_and_final_reversals_each_delivered_twice_applied_o
 
 
 async def test_the_tier_from_user_registered_raises_the_cashback(
-    svc: RunningService, channel: AbstractChannel
+    svc: RunningService, producers: Producers
 ) -> None:
     user = uid("u")
-    await publish(channel, UserRegistered(user_id=user, tier="platinum", email="a@example.com"))
+    await publish(producers, UserRegistered(user_id=user, tier="platinum", email="a@example.com"))
     await wait_for(
         lambda: svc.pool.fetchval("SELECT tier FROM users WHERE user_id = $1", user),
         message="the user read model",
     )
-    await publish(channel, payment(user, 49_900))
+    await publish(producers, payment(user, 49_900))
     await wait_for(lambda: coins_of(svc, user), message="the credit")
     assert await coins_of(svc, user) == [49]  # ₹499 × 5 % × 2
 
@@ -194,24 +188,24 @@ async def test_readiness_and_the_generated_openapi(svc: RunningService) -> None:
 
 
 async def test_a_refund_published_before_its_payment_is_settled_by_the_credit(
-    svc: RunningService, channel: AbstractChannel
+    svc: RunningService, producers: Producers
 ) -> None:
     user = uid("u")
     paid = payment(user, 200_000)
-    await publish(channel, refund(paid, 200_000, 200_000))
+    await publish(producers, refund(paid, 200_000, 200_000))
     await wait_for(
         lambda: svc.pool.fetchval(
             "SELECT true FROM refunds WHERE payment_id = $1", paid.payment_id
         ),
         message="the refund recorded as pending",
     )
-    await publish(channel, paid)
+    await publish(producers, paid)
     await wait_for(lambda: coins_of(svc, user), message="the credit")
     assert await coins_of(svc, user) == [100, -100]
 
 
 async def test_an_inconsistent_refund_is_dead_lettered(
-    svc: RunningService, channel: AbstractChannel
+    svc: RunningService, channel: AbstractChannel, producers: Producers
 ) -> None:
     dlq = "wallet.reverse-cashback.dlq"
 
@@ -221,7 +215,7 @@ async def test_an_inconsistent_refund_is_dead_lettered(
 
     before = await waiting()
     paid = payment(uid("u"), 200_000)
-    await publish(channel, refund(paid, 150_000, 100_000))  # total below its own amount
+    await publish(producers, refund(paid, 150_000, 100_000))  # total below its own amount
     await wait_for(lambda: _more(waiting, before), message="the refund in the DLQ")
     assert (
         await svc.pool.fetchval(

@@ -11,6 +11,8 @@ Where the passwords come from:
   (made over the local socket if need be, rtmn_shared/pgadmin.py), and a generated password for
   every role, kept in that file, where the services' and the tests' connections find them.
 - else `postgres` on DATABASE_URL's host with no password: a server that trusts it.
+
+Then `rtmn-db init` makes the broker and Redis logins that have passwords set (cli/logins.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from rtmn_shared.cli.logins import LoginsError, provision_logins
 from rtmn_shared.logs import redact_url
 from rtmn_shared.pgadmin import AdminError, PassFile, ensure_admin
 from rtmn_shared.provision import provision
@@ -99,3 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, asyncpg.PostgresError, AdminError) as error:
         sys.exit(f"rtmn-db: cannot provision {database} via {redact_url(admin)}: {error}")
     print(f"rtmn-db: database {database} ready for {', '.join(args.services)}")
+    try:
+        for line in asyncio.run(provision_logins()):
+            print(f"rtmn-db: {line} ready")
+    except LoginsError as error:
+        sys.exit(f"rtmn-db: {error}")

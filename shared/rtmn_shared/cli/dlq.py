@@ -8,6 +8,11 @@ would hand them to every other group again), with their attempt count reset. A r
 something already applied does nothing, inside the dedupe window (DEDUPE_WINDOW_DAYS of the
 event's own time); a message older than that is refused again, back here with the reason
 "past the dedupe window", because whether it was applied can no longer be told.
+
+A replay publishes under the operator's login (`<SERVICE_USER_PREFIX>ops`, given in AMQP_URL),
+which the broker stamps as its `user_id`; the first-hand producer rides in a header that the
+consumer believes from the operator and the group itself only (events/publishers.py), so a
+replay never launders an event the consumer refused for its publisher: it is refused again.
 """
 
 from __future__ import annotations
@@ -21,9 +26,23 @@ from typing import Any
 import aio_pika
 
 from rtmn_shared.events.consumer import ATTEMPT_HEADER, ERROR_HEADER, copy_of
+from rtmn_shared.events.publishers import (
+    DEFAULT_PREFIX,
+    PRODUCER_HEADER,
+    Logins,
+    login_of,
+    relaying_logins,
+)
+from rtmn_shared.settings import service_logins
 
 
-async def dead_letters(amqp_url: str, queue: str, limit: int, replay: bool) -> list[dict[str, Any]]:
+async def dead_letters(
+    amqp_url: str, queue: str, limit: int, replay: bool, logins: Logins | None = None
+) -> list[dict[str, Any]]:
+    logins = logins or Logins(os.environ.get("SERVICE_USER_PREFIX", DEFAULT_PREFIX))
+    login = login_of(amqp_url)
+    # The group's own moves and the operator's replays name the producer; nobody else's do.
+    relaying = relaying_logins(logins, login, logins.of(queue.partition(".")[0]))
     connection = await aio_pika.connect(amqp_url, timeout=5)
     seen: list[dict[str, Any]] = []
     try:
@@ -39,6 +58,7 @@ async def dead_letters(amqp_url: str, queue: str, limit: int, replay: bool) -> l
                     "message_id": message.message_id,
                     "type": message.type,
                     "attempts": headers.get(ATTEMPT_HEADER),
+                    "producer": headers.get(PRODUCER_HEADER) or message.user_id,
                     "last_error": headers.get(ERROR_HEADER) or _death_reason(headers),
                     "body": message.body[:200].decode(errors="replace"),
                 }
@@ -46,7 +66,9 @@ async def dead_letters(amqp_url: str, queue: str, limit: int, replay: bool) -> l
             if replay:
                 headers[ATTEMPT_HEADER] = 1
                 await channel.default_exchange.publish(
-                    copy_of(message, headers), routing_key=queue, mandatory=True
+                    copy_of(message, headers, login=login, relaying=relaying),
+                    routing_key=queue,
+                    mandatory=True,
                 )
                 await message.ack()
         if not replay:
@@ -72,9 +94,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["list", "replay"])
     parser.add_argument("queue", help="the consumer group's queue, e.g. wallet.credit-cashback")
     parser.add_argument("--limit", type=int, default=1000)
-    parser.add_argument(
-        "--amqp-url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/")
+    # The operator's login (OPS_AMQP_PASSWORD) where one is set, else AMQP_URL as given.
+    default_url = service_logins("ops").get("amqp_url") or os.environ.get(
+        "AMQP_URL", "amqp://guest:guest@localhost:5672/"
     )
+    parser.add_argument("--amqp-url", default=default_url)
     args = parser.parse_args(argv)
     try:
         messages = asyncio.run(

@@ -163,6 +163,9 @@ class NotificationRequested(EventData):
     image: HttpUrl | None = None
     data: dict[str, str] = Field(default_factory=dict, description="type, deepLink, action, ...")
     email_template: str | None = None
+    # What the user consented to: transactional, account, wallet or promotional (the default:
+    # a request that does not say is treated as marketing, opt-out and held in quiet hours).
+    category: str = "promotional"
 
 
 CATALOGUE: dict[str, type[EventData]] = {
@@ -182,3 +185,25 @@ CATALOGUE: dict[str, type[EventData]] = {
         NotificationRequested,
     )
 }
+
+# Who may publish each type (the broker logins `<prefix><name>`, events/publishers.py); a
+# consumer dead-letters an event from anyone else. `accounts` and `commerce` are producers
+# outside the suite, with logins of their own.
+PRODUCED_BY: dict[str, tuple[str, ...]] = {
+    "payment.success": ("payments",),
+    "payment.failed": ("payments",),
+    "payment.refunded": ("payments",),
+    "payment.disputed": ("payments",),
+    "wallet.credited": ("wallet",),
+    "wallet.debited": ("wallet",),
+    "user.registered": ("accounts",),
+    "order.placed": ("commerce",),
+    "otp.verified": ("otp",),
+    "media.uploaded": ("media",),
+    "notification.sent": ("notify",),
+    "notification.failed": ("notify",),
+    # A command to notify: today only notify's own API issues it; a service that needs to send
+    # is named here, not let in by default.
+    "notification.requested": ("notify",),
+}
+EXTERNAL_PRODUCERS = ("accounts", "commerce")

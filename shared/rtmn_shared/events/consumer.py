@@ -28,13 +28,20 @@ from pydantic import ValidationError
 from rtmn_shared import tracing
 from rtmn_shared.db import Connection, Pool
 from rtmn_shared.events.acks import Acks
-from rtmn_shared.events.catalogue import CATALOGUE
+from rtmn_shared.events.catalogue import CATALOGUE, PRODUCED_BY
 from rtmn_shared.events.envelope import CloudEvent, EventData
 from rtmn_shared.events.inbox import DEFAULT_INBOX, Inbox
 from rtmn_shared.events.outcomes import GiveUp, Retry
+from rtmn_shared.events.publishers import (
+    PRODUCER_HEADER,
+    Logins,
+    Publishers,
+    first_hand,
+    login_of,
+)
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
 from rtmn_shared.logs import event_id_var, redact_url
-from rtmn_shared.metrics import CONSUMED_OUTCOMES, EVENTS_CONSUMED
+from rtmn_shared.metrics import CONSUMED_OUTCOMES, EVENTS_CONSUMED, EVENTS_REFUSED
 from rtmn_shared.resilience import Backoff
 from rtmn_shared.tracing import continue_trace, current_traceparent
 
@@ -109,10 +116,15 @@ class ConsumerRunner:
         batch_workers: int = 2,
         after_commit: Callable[[], None] = lambda: None,
         inbox: Inbox = DEFAULT_INBOX,
+        logins: Logins = Logins(),  # noqa: B008 - frozen
+        publishers: Publishers | None = None,
     ) -> None:
         self.service = service
         self.pool = pool
         self.amqp_url = amqp_url
+        # Moves to the retry queues and the DLQ are published under this group's own login.
+        self.login = login_of(amqp_url)
+        self.publishers = publishers or Publishers(logins, self.login, PRODUCED_BY)
         self.handlers = handlers
         self.prefetch = prefetch
         # Transactions in flight per batching group; each holds a pooled connection while it runs.
@@ -282,6 +294,11 @@ class ConsumerRunner:
         except GiveUp as error:
             await self._dead_letter(group, message, headers, attempt, error)
             return None
+        refusal = self.publishers.refusal(event.type, message.header.properties.user_id, headers)
+        if refusal is not None:
+            EVENTS_REFUSED.labels(group.names.main, event.type).inc()
+            await self._dead_letter(group, message, headers, attempt, GiveUp(refusal))
+            return None
         return _Received(message, headers, attempt, event, data)
 
     async def _settle(self, group: _Group, received: _Received) -> None:
@@ -386,12 +403,19 @@ class ConsumerRunner:
         headers[ERROR_HEADER] = _describe(error)[:1000]
         headers[QUEUE_HEADER] = group.names.main
         properties = message.header.properties
+        # The copy goes out under this group's login; who first published it travels along.
+        producer = self.publishers.producer(properties.user_id, headers)
+        if producer is None:
+            headers.pop(PRODUCER_HEADER, None)
+        else:
+            headers[PRODUCER_HEADER] = producer
         copy = persistent_copy(
             message.body,
             headers,
             message_id=properties.message_id,
             type=properties.message_type,
             content_type=properties.content_type,
+            user_id=self.login,
         )
         try:
             await group.channel.default_exchange.publish(
@@ -415,27 +439,44 @@ def persistent_copy(
     message_id: str | None,
     type: str | None,
     content_type: str | None,
+    user_id: str | None,
 ) -> aio_pika.Message:
     """A message as it came, with `headers`, to publish again (to a retry queue, the DLQ, or
-    back from the DLQ)."""
+    back from the DLQ) under the login `user_id` (events/publishers.py)."""
     return aio_pika.Message(
         body,
         headers=headers,
         message_id=message_id,
         type=type,
         content_type=content_type,
+        user_id=user_id,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
 
 
-def copy_of(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
-    """`persistent_copy` of a message taken with aio-pika (the DLQ tool, queue moves)."""
+def copy_of(
+    message: AbstractIncomingMessage,
+    headers: dict[str, Any],
+    *,
+    login: str | None,
+    relaying: frozenset[str],
+) -> aio_pika.Message:
+    """`persistent_copy` of a message taken with aio-pika (the DLQ tool, queue moves), published
+    under `login` and naming who first published it, as a consumer's own moves do; a header
+    from anyone but the `relaying` logins is not believed."""
+    headers = dict(headers)
+    producer = first_hand(message.user_id, headers, relaying)
+    if producer is None:
+        headers.pop(PRODUCER_HEADER, None)
+    else:
+        headers[PRODUCER_HEADER] = producer
     return persistent_copy(
         message.body,
         headers,
         message_id=message.message_id,
         type=message.type,
         content_type=message.content_type,
+        user_id=login,
     )
 
 

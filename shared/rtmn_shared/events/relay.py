@@ -26,6 +26,7 @@ from aio_pika.abc import AbstractConnection
 from rtmn_shared import tracing
 from rtmn_shared.db import FAILURES, Pool
 from rtmn_shared.dedupe import DEFAULT_WINDOW, DedupeWindow
+from rtmn_shared.events.publishers import login_of
 from rtmn_shared.events.topology import declare_exchange, event_message
 from rtmn_shared.events.wakeup import IN_PROCESS, LocalRelays, channel_of
 from rtmn_shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
@@ -73,6 +74,7 @@ class OutboxRelay:
         self._listen: asyncpg.Connection[asyncpg.Record] | None = None
         self._standby: asyncpg.Connection[asyncpg.Record] | None = None
         self.amqp_url = amqp_url
+        self._login = login_of(amqp_url)  # every publish names it; the broker checks it
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.publish_timeout = publish_timeout
@@ -171,7 +173,7 @@ class OutboxRelay:
                     wait=False,
                 )
             )
-            for row, message in ((row, _message(row)) for row in rows)
+            for row, message in ((row, _message(row, self._login)) for row in rows)
         ]
         if tracing.spans is not None:
             for row, task in zip(rows, publishing, strict=True):
@@ -280,8 +282,8 @@ _BROKER_OUTAGES = (NotConfirmedError, BrokerUnreachableError, aio_pika.exception
 _OUTAGES: tuple[type[Exception], ...] = (*_BROKER_OUTAGES, *FAILURES)
 
 
-def _message(row: Row) -> aio_pika.Message:
-    return event_message(row.payload, message_id=row.event_id, type=row.type)
+def _message(row: Row, login: str | None) -> aio_pika.Message:
+    return event_message(row.payload, message_id=row.event_id, type=row.type, user_id=login)
 
 
 def _describe(error: BaseException) -> str:

@@ -89,13 +89,17 @@ async def declare_consumer_queues(
     return queue
 
 
-def event_message(body: bytes, *, message_id: str, type: str | None = None) -> aio_pika.Message:
+def event_message(
+    body: bytes, *, message_id: str, type: str | None = None, user_id: str | None = None
+) -> aio_pika.Message:
     """How an event travels: persistent CloudEvents JSON under its event id, which consumers'
-    logs and the DLQ tools name it by."""
+    logs and the DLQ tools name it by, stamped with the publisher's login, which the broker
+    checks (events/publishers.py)."""
     return aio_pika.Message(
         body,
         message_id=message_id,
         type=type,
+        user_id=user_id,
         content_type=CONTENT_TYPE,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )

@@ -1,5 +1,10 @@
 """A test run's own PostgreSQL database, RabbitMQ vhost and Redis database: made at start,
-emptied or dropped at the end, so neither `make run` nor an earlier run can interfere."""
+emptied or dropped at the end, so neither `make run` nor an earlier run can interfere.
+
+Nothing runs as the broker's administrator: the run makes its own logins (`rtmn_t<run>_<name>`,
+rtmn_shared/access.py) on the broker and in Redis, one per service with the permissions it has
+in production, one per producer outside the suite and the operator, and a `harness` login with
+every permission on the run's vhost only, for tests of the event machinery itself."""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
+from rtmn_shared import access
 from rtmn_shared.cli.token import generate_keypair, mint
+from rtmn_shared.events.publishers import Logins
 from rtmn_shared.pgadmin import PassFile, admin_url
 from rtmn_shared.provision import drop_database, provision
 from rtmn_shared.suite import SERVICES, ServiceInfo
@@ -47,7 +54,10 @@ REDIS_BASE = os.environ.get("RTMN_TEST_REDIS", "redis://127.0.0.1:6379")
 # Redis has no throwaway databases: a run claims a free numbered one (0 stays `make run`'s).
 REDIS_DBS = range(1, 12)
 REDIS_CLAIM_SECONDS = 6 * 3600
+# The administrator's URL serves only to make the run's logins; nothing else uses it.
 AMQP_BASE = os.environ.get("RTMN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+HARNESS = "harness"
+_EVERYTHING = access.BrokerGrant(".*", ".*", ".*", ".*")
 
 
 @dataclass
@@ -58,9 +68,15 @@ class Suite:
     private_key: str = ""
     public_key: str = ""
     redis_db: int | None = None
+    passwords: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.private_key, self.public_key = generate_keypair()
+        self.passwords = {name: access.new_password() for name in (*access.principals(), HARNESS)}
+
+    @property
+    def logins(self) -> Logins:
+        return Logins(f"rtmn_t{self.run_id}_")
 
     @property
     def database(self) -> str:
@@ -76,7 +92,21 @@ class Suite:
 
     @property
     def amqp_url(self) -> str:
-        return f"{AMQP_BASE}/{quote(self.vhost, safe='')}"
+        """The harness login: every permission on this run's vhost, and no producer's."""
+        return self.amqp_url_as(HARNESS)
+
+    def amqp_url_as(self, name: str, vhost: str | None = None) -> str:
+        """The run's broker (or another `vhost` it was granted) as `name`: a service,
+        `accounts`, `commerce`, `ops` or `harness`."""
+        login = quote(self.logins.of(name), safe="")
+        host = AMQP_BASE.rpartition("@")[2]
+        password = quote(self.passwords[name], safe="")
+        return f"amqp://{login}:{password}@{host}/{quote(vhost or self.vhost, safe='')}"
+
+    def redis_url_as(self, service: str) -> str:
+        login = quote(self.logins.of(service), safe="")
+        host = self.redis_url.partition("://")[2]
+        return f"redis://{login}:{quote(self.passwords[service], safe='')}@{host}"
 
     @property
     def redis_url(self) -> str:
@@ -90,6 +120,18 @@ class Suite:
             "AMQP_URL": self.amqp_url,
             "JWT_PUBLIC_KEY": self.public_key,
             "LOG_LEVEL": "INFO",
+            # Each service logs in as itself (settings.service_logins).
+            "SERVICE_USER_PREFIX": self.logins.prefix,
+            # ...as do the outside producers and rtmn-dlq (ACCOUNTS_, COMMERCE_, OPS_).
+            **{
+                f"{name.upper()}_AMQP_PASSWORD": self.passwords[name]
+                for name in access.principals()
+            },
+            **(
+                {f"{name.upper()}_REDIS_PASSWORD": self.passwords[name] for name in SERVICES}
+                if self.redis_db is not None
+                else {}
+            ),
             # A suite that was never created (a bench needing only a database) has no Redis.
             **({"REDIS_URL": self.redis_url} if self.redis_db is not None else {}),
         }
@@ -103,13 +145,30 @@ class Suite:
     async def create(self) -> None:
         await provision_for_tests(self.database, list(SERVICES.values()))
         rabbitmqctl("add_vhost", self.vhost)
-        rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        self.grant(self.vhost)
         self.redis_db = await self._claim_redis_db()
+        async with Redis.from_url(f"{REDIS_BASE}/0") as admin:
+            services = {name: self.passwords[name] for name in SERVICES}
+            await access.provision_redis(admin, self.logins, services)
+
+    def grant(self, vhost: str) -> None:
+        """The run's logins, with their permissions, on `vhost` (made if missing)."""
+        access.import_definitions(
+            access.broker_definitions(
+                vhost,
+                self.logins,
+                self.passwords,
+                lambda name: _EVERYTHING if name == HARNESS else access.broker_grant(name),
+            )
+        )
 
     async def destroy(self) -> None:
         await drop_database(ADMIN_DSN, self.database)
         rabbitmqctl("delete_vhost", self.vhost)
+        access.delete_broker_users(self.logins.of(name) for name in self.passwords)
         if self.redis_db is not None:
+            async with Redis.from_url(f"{REDIS_BASE}/0") as admin:
+                await access.delete_redis_users(admin, (self.logins.of(s) for s in SERVICES))
             await self._flush_redis_db()
             async with Redis.from_url(f"{REDIS_BASE}/0") as claims:
                 await claims.delete(_claim_key(self.redis_db))

@@ -19,6 +19,7 @@ from rtmn_shared.db import Pool, keep_session
 from rtmn_shared.migrations import discover, migrate
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import ADMIN_DSN, Suite
+from rtmn_shared.testing.producers import Producers
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +38,14 @@ async def suite() -> AsyncIterator[Suite]:
             else:
                 os.environ[key] = value
         await run.destroy()
+
+
+@pytest.fixture(scope="session")
+async def producers(suite: Suite) -> AsyncIterator[Producers]:
+    """Publishes events as their producers' relays do: each under its producer's login."""
+    publishing = Producers(suite)
+    yield publishing
+    await publishing.close()
 
 
 @pytest.fixture(scope="session")

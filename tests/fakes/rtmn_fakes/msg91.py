@@ -7,7 +7,9 @@ status of an error is not. The fake answers errors with 400 (401 for a bad authk
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,8 @@ from rtmn_fakes.ids import HEX, next_id
 from rtmn_fakes.payloads import load
 
 MOBILE = re.compile(r"^[1-9]\d{9,14}$")  # international format with country code, no '+'
+DESCRIPTIONS = {"1": "DELIVERED", "2": "FAILED", "9": "NDNC", "16": "REJECTED", "17": "BLOCKED",
+                "25": "REJECTED"}  # fmt: skip
 OPTIONS = frozenset({"flow_id", "sender", "recipients", "route", "unicode", "schtime", "short_url"})
 
 
@@ -97,6 +101,24 @@ class Msg91Fake(FakeServer):
             timeout=timeout,
         )
         return self.sends_to(mobile)[-1]
+
+    def delivery_report(self, request_id: str, status: str = "1") -> dict[str, str]:
+        """The form MSG91 posts to the account's webhook (v2) for one send: status "1" delivered,
+        "2" failed, "9" NDNC, "16"/"25" rejected, "17" blocked. MSG91 signs nothing."""
+        with self._lock:
+            send = next(s for s in self._sent if s.request_id == request_id)
+        outer = load("msg91", "webhook.v2.delivery_report.docs.json")
+        [request] = json.loads(outer["data"])
+        [report] = request["report"]
+        report.update(
+            date=time.strftime("%Y-%m-%d %H:%M:%S"),
+            number=send.mobiles,
+            status=status,
+            desc=DESCRIPTIONS.get(status, "PENDING"),
+            failedReason="" if status == "1" else DESCRIPTIONS.get(status, ""),
+        )
+        request.update(requestId=request_id, senderId=send.sender or "", report=[report])
+        return {"data": json.dumps([request])}
 
     # -- handler ------------------------------------------------------------------------------
 

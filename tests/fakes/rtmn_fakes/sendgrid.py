@@ -53,6 +53,13 @@ class SentMail:
                 return data
         raise KeyError(email)
 
+    def headers_for(self, email: str) -> dict[str, str]:
+        """The mail headers `email` gets: the mail's, overridden by its personalization's."""
+        for p in self.personalizations:
+            if any(to["email"] == email for to in p["to"]):
+                return {**self.body.get("headers", {}), **p.get("headers", {})}
+        raise KeyError(email)
+
 
 class SendGridFake(FakeServer):
     provider = "sendgrid"
@@ -106,7 +113,7 @@ class SendGridFake(FakeServer):
         )
         return self.mails_to(email)[-1]
 
-    def build_events_for(self, message_id: str, *kinds: str) -> bytes:
+    def build_events_for(self, message_id: str, *kinds: str, **fields: Any) -> bytes:
         """The Event Webhook batch SendGrid would post about a mail this fake accepted: one
         event per kind and recipient, carrying the mail's custom_args."""
         with self._lock:
@@ -122,6 +129,7 @@ class SendGridFake(FakeServer):
                     sg_message_id=sg_message_id,
                     custom_args=args,
                     timestamp=int(self._clock()),
+                    **fields,
                 )
                 for to in p["to"]
                 for kind in kinds

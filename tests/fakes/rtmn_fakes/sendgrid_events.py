@@ -29,6 +29,7 @@ EVENT_KINDS = frozenset(
         "click",
         "spamreport",
         "unsubscribe",
+        "group_unsubscribe",
     }
 )
 
@@ -80,6 +81,7 @@ def build_events(
     sg_message_id: str | None = None,
     custom_args: Mapping[str, str] | None = None,
     timestamp: int | None = None,
+    **fields: Any,
 ) -> bytes:
     """A batch body with one event per kind, each from SendGrid's published example.
 
@@ -94,6 +96,7 @@ def build_events(
             sg_message_id=sg_message_id,
             custom_args=custom_args,
             timestamp=timestamp,
+            **fields,
         )
         for kind in kinds
     ]
@@ -107,7 +110,10 @@ def event(
     sg_message_id: str | None,
     custom_args: Mapping[str, str] | None,
     timestamp: int | None,
+    **fields: Any,
 ) -> dict[str, Any]:
+    """One event from SendGrid's published example of `kind`; `fields` override its own (a
+    bounce's `type`, `bounce_classification`, a drop's `reason`)."""
     if kind not in EVENT_KINDS:
         raise ValueError(f"no published example for {kind!r}; known: {sorted(EVENT_KINDS)}")
     [sample] = load("sendgrid", f"event_webhook.{kind}.json")
@@ -118,4 +124,5 @@ def event(
     if sg_message_id is not None:
         sample["sg_message_id"] = sg_message_id
     sample.update(custom_args or {})
+    sample.update(fields)
     return dict(sample)

@@ -27,6 +27,7 @@ MESSAGES = {
     "content": "Unless a valid template_id is provided, the content parameter is required. "
     "There must be at least one defined content block.",
     "object": "Invalid type. Expected: object.",
+    "reserved": "The header {} is reserved and cannot be set.",
     "string": "Invalid type. Expected: string.",
 }
 
@@ -61,6 +62,7 @@ def validate(mail: Any) -> dict[str, Any]:
         if not mail.get("content"):
             raise Invalid("content", MESSAGES["content"])
     _strings(mail.get("custom_args", {}), "custom_args")
+    _headers(mail.get("headers", {}), "headers")
     return mail
 
 
@@ -72,6 +74,7 @@ def _personalization(i: int, personalization: Any) -> None:
         if not isinstance(address, dict) or not EMAIL.match(str(address.get("email", ""))):
             raise Invalid(f"personalizations.{i}.to.{j}.email", MESSAGES["address"])
     _strings(personalization.get("custom_args", {}), f"personalizations.{i}.custom_args")
+    _headers(personalization.get("headers", {}), f"personalizations.{i}.headers")
     if not isinstance(personalization.get("dynamic_template_data", {}), dict):
         raise Invalid(f"personalizations.{i}.dynamic_template_data", MESSAGES["object"])
 
@@ -80,3 +83,31 @@ def _strings(args: Any, field: str) -> None:
     # custom_args reach the event webhook as strings only; SendGrid refuses anything else.
     if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
         raise Invalid(field, MESSAGES["string"])
+
+
+# Headers SendGrid sets itself; a mail naming one is refused (Mail Send v3, `headers`).
+RESERVED_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "x-sg-id",
+        "x-sg-eid",
+        "received",
+        "dkim-signature",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "To",
+        "From",
+        "Subject",
+        "Reply-To",
+        "CC",
+        "BCC",
+    )
+)
+
+
+def _headers(headers: Any, field: str) -> None:
+    """`headers` (the mail's, or one personalization's): string values, no reserved name."""
+    _strings(headers, field)
+    for name in headers:
+        if name.lower() in RESERVED_HEADERS:
+            raise Invalid(field, MESSAGES["reserved"].format(name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -152,3 +153,23 @@ async def test_armed_503_and_malformed_body(fake: Msg91Fake, http: aiohttp.Clien
         with pytest.raises(aiohttp.ContentTypeError):
             await r.json()
     assert fake.sent == []
+
+
+async def test_a_delivery_report_has_the_published_v2_shape(
+    fake: Msg91Fake, http: aiohttp.ClientSession
+) -> None:
+    fake.register_flow("otp-flow", ["otp"], sender="RTMNIN")
+    body = {"flow_id": "otp-flow", "sender": "RTMNIN",
+            "recipients": [{"mobiles": "919812345678", "otp": "482913"}]}  # fmt: skip
+    _, answer = await send(http, fake, body)
+
+    form = fake.delivery_report(answer["message"], "2")
+
+    assert set(form) == {"data"}
+    [request] = json.loads(form["data"])
+    published = json.loads(load("msg91", "webhook.v2.delivery_report.docs.json")["data"])[0]
+    assert set(request) == set(published)
+    assert set(request["report"][0]) == set(published["report"][0])
+    assert (request["requestId"], request["senderId"]) == (answer["message"], "RTMNIN")
+    report = request["report"][0]
+    assert (report["number"], report["status"], report["desc"]) == ("919812345678", "2", "FAILED")

@@ -16,7 +16,7 @@ from python_http_client.exceptions import (  # type: ignore[import-untyped]
 )
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.eventwebhook import EventWebhook
-from sendgrid.helpers.mail import CustomArg, Mail
+from sendgrid.helpers.mail import CustomArg, Header, Mail
 
 from rtmn_fakes.payloads import load
 from rtmn_fakes.sendgrid import (
@@ -68,6 +68,25 @@ def test_dynamic_template_mail_is_accepted_with_a_message_id(fake: SendGridFake)
     assert fake.wait_for_mail("asha@example.com") == mail
 
 
+def test_one_click_unsubscribe_headers_set_through_the_sdk_are_recorded(
+    fake: SendGridFake,
+) -> None:
+    mail = template_mail()
+    # RFC 8058: both headers, the https URI in angle brackets.
+    mail.header = [
+        Header("List-Unsubscribe", "<https://api.rez.example/unsubscribe/t0k3n>"),
+        Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
+
+    response = client(fake).send(mail)
+
+    assert response.status_code == 202
+    assert fake.sent[0].headers_for("asha@example.com") == {
+        "List-Unsubscribe": "<https://api.rez.example/unsubscribe/t0k3n>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 def test_the_published_openapi_request_is_accepted(fake: SendGridFake) -> None:
     body = load("sendgrid", "mail_send.request.dynamic_template.openapi.json")
 
@@ -102,6 +121,11 @@ def _body(**changes: Any) -> dict[str, Any]:
         (_body(template_id=None), "subject"),
         (_body(template_id=None, subject="Hi"), "content"),
         (_body(custom_args={"attempt": 2}), "custom_args"),
+        (_body(headers={"Subject": "Hi"}), "headers"),
+        (
+            _body(personalizations=[{"to": [{"email": "a@b.example"}], "headers": {"X-N": 1}}]),
+            "personalizations.0.headers",
+        ),
     ],
 )
 def test_invalid_mail_is_a_400_naming_the_field(

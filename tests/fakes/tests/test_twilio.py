@@ -169,3 +169,98 @@ def test_segments_follow_gsm7_and_ucs2_limits() -> None:
         1,
         2,
     ]
+
+
+CONTENT = "HX" + "ab" * 16
+WA_FROM = "+14155238886"
+
+
+async def test_a_call_with_inline_twiml_is_placed_and_recorded(fake: TwilioFake) -> None:
+    twiml = '<Response><Say language="en-IN">1, 2, 3</Say></Response>'
+    async with twilio_client(fake) as client:
+        call = await client.calls.create_async(
+            to="+919812345678", from_="+14155550100", twiml=twiml, status_callback="http://x/cb"
+        )
+    assert call.sid.startswith("CA")
+    assert (call.status, call.to, call._from) == ("queued", "+919812345678", "+14155550100")
+    [placed] = fake.calls_to("+919812345678")
+    assert (placed.sid, placed.spoken(), placed.say_languages()) == (
+        call.sid,
+        ["1, 2, 3"],
+        {"en-IN"},
+    )
+    assert placed.status_callback == "http://x/cb"
+
+
+@pytest.mark.parametrize(
+    ("to", "from_", "twiml", "code"),
+    [
+        ("+919812345678", "+14155550100", None, 21205),
+        ("98123", "+14155550100", "<Response/>", 21211),
+        ("+919812345678", "+14155550100", "<Response><Say>unclosed", 12100),
+    ],
+)
+async def test_invalid_calls_get_twilio_error_codes(
+    fake: TwilioFake, to: str, from_: str, twiml: str | None, code: int
+) -> None:
+    extra = {"twiml": twiml} if twiml else {}
+    async with twilio_client(fake) as client:
+        with pytest.raises(TwilioRestException) as error:
+            await client.calls.create_async(to=to, from_=from_, **extra)
+    assert error.value.code == code
+    assert fake.calls == []
+
+
+async def test_whatsapp_template_is_sent_between_whatsapp_addresses(fake: TwilioFake) -> None:
+    fake.register_whatsapp_sender(WA_FROM)
+    fake.register_content(CONTENT, ("1",))
+    async with twilio_client(fake) as client:
+        message = await client.messages.create_async(
+            to="whatsapp:+919812345678", from_=f"whatsapp:{WA_FROM}",
+            content_sid=CONTENT, content_variables='{"1": "482913"}',
+        )  # fmt: skip
+    [sent] = fake.messages_to("whatsapp:+919812345678")
+    assert (sent.sid, sent.content_sid, sent.content_variables) == (
+        message.sid,
+        CONTENT,
+        {"1": "482913"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("from_", "content", "variables", "code"),
+    [
+        ("whatsapp:+14155550999", CONTENT, '{"1": "1"}', 63007),  # not a WhatsApp sender
+        (f"whatsapp:{WA_FROM}", None, None, 63016),  # freeform outside a session
+        (f"whatsapp:{WA_FROM}", "HX" + "cd" * 16, '{"1": "1"}', 63016),  # not approved
+        (f"whatsapp:{WA_FROM}", CONTENT, "{}", 21656),  # placeholder left empty
+    ],
+)
+async def test_whatsapp_refuses_what_twilio_refuses(
+    fake: TwilioFake, from_: str, content: str | None, variables: str | None, code: int
+) -> None:
+    fake.register_whatsapp_sender(WA_FROM)
+    fake.register_content(CONTENT, ("1",))
+    extra = {"content_sid": content} if content else {"body": "482913"}
+    if variables is not None:
+        extra["content_variables"] = variables
+    async with twilio_client(fake) as client:
+        with pytest.raises(TwilioRestException) as error:
+            await client.messages.create_async(to="whatsapp:+919812345678", from_=from_, **extra)
+    assert error.value.code == code
+    assert fake.sent_messages == []
+
+
+async def test_a_finished_call_reports_to_its_status_callback_signed(fake: TwilioFake) -> None:
+    async with twilio_client(fake) as client:
+        call = await client.calls.create_async(
+            to="+919812345678", from_="+14155550100", twiml="<Response><Say>1</Say></Response>",
+            status_callback="https://otp.example/api/otp/receipts/twilio",
+        )  # fmt: skip
+    url, params, headers = fake.call_status_callback(call.sid, "no-answer")
+    assert (params["CallSid"], params["CallStatus"]) == (call.sid, "no-answer")
+    validator = RequestValidator(TOKEN)
+    assert validator.validate(url, params, headers["X-Twilio-Signature"])
+    assert not validator.validate(
+        url, {**params, "CallStatus": "completed"}, headers["X-Twilio-Signature"]
+    )

@@ -24,6 +24,8 @@ class EmailMessage:
     data: Mapping[str, str]
     # Strings only; they come back in SendGrid's event webhook, tying events to our rows.
     custom_args: Mapping[str, str] = field(default_factory=dict)
+    # Mail headers, e.g. RFC 8058's List-Unsubscribe and List-Unsubscribe-Post.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -59,13 +59,14 @@ class SendGridEmailSender:
         raise PermanentSendError(f"sendgrid answered {status}: {detail}")
 
     def _body(self, message: EmailMessage) -> dict[str, Any]:
+        personalization: dict[str, Any] = {
+            "to": [{"email": message.to}],
+            "dynamic_template_data": dict(message.data),
+        }
+        if message.headers:
+            personalization["headers"] = dict(message.headers)
         return {
-            "personalizations": [
-                {
-                    "to": [{"email": message.to}],
-                    "dynamic_template_data": dict(message.data),
-                }
-            ],
+            "personalizations": [personalization],
             "from": self._sender,
             "template_id": message.template_id,
             "custom_args": dict(message.custom_args),

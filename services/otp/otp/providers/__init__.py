@@ -1,21 +1,28 @@
-"""Sending the code by SMS: one `SmsSender` interface, a provider per module, a fallback chain."""
+"""Sending the code: one `SmsSender` interface (SMS, WhatsApp or a voice call), a provider per
+module, a fallback chain."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from otp.domain import Phone
+
+Channel = Literal["sms", "whatsapp", "voice"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 
 
 @dataclass(frozen=True)
 class Sms:
+    """One code on its way to a phone; `body` is the SMS text, `channel` says how it travels."""
+
     phone: Phone
     code: str
     body: str
+    channel: Channel = "sms"
 
     def __repr__(self) -> str:
-        return f"Sms(to={self.phone!r})"  # never the code
+        return f"Sms(to={self.phone!r}, {self.channel})"  # never the code
 
 
 class SmsFailed(Exception):
@@ -42,6 +49,7 @@ class Receipt:
 
 class SmsSender(Protocol):
     name: str
+    channels: frozenset[Channel]
 
     async def send(self, sms: Sms) -> Receipt:
         """Hands the message over to the provider. Raises `SmsFailed`."""

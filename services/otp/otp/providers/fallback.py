@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from otp.providers import ProviderUnavailable, Receipt, Sms, SmsSender
+from otp.providers import Channel, ProviderUnavailable, Receipt, Sms, SmsSender
 
 log = logging.getLogger(__name__)
 
@@ -16,15 +16,17 @@ class FallbackSender:
             raise ValueError("at least one SMS sender is needed")
         self.senders = list(senders)
         self.name = "+".join(s.name for s in senders)
+        self.channels: frozenset[Channel] = frozenset().union(*(s.channels for s in senders))
 
     async def send(self, sms: Sms) -> Receipt:
         """Raises the last `ProviderUnavailable` when all are down; `RecipientRejected` at once."""
-        failure: ProviderUnavailable | None = None
+        failure = ProviderUnavailable(self.name, f"no provider offers {sms.channel}")
         for sender in self.senders:
+            if sms.channel not in sender.channels:
+                continue
             try:
                 return await sender.send(sms)
             except ProviderUnavailable as error:
                 log.warning("SMS provider unavailable: %s", error, extra={"provider": sender.name})
                 failure = error
-        assert failure is not None
         raise failure

@@ -7,11 +7,12 @@ from typing import Any
 
 import aiohttp
 
-from otp.providers import ProviderUnavailable, Receipt, Sms
+from otp.providers import Channel, ProviderUnavailable, Receipt, Sms
 
 
 class Msg91Sender:
     name = "msg91"
+    channels: frozenset[Channel] = frozenset({"sms"})
 
     def __init__(
         self,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 
-from otp.providers import Receipt, Sms
+from otp.providers import CHANNELS, Receipt, Sms
 
 log = logging.getLogger(__name__)
 
 
 class SandboxSender:
     name = "sandbox"
+    channels = frozenset(CHANNELS)
 
     def __init__(self, *, log_codes: bool = False) -> None:
         self._log_codes = log_codes
@@ -23,7 +24,7 @@ class SandboxSender:
     async def send(self, sms: Sms) -> Receipt:
         self.sent += 1
         if self._log_codes:
-            log.warning("sandbox SMS to %s: code %s", sms.phone.masked, sms.code)
+            log.warning("sandbox %s to %s: code %s", sms.channel, sms.phone.masked, sms.code)
         else:
-            log.info("sandbox SMS to %s not sent (sandbox)", sms.phone.masked)
+            log.info("sandbox %s to %s not sent (sandbox)", sms.channel, sms.phone.masked)
         return Receipt(self.name, f"sandbox-{uuid.uuid4().hex}")

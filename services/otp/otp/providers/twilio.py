@@ -1,22 +1,45 @@
-"""Twilio Programmable Messaging through the official SDK's async client."""
+"""Twilio through the official SDK's async client: SMS and WhatsApp (Messages API), voice (Calls
+API, TwiML `<Say>` in en-IN)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from dataclasses import dataclass
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
 
-from otp.providers import ProviderUnavailable, Receipt, RecipientRejected, Sms
+from otp.providers import Channel, ProviderUnavailable, Receipt, RecipientRejected, Sms
 
 log = logging.getLogger(__name__)
 
 # Twilio's errors about the destination itself: another provider would be refused the same way,
 # and 21610 (the user texted STOP) must not be routed around.
 RECIPIENT_ERRORS = frozenset({21211, 21214, 21217, 21408, 21610, 21612, 21614})
+
+
+@dataclass(frozen=True)
+class WhatsApp:
+    """A WhatsApp sender number and the approved template (Content API `HX...`) whose variable
+    `{{1}}` is the code: outside a 24-hour session WhatsApp delivers only approved templates."""
+
+    from_number: str
+    content_sid: str
+
+
+def spoken(code: str, app_name: str) -> str:
+    """TwiML that reads the code twice, digit by digit, in Indian English."""
+    digits = ", ".join(code)
+    response = VoiceResponse()
+    response.say(f"Your {app_name} verification code is: {digits}.", language="en-IN")
+    response.pause(length=1)
+    response.say(f"Again, your code is: {digits}.", language="en-IN")
+    return str(response.to_xml(xml_declaration=False))
 
 
 class TwilioSender:
@@ -31,6 +54,10 @@ class TwilioSender:
         messaging_service_sid: str | None,
         timeout_s: float,
         base_url: str | None = None,
+        whatsapp: WhatsApp | None = None,
+        voice_from: str | None = None,
+        app_name: str = "RTMN",
+        status_callback: str | None = None,
     ) -> None:
         # Built inside the running loop (its aiohttp session binds to it); max_retries stays
         # None because the SDK would retry a POST on 5xx and could send the SMS twice.
@@ -41,20 +68,55 @@ class TwilioSender:
         self._from = from_number
         self._service = messaging_service_sid
         self._timeout_s = timeout_s
+        self._whatsapp = whatsapp
+        self._voice_from = voice_from or from_number
+        self._app_name = app_name
+        self._callback = status_callback
+        channels: set[Channel] = {"sms"}
+        if whatsapp is not None:
+            channels.add("whatsapp")
+        if self._voice_from:
+            channels.add("voice")
+        self.channels = frozenset(channels)
 
     async def close(self) -> None:
         await self._http.close()
 
-    async def send(self, sms: Sms) -> Receipt:
+    async def _create(self, sms: Sms) -> str:
+        """Hands the message or call to Twilio; returns its sid."""
+        callback = {"status_callback": self._callback} if self._callback else {}
+        if sms.channel == "voice":
+            assert self._voice_from
+            call = await self._client.calls.create_async(
+                to=sms.phone.e164,
+                from_=self._voice_from,
+                twiml=spoken(sms.code, self._app_name),
+                **callback,
+            )
+            return str(call.sid)
+        if sms.channel == "whatsapp":
+            assert self._whatsapp
+            message = await self._client.messages.create_async(
+                to=f"whatsapp:{sms.phone.e164}",
+                from_=f"whatsapp:{self._whatsapp.from_number}",
+                content_sid=self._whatsapp.content_sid,
+                content_variables=json.dumps({"1": sms.code}),
+                **callback,
+            )
+            return str(message.sid)
         sender = (
             {"messaging_service_sid": self._service} if self._service else {"from_": self._from}
         )
+        message = await self._client.messages.create_async(
+            to=sms.phone.e164, body=sms.body, **sender, **callback
+        )
+        return str(message.sid)
+
+    async def send(self, sms: Sms) -> Receipt:
         try:
             # The SDK ignores its own timeout on the async client: the deadline is ours.
             async with asyncio.timeout(self._timeout_s):
-                message = await self._client.messages.create_async(
-                    to=sms.phone.e164, body=sms.body, **sender
-                )
+                sid = await self._create(sms)
         except TimeoutError:
             raise ProviderUnavailable(self.name, f"no answer within {self._timeout_s}s") from None
         except aiohttp.ClientError as error:
@@ -71,4 +133,4 @@ class TwilioSender:
         except TwilioException:
             # An unreadable answer: it may have sent, but a second copy of one code is harmless.
             raise ProviderUnavailable(self.name, "unreadable answer") from None
-        return Receipt(self.name, str(message.sid))
+        return Receipt(self.name, sid)
