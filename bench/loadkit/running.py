@@ -40,7 +40,6 @@ def environ(suite: Suite, fakes: Fakes) -> dict[str, str]:
         **suite.environ(),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
-        "TRUST_PROXY": "true",
         # The per-user business limit (5 creates in 15 minutes) is not what is measured.
         "CREATE_LIMIT_PER_WINDOW": "100000000",
         **fakes.environ(),

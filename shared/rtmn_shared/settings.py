@@ -15,6 +15,7 @@ from pydantic import (
     RedisDsn,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -23,6 +24,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 from rtmn_shared.dedupe import DedupeWindow
 from rtmn_shared.secrets import KeyRing, KeyRingError
 from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+from rtmn_shared.web.clients import LOOPBACK, Network, parse_networks
 
 
 def _unescape_pem(value: str) -> str:
@@ -65,7 +67,9 @@ class CommonSettings(BaseSettings):
     jwt_jwks_cooldown_seconds: float = Field(default=10.0, ge=0.0, le=3600.0)
     jwt_issuer: str = Field(default=DEFAULT_ISSUER, min_length=1)
     jwt_audience: str = Field(default=DEFAULT_AUDIENCE, min_length=1)
-    http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
+    # Loopback unless told: `make run` serves this machine only (its gateway is the way in);
+    # containers set HTTP_HOST=0.0.0.0 in docker-compose.yml and the Kustomize base.
+    http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=None, ge=1, le=65535)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
@@ -74,6 +78,17 @@ class CommonSettings(BaseSettings):
     secrets_keys: SecretStr | None = None
     # How many UTC days of events the inbox and webhook dedupe remember (rtmn_shared/dedupe.py).
     dedupe_window_days: int = Field(default=7, ge=1, le=90)
+    # CIDRs whose X-Forwarded-For is believed (web/clients.py): the gateway's, never "anyone".
+    trusted_proxies: str = LOOPBACK
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidr_list(cls, value: str) -> str:
+        parse_networks(value)  # a ValueError names the bad entry
+        return value
+
+    def proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _a_token_key(self) -> Self:

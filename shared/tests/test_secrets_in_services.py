@@ -93,7 +93,8 @@ def otp_env(suite: Suite, twilio: TwilioFake) -> dict[str, str]:
         "TWILIO_ACCOUNT_SID": twilio.account_sid,
         "TWILIO_PHONE_NUMBER": "+15005550006",
         "TWILIO_BASE_URL": twilio.url,
-        "TRUST_PROXY": "true",
+        # send_code forwards through a proxy at 172.16.0.9, so each send is a client of its own.
+        "TRUSTED_PROXIES": "127.0.0.0/8,172.16.0.9/32",
     }
 
 

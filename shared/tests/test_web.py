@@ -158,6 +158,8 @@ async def test_malformed_json_oversized_bodies_and_unknown_routes_are_problems(
     huge = await client.post("/orders", data=b"x" * 5000, headers=headers)
     assert huge.status == 413
     assert huge.content_type == PROBLEM_TYPE
+    # Our words, not aiohttp's ("Maximum request body size 1024 exceeded, actual body size …").
+    assert (await huge.json())["detail"] == "the body is larger than this service takes"
     missing = await client.get("/nowhere")
     assert missing.status == 404
     assert (await missing.json())["detail"] == "no route for GET /nowhere"

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from rtmn_shared.access import broker_grant, principals
+from rtmn_shared.settings import CommonSettings
 from rtmn_shared.suite import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,7 @@ def test_every_built_in_object_validates_against_the_schemas(
         ("autoscaling/v2", "HorizontalPodAutoscaler"),
         ("policy/v1", "PodDisruptionBudget"),
         ("batch/v1", "Job"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
         ("batch/v1", "CronJob"),  # each schema owner's daily partition upkeep
     }
 
@@ -356,3 +358,74 @@ def test_prod_monitoring_scrapes_every_service_and_rabbitmq_and_ships_the_rules(
 def test_dev_has_no_monitoring(built: dict[str, Objects]) -> None:
     kinds = {o["kind"] for o in built["dev"]}
     assert not kinds & {"PrometheusRule", "PodMonitor"}, "the Prometheus Operator is optional"
+
+
+def ingress_to(objects: Objects, pod_labels: dict[str, str]) -> list[dict[str, Any]] | None:
+    """The ingress rules of the NetworkPolicies selecting these pods; None if none selects them
+    (then anything in the cluster reaches them)."""
+    policies = [
+        o for o in objects
+        if o["kind"] == "NetworkPolicy" and matches(o["spec"]["podSelector"], pod_labels)
+        and "Ingress" in o["spec"]["policyTypes"]
+    ]  # fmt: skip
+    return [rule for p in policies for rule in p["spec"].get("ingress", [])] if policies else None
+
+
+def peers(rules: list[dict[str, Any]]) -> set[str]:
+    """Who the rules admit, as "gateway pods", "namespace <name>", or "anyone"."""
+    found = set()
+    for rule in rules:
+        for peer in rule.get("from") or [{}]:
+            if "podSelector" in peer and "namespaceSelector" not in peer:
+                labels = peer["podSelector"].get("matchLabels", {})
+                found.add(f"{labels.get('app.kubernetes.io/name')} pods")
+            elif set(peer) == {"namespaceSelector"}:
+                name = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                found.add(f"namespace {name}")
+            else:
+                found.add("anyone")
+    return found
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_only_the_gateway_reaches_a_services_api_and_monitoring_its_metrics(
+    built: dict[str, Objects], overlay: str
+) -> None:
+    objects = built[overlay]
+    deployments = of_kind(objects, "Deployment")
+    for name in SERVICES:
+        for deployment in (deployments[name], deployments.get(f"{name}-worker")):
+            if deployment is None:
+                continue
+            pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+            rules = ingress_to(objects, pod_labels)
+            where = deployment["metadata"]["name"]
+            assert rules is not None, f"{where}: no NetworkPolicy selects its pods"
+            ports = {p["port"] for rule in rules for p in rule.get("ports") or [{"port": "any"}]}
+            if where == name:
+                assert peers(rules) == {"gateway pods", "namespace monitoring"}, where
+                assert ports == {"http"}, where
+                gateway_rules = [r for r in rules if peers([r]) == {"gateway pods"}]
+                assert gateway_rules, where
+            else:
+                assert peers(rules) == {"namespace monitoring"}, where
+                assert ports == {"metrics"}, where
+    gateway = deployments["gateway"]["spec"]["template"]["metadata"]["labels"]
+    assert ingress_to(objects, gateway) is None, "the gateway is the way in"
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_containers_listen_on_all_interfaces_and_make_run_on_loopback(
+    built: dict[str, Objects], overlay: str
+) -> None:
+    [config] = [
+        o for o in built[overlay]
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("rtmn-config")
+    ]  # fmt: skip
+    everywhere = "0.0.0.0"  # noqa: S104 - what a container must listen on
+    assert config["data"]["HTTP_HOST"] == everywhere
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["x-env"]["HTTP_HOST"] == everywhere
+    # `make run` sets no HTTP_HOST (scripts/dev-env.sh), so the default is what it binds.
+    assert CommonSettings.model_fields["http_host"].default == "127.0.0.1"
+    assert "HTTP_HOST" not in (ROOT / "scripts" / "dev-env.sh").read_text()

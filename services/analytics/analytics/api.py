@@ -26,7 +26,7 @@ from analytics.client_events import (
     event_name_problem,
     property_problem,
 )
-from analytics.domain import AnalyticsEvent
+from analytics.domain import AnalyticsEvent, client_insert_id
 from rtmn_shared.web.problems import Problem, service_unavailable
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
@@ -89,7 +89,7 @@ def build_routes(batchers: Sequence[Batcher], limiter: RateLimiter, per_minute: 
             raise service_unavailable("analytics is catching up; try again shortly", retry_after=5)
         insert_id = body.insert_id or uuid.uuid4()
         event = AnalyticsEvent(
-            insert_id=str(insert_id),
+            insert_id=client_insert_id(user_id, insert_id),
             name=body.event,
             user_id=user_id,
             time=when,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from analytics.app import SERVICE
+from analytics.domain import client_insert_id
 from analytics.settings import AnalyticsSettings
 from rtmn_fakes.ga4 import Ga4Fake
 from rtmn_fakes.mixpanel import MixpanelFake
@@ -52,7 +53,7 @@ async def test_a_client_event_reaches_both_sinks_as_the_caller(
     body = {"event": "add_to_cart", "properties": {"product_id": "p1", "quantity": 2}}
     response = await api.client.post(TRACK, json=body, headers=suite.bearer(caller))
     assert response.status == 202
-    insert_id = (await response.json())["insert_id"]
+    insert_id = client_insert_id(caller, uuid.UUID((await response.json())["insert_id"]))
     record = await wait_for(lambda: imported(mixpanel).get(insert_id), message="mixpanel import")
     assert record["event"] == "add_to_cart"
     assert record["properties"]["distinct_id"] == caller
@@ -67,16 +68,36 @@ async def test_a_client_event_reaches_both_sinks_as_the_caller(
 async def test_a_resent_client_event_counts_once(
     api: RunningService, suite: Suite, mixpanel: MixpanelFake
 ) -> None:
-    insert_id = str(uuid.uuid4())
-    body = {"event": "screen_view", "insert_id": insert_id, "properties": {"screen": "home"}}
-    headers = suite.bearer(user())
+    caller, insert_id = user(), uuid.uuid4()
+    body = {"event": "screen_view", "insert_id": str(insert_id), "properties": {"screen": "home"}}
+    headers = suite.bearer(caller)
+    sent = client_insert_id(caller, insert_id)
     for sends in (1, 2):
         response = await api.client.post(TRACK, json=body, headers=headers)
         assert response.status == 202
+        assert (await response.json())["insert_id"] == str(insert_id)
         await wait_for(
-            lambda sends=sends: mixpanel.insert_ids().count(insert_id) == sends, message="send"
+            lambda sends=sends: mixpanel.insert_ids().count(sent) == sends, message="send"
         )
-    assert [i for i in imported(mixpanel) if i == insert_id] == [insert_id]
+    assert [i for i in imported(mixpanel) if i == sent] == [sent]
+
+
+async def test_another_users_insert_id_neither_drops_nor_stands_for_their_event(
+    api: RunningService, suite: Suite, mixpanel: MixpanelFake
+) -> None:
+    # The second user copies the first's id (seen on a shared device, in a log, ...).
+    insert_id = str(uuid.uuid4())
+    callers = [user(), user()]
+    for caller in callers:
+        body = {"event": "screen_view", "insert_id": insert_id, "properties": {"screen": caller}}
+        response = await api.client.post(TRACK, json=body, headers=suite.bearer(caller))
+        assert response.status == 202
+
+    def kept() -> list[str]:
+        return sorted(e["properties"]["distinct_id"] for e in imported(mixpanel).values()
+                      if e["properties"].get("screen") in callers)  # fmt: skip
+
+    assert await wait_for(lambda: kept() == sorted(callers), message="both users' events")
 
 
 @pytest.mark.parametrize(

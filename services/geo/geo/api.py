@@ -48,7 +48,7 @@ def build_routes(
             if answer is None:
                 # Only lookups that reach the provider cost money, so only they are limited.
                 await limiter.check("geocode", call.user.user_id, miss_limit)
-                answer = await geocoding.resolve(key, address)
+                answer = await geocoding.resolve(key)
         except NoPlace:
             raise Problem(404, "no place in India matches this address") from None
         except InvalidQuery:

@@ -85,11 +85,14 @@ class Geocoding:
             raise NoPlace
         return None if found is None else Answer(found, from_cache=True)
 
-    async def resolve(self, key: str, address: str) -> Answer:
-        """Looks the address up; concurrent callers for the same key share one lookup."""
+    async def resolve(self, key: str) -> Answer:
+        """Looks the address up by its key; concurrent callers for the same key share one lookup.
+
+        Google is asked with the key itself, never one caller's spelling of it: the answer is
+        cached for every spelling, so the first caller must not choose what the others get."""
         flight = self._flights.get(key)
         if flight is None:
-            flight = asyncio.ensure_future(self._fill(key, address))
+            flight = asyncio.ensure_future(self._fill(key))
             self._flights[key] = flight
             flight.add_done_callback(lambda done: self._landed(key, done))
         # Shielded: a caller that goes away does not cancel the others' lookup.
@@ -101,7 +104,7 @@ class Geocoding:
         if not flight.cancelled():
             flight.exception()  # retrieved here so an unawaited failure is not reported twice
 
-    async def _fill(self, key: str, address: str) -> Answer:
+    async def _fill(self, key: str) -> Answer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry.deadline_s
         while True:
@@ -109,7 +112,7 @@ class Geocoding:
             if token is not None:
                 try:
                     # Another replica may have answered between our miss and our lock.
-                    return await self.cached(key) or await self._lookup(key, address, deadline)
+                    return await self.cached(key) or await self._lookup(key, deadline)
                 finally:
                     await self._cache.unlock(key, token)
             while await self._cache.locked(key):
@@ -121,7 +124,7 @@ class Geocoding:
                 return answer
             # The other lookup failed without an answer to share; try ourselves.
 
-    async def _lookup(self, key: str, address: str, deadline: float) -> Answer:
+    async def _lookup(self, key: str, deadline: float) -> Answer:
         stored = await store.find_place(self._pool, key)
         place = None
         if stored is not None:
@@ -138,11 +141,11 @@ class Geocoding:
                     stored.partial_match,
                 )
         if place is None:
-            place = await self._call(Query(address=address), deadline)
+            place = await self._call(Query(address=key), deadline)
         if place is None:
             await self._cache.put_no_match(key)
             raise NoPlace
-        await store.save_place(self._pool, key, address, place)
+        await store.save_place(self._pool, key, key, place)
         await self._cache.put(key, place)
         return Answer(place, from_cache=False)
 

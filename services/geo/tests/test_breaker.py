@@ -102,20 +102,20 @@ async def test_the_breaker_stops_provider_calls_and_recovers(
     maps.set_geocode(address, "UNKNOWN_ERROR")
 
     with pytest.raises(Unavailable):
-        await geocoding.resolve(key, address)
+        await geocoding.resolve(key)
     assert breaker.state is State.OPEN
     assert len(maps.calls()) == 3
 
     # Open: no call reaches the provider, and the caller learns when to come back.
     with pytest.raises(Unavailable) as refused:
-        await geocoding.resolve(key, address)
+        await geocoding.resolve(key)
     assert refused.value.retry_after == pytest.approx(30)
     assert len(maps.calls()) == 3
 
     # The provider heals; after the wait one probe goes through and closes the circuit.
     maps.reset()
     clock.now += 30
-    answer = await geocoding.resolve(key, address)
+    answer = await geocoding.resolve(key)
     assert answer.place.place_id == default_result(address)["place_id"]
     assert breaker.state is State.CLOSED
     assert len(maps.calls()) == 1

@@ -10,6 +10,7 @@ import pytest
 from geo_maps_fake import GeoMapsFake
 from redis.asyncio import Redis
 
+from geo.domain import normalise_address
 from rtmn_fakes.google_maps import default_result, status_body
 from rtmn_fakes.payloads import load
 from rtmn_shared.testing.running import RunningService
@@ -56,6 +57,20 @@ async def test_second_call_is_served_from_the_cache(
     assert len(calls) == 1
     assert calls[0]["region"] == "in"
     assert calls[0]["components"] == "country:IN"
+
+
+async def test_the_provider_is_asked_with_the_form_the_answer_is_cached_under(
+    geo: RunningService, maps: GeoMapsFake, user: dict[str, str]
+) -> None:
+    # A first caller's spelling must not choose what every later spelling is answered with.
+    base = an_address()
+    spelling = f"  {base.upper()} ;; (see map: Bangalore!) "
+
+    assert (await get(geo, spelling, user)).status == 200
+
+    [call] = maps.calls()
+    assert call["address"] == normalise_address(spelling)
+    assert call["address"] == f"{base.lower().replace(',', '')} see map bangalore"
 
 
 async def test_twenty_concurrent_misses_make_one_provider_call(

@@ -24,6 +24,7 @@ Resizing uses Lanczos with `reducing_gap` 1.2 (a box reduce by an integer factor
 from __future__ import annotations
 
 import io
+import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ REDUCING_GAP = 1.2
 # EXIF orientations that swap width and height (rotations by 90 or 270 degrees).
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _SRGB = ImageCms.createProfile("sRGB")
+
+log = logging.getLogger(__name__)
 
 
 class Fit(Enum):
@@ -145,7 +148,8 @@ def render(
         ImageOps.exif_transpose(image, in_place=True)
         image = _to_srgb(image)
     except (OSError, ValueError, SyntaxError) as error:
-        raise CorruptImage(f"the image data is damaged or truncated ({error})") from None
+        log.info("image data rejected: %s: %s", type(error).__name__, error)
+        raise CorruptImage("the image data is damaged or truncated") from None
     image.info.clear()  # nothing of the source's metadata may reach an output
     made: list[tuple[Target, Image.Image, Future[bytes] | bytes]] = []
     previous: tuple[Image.Image, Target] | None = None
@@ -183,7 +187,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise TooManyPixels(f"the image has more than {max_pixels} pixels") from None
     except (OSError, ValueError, SyntaxError) as error:
-        raise CorruptImage(f"the image header is damaged ({error})") from None
+        log.info("image header rejected: %s: %s", type(error).__name__, error)
+        raise CorruptImage("the image header is damaged") from None
     width, height = image.size
     if width < 1 or height < 1 or width * height > max_pixels:
         raise TooManyPixels(f"the image has more than {max_pixels} pixels")

@@ -282,3 +282,14 @@ async def test_media_can_be_read_back_by_its_owner_with_fresh_urls(
 def _near(pixel: object, colour: tuple[int, int, int], tolerance: int = 40) -> bool:
     assert isinstance(pixel, tuple)
     return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=False))
+
+
+async def test_a_damaged_image_is_answered_in_our_words_not_pillows(
+    media: RunningService, owner: tuple[str, dict[str, str]]
+) -> None:
+    # Pillow says "image file is truncated (38 bytes not processed)": library text, for our logs.
+    _, headers = owner
+    got, body, _ = await upload(media.client, headers, truncated_jpeg())
+    assert got == 422
+    assert body["detail"] == "the image data is damaged or truncated"
+    assert "not processed" not in str(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -14,20 +15,36 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 from notify import consent_store, store
 from notify.consent import Category, UnsubscribeLinks
 from notify.consent_api import add_consent_routes
-from notify.domain import SENDGRID_EVENTS, statuses_before, suppression_of
+from notify.domain import (
+    PUSH_TEMPLATES,
+    SENDGRID_EVENTS,
+    Links,
+    PushTemplate,
+    statuses_before,
+    suppression_of,
+)
 from notify.inbox_api import add_inbox_routes
-from notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, EventWebhookVerifier
+from notify.webhook import (
+    SENDGRID_MAX_BODY_BYTES,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    EventWebhookVerifier,
+)
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import NotificationRequested
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.web.auth import SERVICE
+from rtmn_shared.web.bodies import read_capped
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
 
 log = logging.getLogger(__name__)
 
 SEND = "notify:send"  # an operator or a back office sending to users
+# How recent a sign-in must be to take over a device token another user registered.
+DEVICE_MOVE_WITHIN_S = 600
+DEFAULT_LINKS = Links(app_url="http://localhost:3000", deep_link_base="rezapp://")
 
 
 class DeviceIn(BaseModel):
@@ -77,10 +94,12 @@ class SendData(BaseModel):
 
 
 class SendIn(BaseModel):
+    # No free title or message: `template` names the words (domain.PUSH_TEMPLATES).
+    model_config = ConfigDict(extra="forbid")
+
     request_id: str = Field(min_length=1, max_length=200, description="idempotency key")
     user_ids: list[str] = Field(min_length=1, max_length=100_000)
-    title: str = Field(min_length=1, max_length=200)
-    message: str = Field(min_length=1, max_length=2000)
+    template: PushTemplate = Field(description="names the push's title and text")
     image: HttpUrl | None = None
     data: SendData
     email_template: str | None = Field(default=None, max_length=200)
@@ -97,7 +116,12 @@ class SendOut(BaseModel):
 
 
 def build_routes(
-    unit: UnitOfWork, outbox: Outbox, verifier: EventWebhookVerifier, links: UnsubscribeLinks
+    unit: UnitOfWork,
+    outbox: Outbox,
+    verifier: EventWebhookVerifier,
+    links: UnsubscribeLinks,
+    device_move_within_s: int = DEVICE_MOVE_WITHIN_S,
+    app_links: Links = DEFAULT_LINKS,
 ) -> Routes:
     pool = unit.pool
     routes = Routes()
@@ -106,9 +130,18 @@ def build_routes(
 
     @routes.put("/api/notify/devices", body=DeviceIn, response=DeviceOut, auth=USER)
     async def register_device(call: Call) -> web.StreamResponse:
-        """Register (or move to the caller) an FCM token."""
+        """Register an FCM token; another user's moves only after a recent sign-in, else 409."""
         device = await call.body(DeviceIn)
-        await store.register_device(pool, call.user.user_id, device.token, device.platform)
+        signed_in = call.user.signed_in_at
+        may_move = signed_in is not None and time.time() - signed_in <= device_move_within_s
+        user_id = call.user.user_id
+        if not await store.register_device(
+            pool, user_id, device.token, device.platform, may_move=may_move
+        ):
+            raise Problem(
+                409,
+                "this device is registered to another account; sign in again on it to move it",
+            )
         return json_response(DeviceOut(token=device.token, platform=device.platform, active=True))
 
     @routes.delete("/api/notify/devices/{token}", status=204, auth=USER)
@@ -128,7 +161,10 @@ def build_routes(
         """The caller's notifications, newest first, with their delivery status."""
         query = call.query(NotificationsQuery)
         rows = await store.notifications(pool, call.user.user_id, query.limit, query.before)
-        items = [NotificationOut.model_validate(r) for r in rows]
+        items = [
+            NotificationOut.model_validate({**r, "last_error": _told(r["status"], r["last_error"])})
+            for r in rows
+        ]
         return json_response(NotificationsOut(items=items))
 
     @routes.post("/api/notify/send", body=SendIn, response=SendOut, status=202,
@@ -136,16 +172,7 @@ def build_routes(
     async def send(call: Call) -> web.StreamResponse:
         """Queue a notification to users; a repeated request_id sends nothing new."""
         body = await call.body(SendIn)
-        command = NotificationRequested(
-            request_id=body.request_id,
-            user_ids=body.user_ids,
-            title=body.title,
-            message=body.message,
-            image=body.image,
-            data=body.data.model_dump(exclude_none=True),
-            email_template=body.email_template,
-            category=body.category,
-        )
+        command = _command(body, app_links)
         try:
             async with unit.transaction() as conn:
                 event = await outbox.add(conn, command)
@@ -164,7 +191,7 @@ def build_routes(
     @routes.post("/api/webhooks/sendgrid", status=204)
     async def sendgrid_events(call: Call) -> web.StreamResponse:
         """SendGrid's signed Event Webhook: moves email statuses forward, never back."""
-        raw = await call.request.read()
+        raw = await read_capped(call.request, SENDGRID_MAX_BODY_BYTES)
         headers = call.request.headers
         if not verifier.verify(raw, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)):
             raise Problem(400, "the event webhook signature is missing or does not verify")
@@ -181,6 +208,39 @@ def build_routes(
         return web.Response(status=204)
 
     return routes
+
+
+# The delivery log keeps the provider's words for operators; a user is told only what happened.
+_OUR_REASONS = frozenset({"no active device", "no email address on file", "unknown recipient"})
+
+
+def _told(status: str, last_error: str | None) -> str | None:
+    if last_error is None or last_error in _OUR_REASONS:
+        return last_error
+    if status == "failed":
+        return "the provider did not accept it"
+    return "an attempt did not go through"
+
+
+def _command(body: SendIn, links: Links) -> NotificationRequested:
+    """The command a send asks for: our words for its template, a link only into our apps."""
+    if body.data.deepLink is not None and not links.ours(body.data.deepLink):
+        raise Problem(
+            422,
+            "the request has invalid fields",
+            errors=[{"field": "data.deepLink", "message": "must open our app or web app"}],
+        )
+    title, message = PUSH_TEMPLATES[body.template]
+    return NotificationRequested(
+        request_id=body.request_id,
+        user_ids=body.user_ids,
+        title=title,
+        message=message,
+        image=body.image,
+        data=body.data.model_dump(exclude_none=True),
+        email_template=body.email_template,
+        category=body.category,
+    )
 
 
 class _Duplicate(Exception):

@@ -39,6 +39,10 @@ INFO = SERVICES["notify"]
 log = logging.getLogger(__name__)
 
 
+def links_of(settings: Settings) -> Links:
+    return Links(app_url=str(settings.app_url), deep_link_base=settings.deep_link_base)
+
+
 def provider_modes(settings: Settings) -> dict[str, Mode]:
     return {
         "sendgrid": "live" if settings.sendgrid_api_key else "sandbox",
@@ -67,6 +71,8 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
             Outbox(SOURCE),
             verifier,
             unsubscribe_links(settings),
+            settings.device_move_within_seconds,
+            links_of(settings),
         ),
         verifier=TokenVerifier.from_settings(settings),
         readiness=Readiness(
@@ -157,7 +163,7 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
             welcome=settings.sendgrid_template_welcome,
             order_confirmation=settings.sendgrid_template_order_confirmation,
         ),
-        links=Links(app_url=str(settings.app_url), deep_link_base=settings.deep_link_base),
+        links=links_of(settings),
         campaigns=Campaigns(
             threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
         ),

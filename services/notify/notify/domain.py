@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from notify.providers import PushMessage, TokenResult
 from rtmn_shared.events.catalogue import (
@@ -32,6 +33,10 @@ class Links:
 
     def deep(self, path: str) -> str:
         return f"{self.deep_link_base}{path.lstrip('/')}"
+
+    def ours(self, link: str) -> bool:
+        """Whether a link opens our app or web app, not a page a caller chose."""
+        return link.startswith((self.deep_link_base, f"{self.app_url.rstrip('/')}/"))
 
 
 def greeting_name(first_name: str | None) -> str:
@@ -80,6 +85,21 @@ def wallet_push(credit: WalletCredited, links: Links) -> PushMessage:
             "deepLink": links.deep("wallet"),
         },
     )
+
+
+# What a push asked for over HTTP may say, by name: the words are ours, so no caller's text
+# reaches a phone (nor a phishing line in our app's voice). Add a category here to offer it.
+PushTemplate = Literal["flash_sale", "new_offer", "order_update", "wallet_update", "account_notice"]
+PUSH_TEMPLATES: dict[PushTemplate, tuple[str, str]] = {
+    "flash_sale": ("Flash Sale!", "A limited-time offer is live. Tap to see it."),
+    "new_offer": ("A new offer for you", "There is a new offer in the app. Tap to see it."),
+    "order_update": ("Order update", "There is news about your order. Tap to see it."),
+    "wallet_update": ("REZ Coins update", "Your REZ Coins have changed. Tap to see your wallet."),
+    "account_notice": (
+        "Account notice",
+        "Please open the app to read a notice about your account.",
+    ),
+}
 
 
 def requested_push(command: NotificationRequested) -> PushMessage:

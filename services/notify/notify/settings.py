@@ -58,6 +58,10 @@ class Settings(CommonSettings):
     )
     fcm_timeout_seconds: int = Field(default=10, ge=1, le=120)
 
+    # A device token registered to another user moves to the caller only if the caller's token
+    # shows a sign-in (auth_time, else iat) at most this long ago; older answers 409.
+    device_move_within_seconds: int = Field(default=600, ge=30, le=86_400)
+
     # How long a claimed delivery is ours before another worker may take it over.
     delivery_lease_seconds: int = Field(default=120, ge=5)
     # Requests for more users than this are campaigns: fanned out in batches on their own queue.

@@ -71,19 +71,26 @@ async def recipient(pool: Pool, user_id: str) -> Recipient | None:
 # -- devices --------------------------------------------------------------------------------
 
 
-async def register_device(pool: Pool, user_id: str, token: str, platform: str) -> None:
-    # A token belongs to one install: re-registering moves it to the caller and revives it.
-    await pool.execute(
+async def register_device(
+    pool: Pool, user_id: str, token: str, platform: str, *, may_move: bool
+) -> bool:
+    """Registers or revives the caller's token; moves another user's to the caller only when
+    `may_move` (a fresh sign-in on that install). False: it stays with its owner."""
+    registered = await pool.fetchval(
         """
         INSERT INTO devices (token, user_id, platform) VALUES ($1, $2, $3)
         ON CONFLICT (token) DO UPDATE SET
             user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, active = true,
             deactivated_reason = NULL, updated_at = now()
+        WHERE devices.user_id = EXCLUDED.user_id OR $4
+        RETURNING true
         """,
         token,
         user_id,
         platform,
+        may_move,
     )
+    return bool(registered)
 
 
 async def remove_device(pool: Pool, user_id: str, token: str) -> bool:

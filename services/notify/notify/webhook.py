@@ -12,6 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+# SendGrid posts a batch "every 30 seconds or when the batch size reaches 768 kilobytes": one
+# more event can pass that, so 1 MiB, as nginx's client_max_body_size for the route.
+SENDGRID_MAX_BODY_BYTES = 1024 * 1024
 
 
 class WebhookKeyError(ValueError):

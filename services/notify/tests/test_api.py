@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import jwt
+import pytest
 from notify_testkit import (
     Publish,
     add_devices,
@@ -15,12 +18,14 @@ from notify_testkit import (
     unique,
 )
 
+from notify.domain import PUSH_TEMPLATES
 from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.sendgrid import SendGridFake
 from rtmn_shared.events.catalogue import NotificationRequested
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService
 from rtmn_shared.testing.waiting import wait_for
+from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
 DEVICES = "/api/notify/devices"
 SEND = "/api/notify/send"
@@ -100,8 +105,7 @@ def flash_sale(request_id: str, user_ids: list[str], **extra: Any) -> dict[str, 
     return {
         "request_id": request_id,
         "user_ids": user_ids,
-        "title": "Flash Sale! 50% off",
-        "message": "Only for the next 2 hours",
+        "template": "flash_sale",
         "image": "https://cdn.rez.test/sale.png",
         "data": {
             "type": "promotion",
@@ -111,6 +115,50 @@ def flash_sale(request_id: str, user_ids: list[str], **extra: Any) -> dict[str, 
         },
         **extra,
     }
+
+
+def signed_in(suite: Suite, user_id: str, seconds_ago: int, *, refreshed: bool) -> dict[str, str]:
+    """A token from a sign-in `seconds_ago`: issued then, or refreshed now (auth_time then)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "iss": DEFAULT_ISSUER,
+        "aud": DEFAULT_AUDIENCE,
+        "exp": now + 3600,
+        "iat": now - seconds_ago,
+    }
+    if refreshed:
+        claims.update(iat=now, auth_time=now - seconds_ago)
+    token = jwt.encode(claims, suite.private_key, algorithm="EdDSA")
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("refreshed", [False, True])
+async def test_a_device_moves_to_another_user_only_after_a_recent_sign_in(
+    notify: RunningService, suite: Suite, refreshed: bool
+) -> None:
+    client, pool = notify.client, notify.pool
+    alice, mallory = unique("user"), unique("user")
+    token = unique("tok")
+    device = {"token": token, "platform": "android"}
+    assert (await client.put(DEVICES, json=device, headers=suite.bearer(alice))).status == 200
+
+    stale = await client.put(
+        DEVICES, json=device, headers=signed_in(suite, mallory, 3600, refreshed=refreshed)
+    )
+    assert stale.status == 409
+    assert "sign in again" in (await stale.json())["detail"]
+    assert await pool.fetchval("SELECT user_id FROM devices WHERE token = $1", token) == alice
+    # The owner's own re-registration needs no fresh sign-in.
+    own = await client.put(
+        DEVICES, json=device, headers=signed_in(suite, alice, 3600, refreshed=refreshed)
+    )
+    assert own.status == 200
+    fresh = await client.put(
+        DEVICES, json=device, headers=signed_in(suite, mallory, 60, refreshed=refreshed)
+    )
+    assert fresh.status == 200
+    assert await pool.fetchval("SELECT user_id FROM devices WHERE token = $1", token) == mallory
 
 
 async def test_send_needs_the_send_or_service_scope_and_a_repeated_request_sends_nothing_new(
@@ -133,6 +181,17 @@ async def test_send_needs_the_send_or_service_scope_and_a_repeated_request_sends
         SEND, json={**body, "data": {"type": "x", "count": 3}}, headers=service
     )
     assert not_strings.status == 422
+    # The words of a push are ours: a caller's own title or text is refused, naming the field.
+    phishing = {"data": {"type": "promotion", "deepLink": "https://rez-money.example/login"}}
+    for free_text in (
+        {"title": "Your account is locked: call +91..."},
+        {"template": "custom"},
+        phishing,
+    ):
+        refused = await notify.client.post(SEND, json={**body, **free_text}, headers=service)
+        assert refused.status == 422
+        assert next(iter(free_text)) in await refused.text()
+    assert "data.deepLink" in await refused.text()
     assert (forbidden.status, admin.status) == (403, 403)
     assert first.status == 202
     accepted = await first.json()
@@ -142,8 +201,8 @@ async def test_send_needs_the_send_or_service_scope_and_a_repeated_request_sends
     await wait_for(lambda: status_is(pool, user.user_id, "d-promo01", "sent"), message="email")
     [push] = fcm.deliveries_to(token)
     assert push.message["notification"] == {
-        "title": "Flash Sale! 50% off",
-        "body": "Only for the next 2 hours",
+        "title": "Flash Sale!",
+        "body": "A limited-time offer is live. Tap to see it.",
         "image": "https://cdn.rez.test/sale.png",
     }
     assert push.message["data"] == {
@@ -226,8 +285,8 @@ async def test_a_command_from_another_service_sent_twice_notifies_once(
     command = NotificationRequested(
         request_id=unique("order-shipped"),
         user_ids=[user_id],
-        title="Your order has shipped",
-        message="It arrives tomorrow",
+        title=PUSH_TEMPLATES["order_update"][0],
+        message=PUSH_TEMPLATES["order_update"][1],
         data={"type": "order_shipped", "deepLink": "rezapp://orders/1"},
         category="transactional",
     )

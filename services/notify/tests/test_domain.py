@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import get_args
 
 import pytest
 
 from notify import domain
-from notify.domain import Links, PushSummary, Recipient
+from notify.domain import PUSH_TEMPLATES, Links, PushSummary, PushTemplate, Recipient
 from notify.providers import TokenResult
 from notify.providers.fcm import classify
 from rtmn_fakes.payloads import load
@@ -138,3 +139,8 @@ def test_an_invalid_argument_naming_message_token_in_its_details_is_a_dead_token
         "dead",
         "INVALID_ARGUMENT (400): Request contains an invalid argument.",
     )
+
+
+def test_every_push_template_name_has_words_and_only_those_do() -> None:
+    assert set(PUSH_TEMPLATES) == set(get_args(PushTemplate))
+    assert all(title and text for title, text in PUSH_TEMPLATES.values())

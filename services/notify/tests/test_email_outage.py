@@ -6,6 +6,7 @@ from notify_testkit import Publish, add_devices, payment, registered_user, statu
 
 from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.sendgrid import SendGridFake
+from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService
 from rtmn_shared.testing.waiting import wait_for
 
@@ -72,3 +73,29 @@ def _to(body: object) -> str | None:
         return body["personalizations"][0]["to"][0]["email"]  # type: ignore[index,no-any-return]
     except (KeyError, IndexError, TypeError):
         return None
+
+
+async def test_the_providers_words_stay_in_the_log_and_the_user_reads_ours(
+    notify: RunningService, suite: Suite, publish: Publish, sendgrid: SendGridFake
+) -> None:
+    pool = notify.pool
+    secret_words = "LEAK-7f3a: account acc_42 is on the internal suppression list sg-eu-3"
+    sendgrid.fail_next(
+        1, status=400, body={"errors": [{"message": secret_words}]}, path="/v3/mail/send"
+    )
+    user = await registered_user(publish, pool)
+    await wait_for(
+        lambda: status_is(pool, user.user_id, "welcome", "failed"), message="welcome failed"
+    )
+
+    response = await notify.client.get(
+        "/api/notify/notifications", headers=suite.bearer(user.user_id)
+    )
+    text = await response.text()
+    assert response.status == 200
+    assert "LEAK-7f3a" not in text
+    assert "acc_42" not in text
+    [welcome] = [i for i in (await response.json())["items"] if i["template"] == "welcome"]
+    assert welcome["last_error"] == "the provider did not accept it"
+    kept = await pool.fetchval("SELECT last_error FROM deliveries WHERE id = $1", welcome["id"])
+    assert "LEAK-7f3a" in kept  # the operators' record keeps it

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 from notify_testkit import Publish, delivery, payment, registered_user, status_is
 
-from notify.webhook import EventWebhookVerifier
+from notify.webhook import SENDGRID_MAX_BODY_BYTES, EventWebhookVerifier
 from rtmn_fakes.payloads import load
 from rtmn_fakes.sendgrid import EventWebhookSigner, SendGridFake, build_events
 from rtmn_shared.testing.running import RunningService
@@ -104,3 +106,24 @@ def test_sendgrids_published_signature_vector_verifies_and_its_negatives_do_not(
     # With a tolerance, a correctly signed but years-old batch is refused.
     aged = EventWebhookVerifier(vector["public_key_b64_der"], tolerance_seconds=300)
     assert not aged.verify(body, signature, timestamp)
+
+
+async def test_a_full_768_kb_batch_fits_and_a_larger_body_is_413(
+    notify: RunningService, publish: Publish, sendgrid: SendGridFake, signer: EventWebhookSigner
+) -> None:
+    user_id, message_id = await sent_order_email(notify, publish, sendgrid)
+    one_open = len(sendgrid.build_events_for(message_id, "open")) - len(
+        sendgrid.build_events_for(message_id)
+    )
+    opens = ["open"] * (768 * 1024 // one_open)  # engagement events: no status change
+    body = sendgrid.build_events_for(message_id, "processed", "delivered", *opens)
+    assert len(body) >= 768 * 1024
+
+    assert await post(notify, body, signer.headers(body)) == 204
+    assert await status_is(notify.pool, user_id, "order-confirmation", "delivered")
+
+    too_big = b"[" + b" " * SENDGRID_MAX_BODY_BYTES + b"]"
+    headers = signer.headers(too_big)
+    response = await notify.client.post(URL, data=io.BytesIO(too_big), headers=headers)
+    assert response.status == 413
+    assert response.content_type == "application/problem+json"

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
 from otp.admin import add_prefix_routes
-from otp.domain import InvalidPhone, Phone, UnknownPurpose, check_purpose, client_ip, parse_phone
+from otp.domain import InvalidPhone, Phone, UnknownPurpose, check_purpose, parse_phone
 from otp.flows import (
     ChannelUnavailable,
     EventNotRecorded,
@@ -21,6 +21,7 @@ from otp.providers import Channel
 from otp.receipts import add_receipt_routes
 from otp.settings import OtpSettings
 from otp.tokens import TokenSigner
+from rtmn_shared.web.clients import client_address
 from rtmn_shared.web.problems import Problem, service_unavailable, too_many_requests
 from rtmn_shared.web.routes import Call, Routes, json_response
 
@@ -90,12 +91,11 @@ def build_routes(flows: OtpFlows, signer: TokenSigner, settings: OtpSettings) ->
                 errors=[{"field": "purpose", "message": "not an allowed purpose"}],
             ) from None
 
+    proxies = settings.proxy_networks()
+
     def client_of(call: Call) -> str:
-        return client_ip(
-            call.request.remote,
-            call.request.headers.get("X-Forwarded-For"),
-            trust_proxy=settings.trust_proxy,
-        )
+        forwarded_for = call.request.headers.get("X-Forwarded-For")
+        return client_address(call.request.remote, forwarded_for, proxies)
 
     @routes.post("/api/otp/send", body=SendRequest, response=SendAccepted, status=202)
     async def send_code(call: Call) -> web.StreamResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
@@ -104,30 +103,3 @@ class Hasher:
 
     def client(self, client: str) -> str:
         return self._mac(f"ip|{client}")[:32]
-
-
-def client_ip(peer: str | None, forwarded_for: str | None, *, trust_proxy: bool) -> str:
-    """The address the per-IP cap counts: the gateway's first X-Forwarded-For hop, or the peer."""
-    if trust_proxy and forwarded_for:
-        first = forwarded_for.split(",", 1)[0].strip()
-        try:
-            return str(ipaddress.ip_address(first))
-        except ValueError:
-            pass  # a malformed header counts against the peer, not against no one
-    return peer or "unknown"
-
-
-def client_id(address: str) -> str:
-    """Who the per-client limits count: an IPv4 address, or an IPv6 /64 (what one subscriber gets).
-
-    Grouping IPv6 by /64 stops one host from minting a fresh client per address of its prefix.
-    """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)

@@ -11,7 +11,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from otp.deliveries import Delivery
-from otp.domain import Hasher, Phone, client_id, destination_prefix, new_code, sms_body
+from otp.domain import Hasher, Phone, destination_prefix, new_code, sms_body
 from otp.providers import (
     Channel,
     ProviderUnavailable,
@@ -27,6 +27,7 @@ from otp.tokens import TokenSigner
 from rtmn_shared.events.catalogue import OtpVerified
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.wakeup import UnitOfWork
+from rtmn_shared.web.clients import client_key
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class OtpFlows:
     relay: Relay | None = None  # None: no delivery receipts (the sandbox, or no public URL)
 
     def keys(self, phone: Phone, purpose: str, client: str) -> Keys:
-        return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_id(client)))
+        return Keys.of(self.hasher.phone(phone), purpose, self.hasher.client(client_key(client)))
 
     async def send(self, phone: Phone, purpose: str, client: str, channel: Channel = "sms") -> Sent:
         """One live code per phone and purpose whatever the channel: a resend by another channel

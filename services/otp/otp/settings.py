@@ -41,8 +41,6 @@ class OtpSettings(CommonSettings):
     # provider or channel. MSG91's report webhook is unsigned: its URL carries this key.
     otp_public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$")
     otp_msg91_report_key: SecretStr | None = Field(default=None, min_length=32)
-    # Only behind the gateway, which overwrites X-Forwarded-For, may its first hop be believed.
-    trust_proxy: bool = False
     otp_sandbox_log_codes: bool = False
     otp_app_name: str = "RTMN"
     # Set: SMS bodies follow Android's SMS Retriever format, so the app reads the code itself.

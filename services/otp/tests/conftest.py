@@ -18,7 +18,7 @@ from aiohttp.web import Application, Request
 from redis.asyncio import Redis
 
 from otp.app import SERVICE
-from otp.domain import Hasher, client_id, parse_phone
+from otp.domain import Hasher, parse_phone
 from otp.settings import OtpSettings
 from otp.store import Keys
 from rtmn_fakes.msg91 import Msg91Fake
@@ -26,6 +26,7 @@ from rtmn_fakes.twilio import TwilioFake
 from rtmn_shared.cli.token import generate_keypair
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService, running
+from rtmn_shared.web.clients import client_key
 
 HASH_KEY = "test-hash-key-" + "k" * 32
 FLOW_ID = "otp-flow-1"
@@ -78,7 +79,8 @@ def otp_settings(signing_keys: tuple[str, str], **overrides: Any) -> OtpSettings
         "otp_hash_key": HASH_KEY,
         "otp_signing_key": signing_keys[0],
         "otp_signing_public_key": signing_keys[1],
-        "trust_proxy": True,
+        # The test client is the gateway's peer; 172.16.0.9 plays a proxy in front of it.
+        "trusted_proxies": f"{PEER}/32,{PROXY}/32",
         "otp_ip_hourly_cap": 5,
         # The gate runs on every send; only test_pumping.py sends enough to one range to trip it.
         "otp_pumping_min_sends": 100_000,
@@ -131,12 +133,13 @@ def wrong(code: str) -> str:
 
 
 PEER = "127.0.0.1"  # the test client's address: the client of a request without X-Forwarded-For
+PROXY = "172.16.0.9"
 
 
 def keys_of(phone: str, purpose: str = "login", *, ip: str = PEER) -> Keys:
     parsed = parse_phone(phone, frozenset({"IN"}))
     hasher = Hasher(HASH_KEY.encode())
-    return Keys.of(hasher.phone(parsed), purpose, hasher.client(client_id(ip)))
+    return Keys.of(hasher.phone(parsed), purpose, hasher.client(client_key(ip)))
 
 
 @dataclass
@@ -170,12 +173,12 @@ class Harness:
         body = {"phone": phone} if purpose is None else {"phone": phone, "purpose": purpose}
         if channel is not None:
             body["channel"] = channel
-        headers = {"X-Forwarded-For": f"{ip or new_ip()}, 172.16.0.9"}
+        headers = {"X-Forwarded-For": f"{ip or new_ip()}, {PROXY}"}
         return await self.client.post("/api/otp/send", json=body, headers=headers)
 
     async def verify(self, phone: str, code: str, *, ip: str | None = None) -> ClientResponse:
         """Without `ip`, from the test client's own address (`PEER`)."""
-        headers = {"X-Forwarded-For": f"{ip}, 172.16.0.9"} if ip else {}
+        headers = {"X-Forwarded-For": f"{ip}, {PROXY}"} if ip else {}
         body = {"phone": phone, "otp": code}
         return await self.client.post("/api/otp/verify", json=body, headers=headers)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from rtmn_shared.db import Pool
 from rtmn_shared.dedupe import DEFAULT_WINDOW, DedupeWindow
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.web.auth import Caller
+from rtmn_shared.web.bodies import read_capped
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 from rtmn_shared.web.routes import USER, Call, Routes, json_response
@@ -127,8 +129,8 @@ def build_routes(deps: Deps) -> Routes:
 
     @routes.post("/api/webhooks/razorpay", response=WebhookAck)
     async def razorpay_webhook(call: Call) -> web.StreamResponse:
-        """Razorpay webhooks: HMAC over the raw body, deduplicated on X-Razorpay-Event-Id."""
-        body = await call.request.read()
+        """Razorpay webhooks: HMAC over the raw body, deduplicated on event id and body digest."""
+        body = await read_capped(call.request, webhooks.MAX_BODY_BYTES)
         headers = call.request.headers
         try:
             webhooks.verify_razorpay(
@@ -140,12 +142,14 @@ def build_routes(deps: Deps) -> Routes:
             event_type, created, command = webhooks.parse_razorpay(body)
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
-        return await _apply(deps, Delivery("razorpay", event_id, event_type, created), command)
+        digest = hashlib.sha256(body).digest()
+        delivery = Delivery("razorpay", event_id, event_type, created, digest)
+        return await _apply(deps, delivery, command)
 
     @routes.post("/api/webhooks/stripe", response=WebhookAck)
     async def stripe_webhook(call: Call) -> web.StreamResponse:
         """Stripe webhooks: Stripe-Signature checked by the SDK, deduplicated on the event id."""
-        body = await call.request.read()
+        body = await read_capped(call.request, webhooks.MAX_BODY_BYTES)
         try:
             event_id, event_type, created, command = webhooks.parse_stripe(
                 body,
@@ -164,12 +168,21 @@ async def _apply(deps: Deps, delivery: Delivery, command: webhooks.Command) -> w
     """A 200 in every case: processed, a duplicate, or refused as past the dedupe window, which a
     retry cannot change (a non-2xx would have the provider retry it for a day or three, and then
     disable the endpoint). Reconciliation still settles any payment such an event was about."""
-    if not deps.window.accepts(delivery.created, deps.clock()):
-        reason = deps.window.refusal(delivery.created)
+    reason = _refusal(deps, delivery)
+    if reason is not None:
         log.warning("webhook %s %s refused: %s", delivery.provider, delivery.event_id, reason)
         return json_response(WebhookAck(status="refused", reason=reason))
     fresh = await deps.inbound.handle(delivery, command)
     return web.Response(body=_ACK[fresh], content_type="application/json")
+
+
+def _refusal(deps: Deps, delivery: Delivery) -> str | None:
+    now = deps.clock()
+    if not deps.window.accepts(delivery.created, now):
+        return deps.window.refusal(delivery.created)
+    if delivery.provider == "razorpay" and now - delivery.created > webhooks.RAZORPAY_MAX_AGE:
+        return webhooks.RAZORPAY_TOO_OLD
+    return None
 
 
 def _key(call: Call, fingerprint: bytes) -> Key | None:

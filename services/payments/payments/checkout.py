@@ -187,7 +187,9 @@ async def open_order(
             payment_id=payment.id,
         ) from None
     except GatewayRejected as error:
-        raise Problem(502, f"the payment gateway refused the order: {error}") from None
+        # The gateway's words are for our logs: they may name its internals or our account.
+        log.warning("payment %s: the gateway refused the order: %s", payment.id, error)
+        raise Problem(502, "the payment gateway refused the order") from None
     ours = checkout.gateway_order_id
     body = _created(payment, checkout, ours, payee)
     async with pool.acquire() as conn:

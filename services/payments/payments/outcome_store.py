@@ -40,7 +40,7 @@ class Change:
     error: tuple[str | None, str | None] = (None, None)
 
     def values(self) -> tuple[Any, ...]:
-        """The statements' parameters $1..$22, in order."""
+        """The statements' parameters $1..$23, in order."""
         before, outcome, delivery = self.payment.domain(), self.outcome, self.delivery
         return (
             self.payment.id,
@@ -63,6 +63,7 @@ class Change:
             before.captured_amount,
             before.refunded_total,
             delivery.day if delivery else None,
+            delivery.digest if delivery else None,
         )
 
 
@@ -74,8 +75,8 @@ async def save_outcome(conn: Connection, change: Change) -> Saved:
                    AND captured_amount = $20 AND refunded_total = $21
                FOR UPDATE),
            delivery AS (
-               INSERT INTO webhook_deliveries (provider, event_id, event_type, day)
-               SELECT $9::text, $10::text, $11::text, $22::date
+               INSERT INTO webhook_deliveries (provider, event_id, event_type, day, body_digest)
+               SELECT $9::text, $10::text, $11::text, $22::date, $23::bytea
                WHERE $9::text IS NOT NULL AND EXISTS (SELECT 1 FROM locked)
                ON CONFLICT DO NOTHING RETURNING 1),
            fresh AS (
@@ -112,11 +113,12 @@ async def save_outcomes(conn: Connection, changes: Sequence[Change]) -> list[Sav
                    $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                    $11::text[], $12::timestamptz[], $13::bool[], $14::uuid[], $15::text[],
                    $16::text[], $17::jsonb[], $18::text[], $19::text[], $20::bigint[],
-                   $21::bigint[], $22::date[])
+                   $21::bigint[], $22::date[], $23::bytea[])
                WITH ORDINALITY AS i(id, status, gateway_payment_id, captured_amount,
                    refunded_total, conflict, error_code, error_description, provider, event_id,
                    event_type, paid_at, changed, event_uuid, routing_key, subject, payload,
-                   was_status, was_gateway_payment_id, was_captured, was_refunded, day, n)),
+                   was_status, was_gateway_payment_id, was_captured, was_refunded, day, digest,
+                   n)),
            locked AS MATERIALIZED (
                SELECT p.id FROM payments p JOIN input i ON i.id = p.id
                WHERE p.status = i.was_status
@@ -124,8 +126,8 @@ async def save_outcomes(conn: Connection, changes: Sequence[Change]) -> list[Sav
                    AND p.captured_amount = i.was_captured AND p.refunded_total = i.was_refunded
                ORDER BY p.id FOR UPDATE OF p),
            delivery AS (
-               INSERT INTO webhook_deliveries (provider, event_id, event_type, day)
-               SELECT i.provider, i.event_id, i.event_type, i.day
+               INSERT INTO webhook_deliveries (provider, event_id, event_type, day, body_digest)
+               SELECT i.provider, i.event_id, i.event_type, i.day, i.digest
                FROM input i JOIN locked USING (id)
                WHERE i.provider IS NOT NULL
                ON CONFLICT DO NOTHING RETURNING provider, event_id),

@@ -81,6 +81,9 @@ class Delivery:
     event_type: str
     # The provider's own time of the event, the same on every retry: its record's day.
     created: datetime
+    # SHA-256 of the signed body where the event id is outside the signature (Razorpay's header):
+    # the same body under a new id is then a duplicate too.
+    digest: bytes | None = None
 
     @property
     def day(self) -> date:
@@ -188,12 +191,13 @@ async def by_gateway_order(
 
 async def record_delivery(conn: Connection, delivery: Delivery) -> bool:
     fresh = await conn.fetchval(
-        """INSERT INTO webhook_deliveries (provider, event_id, event_type, day)
-           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+        """INSERT INTO webhook_deliveries (provider, event_id, event_type, day, body_digest)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
         delivery.provider,
         delivery.event_id,
         delivery.event_type,
         delivery.day,
+        delivery.digest,
     )
     return bool(fresh)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -17,6 +17,16 @@ from pydantic import SecretStr
 
 from payments.domain import Authorized, Captured, Failed, Signal
 from payments.providers.stripe import intent_signal
+
+# A webhook body's cap, as nginx's client_max_body_size for the webhook locations (1m).
+MAX_BODY_BYTES = 1024 * 1024
+
+# Razorpay retries a failed delivery "for 24 hours after event creation timestamp" (its webhook
+# best practices), so an older signed body is a replay, never a retry; an hour for clock skew.
+RAZORPAY_MAX_AGE = timedelta(hours=25)
+RAZORPAY_TOO_OLD = (
+    "older than Razorpay retries a webhook (24 hours after its created_at): a replay, not a retry"
+)
 
 
 class BadWebhook(Exception):

@@ -239,6 +239,22 @@ async def test_gateway_refusal_is_502_and_the_key_can_be_retried(
     assert (await retried.json())["gateway_order_id"] in razorpay.orders
 
 
+async def test_a_gateway_refusal_is_answered_in_our_words_not_the_gateways(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    words = "LEAK-9c1e: merchant acc_77 is blocked by risk rule r-42"
+    refusal = {"error": {"code": "BAD_REQUEST_ERROR", "description": words}}
+    razorpay.fail_next(1, status=400, body=refusal, path="/v1/orders")
+
+    refused = await api.create(user, key="checkout-words", order_id="ord_words")
+
+    assert refused.status == 502
+    text = await refused.text()
+    assert "LEAK-9c1e" not in text
+    assert "acc_77" not in text
+    assert (await refused.json())["detail"] == "the payment gateway refused the order"
+
+
 async def test_a_gateway_timeout_is_503_and_a_retry_with_the_key_resumes_that_payment(
     api: Api, razorpay: RazorpayFake, user: str
 ) -> None:

@@ -22,7 +22,6 @@ def environ(suite: Suite, work: Path, gateway: str) -> dict[str, str]:
         "OTP_SIGNING_KEY": otp_private.replace("\n", "\\n"),
         "OTP_HASH_KEY": "e2e-" + "k" * 40,
         "RAZORPAY_WEBHOOK_SECRET": f"e2e-webhook-{suite.run_id}",
-        "TRUST_PROXY": "true",
         "MEDIA_LOCAL_DIR": str(work / "media"),
         "MEDIA_PUBLIC_URL": gateway,
         "LOG_LEVEL": "WARNING",

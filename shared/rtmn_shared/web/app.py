@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 import aio_pika
 from aiohttp import web
@@ -172,10 +173,11 @@ async def _problems(
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        detail = (
-            error.text if error.status != 404 else f"no route for {request.method} {request.path}"
-        )
-        return Problem(error.status, _plain(detail), headers=_kept_headers(error)).response()
+        # aiohttp's own words (sizes, parser states) are library text: ours are stable.
+        detail = _OUR_WORDS.get(error.status) or HTTPStatus(error.status).phrase
+        if error.status == 404:
+            detail = f"no route for {request.method} {request.path}"
+        return Problem(error.status, detail, headers=_kept_headers(error)).response()
     except asyncio.CancelledError:
         raise
     except UNAVAILABLE as error:
@@ -201,9 +203,11 @@ async def _problems(
         ).response()
 
 
-def _plain(text: str | None) -> str | None:
-    # aiohttp's own texts start with the status line ("413: Request Entity Too Large").
-    return text.split(": ", 1)[-1] if text else None
+_OUR_WORDS = {
+    400: "the request could not be read",
+    405: "this method is not allowed here",
+    413: "the body is larger than this service takes",
+}
 
 
 def _kept_headers(error: web.HTTPException) -> dict[str, str]:

@@ -33,6 +33,8 @@ REUSE_ENTRIES = 10_000
 class Caller:
     user_id: str
     scopes: frozenset[str]
+    # When the user last proved who they are (Unix seconds): `auth_time`, else the token's `iat`.
+    signed_in_at: int | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -115,7 +117,8 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         if not isinstance(scope, str) or not isinstance(claims["sub"], str):
             raise _unauthorized("the token is not valid")
-        return Caller(claims["sub"], frozenset(scope.split())), float(claims["exp"])
+        caller = Caller(claims["sub"], frozenset(scope.split()), _signed_in_at(claims))
+        return caller, float(claims["exp"])
 
     async def _key(self, token: str, jwks: Jwks) -> VerifyingKey:
         """The JWKS's key of the token's kid; the static key for a token without one. (With no
@@ -140,6 +143,14 @@ class TokenVerifier:
         if scopes and not any(caller.has(scope) for scope in scopes):
             raise forbidden(scopes)
         return caller
+
+
+def _signed_in_at(claims: dict[str, object]) -> int | None:
+    for name in ("auth_time", "iat"):
+        value = claims.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def _kid(token: str) -> str | None:

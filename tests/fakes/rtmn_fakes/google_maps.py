@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections import Counter, deque
 from typing import Any, Literal
 
@@ -35,7 +36,9 @@ Answer = dict[str, Any]
 
 
 def normalise(address: str) -> str:
-    return " ".join(address.lower().split())
+    """How loosely the fake matches a programmed address: Google, too, reads "MG Road, Bengaluru"
+    and "mg road bengaluru" as one address."""
+    return " ".join(re.sub(r"[^\w\s]", " ", address.lower()).split())
 
 
 def status_body(status: GeocodeStatus) -> Answer:
