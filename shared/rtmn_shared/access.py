@@ -31,6 +31,9 @@ from rtmn_shared.suite import EXCHANGE, SERVICES, UNROUTED_EXCHANGE, UNROUTED_QU
 # its group prefix is kept for the events it will consume).
 CONSUMERS = frozenset({"payments", "notify", "wallet", "analytics"})
 NOTHING = "^$"
+# KEDA's queue-depth scaler: a passive queue.declare answers a queue's depth to a login with no
+# permission at all, and nothing else (it can neither consume nor publish nor declare).
+SCALER = "keda"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ def produced_by(name: str) -> tuple[str, ...]:
 
 def broker_grant(name: str) -> BrokerGrant:
     """What `name` may do in the suite's vhost, from the topology and the catalogue."""
+    if name == SCALER:
+        return BrokerGrant(NOTHING, NOTHING, NOTHING, NOTHING, NOTHING)
     if name == OPERATOR:  # rtmn-dlq: reads a dead-letter queue, puts messages back in its group
         return BrokerGrant(NOTHING, _any_of(r"amq\.default"), r"^.+\.dlq$", NOTHING, NOTHING)
     events, unrouted = re.escape(EXCHANGE), re.escape(UNROUTED_EXCHANGE)
@@ -79,7 +84,7 @@ def broker_grant(name: str) -> BrokerGrant:
 
 
 def principals() -> tuple[str, ...]:
-    return (*SERVICES, *EXTERNAL_PRODUCERS, OPERATOR)
+    return (*SERVICES, *EXTERNAL_PRODUCERS, OPERATOR, SCALER)
 
 
 def new_password() -> str:

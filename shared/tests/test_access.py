@@ -9,6 +9,7 @@ from redis.exceptions import NoPermissionError
 
 from rtmn_shared.access import (
     CONSUMERS,
+    SCALER,
     broker_grant,
     delete_broker_users,
     delete_redis_users,
@@ -61,6 +62,33 @@ async def test_each_service_declares_what_it_uses_with_its_own_login(
                 await queue.bind(EXCHANGE, routing_key="#")
     finally:
         await connection.close()
+
+
+async def test_the_scalers_login_reads_a_queues_depth_and_can_do_nothing_else(
+    suite: Suite,
+) -> None:
+    wallet = await aio_pika.connect(suite.amqp_url_as("wallet"))
+    scaler = await aio_pika.connect(suite.amqp_url_as(SCALER))
+    try:
+        names = QueueNames("wallet.depth-check")
+        channel = await wallet.channel()
+        exchange = await declare_exchange(channel)
+        await declare_consumer_queues(channel, exchange, names, ("payment.success",), (100,))
+        await channel.default_exchange.publish(aio_pika.Message(b"{}"), routing_key=names.main)
+
+        looking = await scaler.channel()
+        queue = await looking.declare_queue(names.main, passive=True)  # what KEDA asks
+        assert queue.declaration_result.message_count == 1
+        with pytest.raises(aio_pika.exceptions.ChannelClosed, match="ACCESS_REFUSED"):
+            await queue.get(no_ack=True)  # nor take the message
+        with pytest.raises(aio_pika.exceptions.ChannelClosed, match="ACCESS_REFUSED"):
+            await (await scaler.channel()).declare_queue("keda.own")  # nor declare one
+
+        for name in (names.main, names.retry(100), names.dlq):
+            await channel.queue_delete(name)
+    finally:
+        await scaler.close()
+        await wallet.close()
 
 
 async def test_a_service_cannot_read_or_delete_another_services_redis_keys(
