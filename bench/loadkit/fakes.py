@@ -15,6 +15,7 @@ PYTHON = str(ROOT / ".venv/bin/python")
 # Supervised processes named so are the providers', which run elsewhere in production.
 FAKE_PREFIX = "fake-"
 PROCESS = f"{FAKE_PREFIX}providers"
+KEEP = 10_000  # requests each fake remembers
 
 
 @dataclass
@@ -41,8 +42,10 @@ class Fakes:
             "sendgrid": ["--api-key", self.sendgrid_key],
             "fcm": ["--project-id", self.fcm[0], "--access-token", self.fcm[1]],
         }
+        # Bounded records: a soak keeps the fakes' memory and their collector's pauses (which
+        # would show as the suite's email and push latency) from growing with every request.
         fakes = [
-            [name, "--port", self.url(name).rsplit(":", 1)[1], *extra]
+            [name, "--port", self.url(name).rsplit(":", 1)[1], "--keep", str(KEEP), *extra]
             for name, extra in options.items()
         ]
         argv = [PYTHON, "-m", "rtmn_fakes", *fakes[0]]

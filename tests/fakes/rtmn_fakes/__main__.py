@@ -77,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
         sub = names.add_parser(name, help=f"run the {name} fake")
         sub.add_argument("--host", default="127.0.0.1")
         sub.add_argument("--port", type=int, default=0, help="0 picks a free port")
+        sub.add_argument(
+            "--keep", type=int, help="keep only the last KEEP requests (a long run); default: all"
+        )
         for option in spec.options:
             sub.add_argument(option.flag, dest=option.keyword, help=option.help)
     return root
@@ -87,6 +90,8 @@ def build(args: argparse.Namespace) -> FakeServer:
     cls = getattr(importlib.import_module(f"rtmn_fakes.{args.name}"), spec.cls)
     given = {o.keyword: getattr(args, o.keyword) for o in spec.options}
     fake: FakeServer = cls(host=args.host, port=args.port, **{k: v for k, v in given.items() if v})
+    if args.keep is not None:
+        fake.keep_only(args.keep)
     return fake
 
 

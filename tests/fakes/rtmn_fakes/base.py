@@ -91,6 +91,10 @@ class FakeServer:
             raise RuntimeError(f"{type(self).__name__} is not running")
         return self._url
 
+    def keep_only(self, last: int) -> None:
+        """Keep the last `last` requests only, from now on (before it serves a long run)."""
+        self._log = RequestLog(keep=last)
+
     @property
     def requests(self) -> list[RecordedRequest]:
         return self._log.snapshot()

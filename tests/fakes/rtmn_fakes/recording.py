@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,10 +61,12 @@ Predicate = Callable[[RecordedRequest], bool]
 
 
 class RequestLog:
-    """Thread-safe list of requests; waiters block on a condition, never on sleeps."""
+    """Thread-safe list of requests; waiters block on a condition, never on sleeps. With `keep`,
+    only the last `keep` requests stay (a long load run, where every request kept would grow the
+    fake by hundreds of MB and slow its answers with the garbage collector's passes)."""
 
-    def __init__(self) -> None:
-        self._items: list[RecordedRequest] = []
+    def __init__(self, keep: int | None = None) -> None:
+        self._items: deque[RecordedRequest] = deque(maxlen=keep)
         self._changed = threading.Condition()
 
     def append(self, request: RecordedRequest) -> None:

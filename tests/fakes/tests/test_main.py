@@ -106,3 +106,12 @@ def test_arguments_split_at_plus_into_one_namespace_per_fake() -> None:
     fakes = parse_all(["s3", "--port", "0", "+", "msg91", "--authkey", "k"])
 
     assert [args.name for args in fakes] == ["s3", "msg91"]
+
+
+async def test_keep_bounds_what_a_long_running_fake_remembers() -> None:
+    fake = build(parser().parse_args(["sendgrid", "--api-key", "SG.keep.x", "--keep", "2"]))
+    async with fake, aiohttp.ClientSession() as http:
+        for n in range(3):
+            await http.post(f"{fake.url}/v3/mail/send", data=f"request {n}")
+
+        assert [r.body for r in fake.requests] == [b"request 1", b"request 2"]
