@@ -5,10 +5,9 @@ Prometheus that scrapes it (tests/observability). Started once per run, for whic
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
+from rtmn_shared.testing.processes import end_group
 from rtmn_shared.testing.waiting import wait_for
 from rtmn_shared.testing.whole_suite import environ, migrate_all, write_env_file
 
@@ -33,6 +33,17 @@ class RunningSuite:
     env: dict[str, str]
     honcho: subprocess.Popen[bytes]
     work: Path
+
+    def demo(self) -> list[str]:
+        """`make demo`'s command against this suite."""
+        return [
+            sys.executable,
+            "scripts/demo.py",
+            "--env",
+            str(self.env_file),
+            "--key",
+            str(self.private_key),
+        ]
 
 
 def _busy(port: int) -> bool:
@@ -70,12 +81,7 @@ def processes(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         try:
             yield RunningSuite(env_file, work / "jwt-private.pem", env, honcho, work)
         finally:
-            os.killpg(honcho.pid, signal.SIGTERM)
-            try:
-                honcho.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(honcho.pid, signal.SIGKILL)
-                honcho.wait(timeout=10)
+            end_group(honcho, timeout=30)
 
 
 @pytest.fixture(scope="session")

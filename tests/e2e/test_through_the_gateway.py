@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import io
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,14 +24,7 @@ GATEWAY = "http://127.0.0.1:8080"
 async def test_the_demo_tells_the_whole_payment_story(running_suite: Any) -> None:
     result = await asyncio.to_thread(
         subprocess.run,
-        [
-            sys.executable,
-            "scripts/demo.py",
-            "--env",
-            str(running_suite.env_file),
-            "--key",
-            str(running_suite.private_key),
-        ],
+        running_suite.demo(),
         cwd=ROOT,
         capture_output=True,
         text=True,

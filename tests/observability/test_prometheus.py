@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import pytest
 import yaml
 
 from rtmn_shared.suite import SERVICES
-from rtmn_shared.testing.processes import free_port
+from rtmn_shared.testing.processes import end_group, free_port
 from rtmn_shared.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,12 +124,7 @@ def prometheus_process(
     try:
         yield process, Prometheus(f"http://127.0.0.1:{port}", log)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        end_group(process)
 
 
 @pytest.fixture(scope="module")
@@ -167,14 +160,7 @@ async def prometheus(
 async def payments(prometheus: Prometheus, running_suite: Any, http: aiohttp.ClientSession) -> None:
     """Two payment stories (create, signed webhook, credit, email, push, refund) through the
     gateway, and one webhook the gateway passes on but payments refuses (a bad signature)."""
-    demo = [
-        sys.executable,
-        "scripts/demo.py",
-        "--env",
-        str(running_suite.env_file),
-        "--key",
-        str(running_suite.private_key),
-    ]
+    demo = running_suite.demo()
     stories = await asyncio.gather(
         *(
             asyncio.to_thread(

@@ -52,6 +52,7 @@ ERROR_HEADER = "x-rtmn-last-error"
 QUEUE_HEADER = "x-rtmn-queue"
 DEFAULT_RETRY_DELAYS_MS = (1_000, 5_000, 30_000, 120_000)
 SHUTDOWN_GRACE_S = 10.0
+CLOSE_SECONDS = 5.0  # for the broker to answer a connection close
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,8 @@ class ConsumerRunner:
                 self.ready.clear()
                 await self._stop_workers()
                 if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.close()
+                    with contextlib.suppress(Exception):  # bounded: a dead peer never answers
+                        await asyncio.wait_for(connection.close(), CLOSE_SECONDS)
 
     async def _start(
         self, connection: AbstractConnection, handler: Handler, lost: asyncio.Event

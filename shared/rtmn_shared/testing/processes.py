@@ -78,6 +78,20 @@ class Running:
     started: float = field(default_factory=time.monotonic)
 
 
+def end_group(
+    process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, timeout: float = 20
+) -> int:
+    """Sends `sig` to the process's group (started with start_new_session) and waits for it to
+    end, SIGKILLing the group after `timeout`; returns its exit code."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.wait(timeout=10)
+
+
 class Supervisor:
     """Starts, kills and restarts single processes of the suite; one log file per process."""
 
@@ -126,14 +140,7 @@ class Supervisor:
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL, timeout: float = 30) -> int:
         """Sends `sig` to the process and waits for it to end; returns its exit code."""
-        process = self.running[name].process
-        if process.poll() is None:
-            os.killpg(process.pid, sig)
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            return process.wait(timeout=10)
+        return end_group(self.running[name].process, sig, timeout)
 
     def stop_all(self, timeout: float = 20) -> None:
         alive = [r for r in self.running.values() if r.process.poll() is None]
@@ -279,10 +286,5 @@ class Gateway:
                 await asyncio.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            end_group(self.process, timeout=10)
