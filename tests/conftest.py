@@ -28,6 +28,7 @@ PORTS = [8080, *(info.port for info in SERVICES.values())]
 
 @dataclass(frozen=True)
 class RunningSuite:
+    suite: Suite  # its own database, vhost, logins and token key
     env_file: Path
     private_key: Path
     env: dict[str, str]
@@ -60,11 +61,22 @@ async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def processes(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
-    """Migrates every schema and starts the Procfile; stops the whole process group after."""
+def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
+    """Migrates every schema and starts the Procfile, on a database and vhost of its own (what
+    other tests of the run leave behind, e.g. a relay holding a service's outbox lock, never
+    stands in for the suite's processes); stops the whole process group after."""
     taken = [port for port in PORTS if _busy(port)]
     if taken:
         pytest.skip(f"ports {taken} are in use (is `make run` running?); these tests need them")
+    suite = Suite()
+    asyncio.run(suite.create())
+    try:
+        yield from _started(suite, tmp_path_factory)
+    finally:
+        asyncio.run(suite.destroy())
+
+
+def _started(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
     work = tmp_path_factory.mktemp("e2e")
     (work / "jwt-private.pem").write_text(suite.private_key)
     env = environ(suite, work, GATEWAY)
@@ -79,7 +91,7 @@ def processes(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             start_new_session=True,
         )
         try:
-            yield RunningSuite(env_file, work / "jwt-private.pem", env, honcho, work)
+            yield RunningSuite(suite, env_file, work / "jwt-private.pem", env, honcho, work)
         finally:
             end_group(honcho, timeout=30)
 

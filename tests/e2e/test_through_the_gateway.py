@@ -15,8 +15,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from rtmn_shared.testing.infra import Suite
-
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = "http://127.0.0.1:8080"
 
@@ -49,9 +47,7 @@ async def test_the_demo_tells_the_whole_payment_story(running_suite: Any) -> Non
         assert beat in story, f"missing {beat!r} in:\n{story}"
 
 
-async def test_a_razorpay_signature_still_verifies_after_the_gateway(
-    running_suite: Any, suite: Suite
-) -> None:
+async def test_a_razorpay_signature_still_verifies_after_the_gateway(running_suite: Any) -> None:
     secret = running_suite.env["RAZORPAY_WEBHOOK_SECRET"].encode()
     # Spacing and key order a re-serialising proxy would change: the signature covers the bytes.
     body = (
@@ -78,7 +74,7 @@ async def test_a_razorpay_signature_still_verifies_after_the_gateway(
             assert bad.status == 400
 
 
-async def test_the_gateway_refuses_a_6_mb_upload(running_suite: Any, suite: Suite) -> None:
+async def test_the_gateway_refuses_a_6_mb_upload(running_suite: Any) -> None:
     form = aiohttp.FormData()
     form.add_field(
         "image",
@@ -89,7 +85,9 @@ async def test_the_gateway_refuses_a_6_mb_upload(running_suite: Any, suite: Suit
     async with (
         aiohttp.ClientSession() as http,
         http.post(
-            f"{GATEWAY}/api/upload/image", data=form, headers=suite.bearer("e2e-uploader")
+            f"{GATEWAY}/api/upload/image",
+            data=form,
+            headers=running_suite.suite.bearer("e2e-uploader"),
         ) as response,
     ):
         assert response.status == 413
