@@ -299,9 +299,11 @@ async def story(suite: Suite, secret: str) -> None:
 
 
 def load_env(path: Path) -> None:
+    """The suite's environment as `make run` wrote it: it wins over this process's own, which may
+    be another suite's (a test run's)."""
     for raw in path.read_text().splitlines():
         key, sep, value = raw.partition("=")
-        if sep and key.isidentifier() and key not in os.environ:
+        if sep and key.isidentifier():
             os.environ[key] = value.strip().strip("'")
 
 
