@@ -405,11 +405,6 @@ class ConsumerRunner:
         headers[QUEUE_HEADER] = group.names.main
         properties = message.header.properties
         # The copy goes out under this group's login; who first published it travels along.
-        producer = self.publishers.producer(properties.user_id, headers)
-        if producer is None:
-            headers.pop(PRODUCER_HEADER, None)
-        else:
-            headers[PRODUCER_HEADER] = producer
         copy = persistent_copy(
             message.body,
             headers,
@@ -417,6 +412,7 @@ class ConsumerRunner:
             type=properties.message_type,
             content_type=properties.content_type,
             user_id=self.login,
+            producer=self.publishers.producer(properties.user_id, headers),
         )
         try:
             await group.channel.default_exchange.publish(
@@ -441,9 +437,14 @@ def persistent_copy(
     type: str | None,
     content_type: str | None,
     user_id: str | None,
+    producer: str | None,
 ) -> aio_pika.Message:
     """A message as it came, with `headers`, to publish again (to a retry queue, the DLQ, or
-    back from the DLQ) under the login `user_id` (events/publishers.py)."""
+    back from the DLQ) under the login `user_id`, naming `producer`, who first published it
+    (PRODUCER_HEADER, left out when unknown; events/publishers.py)."""
+    headers = {k: v for k, v in headers.items() if k != PRODUCER_HEADER}
+    if producer is not None:
+        headers[PRODUCER_HEADER] = producer
     return aio_pika.Message(
         body,
         headers=headers,
@@ -465,12 +466,6 @@ def copy_of(
     """`persistent_copy` of a message taken with aio-pika (the DLQ tool, queue moves), published
     under `login` and naming who first published it, as a consumer's own moves do; a header
     from anyone but the `relaying` logins is not believed."""
-    headers = dict(headers)
-    producer = first_hand(message.user_id, headers, relaying)
-    if producer is None:
-        headers.pop(PRODUCER_HEADER, None)
-    else:
-        headers[PRODUCER_HEADER] = producer
     return persistent_copy(
         message.body,
         headers,
@@ -478,6 +473,7 @@ def copy_of(
         type=message.type,
         content_type=message.content_type,
         user_id=login,
+        producer=first_hand(message.user_id, headers, relaying),
     )
 
 
