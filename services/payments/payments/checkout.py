@@ -193,10 +193,7 @@ async def open_order(
     ours = checkout.gateway_order_id
     body = _created(payment, checkout, ours, payee)
     async with pool.acquire() as conn:
-        if key is None:
-            kept: str | None = await store.set_gateway_order(conn, payment.id, ours)
-        else:
-            kept = await store.record_order(conn, payment.id, ours, key, status, body)
+        kept = await store.set_gateway_order(conn, payment.id, ours, key, status, body)
         if kept is None:
             raise Problem(
                 409, "a concurrent request with this Idempotency-Key withdrew the payment"

@@ -80,6 +80,8 @@ class Reconciler:
                     order_id = await store.set_gateway_order(
                         conn, payment.id, checkout.gateway_order_id
                     )
+                if order_id is None:  # withdrawn by its create meanwhile: nothing to settle
+                    return
             signal = await gateway.status(order_id)
         except (GatewayUnavailable, GatewayRejected) as error:
             log.warning("reconciling %s: no answer (%s); asking again later", payment.id, error)

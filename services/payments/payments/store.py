@@ -93,33 +93,18 @@ class Delivery:
 # -- payments ---------------------------------------------------------------------------------
 
 
-async def set_gateway_order(conn: Connection, payment_id: str, gateway_order_id: str) -> str:
-    """Records the gateway's order once; a racing second order loses and the first is kept."""
-    won = await conn.fetchval(
-        """UPDATE payments SET gateway_order_id = $2, updated_at = now()
-           WHERE id = $1 AND gateway_order_id IS NULL RETURNING gateway_order_id""",
-        payment_id,
-        gateway_order_id,
-    )
-    if won is not None:
-        return str(won)
-    # A statement of its own: its snapshot sees the order the racing request committed.
-    kept: str = await conn.fetchval(
-        "SELECT gateway_order_id FROM payments WHERE id = $1", payment_id
-    )
-    return kept
-
-
-async def record_order(
+async def set_gateway_order(
     conn: Connection,
     payment_id: str,
     gateway_order_id: str,
-    key: Key,
-    status_code: int,
-    response: dict[str, Any],
+    key: Key | None = None,
+    status_code: int | None = None,
+    response: dict[str, Any] | None = None,
 ) -> str | None:
-    """`set_gateway_order` and, in the same statement, the key's answer if the order kept is
-    this one. None: the payment is gone (withdrawn by a request refused after storing it)."""
+    """Records the gateway's order once (a racing second order loses and the first is kept)
+    and, in the same statement, the `key`'s answer (`status_code`, `response`) if the order
+    kept is this one. Returns the order kept; None: the payment is gone (withdrawn by a
+    request refused after storing it)."""
     # Always updating the row makes a racing request's committed order the one read back.
     kept: str | None = await conn.fetchval(
         """WITH kept AS (
@@ -134,10 +119,10 @@ async def record_order(
            SELECT gateway_order_id FROM kept""",
         payment_id,
         gateway_order_id,
-        key.user_id,
-        key.value,
+        key.user_id if key else None,
+        key.value if key else None,
         status_code,
-        orjson.dumps(response).decode(),
+        orjson.dumps(response).decode() if key else None,
     )
     return kept
 
