@@ -42,8 +42,8 @@ class OrderState:
     settled: bool
 
 
-async def place(conn: Connection, order: Order, event_id: str) -> Order | None:
-    """Records an `order.placed`; None if the order is known already (then `known` says how)."""
+async def place(conn: Connection, order: Order, event_id: str) -> bool:
+    """Records an `order.placed`; False if the order is known already (then `known` says how)."""
     inserted = await conn.fetchval(
         f"""INSERT INTO orders ({_TERMS}, source, event_id)
             VALUES ($1, $2, $3, $4, $5, $6, 'order.placed', $7)
@@ -56,7 +56,7 @@ async def place(conn: Connection, order: Order, event_id: str) -> Order | None:
         order.currency,
         event_id,
     )
-    return order if inserted else None
+    return bool(inserted)
 
 
 async def known(conn: Connection, order_id: str) -> Order | None:

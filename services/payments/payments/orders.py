@@ -6,8 +6,6 @@ carrying the `service` scope; a user's create names the order only.
 
 from __future__ import annotations
 
-import logging
-
 from payments import order_store, store
 from payments.order_store import Order, OrderState
 from payments.schemas import ORDER_TERMS, CreatePayment
@@ -15,11 +13,8 @@ from payments.store import PaymentRow
 from rtmn_shared.db import Connection
 from rtmn_shared.events.catalogue import OrderPlaced
 from rtmn_shared.events.outcomes import GiveUp
-from rtmn_shared.web.auth import Caller
+from rtmn_shared.web.auth import SERVICE, Caller
 from rtmn_shared.web.problems import Problem
-
-log = logging.getLogger(__name__)
-SERVICE = "service"
 
 
 async def placed(conn: Connection, event_id: str, event: OrderPlaced) -> None:
@@ -33,7 +28,7 @@ async def placed(conn: Connection, event_id: str, event: OrderPlaced) -> None:
         event.amount,
         event.currency,
     )
-    if await order_store.place(conn, order, event_id) is not None:
+    if await order_store.place(conn, order, event_id):
         return
     known = await order_store.known(conn, order.order_id)
     if known != order:
