@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from importlib.resources import files
 
 from redis.asyncio import Redis
+
+from otp.store import lua
 
 BUCKETS = 12
 KEY = "otp:{pumping}"  # one hash tag: the gate reads all of a prefix's buckets in one script
@@ -38,7 +39,7 @@ class BlockedPrefix:
 class PrefixGuard:
     def __init__(self, redis: Redis, rules: PumpingRules) -> None:
         self._redis, self.rules = redis, rules
-        self._gate = redis.register_script((files("otp") / "lua" / "prefix_gate.lua").read_text())
+        self._gate = redis.register_script(lua("prefix_gate.lua"))
 
     def _buckets(self, prefix: str, kind: str, now_ms: int) -> list[str]:
         current = now_ms // self.rules.bucket_ms

@@ -16,7 +16,8 @@ Refusal = Literal["cooldown", "locked", "hourly", "daily", "ip", "backoff"]
 Verdict = Literal["ok", "wrong"]
 
 
-def _script(name: str) -> str:
+def lua(name: str) -> str:
+    """One of the package's Redis scripts (otp/lua/)."""
     return (files("otp") / "lua" / name).read_text()
 
 
@@ -90,9 +91,9 @@ class Checked:
 class CodeStore:
     def __init__(self, redis: Redis, rules: Rules) -> None:
         self.rules = rules
-        self._admit = redis.register_script(_script("admit_send.lua"))
-        self._verify = redis.register_script(_script("verify.lua"))
-        self._discard = redis.register_script(_script("discard.lua"))
+        self._admit = redis.register_script(lua("admit_send.lua"))
+        self._verify = redis.register_script(lua("verify.lua"))
+        self._discard = redis.register_script(lua("discard.lua"))
 
     async def admit(self, keys: Keys, digest: str) -> Admitted | Coalesced | Refused:
         """Stores `digest` as the live code unless the caller's limits or the phone's gap say no."""
