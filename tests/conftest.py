@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.processes import end_group
 from rtmn_shared.testing.waiting import wait_for
-from rtmn_shared.testing.whole_suite import environ, migrate_all, write_env_file
+from rtmn_shared.testing.whole_suite import demo_command, environ, migrate_all, write_env_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = "http://127.0.0.1:8080"
@@ -37,14 +36,7 @@ class RunningSuite:
 
     def demo(self) -> list[str]:
         """`make demo`'s command against this suite."""
-        return [
-            sys.executable,
-            "scripts/demo.py",
-            "--env",
-            str(self.env_file),
-            "--key",
-            str(self.private_key),
-        ]
+        return demo_command(self.env_file, self.private_key)
 
 
 def _busy(port: int) -> bool:

@@ -12,7 +12,6 @@ from _common import progress
 from faults_kit import PAYMENT_PATH, User, migrate_all, register_users, supervisor
 
 from loadkit.fakes import Fakes
-from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.processes import Gateway, Supervisor, free_port
 
@@ -61,13 +60,7 @@ async def running() -> AsyncIterator[Running]:
         progress("migrating and starting the payment path")
         services = {s for n in PAYMENT_PATH if (s := processes.specs[n].service) is not None}
         await asyncio.to_thread(migrate_all, env, sorted(services))
-        processes.start_all(names)
-        await processes.wait_ready(names)
-        gateway.upstreams = {
-            name: f"127.0.0.1:{processes.ports.get(name, free_port())}" for name in SERVICES
-        }
-        gateway.start()
-        await gateway.wait_ready()
+        await gateway.front(processes, names)
         yield Running(suite, fakes, processes, gateway, logs)
     finally:
         gateway.stop()

@@ -4,9 +4,7 @@ processes export to an OTLP receiver in this test (issue 19)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from rtmn_shared.logs import mask_phone
-from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.otlp import ReceivedSpan, Receiver, receiving
 from rtmn_shared.testing.processes import Gateway, Supervisor, free_port, procfile
 from rtmn_shared.testing.waiting import wait_for
-from rtmn_shared.testing.whole_suite import environ, migrate_all, write_env_file
+from rtmn_shared.testing.whole_suite import demo_command, environ, migrate_all, write_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every consumer group a captured payment's `payment.success` reaches.
@@ -58,16 +55,10 @@ async def paid(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Paid]:
             specs = {name: s for name, s in procfile(ROOT / "Procfile").items() if s.service}
             processes = Supervisor(ROOT, env, work / "logs", specs)
             try:
-                processes.start_all(specs)
-                await processes.wait_ready(specs)
-                gateway.upstreams = {
-                    name: f"127.0.0.1:{processes.ports.get(name, free_port())}" for name in SERVICES
-                }
-                gateway.start()
-                await gateway.wait_ready()
+                await gateway.front(processes, list(specs))
                 (work / "jwt-private.pem").write_text(suite.private_key)
                 await pay_through_the_gateway(
-                    gateway.url, write_env_file(work / "env", env), work / "jwt-private.pem", env
+                    gateway.url, write_env_file(work / "env", env), work / "jwt-private.pem"
                 )
                 yield Paid(receiver, env)
             finally:
@@ -156,29 +147,17 @@ async def test_no_span_carries_a_secret_a_token_or_a_phone(paid: Paid) -> None:
         assert set(statement.split()[1:]) <= {"?"}, statement  # the command, never its values
 
 
-async def pay_through_the_gateway(
-    gateway: str, env_file: Path, private_key: Path, env: dict[str, str]
-) -> None:
-    """The demo's story: a payment created, its signed webhook, a refund. With this suite's
-    environment over the run's (the demo reads its env file only for what is not set)."""
+async def pay_through_the_gateway(gateway: str, env_file: Path, private_key: Path) -> None:
+    """The demo's story: a payment created, its signed webhook, a refund (the demo's env file,
+    this suite's, wins over the run's environment)."""
     result = await asyncio.to_thread(
         subprocess.run,
-        [
-            sys.executable,
-            "scripts/demo.py",
-            "--gateway",
-            gateway,
-            "--env",
-            str(env_file),
-            "--key",
-            str(private_key),
-        ],
+        demo_command(env_file, private_key, gateway),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
-        env={**os.environ, **env},
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,6 +246,16 @@ class Gateway:
     @property
     def log(self) -> Path:
         return self.work / "gateway.log"
+
+    async def front(self, processes: Supervisor, names: Sequence[str]) -> None:
+        """Starts `names`, and once each is ready, this gateway in front of their APIs."""
+        processes.start_all(names)
+        await processes.wait_ready(names)
+        self.upstreams = {
+            name: f"127.0.0.1:{processes.ports.get(name, free_port())}" for name in SERVICES
+        }
+        self.start()
+        await self.wait_ready()
 
     def start(self) -> None:
         (self.work / "tmp").mkdir(parents=True, exist_ok=True)

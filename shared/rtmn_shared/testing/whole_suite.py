@@ -34,6 +34,20 @@ def write_env_file(path: Path, env: Mapping[str, str]) -> Path:
     return path
 
 
+def demo_command(env_file: Path, private_key: Path, gateway: str | None = None) -> list[str]:
+    """`make demo` against a suite: its env file, its token key, its gateway (default :8080)."""
+    where = ["--gateway", gateway] if gateway is not None else []
+    return [
+        sys.executable,
+        "scripts/demo.py",
+        *where,
+        "--env",
+        str(env_file),
+        "--key",
+        str(private_key),
+    ]
+
+
 def migrate_all(root: Path, env: Mapping[str, str]) -> None:
     for name in SERVICES:
         subprocess.run(  # noqa: S603 - our own interpreter and service names
