@@ -9,11 +9,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import aio_pika
+import orjson
+
 from payments.disputes import DisputeStatus, supersedes
 from rtmn_fakes.payloads import load
 from rtmn_fakes.razorpay import RazorpayFake, build_webhook
 from rtmn_fakes.stripe import StripeFake, build_event, sign_stripe_webhook
 from rtmn_shared.db import Pool
+from rtmn_shared.events.catalogue import PaymentDisputed
+from rtmn_shared.events.topology import declare_exchange
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
@@ -94,6 +99,31 @@ async def test_a_razorpay_dispute_is_recorded_with_one_event_and_the_payment_kee
     assert (event["amount"], event["currency"], event["status"]) == (20_000, "INR", "open")
     assert datetime.fromisoformat(event["evidence_due_by"]) == due
     assert event["order_id"] == (await api.get(payment_id))["order_id"]
+
+
+async def test_payment_disputed_leaves_through_the_relay_as_the_catalogue_describes_it(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    connection = await aio_pika.connect(api.suite.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(await declare_exchange(channel), routing_key="payment.disputed")
+        payment_id, dispute = await razorpay_disputed(api, user)
+
+        await api.razorpay_webhook(
+            razorpay.build_webhook("payment.dispute.created", dispute_id=dispute["id"])
+        )
+
+        async with queue.iterator(timeout=10) as messages:
+            async for message in messages:
+                await message.ack()
+                event = orjson.loads(message.body)
+                if event["subject"] == payment_id:
+                    break
+    assert (event["type"], event["source"]) == ("payment.disputed", "rtmn/payments")
+    data = PaymentDisputed.model_validate(event["data"])
+    assert (data.gateway_dispute_id, data.status, data.amount) == (dispute["id"], "open", 20_000)
 
 
 async def test_a_redelivered_dispute_webhook_changes_nothing_and_emits_nothing(
