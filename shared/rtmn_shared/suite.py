@@ -49,6 +49,7 @@ PRODUCERS: dict[str, str] = {
     "payment.success": "payments",
     "payment.failed": "payments",
     "payment.refunded": "payments",
+    "payment.disputed": "payments",
     "wallet.credited": "wallet",
     "wallet.debited": "wallet",
     "otp.verified": "otp",

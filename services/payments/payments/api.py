@@ -11,7 +11,17 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from payments import checkout, inbound, orders, refund_store, refunds, store, upi, webhooks
+from payments import (
+    checkout,
+    dispute_store,
+    inbound,
+    orders,
+    refund_store,
+    refunds,
+    store,
+    upi,
+    webhooks,
+)
 from payments.checkout import UpiPayee
 from payments.idempotency import Reply, key_of, once
 from payments.key_store import Key
@@ -210,7 +220,8 @@ async def _view(pool: Pool, payment_id: str) -> web.Response:
         payment = await store.get_payment(conn, payment_id)
         assert payment is not None
         found = await refund_store.refunds_of(conn, payment_id)
-    return json_response(PaymentView.of(payment, found))
+        disputes = await dispute_store.disputes_of(conn, payment_id)
+    return json_response(PaymentView.of(payment, found, disputes))
 
 
 def _reply(reply: Reply) -> web.Response:

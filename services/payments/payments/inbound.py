@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from payments import refund_store, store
+from payments import dispute_store, refund_store, store
 from payments.batching import Batcher
+from payments.disputes import DisputeCommand
 from payments.outcome_store import Saved
 from payments.store import Delivery
 from payments.transitions import apply_signal, settle_refund
@@ -53,6 +54,8 @@ async def handle_locked(unit: UnitOfWork, delivery: Delivery, command: Command) 
                     gateway_refund_id=command.gateway_refund_id,
                     delivery=delivery,
                 )
+        elif isinstance(command, DisputeCommand):
+            return await dispute_store.apply_dispute(conn, delivery, command)
         fresh = await store.record_delivery(conn, delivery)
         if fresh:
             log.info(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from payments.dispute_store import DisputeRow
 from payments.refund_store import RefundRow
 from payments.store import PaymentRow
 from rtmn_shared.money import Currency
@@ -80,6 +82,34 @@ class RefundView(BaseModel):
         )
 
 
+class DisputeView(BaseModel):
+    dispute_id: str
+    gateway_dispute_id: str
+    amount: int
+    currency: str
+    reason: str | None
+    status: Literal["open", "under_review", "won", "lost", "closed"]
+    phase: str | None
+    evidence_due_by: datetime | None
+    opened_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, dispute: DisputeRow) -> DisputeView:
+        return cls(
+            dispute_id=dispute.id,
+            gateway_dispute_id=dispute.gateway_dispute_id,
+            amount=dispute.amount,
+            currency=dispute.currency,
+            reason=dispute.reason,
+            status=dispute.status.value,
+            phase=dispute.phase,
+            evidence_due_by=dispute.evidence_due_by,
+            opened_at=dispute.opened_at,
+            updated_at=dispute.updated_at,
+        )
+
+
 class PaymentView(BaseModel):
     payment_id: str
     status: str
@@ -97,9 +127,13 @@ class PaymentView(BaseModel):
     paid_at: datetime | None
     created_at: datetime
     refunds: list[RefundView]
+    # Chargebacks and inquiries reported by the gateway; the payment's status does not change.
+    disputes: list[DisputeView] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, payment: PaymentRow, refunds: list[RefundRow]) -> PaymentView:
+    def of(
+        cls, payment: PaymentRow, refunds: list[RefundRow], disputes: Sequence[DisputeRow] = ()
+    ) -> PaymentView:
         return cls(
             payment_id=payment.id,
             status=payment.status.value,
@@ -117,6 +151,7 @@ class PaymentView(BaseModel):
             paid_at=payment.paid_at,
             created_at=payment.created_at,
             refunds=[RefundView.of(r) for r in refunds],
+            disputes=[DisputeView.of(d) for d in disputes],
         )
 
 

@@ -15,6 +15,7 @@ import orjson
 import stripe
 from pydantic import SecretStr
 
+from payments.disputes import DisputeCommand, razorpay_dispute, stripe_dispute
 from payments.domain import Authorized, Captured, Failed, Signal
 from payments.providers.stripe import intent_signal
 
@@ -82,7 +83,7 @@ class Ignored:
     reason: str
 
 
-Command = PaymentCommand | RefundCommand | Ignored
+Command = PaymentCommand | RefundCommand | DisputeCommand | Ignored
 
 
 def verify_razorpay(body: bytes, signature: str | None, secrets: Secrets, now: datetime) -> None:
@@ -113,6 +114,8 @@ def parse_razorpay(body: bytes) -> tuple[str, datetime, Command]:
 
 def _razorpay_command(event: str, envelope: dict[str, Any]) -> Command:
     payload = envelope["payload"]
+    if event.startswith("payment.dispute."):
+        return razorpay_dispute(payload) or Ignored(event)
     if event in ("refund.processed", "refund.failed"):
         refund = payload["refund"]["entity"]
         notes = refund.get("notes")
@@ -186,6 +189,8 @@ def _stripe_command(kind: str, data: dict[str, Any]) -> Command:
             return Ignored(f"{kind} {status}")
         metadata = obj.get("metadata") or {}
         return RefundCommand(str(obj["id"]), metadata.get("refund_id"), status == "succeeded")
+    if kind.startswith("charge.dispute."):
+        return stripe_dispute(obj) or Ignored(kind)
     return Ignored(kind)
 
 

@@ -61,6 +61,31 @@ class PaymentRefunded(EventData):
     full: bool
 
 
+class PaymentDisputed(EventData):
+    """A dispute (chargeback or inquiry) on a payment was opened or changed state.
+
+    The payment keeps its own state; a `lost` dispute's amount went back to the customer.
+    """
+
+    type = "payment.disputed"
+    subject_field = "payment_id"
+
+    payment_id: str
+    order_id: str
+    user_id: str
+    dispute_id: str = Field(description="ours; the same for every change of one dispute")
+    gateway: Gateway
+    gateway_dispute_id: str | None = None
+    amount: Minor = Field(ge=0, description="the disputed amount")
+    currency: Currency
+    reason: str | None = Field(default=None, description="the provider's reason code")
+    status: Literal["open", "under_review", "won", "lost", "closed"]
+    phase: str | None = Field(
+        default=None, description="e.g. inquiry, chargeback, pre_arbitration, arbitration"
+    )
+    evidence_due_by: AwareDatetime | None = None
+
+
 class OrderPlaced(EventData):
     """Produced outside the suite (commerce): the only source of a user's payment amount."""
 
@@ -174,6 +199,7 @@ CATALOGUE: dict[str, type[EventData]] = {
         PaymentSuccess,
         PaymentFailed,
         PaymentRefunded,
+        PaymentDisputed,
         OrderPlaced,
         WalletCredited,
         WalletDebited,

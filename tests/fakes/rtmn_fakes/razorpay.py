@@ -5,7 +5,9 @@ receipt, authorized, from and to, newest first, `count` (default 10, at most 100
 
 Payments cannot be made through the API (a customer pays in Checkout), so tests create them
 with `capture()`, `authorize()` or `fail_payment()`, then post the matching webhook built by
-`build_webhook()` and signed by `sign_webhook()`.
+`build_webhook()` and signed by `sign_webhook()`. Disputes are raised by the customer's bank:
+`open_dispute()` and `set_dispute_status()`, then `build_webhook("payment.dispute.<state>",
+dispute_id=...)`; `GET /v1/disputes/{id}` fetches one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ __all__ = ["RazorpayFake", "build_webhook", "checkout_signature", "sign_webhook"
 
 PaymentMethod = Literal["upi", "card", "netbanking"]
 RefundStatus = Literal["pending", "processed", "failed"]
+DisputeStatus = Literal["open", "under_review", "won", "lost", "closed"]
+# Razorpay's chargeback phase gives a merchant 3 business days to respond: about 5 calendar days.
+RESPOND_WITHIN_SECONDS = 5 * 86_400
 
 
 class RazorpayFake(FakeServer):
@@ -51,12 +56,14 @@ class RazorpayFake(FakeServer):
         self.orders: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
         self._refund_keys: dict[str, tuple[str, bytes, str]] = {}
 
     def reset_state(self) -> None:
         self.orders.clear()
         self.payments.clear()
         self.refunds.clear()
+        self.disputes.clear()
         self._refund_keys.clear()
 
     def routes(self) -> list[web.RouteDef]:
@@ -68,6 +75,7 @@ class RazorpayFake(FakeServer):
             web.get("/v1/payments/{id}", self._fetch("payment")),
             web.post("/v1/payments/{id}/refund", self._refund),
             web.get("/v1/refunds/{id}", self._fetch("refund")),
+            web.get("/v1/disputes/{id}", self._fetch("dispute")),
         ]
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
@@ -109,24 +117,74 @@ class RazorpayFake(FakeServer):
             refund["status"] = status
             return dict(refund)
 
+    def open_dispute(
+        self,
+        payment_id: str,
+        *,
+        amount: int | None = None,
+        reason_code: str = "goods_or_services_not_received_or_partially_received",
+        phase: str = "chargeback",
+    ) -> dict[str, Any]:
+        """The customer's bank disputes a captured payment (all of it unless `amount`)."""
+        with self._lock:
+            payment = self.payments[payment_id]
+            if not payment["captured"]:
+                raise ValueError(f"payment {payment_id} is not captured")
+            sample = load("razorpay", "webhook.payment.dispute.created.json")
+            dispute = sample["payload"]["dispute"]["entity"]
+            now = int(self._clock())
+            dispute.update(
+                id=next_id("disp_"),
+                payment_id=payment_id,
+                amount=payment["amount"] if amount is None else amount,
+                currency=payment["currency"],
+                amount_deducted=0,
+                reason_code=reason_code,
+                respond_by=now + RESPOND_WITHIN_SECONDS,
+                status="open",
+                phase=phase,
+                created_at=now,
+            )
+            dispute["evidence"]["amount"] = dispute["amount"]
+            self.disputes[dispute["id"]] = dispute
+            return dict(dispute)
+
+    def set_dispute_status(
+        self, dispute_id: str, status: DisputeStatus, *, phase: str | None = None
+    ) -> dict[str, Any]:
+        """A lost dispute's amount is deducted from the merchant's balance; a new `phase`
+        (pre_arbitration, arbitration) comes with a new date to respond by."""
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            dispute.update(status=status, amount_deducted=0)
+            if status == "lost":
+                dispute["amount_deducted"] = dispute["amount"]
+            if phase is not None and phase != dispute["phase"]:
+                dispute.update(phase=phase, respond_by=int(self._clock()) + RESPOND_WITHIN_SECONDS)
+            return dict(dispute)
+
     def build_webhook(
         self,
         event: str,
         *,
         payment_id: str | None = None,
         refund_id: str | None = None,
+        dispute_id: str | None = None,
         account_id: str = "acc_FakeAccount0001",
     ) -> bytes:
-        """The webhook Razorpay would send for this fake's own payment or refund."""
+        """The webhook Razorpay would send for this fake's own payment, refund or dispute."""
         with self._lock:
             refund = self.refunds[refund_id] if refund_id else None
-            payment = self.payments[payment_id or (refund or {}).get("payment_id", "")]
+            dispute = self.disputes[dispute_id] if dispute_id else None
+            about = refund or dispute or {}
+            payment = self.payments[payment_id or about.get("payment_id", "")]
             order = self.orders.get(payment["order_id"])
             return build_webhook(
                 event,
                 payment=payment,
                 order=order,
                 refund=refund,
+                dispute=dispute,
                 account_id=account_id,
                 created_at=int(self._clock()),
             )
@@ -207,7 +265,12 @@ class RazorpayFake(FakeServer):
 
     def _fetch(self, kind: str) -> Callable[[web.Request], Any]:
         async def fetch(request: web.Request) -> web.Response:
-            store = {"order": self.orders, "payment": self.payments, "refund": self.refunds}[kind]
+            store = {
+                "order": self.orders,
+                "payment": self.payments,
+                "refund": self.refunds,
+                "dispute": self.disputes,
+            }[kind]
             with self._lock:
                 entity = store.get(request.match_info["id"])
                 if entity is None:

@@ -19,6 +19,10 @@ TEMPLATES = {
     "order.paid": "webhook.order.paid.upi.json",
     "refund.processed": "webhook.refund.processed.json",
     "refund.failed": "webhook.refund.failed.json",
+    **{
+        f"payment.dispute.{state}": f"webhook.payment.dispute.{state}.json"
+        for state in ("created", "won", "lost", "closed", "under_review", "action_required")
+    },
 }
 
 
@@ -47,6 +51,7 @@ def build_webhook(
     payment: Mapping[str, Any] | None = None,
     order: Mapping[str, Any] | None = None,
     refund: Mapping[str, Any] | None = None,
+    dispute: Mapping[str, Any] | None = None,
     account_id: str | None = None,
     created_at: int | None = None,
 ) -> bytes:
@@ -60,7 +65,7 @@ def build_webhook(
     if event not in TEMPLATES:
         raise ValueError(f"no published sample for {event!r}; known: {sorted(TEMPLATES)}")
     envelope = load("razorpay", TEMPLATES[event])
-    given = {"payment": payment, "order": order, "refund": refund}
+    given = {"payment": payment, "order": order, "refund": refund, "dispute": dispute}
     for name in envelope["contains"]:
         entity = given[name]
         if entity is not None:

@@ -3,6 +3,9 @@
 Every POST honours `Idempotency-Key` the way Stripe does: the first successful result is
 replayed for the same key and parameters (`Idempotent-Replayed: true`), and reusing a key
 with other parameters or on another endpoint is an `idempotency_error`.
+
+Disputes come from the cardholder's bank: `open_dispute()` on a succeeded intent's charge and
+`set_dispute_status()`, then `build_event("charge.dispute.created", dispute_id)`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,18 @@ from rtmn_fakes.stripe_webhooks import build_event, sign_stripe_webhook
 __all__ = ["StripeError", "StripeFake", "build_event", "sign_stripe_webhook"]
 
 PostHandler = Callable[[Params], Awaitable[web.Response]]
+DisputeStatus = Literal[
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+    "prevented",
+]
+# Stripe gives 7 to 21 days to respond, depending on the network; the fake takes 7.
+RESPOND_WITHIN_SECONDS = 7 * 86_400
 
 
 @dataclass(frozen=True)
@@ -50,11 +65,13 @@ class StripeFake(FakeServer):
         self.api_key, self._clock = api_key, clock
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
         self._saved: dict[str, _Saved] = {}
 
     def reset_state(self) -> None:
         self.payment_intents.clear()
         self.refunds.clear()
+        self.disputes.clear()
         self._saved.clear()
 
     def routes(self) -> list[web.RouteDef]:
@@ -63,6 +80,7 @@ class StripeFake(FakeServer):
             web.get("/v1/payment_intents/{id}", self._fetch("payment_intent")),
             web.post("/v1/refunds", self._idempotent(self._create_refund)),
             web.get("/v1/refunds/{id}", self._fetch("refund")),
+            web.get("/v1/disputes/{id}", self._fetch("dispute")),
         ]
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
@@ -101,11 +119,51 @@ class StripeFake(FakeServer):
             self.refunds[refund_id]["status"] = status
             return dict(self.refunds[refund_id])
 
+    def open_dispute(
+        self,
+        payment_intent_id: str,
+        *,
+        amount: int | None = None,
+        reason: str = "fraudulent",
+        inquiry: bool = False,
+    ) -> dict[str, Any]:
+        """The cardholder disputes the intent's charge (an inquiry first if `inquiry`)."""
+        with self._lock:
+            intent = self.payment_intents[payment_intent_id]
+            if intent["status"] != "succeeded":
+                raise ValueError(f"payment intent {payment_intent_id} has no successful charge")
+            dispute = load("stripe", "dispute.docs_example.json")
+            now = int(self._clock())
+            dispute.update(
+                id=next_id("du_", 24),
+                amount=intent["amount_received"] if amount is None else amount,
+                charge=intent["latest_charge"],
+                payment_intent=payment_intent_id,
+                currency=intent["currency"],
+                created=now,
+                reason=reason,
+                status="warning_needs_response" if inquiry else "needs_response",
+            )
+            dispute["evidence_details"]["due_by"] = now + RESPOND_WITHIN_SECONDS
+            self.disputes[dispute["id"]] = dispute
+            return dict(dispute)
+
+    def set_dispute_status(self, dispute_id: str, status: DisputeStatus) -> dict[str, Any]:
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            dispute["status"] = status
+            dispute["is_charge_refundable"] = status.startswith("warning_")
+            return dict(dispute)
+
     def build_event(self, type: str, object_id: str) -> bytes:
-        """An Event about one of this fake's payment intents or refunds, e.g.
+        """An Event about one of this fake's payment intents, refunds or disputes, e.g.
         `build_event("payment_intent.succeeded", pi_id)`."""
         with self._lock:
-            found = self.payment_intents.get(object_id) or self.refunds[object_id]
+            found = (
+                self.payment_intents.get(object_id)
+                or self.disputes.get(object_id)
+                or self.refunds[object_id]
+            )
             return build_event(type, found, created=int(self._clock()))
 
     # -- handlers -----------------------------------------------------------------------------
@@ -146,7 +204,11 @@ class StripeFake(FakeServer):
 
     def _fetch(self, kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def fetch(request: web.Request) -> web.Response:
-            store = self.payment_intents if kind == "payment_intent" else self.refunds
+            store = {
+                "payment_intent": self.payment_intents,
+                "refund": self.refunds,
+                "dispute": self.disputes,
+            }[kind]
             object_id = request.match_info["id"]
             with self._lock:
                 if object_id not in store:

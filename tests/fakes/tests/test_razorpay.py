@@ -322,6 +322,56 @@ def test_every_webhook_is_built_from_its_published_sample(event: str) -> None:
         assert built["payload"]["refund"]["entity"]["status"] == event.split(".")[1]
 
 
+DISPUTE_EVENTS = ["created", "won", "lost", "closed", "under_review", "action_required"]
+
+
+@pytest.mark.parametrize("state", DISPUTE_EVENTS)
+def test_every_dispute_webhook_is_built_from_its_published_sample(state: str) -> None:
+    published = load("razorpay", f"webhook.payment.dispute.{state}.json")
+    dispute = {"id": "disp_given", "entity": "dispute", "payment_id": "pay_given"}
+
+    built = json.loads(build_webhook(f"payment.dispute.{state}", dispute=dispute))
+
+    assert built["event"] == f"payment.dispute.{state}"
+    assert built["contains"] == ["payment", "dispute"]
+    assert built["payload"]["dispute"]["entity"] == dispute
+    assert built["payload"]["payment"] == published["payload"]["payment"]
+
+
+def test_a_dispute_is_raised_fetched_and_settled_with_its_webhooks(
+    fake: RazorpayFake, client: razorpay.Client
+) -> None:
+    order = create_order(client, 20_000)
+    payment = fake.capture(str(order["id"]), method="card")
+
+    opened = fake.open_dispute(payment["id"], amount=5_000)
+    lost = fake.set_dispute_status(opened["id"], "lost")
+
+    fetched = client.dispute.fetch(opened["id"], timeout=TIMEOUT)
+    assert (fetched["payment_id"], fetched["amount"], fetched["currency"]) == (
+        payment["id"],
+        5_000,
+        "INR",
+    )
+    assert (fetched["status"], fetched["amount_deducted"]) == ("lost", 5_000)
+    assert opened["respond_by"] > opened["created_at"]
+    published = load("razorpay", "webhook.payment.dispute.created.json")["payload"]["dispute"]
+    assert set(opened) == set(published["entity"])
+    body = fake.build_webhook("payment.dispute.lost", dispute_id=opened["id"])
+    event = json.loads(body)
+    assert event["payload"]["dispute"]["entity"] == lost
+    assert event["payload"]["payment"]["entity"]["order_id"] == order["id"]
+    signature = webhook_headers(body, "whsec-razorpay")["X-Razorpay-Signature"]
+    assert client.utility.verify_webhook_signature(body.decode(), signature, "whsec-razorpay")
+
+
+def test_only_a_captured_payment_is_disputed(fake: RazorpayFake, client: razorpay.Client) -> None:
+    payment = fake.authorize(str(create_order(client)["id"]))
+
+    with pytest.raises(ValueError, match="not captured"):
+        fake.open_dispute(payment["id"])
+
+
 def test_checkout_signature_matches_published_vector_and_sdk() -> None:
     vector = load("razorpay", "signature_vectors.json")["checkout_payment"]
     order_id, payment_id = vector["razorpay_order_id"], vector["razorpay_payment_id"]

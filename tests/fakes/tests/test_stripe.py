@@ -221,6 +221,36 @@ async def test_fake_builds_events_about_its_own_objects(
     assert event["id"].startswith("evt_")
 
 
+async def test_a_dispute_of_a_charge_is_retrieved_and_sent_as_stripes_events(
+    fake: StripeFake, client: stripe.StripeClient
+) -> None:
+    intent = await client.v1.payment_intents.create_async(PI)
+    charge = fake.succeed(intent.id)["latest_charge"]
+
+    opened = fake.open_dispute(intent.id, inquiry=True)
+    fake.set_dispute_status(opened["id"], "lost")
+
+    dispute = await client.v1.disputes.retrieve_async(opened["id"])
+    assert (dispute.charge, dispute.payment_intent, dispute.amount) == (charge, intent.id, 2_000)
+    assert (dispute.status, dispute.currency) == ("lost", "inr")
+    assert dispute.evidence_details.due_by is not None
+    assert opened["status"] == "warning_needs_response"
+    assert set(opened) == set(load("stripe", "dispute.docs_example.json"))
+    payload = fake.build_event("charge.dispute.closed", opened["id"])
+    event = stripe.Webhook.construct_event(payload, sign_stripe_webhook(payload, WHSEC), WHSEC)
+    assert (event.type, event.data.object["id"]) == ("charge.dispute.closed", opened["id"])
+    assert event.data.object["status"] == "lost"
+
+
+async def test_an_unpaid_intent_cannot_be_disputed(
+    fake: StripeFake, client: stripe.StripeClient
+) -> None:
+    intent = await client.v1.payment_intents.create_async(PI)
+
+    with pytest.raises(ValueError, match="no successful charge"):
+        fake.open_dispute(intent.id)
+
+
 def test_blocking_client_works_against_a_threaded_fake() -> None:
     with StripeFake(api_key=API_KEY) as fake:
         client = stripe.StripeClient(API_KEY, base_addresses={"api": fake.url})
