@@ -19,6 +19,8 @@ TEMPLATES = {
     "order.paid": "webhook.order.paid.upi.json",
     "refund.processed": "webhook.refund.processed.json",
     "refund.failed": "webhook.refund.failed.json",
+    "qr_code.credited": "webhook.qr_code.credited.json",
+    "qr_code.closed": "webhook.qr_code.closed.json",
 }
 
 
@@ -47,6 +49,7 @@ def build_webhook(
     payment: Mapping[str, Any] | None = None,
     order: Mapping[str, Any] | None = None,
     refund: Mapping[str, Any] | None = None,
+    qr_code: Mapping[str, Any] | None = None,
     account_id: str | None = None,
     created_at: int | None = None,
 ) -> bytes:
@@ -60,7 +63,7 @@ def build_webhook(
     if event not in TEMPLATES:
         raise ValueError(f"no published sample for {event!r}; known: {sorted(TEMPLATES)}")
     envelope = load("razorpay", TEMPLATES[event])
-    given = {"payment": payment, "order": order, "refund": refund}
+    given = {"payment": payment, "order": order, "refund": refund, "qr_code": qr_code}
     for name in envelope["contains"]:
         entity = given[name]
         if entity is not None:
