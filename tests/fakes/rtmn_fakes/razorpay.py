@@ -131,10 +131,10 @@ class RazorpayFake(FakeServer):
         """The webhook Razorpay would send for this fake's own payment, refund or QR Code."""
         with self._lock:
             refund = self.refunds[refund_id] if refund_id else None
-            paid = payment_id or (refund or {}).get("payment_id")
+            paid: str = payment_id or (refund or {}).get("payment_id") or ""
             payment = self.payments[paid] if paid or qr_code_id is None else None
             order = self.orders.get(payment["order_id"]) if payment else None
-            qr_id = qr_code_id or self.qr.of_payment.get(paid or "")
+            qr_id = qr_code_id or self.qr.of_payment.get(paid)
             return build_webhook(
                 event,
                 payment=payment,
