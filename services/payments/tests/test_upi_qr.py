@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from payments.app import build_app, build_gateways
+from payments.domain import Captured
 from payments.reconcile import Reconciler
+from payments.webhooks import Ignored, PaymentCommand, parse_razorpay
+from rtmn_fakes.payloads import load_text
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.testing.plugin import ClientFactory
@@ -27,6 +30,20 @@ def codes_of(razorpay: RazorpayFake, payment_id: str) -> list[str]:
     """The ids of the QR codes made for our payment (its id is in their notes)."""
     codes = list(razorpay.qr.codes.values())
     return [c["id"] for c in codes if c["notes"].get("payment_id") == payment_id]
+
+
+def test_the_published_credited_sample_captures_the_code_it_names() -> None:
+    body = load_text("razorpay", "webhook.qr_code.credited.json").encode()
+    closed = load_text("razorpay", "webhook.qr_code.closed.json").encode()
+
+    event, created, command = parse_razorpay(body)
+
+    paid_at = datetime.fromtimestamp(1623914419, UTC)
+    assert (event, created) == ("qr_code.credited", paid_at)
+    assert command == PaymentCommand(
+        "qr_HO2e0813YlchUn", Captured("pay_HO2fEpc9JeOQU5", 200, "INR", paid_at)
+    )
+    assert parse_razorpay(closed)[2] == Ignored("qr_code.closed")
 
 
 async def test_a_upi_create_opens_one_single_use_fixed_amount_qr_code(
@@ -130,6 +147,29 @@ async def test_a_lost_qr_create_is_found_by_reconciliation_never_made_twice(
     assert razorpay.requests_to(QR_CODES, "GET")[-1].query["from"].isdigit()
     assert razorpay.requests_to(f"{QR_CODES}/{qr_id}/payments", "GET")
     assert len(await api.events(payment_id, "payment.success")) == 1
+
+
+async def test_a_retry_with_the_key_resumes_on_the_code_the_lost_try_made(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    key = f"upi-{uuid.uuid4().hex}"
+    order_id = f"ord_{uuid.uuid4().hex[:8]}"
+    await api.place_order(user, order_id)
+    razorpay.fail_next(1, status=500, path=QR_CODES, method="POST")
+    razorpay.delay_next(1, SLOW, path=QR_CODES, method="POST")
+
+    failed = await api.pay(user, order_id, gateway="upi", key=key)
+    lost = await api.pay(user, order_id, gateway="upi", key=key)
+    payment_id = (await lost.json())["payment_id"]
+    [qr_id] = await wait_for(lambda: codes_of(razorpay, payment_id), message="the late code")
+    resumed = await api.pay(user, order_id, gateway="upi", key=key)
+
+    assert (failed.status, lost.status, resumed.status) == (503, 503, 201)
+    assert (await failed.json())["payment_id"] == payment_id
+    body = await resumed.json()
+    assert (body["payment_id"], body["gateway_order_id"]) == (payment_id, qr_id)
+    assert body["upi"]["qr_code_id"] == qr_id
+    assert codes_of(razorpay, payment_id) == [qr_id]
 
 
 async def test_the_provider_closes_a_code_once(
