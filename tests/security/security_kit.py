@@ -66,6 +66,7 @@ async def settings_for(
             "razorpay_key_secret": RAZORPAY_KEY_SECRET,
             "razorpay_webhook_secret": RAZORPAY_WEBHOOK_SECRET,
             "razorpay_api_base": razorpay.url,
+            "upi_payee_name": "RTMN Stores",  # live UPI has no default payee
             "stripe_secret_key": STRIPE_KEY,
             "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
             "stripe_api_base": stripe.url,

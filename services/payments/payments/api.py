@@ -22,10 +22,9 @@ from payments import (
     upi,
     webhooks,
 )
-from payments.checkout import UpiPayee
 from payments.idempotency import Reply, key_of, once
 from payments.key_store import Key
-from payments.providers.gateway import Gateways
+from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable, UpiQr
 from payments.schemas import (
     CreatedPayment,
     CreatePayment,
@@ -65,7 +64,6 @@ class Deps:
     razorpay_key_secret: str | None
     razorpay_secrets: webhooks.Secrets
     stripe_secrets: webhooks.Secrets
-    payee: UpiPayee
     window: DedupeWindow = DEFAULT_WINDOW
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -89,7 +87,6 @@ def build_routes(deps: Deps) -> Routes:
             gateways=deps.gateways,
             limiter=deps.limiter,
             limit=deps.create_limit,
-            payee=deps.payee,
         )
         return _reply(reply)
 
@@ -127,15 +124,16 @@ def build_routes(deps: Deps) -> Routes:
 
     @routes.get("/api/payments/{payment_id}/upi", query=UpiQuery, response=UpiLink, auth=USER)
     async def upi_link(call: Call) -> web.StreamResponse:
-        """The UPI link and its QR code (`?format=svg|png`); anyone's with `payments:read-any`."""
+        """The UPI payment's QR code at the gateway, and our QR of its link (`?format=svg|png`);
+        anyone's with `payments:read-any`."""
         kind = call.query(UpiQuery).format
         payment = await _owned(pool, _payment_id(call), call.user)
-        if payment.currency != "INR":
-            raise Problem(422, "UPI takes INR payments only")
-        link = checkout.upi_link(payment, deps.payee)
+        qr = await _upi_qr(deps.gateways, payment)
         if kind is None:
-            return json_response(link)
-        return web.Response(body=upi.qr_code(link.link, kind), content_type=upi.CONTENT_TYPES[kind])
+            return json_response(upi.view(payment.id, qr))
+        if qr.link is None:
+            raise Problem(404, "the gateway gave no upi:// link for this QR code: show image_url")
+        return web.Response(body=upi.qr_code(qr.link, kind), content_type=upi.CONTENT_TYPES[kind])
 
     @routes.post("/api/webhooks/razorpay", response=WebhookAck)
     async def razorpay_webhook(call: Call) -> web.StreamResponse:
@@ -193,6 +191,25 @@ def _refusal(deps: Deps, delivery: Delivery) -> str | None:
     if delivery.provider == "razorpay" and now - delivery.created > webhooks.RAZORPAY_MAX_AGE:
         return webhooks.RAZORPAY_TOO_OLD
     return None
+
+
+async def _upi_qr(gateways: Gateways, payment: store.PaymentRow) -> UpiQr:
+    if payment.gateway != "upi":
+        raise Problem(422, "not a UPI payment: create one with gateway upi for its QR code")
+    unavailable = gateways.unavailable("upi")
+    if unavailable is not None:
+        raise Problem(503, f"upi payments are not configured: {unavailable}")
+    if payment.gateway_order_id is None:  # its create is still asking the gateway
+        raise Problem(503, "the QR code is not made yet; retry", headers={"Retry-After": "2"})
+    try:
+        return await gateways.upi().qr_code(payment.gateway_order_id)
+    except GatewayUnavailable:
+        raise Problem(
+            503, "the payment gateway did not answer", headers={"Retry-After": "5"}
+        ) from None
+    except GatewayRejected as error:
+        log.warning("payment %s: the gateway refused its QR code: %s", payment.id, error)
+        raise Problem(502, "the payment gateway refused to show the QR code") from None
 
 
 def _key(call: Call, fingerprint: bytes) -> Key | None:

@@ -13,17 +13,20 @@ from aiohttp import web
 from payments import handlers, webhooks
 from payments.api import Deps, build_routes
 from payments.batching import Batcher
-from payments.checkout import UpiPayee
 from payments.inbound import Inbound
 from payments.providers.gateway import (
     RAZORPAY_LIMITS,
     STRIPE_LIMITS,
+    UPI_LIMITS,
     Gateways,
     PaymentGateway,
+    UpiGateway,
 )
 from payments.providers.razorpay import RazorpayGateway
+from payments.providers.razorpay_upi import RazorpayUpiGateway
 from payments.providers.sandbox import SandboxGateway
 from payments.providers.stripe import StripeGateway
+from payments.providers.unconfigured import Unconfigured
 from payments.reconcile import Reconciler
 from payments.settings import Settings
 from rtmn_shared.events.consumer import Handler
@@ -40,6 +43,7 @@ INFO = SERVICES["payments"]
 
 async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
     razorpay: PaymentGateway
+    upi: UpiGateway
     if settings.razorpay_key_id and settings.razorpay_key_secret:
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
@@ -50,9 +54,27 @@ async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
             timeout=settings.gateway_timeout_seconds,
             base_url=settings.razorpay_api_base,
         )
+        missing = upi_missing(settings)
+        if missing is None:
+            assert settings.upi_payee_name is not None
+            upi = RazorpayUpiGateway(
+                session,
+                settings.razorpay_key_id,
+                settings.razorpay_key_secret.get_secret_value(),
+                timeout=settings.gateway_timeout_seconds,
+                base_url=settings.razorpay_api_base,
+                payee_name=settings.upi_payee_name,
+                lifetime_seconds=settings.upi_qr_lifetime_seconds,
+            )
+        else:
+            log.error("UPI payments are refused (503): %s", missing)
+            upi = Unconfigured("upi", UPI_LIMITS, missing, razorpay)
     else:
         log.warning("RAZORPAY_KEY_ID/RAZORPAY_KEY_SECRET not set: Razorpay runs as a sandbox")
         razorpay = SandboxGateway("razorpay", RAZORPAY_LIMITS)
+        upi = SandboxGateway("upi", UPI_LIMITS)
+    if settings.upi_payee_vpa:
+        log.warning("UPI_PAYEE_VPA is ignored: UPI is paid to a Razorpay QR code, never to a VPA")
     stripe: PaymentGateway
     if settings.stripe_secret_key:
         live = StripeGateway(
@@ -65,7 +87,21 @@ async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
     else:
         log.warning("STRIPE_SECRET_KEY not set: Stripe runs as a sandbox")
         stripe = SandboxGateway("stripe", STRIPE_LIMITS)
-    return Gateways(razorpay, stripe)
+    return Gateways(razorpay, stripe, upi)
+
+
+def upi_missing(settings: Settings) -> str | None:
+    """What live UPI lacks: a name for its QR codes, and the secret of the webhook confirming
+    them (without it every `qr_code.credited` is refused and payments wait for reconciliation)."""
+    missing = [
+        name
+        for name, value in (
+            ("UPI_PAYEE_NAME", settings.upi_payee_name),
+            ("RAZORPAY_WEBHOOK_SECRET", settings.razorpay_webhook_secret),
+        )
+        if not value
+    ]
+    return f"{' and '.join(missing)} not set" if missing else None
 
 
 async def open_unit(settings: Settings, stack: AsyncExitStack) -> UnitOfWork:
@@ -98,7 +134,6 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
             settings.stripe_webhook_secret_previous,
             settings.stripe_webhook_secret_previous_until,
         ),
-        payee=UpiPayee(settings.upi_payee_vpa, settings.upi_payee_name),
         window=settings.dedupe_window(),
     )
     return create_app(

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from payments import key_store, order_store, orders, store, upi
@@ -21,26 +20,19 @@ from payments.providers.gateway import (
     GatewayUnavailable,
     PaymentGateway,
 )
-from payments.schemas import CreatedPayment, CreatePayment, UpiLink, VerifyPayment
+from payments.schemas import CreatedPayment, CreatePayment, VerifyPayment
 from payments.store import PaymentRow
 from payments.transitions import apply_signal
 from rtmn_shared.db import Pool, write_through_outages
 from rtmn_shared.events.wakeup import UnitOfWork
-from rtmn_shared.money import Money
 from rtmn_shared.web.problems import Problem
 from rtmn_shared.web.ratelimit import Limit, RateLimiter
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class UpiPayee:
-    vpa: str
-    name: str
-
-
 def new_payment_id() -> str:
-    # 36 characters: within Razorpay's 40 for a receipt, and 35 alphanumerics for UPI's `tr`.
+    # 36 characters: within Razorpay's 40 for a receipt and its 256 for a note.
     return f"pmt_{uuid.uuid4().hex}"
 
 
@@ -65,11 +57,14 @@ async def create(
     gateways: Gateways,
     limiter: RateLimiter,
     limit: Limit,
-    payee: UpiPayee,
 ) -> Reply:
     """Stores the payment for the order, claiming the key in the same statement, then asks the
     gateway for its order and records it with the key's answer. A key that made a payment
     already resumes it; an order with an open payment answers with that one (200)."""
+    unavailable = gateways.unavailable(request.gateway)
+    if unavailable is not None:
+        # A configuration fault, not the caller's: nothing is stored, no gateway is asked.
+        raise Problem(503, f"{request.gateway} payments are not configured: {unavailable}")
     if terms is not None:
         refused = refusal(gateways, request.gateway, terms.amount, terms.currency)
         if refused is not None:
@@ -90,7 +85,7 @@ async def create(
         if key is not None and limited:
             # Only a create that makes a payment counts against the limit, never a retry.
             await _within_limit(pool, key, payment, limiter, limit)
-    return await open_order(pool, gateways, payment, payee, key, earlier_try=resumed, status=status)
+    return await open_order(pool, gateways, payment, key, earlier_try=resumed, status=status)
 
 
 async def _stored(
@@ -167,7 +162,6 @@ async def open_order(
     pool: Pool,
     gateways: Gateways,
     payment: PaymentRow,
-    payee: UpiPayee,
     key: Key | None,
     *,
     earlier_try: bool,
@@ -175,9 +169,8 @@ async def open_order(
 ) -> Reply:
     """Asks the gateway for the payment's order, then records it and the key's answer at once."""
     try:
-        checkout = await gateway_order(
-            gateways.of(payment.gateway), payment, earlier_try=earlier_try
-        )
+        gateway = gateways.of(payment.gateway)
+        checkout = await gateway_order(gateway, payment, earlier_try=earlier_try)
     except GatewayUnavailable:
         # The gateway may have made the order: reconciliation (or a retry with the key) settles it.
         raise Problem(
@@ -191,21 +184,34 @@ async def open_order(
         log.warning("payment %s: the gateway refused the order: %s", payment.id, error)
         raise Problem(502, "the payment gateway refused the order") from None
     ours = checkout.gateway_order_id
-    body = _created(payment, checkout, ours, payee)
+    body = _created(payment, checkout, ours)
     async with pool.acquire() as conn:
         kept = await store.set_gateway_order(conn, payment.id, ours, key, status, body)
         if kept is None:
             raise Problem(
                 409, "a concurrent request with this Idempotency-Key withdrew the payment"
             )
-        if kept != ours:  # a racing request's order was recorded first: that one is kept
-            body = _created(payment, checkout, kept, payee)
-            if key is not None:
+    if kept != ours:  # a racing request's order was recorded first: that one is kept
+        body = await _kept(gateway, payment, checkout, kept)
+        if key is not None:
+            async with pool.acquire() as conn:
                 await key_store.complete_key(conn, key, status, body)
     return Reply(status, body)
 
 
-def _created(payment: PaymentRow, checkout: Checkout, kept: str, payee: UpiPayee) -> dict[str, Any]:
+async def _kept(
+    gateway: PaymentGateway, payment: PaymentRow, checkout: Checkout, kept: str
+) -> dict[str, Any]:
+    """The answer for the order a racing request recorded; a UPI one names that QR code."""
+    if checkout.upi is None:
+        return _created(payment, checkout, kept)
+    try:
+        return _created(payment, await gateway.open(payment.new_payment(), kept), kept)
+    except (GatewayUnavailable, GatewayRejected):
+        raise Problem(503, "the payment gateway did not answer; retry") from None
+
+
+def _created(payment: PaymentRow, checkout: Checkout, kept: str) -> dict[str, Any]:
     client = {k: kept if v == checkout.gateway_order_id else v for k, v in checkout.client.items()}
     return CreatedPayment(
         payment_id=payment.id,
@@ -215,20 +221,8 @@ def _created(payment: PaymentRow, checkout: Checkout, kept: str, payee: UpiPayee
         gateway=payment.gateway,
         gateway_order_id=kept,
         checkout=client,
-        upi=upi_link(payment, payee) if payment.gateway == "upi" else None,
+        upi=upi.view(payment.id, checkout.upi) if checkout.upi is not None else None,
     ).model_dump(mode="json")
-
-
-def upi_link(payment: PaymentRow, payee: UpiPayee) -> UpiLink:
-    link = upi.pay_link(
-        vpa=payee.vpa,
-        payee=payee.name,
-        payment_id=payment.id,
-        note=f"Order {payment.order_number}",
-        amount=Money(payment.amount, payment.currency),
-    )
-    base = f"/api/payments/{payment.id}/upi"
-    return UpiLink(link=link, qr_svg=f"{base}?format=svg", qr_png=f"{base}?format=png")
 
 
 async def verify(

@@ -156,9 +156,17 @@ class PaymentView(BaseModel):
 
 
 class UpiLink(BaseModel):
-    link: str
-    qr_svg: str
-    qr_png: str
+    """A UPI payment's QR code at the gateway, which receives the money and confirms it."""
+
+    link: str | None = Field(
+        description="the upi://pay link the gateway's code encodes, where the gateway gives it"
+    )
+    qr_svg: str | None = Field(description="our QR code of `link`, as SVG; null without a link")
+    qr_png: str | None = Field(description="our QR code of `link`, as PNG; null without a link")
+    image_url: str | None = Field(description="the gateway's own image of the code")
+    qr_code_id: str
+    close_by: datetime | None = Field(description="when the code stops taking the payment")
+    status: str = Field(description="active, closed (paid or expired), or sandbox")
 
 
 class CreatedPayment(BaseModel):

@@ -34,8 +34,12 @@ class Settings(CommonSettings):
     stripe_webhook_secret_previous_until: AwareDatetime | None = None
     stripe_api_base: str | None = Field(default=None, description="for tests: a local fake")
 
-    upi_payee_vpa: str = "rtmn@okaxis"
-    upi_payee_name: str = "RTMN"
+    # UPI is paid to a Razorpay QR code, never straight to a VPA of ours: no payee has a default.
+    # The name labels each QR code (required for UPI); the VPA is read but no longer used.
+    upi_payee_vpa: str | None = None
+    upi_payee_name: str | None = Field(default=None, min_length=1)
+    # Each QR code's close_by: Razorpay wants at least 2 minutes ahead and holds it to 2 hours.
+    upi_qr_lifetime_seconds: int = Field(default=900, ge=180, le=7200)
 
     gateway_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
     create_limit_per_window: int = Field(default=5, ge=1)

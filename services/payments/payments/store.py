@@ -69,6 +69,7 @@ class PaymentRow:
             self.merchant_id,
             self.amount,
             self.currency,
+            self.created_at,
         )
 
 

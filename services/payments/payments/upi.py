@@ -1,39 +1,35 @@
-"""UPI deep links (`upi://pay?...`) and their QR codes. The link is never proof of payment."""
+"""A UPI payment's QR code as the client gets it: the gateway's code, and our QR of its link.
+
+The code is Razorpay's (single use, fixed amount, closing at `close_by`), so Razorpay receives
+the money and confirms it; a UPI app's "success" proves nothing. Where Razorpay gives the
+`upi://pay` link the code encodes (an account's "image content"), we serve it and draw it too.
+"""
 
 from __future__ import annotations
 
 import io
-import re
 from typing import Literal
-from urllib.parse import quote
 
 import segno
 
-from rtmn_shared.money import Money
+from payments.providers.gateway import UpiQr
+from payments.schemas import UpiLink
 
 QrFormat = Literal["svg", "png"]
-_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
-TR_MAX = 35
 
 
-def transaction_ref(payment_id: str) -> str:
-    """`tr`: alphanumeric, at most 35 characters; our payment id with anything else dropped."""
-    return _NOT_ALNUM.sub("", payment_id)[:TR_MAX]
-
-
-def pay_link(*, vpa: str, payee: str, payment_id: str, note: str, amount: Money) -> str:
-    if amount.currency != "INR":
-        raise ValueError("UPI takes INR only")
-    params = [
-        ("pa", vpa),
-        ("pn", payee),
-        ("tr", transaction_ref(payment_id)),
-        ("tn", note),
-        ("am", amount.amount_string()),
-        ("cu", "INR"),
-    ]
-    # quote() writes a space as %20 (UPI apps do not all read "+"); "@" stays readable in pa.
-    return "upi://pay?" + "&".join(f"{k}={quote(v, safe='@')}" for k, v in params)
+def view(payment_id: str, qr: UpiQr) -> UpiLink:
+    base = f"/api/payments/{payment_id}/upi"
+    drawn = qr.link is not None
+    return UpiLink(
+        link=qr.link,
+        qr_svg=f"{base}?format=svg" if drawn else None,
+        qr_png=f"{base}?format=png" if drawn else None,
+        image_url=qr.image_url,
+        qr_code_id=qr.qr_code_id,
+        close_by=qr.close_by,
+        status=qr.status,
+    )
 
 
 def qr_code(link: str, kind: QrFormat) -> bytes:

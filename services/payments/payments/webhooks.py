@@ -122,6 +122,9 @@ def _razorpay_command(event: str, envelope: dict[str, Any]) -> Command:
         ours = notes.get("refund_id") if isinstance(notes, dict) else None
         return RefundCommand(str(refund["id"]), ours, event == "refund.processed")
     payment = payload["payment"]["entity"] if "payment" in payload else {}
+    if event == "qr_code.credited":
+        # A UPI payment to our QR code: no order, the code's id names our payment.
+        return _qr_credited(envelope, payment, payload["qr_code"]["entity"])
     order_id = payment.get("order_id")
     signal = _razorpay_signal(event, envelope, payment)
     if signal is None or not isinstance(order_id, str):
@@ -143,6 +146,20 @@ def _razorpay_signal(
         return Authorized(str(payment["id"]), amount, currency)
     paid_at = datetime.fromtimestamp(int(envelope["created_at"]), UTC)
     return Captured(str(payment["id"]), amount, currency, paid_at)
+
+
+def _qr_credited(
+    envelope: dict[str, Any], payment: dict[str, Any], qr_code: dict[str, Any]
+) -> Command:
+    qr_id = qr_code["id"]
+    status = payment.get("status")
+    if not isinstance(qr_id, str) or status not in ("captured", "refunded", "authorized"):
+        return Ignored(f"qr_code.credited {status}")
+    amount, currency = int(payment["amount"]), str(payment["currency"])
+    if status == "authorized":
+        return PaymentCommand(qr_id, Authorized(str(payment["id"]), amount, currency))
+    paid_at = datetime.fromtimestamp(int(envelope["created_at"]), UTC)
+    return PaymentCommand(qr_id, Captured(str(payment["id"]), amount, currency, paid_at))
 
 
 def parse_stripe(

@@ -48,7 +48,6 @@ def settings_for(razorpay: RazorpayFake, stripe: StripeFake, **changes: Any) -> 
         "stripe_webhook_secret_previous_until": datetime.now(UTC) + timedelta(hours=1),
         "stripe_api_base": stripe.url,
         "gateway_timeout_seconds": GATEWAY_TIMEOUT,
-        "upi_payee_vpa": "rtmn@okaxis",
         "upi_payee_name": "RTMN Stores",
         # Tests run reconciliation passes themselves; the background loop finds nothing young.
         "reconcile_after_seconds": 86_400,

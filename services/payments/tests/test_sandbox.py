@@ -37,7 +37,7 @@ async def test_sandbox_gateways_take_orders_but_never_confirm_them(
             headers=api.suite.bearer(user),
         )
 
-        assert ready["providers"] == {"razorpay": "sandbox", "stripe": "sandbox"}
+        assert ready["providers"] == {"razorpay": "sandbox", "upi": "sandbox", "stripe": "sandbox"}
         assert created.status == 201
         body = await created.json()
         assert body["gateway_order_id"].startswith("sandbox_order_")

@@ -41,3 +41,20 @@ def test_both_names_set_to_different_values_stop_start_up(
         "configuration error: UPI_MERCHANT_ID and UPI_PAYEE_VPA are both set, to different "
         "values: set one"
     )
+
+
+def test_no_upi_payee_has_a_default() -> None:
+    settings = load_settings(Settings)
+
+    assert (settings.upi_payee_vpa, settings.upi_payee_name) == (None, None)
+    assert settings.upi_qr_lifetime_seconds == 900
+
+
+@pytest.mark.parametrize("seconds", ["60", "7201"])
+def test_a_qr_lifetime_razorpay_would_change_stops_start_up(
+    environment: pytest.MonkeyPatch, seconds: str
+) -> None:
+    environment.setenv("UPI_QR_LIFETIME_SECONDS", seconds)
+
+    with pytest.raises(SettingsError, match="UPI_QR_LIFETIME_SECONDS"):
+        load_settings(Settings)

@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from payments.app import build_app
+from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake, build_event, sign_stripe_webhook
 from rtmn_shared.testing.plugin import ClientFactory
 
@@ -158,18 +159,30 @@ async def test_stripe_refund_is_keyed_and_processed_at_once(
     assert len(await api.events(created["payment_id"], "payment.refunded")) == 1
 
 
-async def test_upi_create_gives_the_link_and_qr_codes(api: Api, user: str) -> None:
-    created = await api.created(user, gateway="upi", amount=123_405)
+async def test_upi_create_gives_the_link_and_qr_codes(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
+    razorpay.qr.image_content = True  # an account whose codes carry their upi:// link
+    try:
+        created = await api.created(user, gateway="upi", amount=123_405)
+    finally:
+        razorpay.qr.image_content = False
+    code = razorpay.qr.codes[created["gateway_order_id"]]
 
     link = created["upi"]["link"]
     scheme, _, _, query, _ = urlsplit(link)
     params = dict(parse_qsl(query))
     assert scheme == "upi"
-    assert link.startswith("upi://pay?pa=rtmn@okaxis&pn=RTMN%20Stores&tr=")
+    assert link == code["image_content"]  # Razorpay's payee and reference: Razorpay sees it
+    assert "okaxis" not in json.dumps(created)
     assert "+" not in link
     assert params["tr"].isalnum()
     assert len(params["tr"]) <= 35
-    assert (params["am"], params["cu"], params["tn"]) == ("1234.05", "INR", "Order R-1001")
+    assert (params["am"], params["cu"]) == ("1234.05", "INR")
+    assert (created["upi"]["qr_code_id"], created["upi"]["image_url"]) == (
+        code["id"],
+        code["image_url"],
+    )
 
     headers = api.suite.bearer(user)
     path = f"/api/payments/{created['payment_id']}/upi"
@@ -186,14 +199,16 @@ async def test_upi_create_gives_the_link_and_qr_codes(api: Api, user: str) -> No
     assert bad.status == 400
 
 
-async def test_upi_payment_is_confirmed_only_by_the_gateway_webhook(api: Api, user: str) -> None:
+async def test_upi_payment_is_confirmed_only_by_the_gateway_webhook(
+    api: Api, razorpay: RazorpayFake, user: str
+) -> None:
     created = await api.created(user, gateway="upi")
-    razorpay = api.razorpay
-    paid = razorpay.capture(created["gateway_order_id"], method="upi")
+    paid = razorpay.pay_qr_code(created["gateway_order_id"])
 
     assert (await api.get(created["payment_id"]))["status"] == "created"
-    webhook = razorpay.build_webhook("payment.captured", payment_id=paid["id"])
+    webhook = razorpay.build_webhook("qr_code.credited", payment_id=paid["id"])
     assert (await api.razorpay_webhook(webhook)).status == 200
 
     [event] = await api.events(created["payment_id"], "payment.success")
     assert event["gateway"] == "upi"
+    assert event["gateway_payment_id"] == paid["id"]

@@ -1,4 +1,5 @@
-"""Razorpay Orders, Payments and Refunds API, as `razorpay.Client(base_url=fake.url)` sees it.
+"""Razorpay Orders, Payments, Refunds and QR Codes API, as `razorpay.Client(base_url=fake.url)`
+sees it.
 
 Orders are listed as `GET /v1/orders` does (`client.order.all({"receipt": ...})`): filtered by
 receipt, authorized, from and to, newest first, `count` (default 10, at most 100) after `skip`.
@@ -7,7 +8,8 @@ Payments cannot be made through the API (a customer pays in Checkout), so tests 
 with `capture()`, `authorize()` or `fail_payment()`, then post the matching webhook built by
 `build_webhook()` and signed by `sign_webhook()`. Disputes are raised by the customer's bank:
 `open_dispute()` and `set_dispute_status()`, then `build_webhook("payment.dispute.<state>",
-dispute_id=...)`; `GET /v1/disputes/{id}` fetches one.
+dispute_id=...)`; `GET /v1/disputes/{id}` fetches one. A QR Code (`fake.qr`, `razorpay_qr.py`)
+is paid with `pay_qr_code()`, and its `qr_code.credited` webhook built the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rtmn_fakes.auth import basic_credentials
 from rtmn_fakes.base import RECORDED, FakeServer, json_response
 from rtmn_fakes.ids import next_id
 from rtmn_fakes.payloads import load
+from rtmn_fakes.razorpay_qr import QrCodes
 from rtmn_fakes.razorpay_webhooks import (
     build_webhook,
     checkout_signature,
@@ -58,8 +61,10 @@ class RazorpayFake(FakeServer):
         self.refunds: dict[str, dict[str, Any]] = {}
         self.disputes: dict[str, dict[str, Any]] = {}
         self._refund_keys: dict[str, tuple[str, bytes, str]] = {}
+        self.qr = QrCodes(self._lock, clock, self.payments)
 
     def reset_state(self) -> None:
+        self.qr.reset()
         self.orders.clear()
         self.payments.clear()
         self.refunds.clear()
@@ -68,6 +73,7 @@ class RazorpayFake(FakeServer):
 
     def routes(self) -> list[web.RouteDef]:
         return [
+            *self.qr.routes(),
             web.post("/v1/orders", self._create_order),
             web.get("/v1/orders", self._list_orders),
             web.get("/v1/orders/{id}", self._fetch("order")),
@@ -107,6 +113,10 @@ class RazorpayFake(FakeServer):
 
     def fail_payment(self, order_id: str, method: PaymentMethod = "upi") -> dict[str, Any]:
         return self._pay(order_id, method, "failed")
+
+    def pay_qr_code(self, qr_id: str, amount: int | None = None) -> dict[str, Any]:
+        """A customer paid the QR Code from a UPI app (its fixed amount unless told otherwise)."""
+        return self.qr.pay(qr_id, amount)
 
     def set_refund_status(self, refund_id: str, status: RefundStatus) -> dict[str, Any]:
         with self._lock:
@@ -170,27 +180,33 @@ class RazorpayFake(FakeServer):
         payment_id: str | None = None,
         refund_id: str | None = None,
         dispute_id: str | None = None,
+        qr_code_id: str | None = None,
         account_id: str = "acc_FakeAccount0001",
     ) -> bytes:
-        """The webhook Razorpay would send for this fake's own payment, refund or dispute."""
+        """The webhook Razorpay would send for this fake's payment, refund, dispute or QR Code."""
         with self._lock:
             refund = self.refunds[refund_id] if refund_id else None
             dispute = self.disputes[dispute_id] if dispute_id else None
             about = refund or dispute or {}
-            payment = self.payments[payment_id or about.get("payment_id", "")]
-            order = self.orders.get(payment["order_id"])
+            paid: str = payment_id or about.get("payment_id") or ""
+            payment = self.payments[paid] if paid or qr_code_id is None else None
+            order = self.orders.get(payment["order_id"]) if payment else None
+            qr_id = qr_code_id or self.qr.of_payment.get(paid)
             return build_webhook(
                 event,
                 payment=payment,
                 order=order,
                 refund=refund,
                 dispute=dispute,
+                qr_code=self.qr.codes[qr_id] if qr_id else None,
                 account_id=account_id,
                 created_at=int(self._clock()),
             )
 
     def _pay(self, order_id: str, method: PaymentMethod, status: str) -> dict[str, Any]:
         with self._lock:
+            if order_id in self.qr.codes:
+                raise ValueError(f"{order_id} is a QR Code, not an order: use pay_qr_code()")
             order = self.orders[order_id]
             if order["status"] == "paid":
                 raise ValueError(f"order {order_id} is already paid")

@@ -23,6 +23,8 @@ TEMPLATES = {
         f"payment.dispute.{state}": f"webhook.payment.dispute.{state}.json"
         for state in ("created", "won", "lost", "closed", "under_review", "action_required")
     },
+    "qr_code.credited": "webhook.qr_code.credited.json",
+    "qr_code.closed": "webhook.qr_code.closed.json",
 }
 
 
@@ -52,6 +54,7 @@ def build_webhook(
     order: Mapping[str, Any] | None = None,
     refund: Mapping[str, Any] | None = None,
     dispute: Mapping[str, Any] | None = None,
+    qr_code: Mapping[str, Any] | None = None,
     account_id: str | None = None,
     created_at: int | None = None,
 ) -> bytes:
@@ -65,7 +68,13 @@ def build_webhook(
     if event not in TEMPLATES:
         raise ValueError(f"no published sample for {event!r}; known: {sorted(TEMPLATES)}")
     envelope = load("razorpay", TEMPLATES[event])
-    given = {"payment": payment, "order": order, "refund": refund, "dispute": dispute}
+    given = {
+        "payment": payment,
+        "order": order,
+        "refund": refund,
+        "dispute": dispute,
+        "qr_code": qr_code,
+    }
     for name in envelope["contains"]:
         entity = given[name]
         if entity is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from payments.domain import RefundStatus, Signal
@@ -36,6 +37,8 @@ class Limits:
 # Razorpay: at least 1.00 of the currency; Stripe: at least 0.50 (both in subunits).
 RAZORPAY_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"}), 100)
 STRIPE_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "AUD", "CAD"}), 50)
+# UPI through Razorpay's QR Codes: rupees only, and Razorpay's 1.00 minimum.
+UPI_LIMITS = Limits(frozenset({"INR"}), 100)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,19 @@ class NewPayment:
     merchant_id: str
     amount: int
     currency: str
+    created_at: datetime | None = None  # where a lost try's order is looked for from
+
+
+@dataclass(frozen=True)
+class UpiQr:
+    """A gateway's UPI QR code for one payment: the image it hosts and, where the gateway gives
+    it, the `upi://pay` link the image encodes (Razorpay: an account's "image content")."""
+
+    qr_code_id: str
+    image_url: str | None
+    close_by: datetime | None
+    link: str | None = None
+    status: str = "active"
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class Checkout:
     gateway_order_id: str
     # What the client needs to pay: Razorpay's key id + order id, or Stripe's client secret.
     client: dict[str, str] = field(default_factory=dict)
+    upi: UpiQr | None = None  # a UPI payment's QR code
 
 
 @dataclass(frozen=True)
@@ -99,14 +116,47 @@ class PaymentGateway(Protocol):
     async def refund_status(self, gateway_refund_id: str) -> RefundState: ...
 
 
-class Gateways:
-    """The gateway behind each `gateway` value of a payment; UPI is collected through Razorpay."""
+class UpiGateway(PaymentGateway, Protocol):
+    """UPI collected through a gateway that sees the money: one QR code per payment."""
 
-    def __init__(self, razorpay: PaymentGateway, stripe: PaymentGateway) -> None:
-        self._by_name = {"razorpay": razorpay, "upi": razorpay, "stripe": stripe}
+    async def qr_code(self, gateway_order_id: str) -> UpiQr:
+        """The payment's QR code as the gateway has it now (closed once paid or expired)."""
+        ...
+
+    async def close(self, gateway_order_id: str) -> None:
+        """Closes the QR code so that it takes no payment; one closed already is no error."""
+        ...
+
+
+class Gateways:
+    """The gateway behind each `gateway` value of a payment; UPI is collected through Razorpay's
+    QR codes. A gateway whose settings are missing has a `reason` and takes no payment."""
+
+    def __init__(self, razorpay: PaymentGateway, stripe: PaymentGateway, upi: UpiGateway) -> None:
+        self._upi = upi
+        self._by_name: dict[str, PaymentGateway] = {
+            "razorpay": razorpay,
+            "upi": upi,
+            "stripe": stripe,
+        }
 
     def of(self, gateway: str) -> PaymentGateway:
         return self._by_name[gateway]
 
+    def upi(self) -> UpiGateway:
+        return self._upi
+
+    def unavailable(self, gateway: str) -> str | None:
+        """Why payments through `gateway` cannot be taken (its settings are missing), or None."""
+        reason = getattr(self._by_name[gateway], "reason", None)
+        return reason if isinstance(reason, str) else None
+
     def modes(self) -> dict[str, str]:
-        return {g.name: "live" if g.live else "sandbox" for g in self._by_name.values()}
+        return {name: _mode(self, name) for name in self._by_name}
+
+
+def _mode(gateways: Gateways, name: str) -> str:
+    reason = gateways.unavailable(name)
+    if reason is not None:
+        return f"not configured: {reason}"
+    return "live" if gateways.of(name).live else "sandbox"

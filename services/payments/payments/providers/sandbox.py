@@ -12,6 +12,7 @@ from payments.providers.gateway import (
     NewPayment,
     RefundRequest,
     RefundState,
+    UpiQr,
 )
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class SandboxGateway:
         self.limits = limits  # the live gateway's, so the sandbox refuses what it would
         self.orders: dict[str, NewPayment] = {}
         self.refunds: dict[str, RefundRequest] = {}
+        self.closed: set[str] = set()
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
         order_id = existing or f"sandbox_order_{uuid.uuid4().hex[:16]}"
@@ -32,9 +34,19 @@ class SandboxGateway:
         log.info("sandbox %s: would create an order for payment %s", self.name, payment.payment_id)
         return self._checkout(order_id)
 
-    @staticmethod
-    def _checkout(order_id: str) -> Checkout:
-        return Checkout(order_id, {"sandbox": "true", "gateway_order_id": order_id})
+    def _checkout(self, order_id: str) -> Checkout:
+        upi = self._qr(order_id) if self.name == "upi" else None
+        return Checkout(order_id, {"sandbox": "true", "gateway_order_id": order_id}, upi)
+
+    def _qr(self, order_id: str) -> UpiQr:
+        # No image and no link: nothing a customer could pay.
+        return UpiQr(order_id, None, None, None, "closed" if order_id in self.closed else "sandbox")
+
+    async def qr_code(self, gateway_order_id: str) -> UpiQr:
+        return self._qr(gateway_order_id)
+
+    async def close(self, gateway_order_id: str) -> None:
+        self.closed.add(gateway_order_id)
 
     async def find(self, payment: NewPayment) -> Checkout | None:
         for order_id, made in self.orders.items():
