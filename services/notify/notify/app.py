@@ -47,12 +47,17 @@ def links_of(settings: Settings) -> Links:
 
 
 def provider_modes(settings: Settings) -> dict[str, Mode]:
-    return {
+    """Email and push always (live or sandbox); the SMS and WhatsApp providers once configured
+    (neither: their sandbox records what it would have sent)."""
+    modes: dict[str, Mode] = {
         "sendgrid": "live" if settings.sendgrid_api_key else "sandbox",
         "fcm": "live" if _fcm_configured(settings) else "sandbox",
-        "msg91": "live" if _msg91_configured(settings) else "sandbox",
-        "twilio": "live" if _twilio_configured(settings) else "sandbox",
     }
+    if _msg91_configured(settings):
+        modes["msg91"] = "live"
+    if _twilio_configured(settings):
+        modes["twilio"] = "live"
+    return modes
 
 
 def _msg91_configured(settings: Settings) -> bool:
