@@ -1,4 +1,4 @@
-"""Sending one notification (email, push, SMS or WhatsApp) exactly as far as the delivery log allows.
+"""Sending one notification (email, push, SMS, WhatsApp) as far as the delivery log allows.
 
 Each send is three steps: claim the log row in a short transaction, call the provider with no
 transaction open, then record the outcome and its notification.sent / .failed event together.
