@@ -367,3 +367,24 @@ def test_an_old_request_without_channels_is_still_a_push_only() -> None:
         {"request_id": "r-1", "user_ids": ["u-1"], "title": "t", "message": "m"}
     )
     assert (old.channels, old.fallback) == (["push"], False)
+
+
+async def test_a_number_twilio_refuses_as_such_is_failed_and_never_retried(
+    notify: RunningService, publish: Publish, msg91: Msg91Fake, twilio: TwilioFake
+) -> None:
+    pool = notify.pool
+    phone = a_phone()
+    user = await user_with(publish, pool, phone)
+    msg91.fail_next(1, 503, path="/flow/", where=carries(phone.lstrip("+")))
+    twilio.reject_number(phone, 21614)  # not a mobile number
+
+    await publish(request([user], ["sms"]))
+    sms = await settled(pool, user, "sms")
+
+    assert (sms["status"], sms["last_error"], sms["attempts"]) == (
+        "failed",
+        "twilio answered 400, code 21614",
+        1,
+    )
+    assert len(twilio.requests_to("/Messages.json")) >= 1
+    assert twilio.messages_to(phone) == []
