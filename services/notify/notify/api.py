@@ -31,7 +31,7 @@ from notify.webhook import (
     EventWebhookVerifier,
 )
 from rtmn_shared.db import Pool
-from rtmn_shared.events.catalogue import NotificationRequested
+from rtmn_shared.events.catalogue import NotificationRequested, RequestChannel
 from rtmn_shared.events.outbox import Outbox
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.web.auth import SERVICE
@@ -106,6 +106,18 @@ class SendIn(BaseModel):
     category: Category = Field(
         default="promotional",
         description="what the users consented to; promotional waits out quiet hours",
+    )
+    channels: list[RequestChannel] = Field(
+        default_factory=lambda: list[RequestChannel](["push"]),
+        min_length=1,
+        max_length=3,
+        description="push, sms, whatsapp: each of them, or with `fallback` the first that "
+        "reaches the user, in this order",
+    )
+    fallback: bool = Field(
+        default=False,
+        description="try the channels in order: the next only if the one before did not reach "
+        "the user (no live device, turned off, refused)",
     )
 
 
@@ -211,7 +223,15 @@ def build_routes(
 
 
 # The delivery log keeps the provider's words for operators; a user is told only what happened.
-_OUR_REASONS = frozenset({"no active device", "no email address on file", "unknown recipient"})
+_OUR_REASONS = frozenset(
+    {
+        "no active device",
+        "no email address on file",
+        "unknown recipient",
+        "no phone number on file",
+        "no usable phone number on file",
+    }
+)
 
 
 def _told(status: str, last_error: str | None) -> str | None:
@@ -240,6 +260,8 @@ def _command(body: SendIn, links: Links) -> NotificationRequested:
         data=body.data.model_dump(exclude_none=True),
         email_template=body.email_template,
         category=body.category,
+        channels=body.channels,
+        fallback=body.fallback,
     )
 
 

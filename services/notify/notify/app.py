@@ -19,11 +19,14 @@ from notify.consent import UnsubscribeLinks
 from notify.delivery import Deliveries
 from notify.domain import Links
 from notify.handlers import SOURCE, Campaigns, Templates, build_handlers
-from notify.providers import EmailSender, Mode, PushSender
+from notify.providers import EmailSender, Mode, PushSender, TextSender
+from notify.providers.fallback import FallbackTextSender
 from notify.providers.fcm import FcmPushSender
 from notify.providers.fcm_auth import credentials_of
-from notify.providers.sandbox import SandboxEmailSender, SandboxPushSender
+from notify.providers.msg91 import Msg91TextSender, Msg91WhatsApp
+from notify.providers.sandbox import SandboxEmailSender, SandboxPushSender, SandboxTextSender
 from notify.providers.sendgrid import SendGridEmailSender
+from notify.providers.twilio import TwilioTextSender, TwilioWhatsApp
 from notify.settings import Settings
 from notify.webhook import EventWebhookVerifier, WebhookKeyError
 from rtmn_shared.db import Pool
@@ -44,10 +47,28 @@ def links_of(settings: Settings) -> Links:
 
 
 def provider_modes(settings: Settings) -> dict[str, Mode]:
-    return {
+    """Email and push always (live or sandbox); the SMS and WhatsApp providers once configured
+    (neither: their sandbox records what it would have sent)."""
+    modes: dict[str, Mode] = {
         "sendgrid": "live" if settings.sendgrid_api_key else "sandbox",
         "fcm": "live" if _fcm_configured(settings) else "sandbox",
     }
+    if _msg91_configured(settings):
+        modes["msg91"] = "live"
+    if _twilio_configured(settings):
+        modes["twilio"] = "live"
+    return modes
+
+
+def _msg91_configured(settings: Settings) -> bool:
+    whatsapp = settings.notify_msg91_whatsapp_number and settings.notify_msg91_whatsapp_template
+    return bool(settings.msg91_auth_key and (settings.notify_msg91_flow_id or whatsapp))
+
+
+def _twilio_configured(settings: Settings) -> bool:
+    sender = settings.twilio_phone_number or settings.twilio_messaging_service_sid
+    whatsapp = settings.twilio_whatsapp_from and settings.notify_twilio_whatsapp_content_sid
+    return bool(settings.twilio_account_sid and settings.twilio_auth_token and (sender or whatsapp))
 
 
 def _fcm_configured(settings: Settings) -> bool:
@@ -117,6 +138,58 @@ async def email_sender(settings: Settings, stack: AsyncExitStack) -> EmailSender
     )
 
 
+async def text_sender(settings: Settings, stack: AsyncExitStack) -> TextSender:
+    """MSG91 first, Twilio as its fallback (whichever are configured), else the sandbox."""
+    chain: list[TextSender] = []
+    if _msg91_configured(settings):
+        assert settings.msg91_auth_key is not None
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
+        number, template = (
+            settings.notify_msg91_whatsapp_number,
+            settings.notify_msg91_whatsapp_template,
+        )
+        chain.append(
+            Msg91TextSender(
+                session,
+                auth_key=settings.msg91_auth_key.get_secret_value(),
+                flow_id=settings.notify_msg91_flow_id,
+                sender_id=settings.msg91_sender_id,
+                text_variable=settings.notify_msg91_text_variable,
+                timeout_seconds=settings.msg91_timeout_s,
+                base_url=settings.msg91_base_url,
+                whatsapp=Msg91WhatsApp(
+                    number,
+                    template,
+                    settings.notify_msg91_whatsapp_language,
+                    settings.notify_msg91_whatsapp_namespace,
+                )
+                if number and template
+                else None,
+            )
+        )
+    if _twilio_configured(settings):
+        assert settings.twilio_account_sid
+        assert settings.twilio_auth_token
+        whatsapp_from = settings.twilio_whatsapp_from
+        content_sid = settings.notify_twilio_whatsapp_content_sid
+        # Built here, inside the running loop: the SDK's aiohttp session binds to it.
+        twilio = TwilioTextSender(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            from_number=settings.twilio_phone_number,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            timeout_seconds=settings.twilio_timeout_s,
+            base_url=settings.twilio_base_url,
+            whatsapp=TwilioWhatsApp(whatsapp_from, content_sid)
+            if whatsapp_from and content_sid
+            else None,
+        )
+        stack.push_async_callback(twilio.close)
+        chain.append(twilio)
+    return FallbackTextSender(chain) if chain else SandboxTextSender()
+
+
 def push_sender(settings: Settings, stack: AsyncExitStack) -> PushSender:
     if not _fcm_configured(settings):
         return SandboxPushSender()
@@ -152,6 +225,7 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
         pool,
         email=await email_sender(settings, stack),
         push=push_sender(settings, stack),
+        text=await text_sender(settings, stack),
         outbox=Outbox(SOURCE),
         lease_seconds=settings.delivery_lease_seconds,
     )

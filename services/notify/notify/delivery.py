@@ -1,4 +1,4 @@
-"""Sending one notification exactly as far as the delivery log allows.
+"""Sending one notification (email, push, SMS, WhatsApp) as far as the delivery log allows.
 
 Each send is three steps: claim the log row in a short transaction, call the provider with no
 transaction open, then record the outcome and its notification.sent / .failed event together.
@@ -13,10 +13,13 @@ most twice, then: SendGrid has no idempotency key, FCM none across calls.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import cast
 
 from notify import store
+from notify.consent import Channel
 from notify.domain import PushSummary
 from notify.providers import (
     EmailMessage,
@@ -24,14 +27,22 @@ from notify.providers import (
     PermanentSendError,
     PushMessage,
     PushSender,
+    TextChannel,
+    TextMessage,
+    TextSender,
     TransientSendError,
+    masked,
 )
+from notify.providers.sandbox import SandboxTextSender
 from notify.store import TRANSACTIONAL, Claim, Consent, DeliveryKey
 from rtmn_shared.db import Connection, Pool, write_through_outages
 from rtmn_shared.events.catalogue import NotificationFailed, NotificationSent
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outbox import Outbox, OutboxRow
 from rtmn_shared.events.outcomes import Retry
+
+# A text message goes to an E.164 number; user.registered's may carry spaces or hyphens.
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +64,12 @@ class Deliveries:
         push: PushSender,
         outbox: Outbox,
         lease_seconds: int,
+        text: TextSender | None = None,
     ) -> None:
         self.pool = pool
         self.email_sender = email
         self.push_sender = push
+        self.text_sender: TextSender = text or SandboxTextSender()
         self.outbox = outbox
         self.lease_seconds = lease_seconds
 
@@ -71,18 +84,19 @@ class Deliveries:
         unsendable: Unsendable | None = None,
         consent: Consent = TRANSACTIONAL,
         headers: Mapping[str, str] | None = None,
-    ) -> None:
+    ) -> str:
+        """Sends it unless the log says otherwise; the delivery's status (as `push`)."""
         provider = self.email_sender.name
         async with self.pool.acquire() as conn:
             claim = await self._claim(
                 conn, key, provider, title=subject, consent=replace(consent, address=to)
             )
-        if claim is None:
-            return
+        if not isinstance(claim, Claim):
+            return claim
         if unsendable is not None or to is None:
             why = unsendable or Unsendable("skipped", "no email address on file")
             await self._finish(key, claim, provider, why.status, error=why.reason)
-            return
+            return why.status
         message = EmailMessage(
             to=to,
             template_id=template_id,
@@ -94,15 +108,19 @@ class Deliveries:
             message_id = await self.email_sender.send(message)
         except PermanentSendError as error:
             await self._finish(key, claim, provider, "failed", error=str(error))
-            return
+            return "failed"
         except Exception as error:
             await self._give_back(claim, error)
             raise
         await self._finish(key, claim, provider, "sent", message_id=message_id or None)
+        return "sent"
 
     async def push(
         self, key: DeliveryKey, message: PushMessage, consent: Consent = TRANSACTIONAL
-    ) -> None:
+    ) -> str:
+        """Sends it unless the log says otherwise. The delivery's status: sent, failed, skipped
+        (no active device), or what kept it from being claimed (suppressed, deferred, or as it
+        already was); Retry when some of it is to be tried again."""
         provider = self.push_sender.name
         claimed = await store.claim_push(
             self.pool,
@@ -115,19 +133,19 @@ class Deliveries:
         )
         if not isinstance(claimed, store.PushClaim):
             self._not_claimed(key, claimed)
-            return
+            return claimed
         claim, tokens, sent_before = claimed.claim, claimed.tokens, claimed.sent_before
         if not tokens:
             if sent_before:
                 await self._finish(key, claim, provider, "sent")
-            else:
-                await self._finish(key, claim, provider, "skipped", error="no active device")
-            return
+                return "sent"
+            await self._finish(key, claim, provider, "skipped", error="no active device")
+            return "skipped"
         try:
             results = await self.push_sender.send(message, tokens)
         except PermanentSendError as error:
             await self._finish(key, claim, provider, "failed", error=str(error))
-            return
+            return "failed"
         except Exception as error:
             await self._give_back(claim, error)
             raise
@@ -147,6 +165,70 @@ class Deliveries:
             log.info("deactivated %d dead device token(s)", len(summary.dead))
         if status is None:
             raise Retry(f"{len(summary.retry)} of {len(tokens)} token(s) to retry")
+        return status
+
+    async def text(self, key: DeliveryKey, text: str, consent: Consent = TRANSACTIONAL) -> str:
+        """An SMS or WhatsApp message (`key.channel`) to the number on file, through the
+        provider chain; the delivery's status, as `push`. Nothing to send to is `skipped` with
+        the reason; a number the provider refuses is `failed`; all providers down: Retry."""
+        channel = cast(TextChannel, key.channel)
+        chain = self.text_sender.name
+        claimed = await store.claim_text(
+            self.pool,
+            key,
+            provider=chain,
+            lease_seconds=self.lease_seconds,
+            title=None,
+            body=text,
+            consent=consent,
+        )
+        if not isinstance(claimed, store.TextClaim):
+            self._not_claimed(key, claimed)
+            return claimed
+        claim = claimed.claim
+        phone = _e164(claimed.phone)
+        why = None
+        if claimed.phone is None:
+            why = "no phone number on file"
+        elif phone is None:
+            why = "no usable phone number on file"
+        elif channel not in self.text_sender.channels:
+            why = f"no {channel} provider configured"
+        if why is not None or phone is None:
+            await self._finish_text(key, claim, chain, "skipped", error=why)
+            return "skipped"
+        try:
+            receipt = await self.text_sender.send(TextMessage(phone, text, channel))
+        except PermanentSendError as error:
+            log.info("%s to %s refused: %s", channel, masked(phone), error)
+            await self._finish_text(key, claim, chain, "failed", error=str(error))
+            return "failed"
+        except Exception as error:
+            await self._give_back(claim, error)
+            raise
+        await self._finish_text(
+            key, claim, receipt.provider, "sent", message_id=receipt.message_id or None
+        )
+        return "sent"
+
+    async def _finish_text(
+        self,
+        key: DeliveryKey,
+        claim: Claim,
+        provider: str,
+        status: str,
+        *,
+        message_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        row = self._event(key, claim, provider, status, error)
+
+        async def record(conn: Connection) -> None:
+            await store.finish_text(
+                conn, claim, status, row, provider=provider, message_id=message_id, error=error
+            )
+
+        await self._settle(record)
 
     async def _give_back(self, claim: Claim, error: Exception) -> None:
         """Releases the claim so the next attempt need not wait out the lease; a transient
@@ -164,7 +246,7 @@ class Deliveries:
         title: str | None = None,
         body: str | None = None,
         consent: Consent = TRANSACTIONAL,
-    ) -> Claim | None:
+    ) -> Claim | str:
         claimed = await store.claim(
             conn,
             key,
@@ -177,7 +259,7 @@ class Deliveries:
         if isinstance(claimed, Claim):
             return claimed
         self._not_claimed(key, claimed)
-        return None
+        return claimed
 
     @staticmethod
     def _not_claimed(key: DeliveryKey, status: str) -> None:
@@ -242,7 +324,7 @@ class Deliveries:
         data = event(
             notification_id=str(claim.id),
             event_id=str(key.event_id),
-            channel="email" if key.channel == "email" else "push",
+            channel=cast(Channel, key.channel),
             user_id=key.user_id,
             provider=provider,
             reason=reason,
@@ -254,3 +336,11 @@ def _describe(error: Exception) -> str:
     if isinstance(error, TransientSendError):
         return str(error)
     return f"{type(error).__name__}: {error}"[:1000]
+
+
+def _e164(phone: str | None) -> str | None:
+    """The number as E.164, or None if it is not one (spaces, hyphens and brackets dropped)."""
+    if phone is None:
+        return None
+    number = re.sub(r"[\s()-]", "", phone)
+    return number if E164.match(number) else None

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import cast, get_args
 
-from notify import domain, store
+from notify import domain, plans, store
 from notify.consent import Category, UnsubscribeLinks
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links
+from notify.providers import PushMessage
 from notify.store import Consent, DeliveryKey
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import (
@@ -154,19 +155,13 @@ def build_handlers(
         message = domain.requested_push(command)
         limit = asyncio.Semaphore(campaigns.concurrency)
 
-        async def one(job: Awaitable[None]) -> None:
+        async def one(job: Awaitable[object]) -> None:
             async with limit:
                 await job
 
-        jobs: list[Awaitable[None]] = []
+        jobs: list[Awaitable[object]] = []
         for user_id in dict.fromkeys(command.user_ids):
-            jobs.append(
-                deliveries.push(
-                    requested_key(command, event.id, "push", user_id),
-                    message,
-                    requested_consent(command, user_id),
-                )
-            )
+            jobs.append(send_plan(deliveries, event.id, command, user_id, message))
             if command.email_template:
                 jobs.append(send_requested_email(event.id, command, user_id))
         outcomes = await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
@@ -211,6 +206,32 @@ def build_handlers(
     ]
 
 
+async def send_plan(
+    deliveries: Deliveries,
+    event_id: uuid.UUID,
+    command: NotificationRequested,
+    user_id: str,
+    push: PushMessage,
+) -> None:
+    """The request's channels for one user: each of them, or with `fallback` the first that
+    reaches the user (plans.py)."""
+    consent = requested_consent(command, user_id)
+
+    async def on(channel: str) -> str:
+        key = requested_key(command, event_id, channel, user_id)
+        if channel == "push":
+            return await deliveries.push(key, push, consent)
+        return await deliveries.text(key, plans.requested_text(command), consent)
+
+    channels = plans.channels_of(command)
+    if not command.fallback:
+        _raise_first(await asyncio.gather(*map(on, channels), return_exceptions=True))
+        return
+    for channel in channels:
+        if not plans.falls_through(await on(channel)):
+            return
+
+
 def requested_key(
     command: NotificationRequested, event_id: uuid.UUID, channel: str, user_id: str
 ) -> DeliveryKey:
@@ -231,7 +252,7 @@ def requested_consent(command: NotificationRequested, user_id: str) -> Consent:
     return Consent(command.category if known else "promotional", later=later)
 
 
-def _raise_first(outcomes: Sequence[BaseException | None]) -> None:
+def _raise_first(outcomes: Sequence[object]) -> None:
     """Retry if any user's send must be retried (those already sent are skipped next time)."""
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     if not errors:

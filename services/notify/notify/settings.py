@@ -58,6 +58,33 @@ class Settings(CommonSettings):
     )
     fcm_timeout_seconds: int = Field(default=10, ge=1, le=120)
 
+    # SMS and WhatsApp: MSG91 first, Twilio as its fallback (the accounts the OTP service uses,
+    # under the same names); neither configured means the sandbox text sender.
+    msg91_auth_key: SecretStr | None = None
+    msg91_sender_id: str | None = None
+    msg91_base_url: str = "https://control.msg91.com"
+    msg91_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    # notify's own DLT-approved flow (not OTP's) and the flow variable that carries the text.
+    notify_msg91_flow_id: str | None = None
+    notify_msg91_text_variable: str = "message"
+    # WhatsApp through MSG91: the integrated number (digits) and an approved template whose one
+    # body variable is the text.
+    notify_msg91_whatsapp_number: str | None = Field(default=None, pattern=r"^[1-9]\d{6,14}$")
+    notify_msg91_whatsapp_template: str | None = None
+    notify_msg91_whatsapp_namespace: str | None = None
+    notify_msg91_whatsapp_language: str = "en"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_phone_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str | None = Field(default=None, description="tests: a contract fake")
+    twilio_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    twilio_whatsapp_from: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    # notify's own approved Content template (not OTP's code template); `{{1}}` is the text.
+    notify_twilio_whatsapp_content_sid: str | None = Field(
+        default=None, pattern=r"^HX[0-9a-fA-F]{32}$"
+    )
+
     # A device token registered to another user moves to the caller only if the caller's token
     # shows a sign-in (auth_time, else iat) at most this long ago; older answers 409.
     device_move_within_seconds: int = Field(default=600, ge=30, le=86_400)

@@ -298,6 +298,43 @@ async def claim_push(
     )
 
 
+@dataclass(frozen=True)
+class TextClaim:
+    claim: Claim
+    phone: str | None  # the recipient's number as user.registered gave it; None: none on file
+
+
+# The claim and the recipient's phone number in one statement, as a push reads its devices: no
+# extra round trip, and the number is never copied into the delivery log.
+_CLAIM_TEXT = f"""
+    WITH {_VERDICT}, {_CLAIM_ROW}
+    SELECT c.id, c.attempts, c.status, c.held, c.not_before, rc.phone
+    FROM claimed c LEFT JOIN recipients rc ON rc.user_id = $4
+"""  # noqa: S608 - built from our own constants, no input
+
+
+async def claim_text(
+    conn: Connection | Pool,
+    key: DeliveryKey,
+    *,
+    provider: str,
+    lease_seconds: int,
+    title: str | None,
+    body: str | None,
+    consent: Consent = TRANSACTIONAL,
+) -> TextClaim | str:
+    """`claim` with the user's phone number (SMS, WhatsApp): the claim and the number, or the
+    status that keeps us from claiming it."""
+    row = await conn.fetchrow(
+        _CLAIM_TEXT, *_claim_values(key, provider, lease_seconds, title, body, consent)
+    )
+    if row is None:
+        return await _status(conn, key)
+    if not row["held"]:
+        return _not_held(row)
+    return TextClaim(Claim(row["id"], row["attempts"]), row["phone"])
+
+
 async def _status(conn: Connection | Pool, key: DeliveryKey) -> str:
     status: str = await conn.fetchval(
         "SELECT CASE WHEN status = 'queued' AND not_before > now() THEN 'deferred' "
@@ -361,6 +398,32 @@ async def finish_held(
     nothing)."""
     written = await conn.fetchval(
         _FINISH_HELD, claim.id, claim.attempts, status, message_id, error, *event
+    )
+    return bool(written)
+
+
+# A text message's outcome names the provider of the chain that took it ($10).
+_FINISH_TEXT = _FINISH_HELD.replace(
+    "provider_message_id = COALESCE($4, provider_message_id),",
+    "provider = COALESCE($10::text, provider),\n"
+    "            provider_message_id = COALESCE($4, provider_message_id),",
+)
+assert _FINISH_TEXT != _FINISH_HELD
+
+
+async def finish_text(
+    conn: Connection,
+    claim: Claim,
+    status: str,
+    event: OutboxRow,
+    *,
+    provider: str | None,
+    message_id: str | None = None,
+    error: str | None = None,
+) -> bool:
+    """`finish_held`, recording which provider sent it; whether the claim was still held."""
+    written = await conn.fetchval(
+        _FINISH_TEXT, claim.id, claim.attempts, status, message_id, error, *event, provider
     )
     return bool(written)
 

@@ -161,7 +161,7 @@ class _NotificationOutcome(EventData):
 
     notification_id: str
     event_id: str
-    channel: Literal["email", "push", "sms"]
+    channel: Literal["email", "push", "sms", "whatsapp"]
     user_id: str
     provider: str
     reason: str | None = None
@@ -173,6 +173,9 @@ class NotificationSent(_NotificationOutcome):
 
 class NotificationFailed(_NotificationOutcome):
     type = "notification.failed"
+
+
+RequestChannel = Literal["push", "sms", "whatsapp"]
 
 
 class NotificationRequested(EventData):
@@ -191,6 +194,12 @@ class NotificationRequested(EventData):
     # What the user consented to: transactional, account, wallet or promotional (the default:
     # a request that does not say is treated as marketing, opt-out and held in quiet hours).
     category: str = "promotional"
+    # Where it goes besides the email (`email_template`): each channel, or with `fallback` the
+    # first that reaches the user (push, and only if the user has no live device, sms...).
+    channels: list[RequestChannel] = Field(
+        default_factory=lambda: list[RequestChannel](["push"]), min_length=1, max_length=3
+    )
+    fallback: bool = False
 
 
 CATALOGUE: dict[str, type[EventData]] = {

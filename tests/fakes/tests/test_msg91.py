@@ -173,3 +173,73 @@ async def test_a_delivery_report_has_the_published_v2_shape(
     assert (request["requestId"], request["senderId"]) == (answer["message"], "RTMNIN")
     report = request["report"][0]
     assert (report["number"], report["status"], report["desc"]) == ("919812345678", "2", "FAILED")
+
+
+WHATSAPP = "/api/v5/whatsapp/whatsapp-outbound-message/bulk/"
+
+
+async def send_whatsapp(http: aiohttp.ClientSession, fake: Msg91Fake, body: Any) -> tuple[int, Any]:
+    headers = {"authkey": AUTHKEY, "Content-Type": "application/json"}
+    async with http.post(f"{fake.url}{WHATSAPP}", json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+def whatsapp_request(number: str = "919800000001", to: str = "919812345678") -> dict[str, Any]:
+    body: dict[str, Any] = load("msg91", "whatsapp.outbound.bulk.request.thirdparty_observed.json")
+    body["integrated_number"] = number
+    body["payload"]["template"]["name"] = "offer_text"
+    body["payload"]["template"]["to_and_components"][0]["to"] = [to]
+    return body
+
+
+async def test_a_whatsapp_template_message_is_accepted_and_recorded(
+    fake: Msg91Fake, http: aiohttp.ClientSession
+) -> None:
+    fake.register_whatsapp_number("919800000001")
+    fake.register_whatsapp_template("offer_text", body_variables=1)
+
+    status, answer = await send_whatsapp(http, fake, whatsapp_request())
+
+    assert status == 200
+    published = load("msg91", "whatsapp.outbound.bulk.response.success.thirdparty_observed.json")
+    assert set(answer) == set(published)
+    assert (answer["status"], answer["hasError"]) == ("success", False)
+    [sent] = fake.whatsapp_to("919812345678")
+    assert (sent.request_id, sent.template, sent.language) == (
+        answer["request_id"],
+        "offer_text",
+        "en",
+    )
+    assert sent.components == {"body_1": "VALUE 1"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["unknown number", "unknown template", "missing variable", "plus sign", "text content"],
+)
+async def test_a_whatsapp_message_msg91_would_refuse_is_refused(
+    fake: Msg91Fake, http: aiohttp.ClientSession, change: str
+) -> None:
+    fake.register_whatsapp_number("919800000001")
+    fake.register_whatsapp_template("offer_text", body_variables=2)
+    body = whatsapp_request()
+    template = body["payload"]["template"]
+    if change == "unknown number":
+        body["integrated_number"] = "919800000002"
+    elif change == "unknown template":
+        template["name"] = "not_approved"
+    elif change == "plus sign":
+        template["to_and_components"][0]["to"] = ["+919812345678"]
+    elif change == "text content":
+        body["content_type"] = "text"
+    components = template["to_and_components"][0]["components"]
+    components["body_2"] = {"type": "text", "value": "two"}
+    if change == "missing variable":
+        del components["body_2"]
+
+    status, answer = await send_whatsapp(http, fake, body)
+
+    assert status == 400
+    assert (answer["status"], answer["hasError"]) == ("fail", True)
+    assert answer["errors"]
+    assert fake.whatsapp_sent == []

@@ -1,4 +1,5 @@
-"""What notify needs from an email or push provider, and how a provider says it failed."""
+"""What notify needs from an email, push, SMS or WhatsApp provider, and how a provider says it
+failed."""
 
 from __future__ import annotations
 
@@ -49,6 +50,31 @@ class TokenResult:
     error: str | None = None
 
 
+# Text channels: SMS, and WhatsApp (an approved template whose one variable is the text).
+TextChannel = Literal["sms", "whatsapp"]
+
+
+def masked(e164: str) -> str:
+    """A phone number as logs and errors may show it: country code and last two digits."""
+    return f"{e164[:3]}******{e164[-2:]}"
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    to: str  # E.164, e.g. +919876543210
+    text: str
+    channel: TextChannel = "sms"
+
+    def __repr__(self) -> str:
+        return f"TextMessage(to={masked(self.to)}, {self.channel})"  # never the full number
+
+
+@dataclass(frozen=True)
+class TextReceipt:
+    provider: str  # the one that took it, of a fallback chain
+    message_id: str
+
+
 class EmailSender(Protocol):
     name: str
     mode: Mode
@@ -64,4 +90,15 @@ class PushSender(Protocol):
 
     async def send(self, message: PushMessage, tokens: Sequence[str]) -> list[TokenResult]:
         """One result per token, in order; raises TransientSendError if nothing could be tried."""
+        ...
+
+
+class TextSender(Protocol):
+    name: str
+    mode: Mode
+    channels: frozenset[TextChannel]
+
+    async def send(self, message: TextMessage) -> TextReceipt:
+        """Hands the message over; raises TransientSendError (another provider, or a later try,
+        may take it) or PermanentSendError (the number itself is refused: no one should try)."""
         ...

@@ -6,7 +6,16 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-from notify.providers import EmailMessage, Mode, PushMessage, TokenResult
+from notify.providers import (
+    EmailMessage,
+    Mode,
+    PushMessage,
+    TextChannel,
+    TextMessage,
+    TextReceipt,
+    TokenResult,
+    masked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +51,21 @@ class SandboxPushSender:
             "sandbox push: not sent (FIREBASE_* unset); %d token(s), %r", len(tokens), message.title
         )
         return [TokenResult(t, "sent", message_id=f"sandbox-{uuid.uuid4().hex}") for t in tokens]
+
+
+class SandboxTextSender:
+    name = "sandbox"
+    mode: Mode = "sandbox"
+    channels: frozenset[TextChannel] = frozenset({"sms", "whatsapp"})
+
+    def __init__(self) -> None:
+        self.sent: list[TextMessage] = []
+
+    async def send(self, message: TextMessage) -> TextReceipt:
+        self.sent.append(message)
+        log.info(
+            "sandbox %s to %s: not sent (MSG91_AUTH_KEY and TWILIO_* unset)",
+            message.channel,
+            masked(message.to),
+        )
+        return TextReceipt(self.name, f"sandbox-{uuid.uuid4().hex}")
