@@ -44,6 +44,8 @@ class Settings(CommonSettings):
     reconcile_interval_seconds: float = Field(default=60.0, gt=0)
     reconcile_after_seconds: int = Field(default=900, ge=0)
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
+    # A created payment nobody paid for this long is expired by reconciliation (its order freed).
+    payment_expiry_seconds: int = Field(default=1800, ge=60)
 
     @field_validator("dedupe_window_days")
     @classmethod

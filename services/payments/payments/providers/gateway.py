@@ -22,6 +22,8 @@ class Limits:
 
     currencies: frozenset[str]
     minimum: int  # minor units
+    # Whether an authorization may be captured in part (Razorpay: only the order's amount).
+    partial_capture: bool = False
 
     def refusal(self, amount: int, currency: str) -> str | None:
         if currency not in self.currencies:
@@ -35,7 +37,9 @@ class Limits:
 
 # Razorpay: at least 1.00 of the currency; Stripe: at least 0.50 (both in subunits).
 RAZORPAY_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"}), 100)
-STRIPE_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "AUD", "CAD"}), 50)
+STRIPE_LIMITS = Limits(
+    frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "AUD", "CAD"}), 50, partial_capture=True
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,17 @@ class Checkout:
 @dataclass(frozen=True)
 class RefundRequest:
     refund_id: str
+    payment_id: str
+    gateway_order_id: str
+    gateway_payment_id: str | None
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """An operator's capture (or, without `amount`, void) of an authorized payment."""
+
     payment_id: str
     gateway_order_id: str
     gateway_payment_id: str | None
@@ -97,6 +112,19 @@ class PaymentGateway(Protocol):
         ...
 
     async def refund_status(self, gateway_refund_id: str) -> RefundState: ...
+
+    async def capture(self, request: CaptureRequest) -> Signal:
+        """Captures `amount` of an authorized payment; a repeat never captures twice."""
+        ...
+
+    async def void(self, request: CaptureRequest) -> None:
+        """Releases an authorization where the gateway can; a no-op where it releases it itself."""
+        ...
+
+    async def close(self, gateway_order_id: str) -> None:
+        """Stops an expired payment's order taking money where the gateway can (a no-op where it
+        cannot: a payment that still arrives is captured all the same)."""
+        ...
 
 
 class Gateways:

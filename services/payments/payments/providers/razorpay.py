@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
 from payments.providers.gateway import (
     RAZORPAY_LIMITS,
+    CaptureRequest,
     Checkout,
     GatewayRejected,
     GatewayUnavailable,
@@ -165,6 +166,33 @@ class RazorpayGateway:
 
     async def refund_status(self, gateway_refund_id: str) -> RefundState:
         return _refund_state(await self._call("GET", f"/refunds/{gateway_refund_id}", Refund))
+
+    async def capture(self, request: CaptureRequest) -> Signal:
+        if request.gateway_payment_id is None:
+            raise GatewayRejected("the payment has no Razorpay payment id to capture")
+        try:
+            payment = await self._call(
+                "POST",
+                f"/payments/{request.gateway_payment_id}/capture",
+                Payment,
+                body={"amount": request.amount, "currency": request.currency},
+            )
+        except GatewayRejected:
+            # Captured already (a repeat, or by the dashboard): Razorpay refuses a second capture.
+            known = await self.status(request.gateway_order_id)
+            if isinstance(known, Captured):
+                return known
+            raise
+        return _signal(payment)
+
+    async def void(self, request: CaptureRequest) -> None:
+        # Razorpay has no void: an authorization not captured within 3 days of its creation is
+        # refunded to the customer by Razorpay itself ("Payment Capture Settings").
+        log.info("razorpay: payment %s voided here; Razorpay releases it", request.payment_id)
+
+    async def close(self, gateway_order_id: str) -> None:
+        # Razorpay orders cannot be cancelled; a late payment of one is captured all the same.
+        return None
 
     async def _call(
         self,

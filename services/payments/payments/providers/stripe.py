@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import stripe
 
 from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
 from payments.providers.gateway import (
     STRIPE_LIMITS,
+    CaptureRequest,
     Checkout,
     GatewayRejected,
     GatewayUnavailable,
@@ -22,6 +23,7 @@ from payments.providers.gateway import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CancelReason = Literal["abandoned", "requested_by_customer"]
 
 REFUND_STATUS = {
     "pending": RefundStatus.PENDING,
@@ -48,7 +50,8 @@ class StripeGateway:
             max_network_retries=0,
         )
 
-    async def close(self) -> None:
+    async def shutdown(self) -> None:
+        """Closes the HTTP client (`close` is the gateway's: an expired payment's intent)."""
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
@@ -94,6 +97,41 @@ class StripeGateway:
     async def refund_status(self, gateway_refund_id: str) -> RefundState:
         refund = await self._call(self._client.v1.refunds.retrieve_async(gateway_refund_id))
         return RefundState(refund.id, REFUND_STATUS.get(refund.status or "", RefundStatus.PENDING))
+
+    async def capture(self, request: CaptureRequest) -> Signal:
+        intent = await self._call(
+            self._client.v1.payment_intents.capture_async(
+                request.gateway_order_id,
+                {"amount_to_capture": request.amount},
+                # Fixed per payment: a repeat returns the first capture, never a second one.
+                {"idempotency_key": f"rtmn-capture-{request.payment_id}"},
+            )
+        )
+        signal = intent_signal(intent.to_dict())
+        if signal is None:
+            raise GatewayUnavailable(f"capture left the intent {intent.status}")
+        return signal
+
+    async def void(self, request: CaptureRequest) -> None:
+        await self._cancel(request.gateway_order_id, "requested_by_customer")
+
+    async def close(self, gateway_order_id: str) -> None:
+        await self._cancel(gateway_order_id, "abandoned")
+
+    async def _cancel(self, intent_id: str, reason: CancelReason) -> None:
+        # Stripe cancels an intent once; a repeat is refused as `payment_intent_unexpected_state`.
+        try:
+            await self._call(
+                self._client.v1.payment_intents.cancel_async(
+                    intent_id,
+                    {"cancellation_reason": reason},
+                    {"idempotency_key": f"rtmn-cancel-{intent_id}"},
+                )
+            )
+        except GatewayRejected:
+            intent = await self._call(self._client.v1.payment_intents.retrieve_async(intent_id))
+            if intent.status != "canceled":
+                raise
 
     async def _call(self, call: Awaitable[T]) -> T:
         try:
