@@ -188,6 +188,7 @@ def _lifecycle_routes(routes: Routes, deps: Deps) -> Routes:
         honoured, and a captured payment is answered as it is."""
         request = await call.body(CapturePayment)
         payment_id = _payment_id(call)
+        log.info("payment %s: capture asked by %s", payment_id, call.user.user_id)
         reply = await once(
             pool,
             _key(call, f"capture {payment_id} ".encode() + request.model_dump_json().encode()),
@@ -204,8 +205,7 @@ def _lifecycle_routes(routes: Routes, deps: Deps) -> Routes:
         voided payment is answered as it is."""
         request = await call.body(VoidPayment)
         payment_id = _payment_id(call)
-        if request.reason:
-            log.info("voiding %s: %s", payment_id, request.reason[:200])
+        log.info("payment %s: void asked by %s", payment_id, call.user.user_id)
         reply = await once(
             pool,
             _key(call, f"void {payment_id} ".encode() + request.model_dump_json().encode()),

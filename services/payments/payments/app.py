@@ -59,6 +59,7 @@ async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
             settings.stripe_secret_key.get_secret_value(),
             timeout=settings.gateway_timeout_seconds,
             base_url=settings.stripe_api_base,
+            manual_capture=settings.stripe_capture_method == "manual",
         )
         stack.push_async_callback(live.shutdown)
         stripe = live

@@ -65,9 +65,9 @@ class CapturePayment(BaseModel):
 
 
 class VoidPayment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """No fields yet: `{}`."""
 
-    reason: Text | None = Field(default=None, max_length=500)
+    model_config = ConfigDict(extra="forbid")
 
 
 class UpiQuery(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, SecretStr, field_validator
 
@@ -33,6 +33,8 @@ class Settings(CommonSettings):
     stripe_webhook_secret_previous: SecretStr | None = None
     stripe_webhook_secret_previous_until: AwareDatetime | None = None
     stripe_api_base: str | None = Field(default=None, description="for tests: a local fake")
+    # manual: a paid intent waits, authorized, for an operator's capture or void.
+    stripe_capture_method: Literal["automatic", "manual"] = "automatic"
 
     upi_payee_vpa: str = "rtmn@okaxis"
     upi_payee_name: str = "RTMN"

@@ -4,10 +4,15 @@ row lock, idempotent, racing the provider's webhooks, and never dropping money t
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from typing import Any
 
+from aiohttp.test_utils import TestClient
+
+from payments.app import build_app
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake, sign_stripe_webhook
+from rtmn_shared.testing.plugin import ClientFactory
 from rtmn_shared.testing.waiting import wait_for
 
 Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
@@ -211,7 +216,7 @@ async def test_a_stripe_void_cancels_the_intent_once_and_frees_the_order(
     created = await authorized_at_stripe(api, stripe, user)
     payment_id, intent_id = created["payment_id"], created["gateway_order_id"]
 
-    first = await ok(await act(api, payment_id, "void", {"reason": "out of stock"}))
+    first = await ok(await act(api, payment_id, "void"))
     again = await ok(await act(api, payment_id, "void"))
     capture = await act(api, payment_id, "capture")
 
@@ -254,7 +259,7 @@ async def test_a_razorpay_void_then_a_late_capture_keeps_the_money(
     assert void_again.status == 422  # captured: it cannot be voided any more
 
 
-async def test_a_void_refused_by_the_gateway_changes_nothing(
+async def test_a_void_the_gateway_did_not_answer_changes_nothing(
     api: Api, stripe: StripeFake, user: str
 ) -> None:
     created = await authorized_at_stripe(api, stripe, user)
@@ -266,3 +271,46 @@ async def test_a_void_refused_by_the_gateway_changes_nothing(
     assert unanswered.status == 503
     assert (await api.get(payment_id))["status"] == "authorized"
     assert (await ok(await act(api, payment_id, "void")))["status"] == "voided"
+
+
+async def test_a_void_that_loses_to_a_capture_at_stripe_is_409_and_keeps_the_money(
+    api: Api, stripe: StripeFake, user: str
+) -> None:
+    created = await authorized_at_stripe(api, stripe, user)
+    payment_id, intent_id = created["payment_id"], created["gateway_order_id"]
+    # Captured at Stripe (the Dashboard, say) before its webhook reached us.
+    stripe.payment_intents[intent_id].update(status="succeeded", amount_received=50_000)
+
+    refused = await act(api, payment_id, "void")
+
+    assert refused.status == 409
+    assert (await api.get(payment_id))["status"] == "captured"
+    assert len(await api.events(payment_id, "payment.success")) == 1
+
+
+async def test_with_manual_capture_a_paid_stripe_intent_waits_for_an_operator(
+    api: Api, stripe: StripeFake, http: ClientFactory, user: str
+) -> None:
+    manual = api.settings(stripe_capture_method="manual")
+    async with AsyncExitStack() as stack:
+        client: TestClient = await http(await build_app(manual, stack))  # type: ignore[type-arg]
+        await api.place_order(user, order_id := f"ord_manual_{user}")
+        response = await client.post(
+            "/api/payments/create",
+            json={"order_id": order_id, "gateway": "stripe"},
+            headers=api.suite.bearer(user),
+        )
+        assert response.status == 201, await response.text()
+    created = await response.json()
+    intent_id = created["gateway_order_id"]
+    assert stripe.payment_intents[intent_id]["capture_method"] == "manual"
+    stripe.authorize(intent_id)
+    await stripe_webhook(
+        api, stripe.build_event("payment_intent.amount_capturable_updated", intent_id)
+    )
+    assert (await api.get(created["payment_id"]))["status"] == "authorized"
+
+    view = await ok(await act(api, created["payment_id"], "capture"))
+
+    assert (view["status"], view["captured_amount"]) == ("captured", 50_000)
+    assert stripe.payment_intents[intent_id]["status"] == "succeeded"

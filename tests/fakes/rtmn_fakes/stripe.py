@@ -98,7 +98,8 @@ class StripeFake(FakeServer):
             return dict(intent)
 
     def authorize(self, payment_intent_id: str) -> dict[str, Any]:
-        """The customer paid an intent with `capture_method=manual`: it awaits our capture."""
+        """The customer paid an intent with `capture_method=manual` (made so here, if it was
+        not): it awaits our capture."""
         with self._lock:
             intent = self.payment_intents[payment_intent_id]
             intent.update(
@@ -197,6 +198,9 @@ class StripeFake(FakeServer):
                 param="amount",
                 code="amount_too_small",
             )
+        capture_method = params.get("capture_method", "automatic")
+        if capture_method not in rules.CAPTURE_METHODS:
+            raise StripeError(f"Invalid capture_method: {capture_method}", param="capture_method")
         intent = load("stripe", "payment_intent.docs_example.json")
         intent_id = next_id("pi_", 24)
         intent.update(
@@ -206,6 +210,7 @@ class StripeFake(FakeServer):
             metadata=rules.metadata(params.get("metadata")),
             description=params.get("description"),
             receipt_email=params.get("receipt_email"),
+            capture_method=capture_method,
             client_secret=f"{intent_id}_secret_{next_id('', 25, tag='')}",
             created=int(self._clock()),
         )

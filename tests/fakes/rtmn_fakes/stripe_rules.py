@@ -35,6 +35,7 @@ PI_PARAMS = frozenset(
 )
 REFUND_PARAMS = frozenset({"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+CAPTURE_METHODS = frozenset({"automatic", "automatic_async", "manual"})
 CAPTURE_PARAMS = frozenset({"amount_to_capture", "metadata", "expand"})
 CANCEL_PARAMS = frozenset({"cancellation_reason", "expand"})
 CANCELLATION_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})

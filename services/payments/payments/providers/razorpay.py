@@ -170,19 +170,13 @@ class RazorpayGateway:
     async def capture(self, request: CaptureRequest) -> Signal:
         if request.gateway_payment_id is None:
             raise GatewayRejected("the payment has no Razorpay payment id to capture")
-        try:
-            payment = await self._call(
-                "POST",
-                f"/payments/{request.gateway_payment_id}/capture",
-                Payment,
-                body={"amount": request.amount, "currency": request.currency},
-            )
-        except GatewayRejected:
-            # Captured already (a repeat, or by the dashboard): Razorpay refuses a second capture.
-            known = await self.status(request.gateway_order_id)
-            if isinstance(known, Captured):
-                return known
-            raise
+        # Razorpay refuses a second capture; the caller then reads what it knows (`status`).
+        payment = await self._call(
+            "POST",
+            f"/payments/{request.gateway_payment_id}/capture",
+            Payment,
+            body={"amount": request.amount, "currency": request.currency},
+        )
         return _signal(payment)
 
     async def void(self, request: CaptureRequest) -> None:

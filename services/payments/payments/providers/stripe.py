@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from typing import Any, Literal, TypeVar
 
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
 from payments.providers.gateway import (
@@ -39,8 +40,16 @@ class StripeGateway:
     live = True
     limits = STRIPE_LIMITS
 
-    def __init__(self, secret_key: str, *, timeout: float, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        timeout: float,
+        base_url: str | None = None,
+        manual_capture: bool = False,
+    ) -> None:
         self.timeout = timeout
+        self.manual_capture = manual_capture
         self._http = stripe.AIOHTTPClient(timeout=timeout)
         # The SDK's own retries would add a fresh key per POST; reconciliation is our retry.
         self._client = stripe.StripeClient(
@@ -55,19 +64,22 @@ class StripeGateway:
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
+        params: PaymentIntentCreateParams = {
+            "amount": payment.amount,
+            "currency": payment.currency.lower(),
+            "metadata": {
+                "payment_id": payment.payment_id,
+                "order_id": payment.order_id,
+                "order_number": payment.order_number,
+                "merchant_id": payment.merchant_id,
+            },
+        }
+        if self.manual_capture:
+            params["capture_method"] = "manual"
         # Asked again even for an existing intent: the fixed key returns it with its secret.
         intent = await self._call(
             self._client.v1.payment_intents.create_async(
-                {
-                    "amount": payment.amount,
-                    "currency": payment.currency.lower(),
-                    "metadata": {
-                        "payment_id": payment.payment_id,
-                        "order_id": payment.order_id,
-                        "order_number": payment.order_number,
-                        "merchant_id": payment.merchant_id,
-                    },
-                },
+                params,
                 # Fixed per payment: a repeat after a timeout returns the first intent.
                 {"idempotency_key": f"rtmn-payment-{payment.payment_id}"},
             )
