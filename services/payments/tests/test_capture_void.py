@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from payments.app import build_app
+from payments.app import build_app, build_gateways
+from payments.reconcile import Reconciler
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake, sign_stripe_webhook
+from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.testing.plugin import ClientFactory
 from rtmn_shared.testing.waiting import wait_for
 
@@ -314,3 +317,22 @@ async def test_with_manual_capture_a_paid_stripe_intent_waits_for_an_operator(
 
     assert (view["status"], view["captured_amount"]) == ("captured", 50_000)
     assert stripe.payment_intents[intent_id]["status"] == "succeeded"
+
+
+async def test_an_authorization_razorpay_released_uncaptured_is_voided_not_captured(
+    api: Api, razorpay: RazorpayFake, stack: AsyncExitStack, user: str
+) -> None:
+    created, paid = await authorized_at_razorpay(api, razorpay, user)
+    razorpay.release_authorized(paid["id"])  # nobody captured it within 3 days
+    job = Reconciler(
+        UnitOfWork(api.pool, lambda: None),
+        await build_gateways(api.settings(), stack),
+        after_seconds=0,
+        batch=1_000,
+    )
+
+    await job.run_once(datetime.now(UTC) + timedelta(days=4))
+
+    view = await api.get(created["payment_id"])
+    assert (view["status"], view["captured_amount"]) == ("voided", 0)
+    assert await api.events(created["payment_id"]) == []

@@ -109,6 +109,20 @@ class RazorpayFake(FakeServer):
             body = {"amount": payment["amount"], "currency": payment["currency"]}
             return dict(self._captured(self._capturable(payment_id, body)))
 
+    def release_authorized(self, payment_id: str) -> dict[str, Any]:
+        """Razorpay refunded an authorization nobody captured within its capture window (3 days
+        by default): the payment reads `refunded`, never `captured`."""
+        with self._lock:
+            payment = self.payments[payment_id]
+            if payment["status"] != "authorized":
+                raise ValueError(f"payment {payment_id} is {payment['status']}, not authorized")
+            payment.update(
+                status="refunded",
+                amount_refunded=payment["amount"],
+                refund_status="full",
+            )
+            return dict(payment)
+
     def set_refund_status(self, refund_id: str, status: RefundStatus) -> dict[str, Any]:
         with self._lock:
             refund = self.refunds[refund_id]

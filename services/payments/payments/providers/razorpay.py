@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
+from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal, Voided
 from payments.providers.gateway import (
     RAZORPAY_LIMITS,
     CaptureRequest,
@@ -60,9 +60,15 @@ class Payment(BaseModel):
     status: str
     amount: int
     currency: str
+    captured: bool | None = None
     error_code: str | None = None
     error_description: str | None = None
     created_at: int = 0
+
+    @property
+    def released(self) -> bool:
+        """An authorization never captured, refunded by Razorpay after its capture window."""
+        return self.status == "refunded" and self.captured is False
 
 
 class Payments(BaseModel):
@@ -233,11 +239,14 @@ def _unavailable(method: str, path: str, reason: str) -> GatewayUnavailable:
 
 
 def settled(items: list[Payment]) -> Signal | None:
-    """The order's outcome from its payment attempts: any capture wins, then authorisation."""
+    """The order's outcome from its payment attempts: any capture wins, then authorisation, then
+    an authorization Razorpay released uncaptured (as voided: no money was taken)."""
     for wanted in ("captured", "refunded", "authorized"):
         for item in items:
-            if item.status == wanted:
+            if item.status == wanted and not item.released:
                 return _signal(item)
+    if any(item.released for item in items):
+        return Voided()
     failed = [i for i in items if i.status == "failed"]
     return _signal(max(failed, key=lambda i: i.created_at)) if failed else None
 
