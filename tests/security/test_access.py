@@ -25,7 +25,11 @@ from rtmn_shared.testing.infra import Suite
 # Routes that need more than any signed-in caller, and the scopes (any one) each takes: the
 # documents must say exactly this, so a new scoped route, or a changed scope, is added here.
 SCOPED: dict[str, dict[str, frozenset[str]]] = {
-    "payments": {"POST /api/payments/{payment_id}/refunds": frozenset({"payments:refund"})},
+    "payments": {
+        "POST /api/payments/{payment_id}/refunds": frozenset({"payments:refund"}),
+        "POST /api/payments/{payment_id}/capture": frozenset({"payments:capture"}),
+        "POST /api/payments/{payment_id}/void": frozenset({"payments:capture"}),
+    },
     "notify": {"POST /api/notify/send": frozenset({"notify:send", "service"})},
     "geo": {"PUT /api/geo/merchants/{id}": frozenset({"geo:merchants-write", "merchant"})},
     "otp": {

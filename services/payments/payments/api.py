@@ -15,6 +15,7 @@ from payments import (
     checkout,
     dispute_store,
     inbound,
+    lifecycle,
     orders,
     refund_store,
     refunds,
@@ -26,6 +27,7 @@ from payments.idempotency import Reply, key_of, once
 from payments.key_store import Key
 from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable, UpiQr
 from payments.schemas import (
+    CapturePayment,
     CreatedPayment,
     CreatePayment,
     CreateRefund,
@@ -34,6 +36,7 @@ from payments.schemas import (
     UpiLink,
     UpiQuery,
     VerifyPayment,
+    VoidPayment,
     WebhookAck,
 )
 from payments.store import Delivery
@@ -49,6 +52,7 @@ from rtmn_shared.web.routes import USER, Call, Routes, json_response
 log = logging.getLogger(__name__)
 
 REFUND = "payments:refund"  # operators and support: refund any payment
+CAPTURE = "payments:capture"  # operators: capture or void an authorized payment
 READ_ANY = "payments:read-any"  # support: read anyone's payment and its UPI link
 PAYMENT_ID = re.compile(r"pmt_[0-9a-f]{32}")
 _ACK = {True: b'{"status":"processed"}', False: b'{"status":"duplicate"}'}
@@ -168,6 +172,45 @@ def build_routes(deps: Deps) -> Routes:
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
         return await _apply(deps, Delivery("stripe", event_id, event_type, created), command)
+
+    return _lifecycle_routes(routes, deps)
+
+
+def _lifecycle_routes(routes: Routes, deps: Deps) -> Routes:
+    """Capture and void of authorized payments (`payments:capture`)."""
+    pool = deps.unit.pool
+
+    @routes.post("/api/payments/{payment_id}/capture", body=CapturePayment, response=PaymentView,
+                 auth=CAPTURE)  # fmt: skip
+    async def capture_payment(call: Call) -> web.StreamResponse:
+        """Capture an authorized payment, all or `amount` of it (`payments:capture`); keys
+        honoured, and a captured payment is answered as it is."""
+        request = await call.body(CapturePayment)
+        payment_id = _payment_id(call)
+        log.info("payment %s: capture asked by %s", payment_id, call.user.user_id)
+        reply = await once(
+            pool,
+            _key(call, f"capture {payment_id} ".encode() + request.model_dump_json().encode()),
+            lambda claim: lifecycle.capture(
+                claim, payment_id, request, unit=deps.unit, gateways=deps.gateways
+            ),
+        )
+        return _reply(reply)
+
+    @routes.post("/api/payments/{payment_id}/void", body=VoidPayment, response=PaymentView,
+                 auth=CAPTURE)  # fmt: skip
+    async def void_payment(call: Call) -> web.StreamResponse:
+        """Release an authorized payment uncaptured (`payments:capture`); keys honoured, and a
+        voided payment is answered as it is."""
+        request = await call.body(VoidPayment)
+        payment_id = _payment_id(call)
+        log.info("payment %s: void asked by %s", payment_id, call.user.user_id)
+        reply = await once(
+            pool,
+            _key(call, f"void {payment_id} ".encode() + request.model_dump_json().encode()),
+            lambda claim: lifecycle.void(claim, payment_id, unit=deps.unit, gateways=deps.gateways),
+        )
+        return _reply(reply)
 
     return routes
 

@@ -81,8 +81,9 @@ async def build_gateways(settings: Settings, stack: AsyncExitStack) -> Gateways:
             settings.stripe_secret_key.get_secret_value(),
             timeout=settings.gateway_timeout_seconds,
             base_url=settings.stripe_api_base,
+            manual_capture=settings.stripe_capture_method == "manual",
         )
-        stack.push_async_callback(live.close)
+        stack.push_async_callback(live.shutdown)
         stripe = live
     else:
         log.warning("STRIPE_SECRET_KEY not set: Stripe runs as a sandbox")
@@ -156,6 +157,7 @@ async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[
         gateways,
         after_seconds=settings.reconcile_after_seconds,
         batch=settings.reconcile_batch,
+        expire_after_seconds=settings.payment_expiry_seconds,
     )
     background(reconciler.run_forever(settings.reconcile_interval_seconds), stack)
     return handlers.build()

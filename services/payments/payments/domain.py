@@ -3,7 +3,9 @@
 A payment only moves forward: created → authorized → failed → captured → partially_refunded →
 refunded (failed sits before captured because a later attempt on the same order may still be
 paid). `conflicted` (the gateway reported another amount or currency) is terminal until a
-person looks at it.
+person looks at it. `expired` (a created payment nobody paid in time) and `voided` (an
+authorization released by an operator) rank with `failed`: money that arrives after them is
+still captured, never dropped.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ class Status(StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     CONFLICTED = "conflicted"
+    EXPIRED = "expired"
+    VOIDED = "voided"
 
 
 RANK = {
     Status.CREATED: 0,
     Status.AUTHORIZED: 1,
     Status.FAILED: 2,
+    Status.EXPIRED: 2,
+    Status.VOIDED: 2,
     Status.CAPTURED: 3,
     Status.PARTIALLY_REFUNDED: 4,
     Status.REFUNDED: 5,
@@ -51,6 +57,12 @@ class Payment:
     gateway_payment_id: str | None = None
     captured_amount: int = 0
     refunded_total: int = 0
+    # What an operator asked to capture of the authorization (None: all of it).
+    capture_requested: int | None = None
+
+    @property
+    def capture_expected(self) -> int:
+        return self.amount if self.capture_requested is None else self.capture_requested
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,17 @@ class RefundSettled:
     processed: bool
 
 
-Signal = Authorized | Captured | Failed | RefundSettled
+@dataclass(frozen=True)
+class Expired:
+    """Nobody paid a created payment in time, as the gateway confirmed one last time."""
+
+
+@dataclass(frozen=True)
+class Voided:
+    """An operator released an authorization (the gateway cancelled it, or will release it)."""
+
+
+Signal = Authorized | Captured | Failed | RefundSettled | Expired | Voided
 Emit = Literal["success", "failed", "refunded"]
 
 
@@ -118,18 +140,24 @@ def transition(payment: Payment, signal: Signal) -> Outcome:
         return _refund(payment, signal, same)
     if isinstance(signal, Authorized | Captured):
         return _paid(payment, signal, same)
+    if isinstance(signal, Expired):
+        return _closed(payment, Status.CREATED, Status.EXPIRED, same)
+    if isinstance(signal, Voided):
+        return _closed(payment, Status.AUTHORIZED, Status.VOIDED, same)
     return _failed(payment, signal, same)
 
 
 def _paid(payment: Payment, signal: Authorized | Captured, same: Outcome) -> Outcome:
     if RANK[payment.status] >= RANK[Status.CAPTURED]:
         return same
-    if (signal.amount, signal.currency) != (payment.amount, payment.currency):
+    # A capture may be of part of the authorization, when an operator asked for that part.
+    expected = payment.capture_expected if isinstance(signal, Captured) else payment.amount
+    if (signal.amount, signal.currency) != (expected, payment.currency):
         return Outcome(
             Status.CONFLICTED,
             gateway_payment_id=signal.gateway_payment_id,
             conflict=f"gateway reported {signal.amount} {signal.currency}, "
-            f"expected {payment.amount} {payment.currency}",
+            f"expected {expected} {payment.currency}",
         )
     if isinstance(signal, Captured):
         return Outcome(
@@ -153,6 +181,13 @@ def _failed(payment: Payment, signal: Failed, same: Outcome) -> Outcome:
     return Outcome(
         Status.FAILED, emit="failed", gateway_payment_id=signal.gateway_payment_id or known
     )
+
+
+def _closed(payment: Payment, only: Status, to: Status, same: Outcome) -> Outcome:
+    """Expiry and void: only from `only`, with no event (nothing was paid)."""
+    if payment.status is not only:
+        return same
+    return Outcome(to, gateway_payment_id=payment.gateway_payment_id)
 
 
 def _refund(payment: Payment, signal: RefundSettled, same: Outcome) -> Outcome:
@@ -191,3 +226,33 @@ def refund_amount(payment: Payment, reserved: int, requested: int | None) -> int
     if amount > left:
         raise RefundRejected(f"{amount} exceeds the {left} left to refund")
     return amount
+
+
+class CaptureRejected(Exception):
+    pass
+
+
+def capture_amount(payment: Payment, requested: int | None, *, partial: bool) -> int | None:
+    """The amount to capture of an authorized payment (all of it when none is asked for); None
+    when it is captured already, so that a repeated capture answers as the first did."""
+    if payment.status in PAID:
+        return None
+    if payment.status is not Status.AUTHORIZED:
+        raise CaptureRejected(f"a {payment.status} payment cannot be captured")
+    amount = payment.capture_expected if requested is None else requested
+    if amount > payment.amount:
+        raise CaptureRejected(f"{amount} exceeds the {payment.amount} authorized")
+    if amount != payment.amount and not partial:
+        raise CaptureRejected("this gateway captures the whole authorization only")
+    if payment.capture_requested is not None and amount != payment.capture_requested:
+        raise CaptureRejected(f"a capture of {payment.capture_requested} was asked already")
+    return amount
+
+
+def voidable(payment: Payment) -> bool:
+    """Whether to void: False when voided already (a repeat); refused unless authorized."""
+    if payment.status is Status.VOIDED:
+        return False
+    if payment.status is not Status.AUTHORIZED:
+        raise CaptureRejected(f"a {payment.status} payment cannot be voided")
+    return True

@@ -17,7 +17,8 @@ from rtmn_shared.db import Connection
 from rtmn_shared.tracing import current_traceparent
 
 OPEN = "('created', 'authorized')"
-NOT_PAID = "('created', 'authorized', 'failed')"
+# Expired and voided payments took no money: the order may be paid anew.
+NOT_PAID = "('created', 'authorized', 'failed', 'expired', 'voided')"
 _TERMS = "order_id, order_number, user_id, merchant_id, amount, currency"
 
 

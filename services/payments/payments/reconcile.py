@@ -3,6 +3,9 @@
 Runs in the `consumers` process (`python -m payments consumers` or `all`), every
 RECONCILE_INTERVAL_SECONDS; an advisory lock keeps replicas from running passes at once.
 A gateway that does not answer is "unknown": the item is left as it is for the next pass.
+A created payment older than PAYMENT_EXPIRY_SECONDS is asked about one last time and, still
+unpaid, expired under its row lock, then its order closed where the gateway can (a payment that
+arrives after that is captured all the same: `captured` outranks `expired`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from payments import refund_store, refunds, store
 from payments.checkout import gateway_order
+from payments.domain import Expired, Status
 from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable
 from payments.refund_store import RefundRow
 from payments.store import PaymentRow
@@ -30,17 +34,28 @@ class Report:
     settled: int = 0
     unknown: int = 0
     unchanged: int = 0
+    expired: int = 0
 
 
 class Reconciler:
     def __init__(
-        self, unit: UnitOfWork, gateways: Gateways, *, after_seconds: int, batch: int
+        self,
+        unit: UnitOfWork,
+        gateways: Gateways,
+        *,
+        after_seconds: int,
+        batch: int,
+        expire_after_seconds: int | None = None,
     ) -> None:
         self.unit = unit
         self.pool = unit.pool
         self.gateways = gateways
         self.after = timedelta(seconds=after_seconds)
         self.batch = batch
+        # None: created payments are never expired (asked about on every pass instead).
+        self.expire_after = (
+            None if expire_after_seconds is None else timedelta(seconds=expire_after_seconds)
+        )
 
     async def run_forever(self, interval: float) -> None:
         while True:
@@ -52,11 +67,18 @@ class Reconciler:
 
     async def run_once(self, now: datetime | None = None) -> Report:
         report = Report()
-        cutoff = (now or datetime.now(UTC)) - self.after
+        now = now or datetime.now(UTC)
+        cutoff = now - self.after
         async with self.pool.acquire() as lock_conn:
             if not await lock_conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", LOCK):
                 return report
             try:
+                if self.expire_after is not None:
+                    old = await store.expiring_payments(
+                        lock_conn, now - self.expire_after, self.batch
+                    )
+                    for payment in old:
+                        await self._payment(payment, report, expire=True)
                 stuck = await store.open_payments(lock_conn, cutoff, self.batch)
                 for payment in stuck:
                     await self._payment(payment, report)
@@ -69,7 +91,7 @@ class Reconciler:
             log.info("reconciliation: %s", report)
         return report
 
-    async def _payment(self, payment: PaymentRow, report: Report) -> None:
+    async def _payment(self, payment: PaymentRow, report: Report, *, expire: bool = False) -> None:
         gateway = self.gateways.of(payment.gateway)
         try:
             order_id = payment.gateway_order_id
@@ -91,14 +113,24 @@ class Reconciler:
                 await store.touch_payment(conn, payment.id)
             return
         async with self.unit.transaction() as conn:
-            if signal is None:
+            if signal is None and not expire:
                 await store.touch_payment(conn, payment.id)
                 report.unchanged += 1
                 return
             locked = await store.get_payment(conn, payment.id, lock=True)
             assert locked is not None
-            await apply_signal(conn, locked, signal)
+            # Paid meanwhile (the last answer, or a webhook since): settled, never expired.
+            expiring = signal is None and locked.status is Status.CREATED
+            await apply_signal(conn, locked, signal or Expired())
+        if not expiring:
             report.settled += 1
+            return
+        report.expired += 1
+        try:
+            await gateway.close(order_id)
+        except (GatewayUnavailable, GatewayRejected) as error:
+            # Left open at the gateway: a payment of it is still captured, never dropped.
+            log.warning("expired %s; its order was not closed (%s)", payment.id, error)
 
     async def _refund(self, refund: RefundRow, report: Report) -> None:
         async with self.pool.acquire() as conn:

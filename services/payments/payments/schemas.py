@@ -58,6 +58,20 @@ class CreateRefund(BaseModel):
     reason: Text | None = Field(default=None, max_length=500)
 
 
+class CapturePayment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int | None = Field(
+        default=None, gt=0, description="minor units, at most the authorized; omit for all of it"
+    )
+
+
+class VoidPayment(BaseModel):
+    """No fields yet: `{}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class UpiQuery(BaseModel):
     format: Literal["svg", "png"] | None = None
 

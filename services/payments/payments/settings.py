@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, SecretStr, field_validator
 
@@ -33,6 +33,8 @@ class Settings(CommonSettings):
     stripe_webhook_secret_previous: SecretStr | None = None
     stripe_webhook_secret_previous_until: AwareDatetime | None = None
     stripe_api_base: str | None = Field(default=None, description="for tests: a local fake")
+    # manual: a paid intent waits, authorized, for an operator's capture or void.
+    stripe_capture_method: Literal["automatic", "manual"] = "automatic"
 
     # UPI is paid to a Razorpay QR code, never straight to a VPA of ours: no payee has a default.
     # The name labels each QR code (required for UPI); the VPA is read but no longer used.
@@ -48,6 +50,8 @@ class Settings(CommonSettings):
     reconcile_interval_seconds: float = Field(default=60.0, gt=0)
     reconcile_after_seconds: int = Field(default=900, ge=0)
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
+    # A created payment nobody paid for this long is expired by reconciliation (its order freed).
+    payment_expiry_seconds: int = Field(default=1800, ge=60)
 
     @field_validator("dedupe_window_days")
     @classmethod

@@ -18,7 +18,8 @@ from rtmn_shared.dedupe import day_of
 
 PAYMENT_COLUMNS = """id, user_id, order_id, order_number, merchant_id, amount, currency, gateway,
     status, gateway_order_id, gateway_payment_id, captured_amount, refunded_total, error_code,
-    error_description, conflict_reason, paid_at, created_at, updated_at, traceparent"""
+    error_description, conflict_reason, paid_at, created_at, updated_at, traceparent,
+    capture_requested"""
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class PaymentRow:
     created_at: datetime
     updated_at: datetime
     traceparent: str | None = None  # the creating request's, which its outcome's event continues
+    capture_requested: int | None = None  # an operator's capture of part of the authorization
 
     @classmethod
     def of(cls, record: asyncpg.Record) -> PaymentRow:
@@ -58,6 +60,7 @@ class PaymentRow:
             self.gateway_payment_id,
             self.captured_amount,
             self.refunded_total,
+            self.capture_requested,
         )
 
     def new_payment(self) -> NewPayment:
@@ -201,3 +204,27 @@ async def open_payments(conn: Connection, older_than: datetime, limit: int) -> l
 
 async def touch_payment(conn: Connection, payment_id: str) -> None:
     await conn.execute("UPDATE payments SET updated_at = now() WHERE id = $1", payment_id)
+
+
+async def expiring_payments(
+    conn: Connection, created_before: datetime, limit: int
+) -> list[PaymentRow]:
+    """Created payments nobody paid in time (migration 0006's index), oldest first."""
+    rows = await conn.fetch(
+        f"""SELECT {PAYMENT_COLUMNS} FROM payments
+            WHERE status = 'created' AND created_at < $1
+            ORDER BY created_at LIMIT $2""",  # noqa: S608
+        created_before,
+        limit,
+    )
+    return [PaymentRow.of(r) for r in rows]
+
+
+async def request_capture(conn: Connection, payment_id: str, amount: int) -> None:
+    """Records, under the caller's row lock, the part of the authorization asked to capture, so
+    that the gateway's word of that capture (a webhook may come first) is not a conflict."""
+    await conn.execute(
+        "UPDATE payments SET capture_requested = $2, updated_at = now() WHERE id = $1",
+        payment_id,
+        amount,
+    )

@@ -12,14 +12,19 @@ from payments.domain import (
     RANK,
     Authorized,
     Captured,
+    CaptureRejected,
+    Expired,
     Failed,
     Payment,
     RefundRejected,
     RefundSettled,
     Signal,
     Status,
+    Voided,
+    capture_amount,
     refund_amount,
     transition,
+    voidable,
 )
 
 NOW = datetime(2026, 1, 3, tzinfo=UTC)
@@ -143,6 +148,8 @@ signals = st.one_of(
     st.builds(Authorized, st.sampled_from(["pay_1", "pay_2"]), st.just(50_000), st.just("INR")),
     st.builds(Failed, st.sampled_from(["pay_1", "pay_2", None])),
     st.builds(RefundSettled, st.integers(1, 50_000), st.booleans()),
+    st.builds(Expired),
+    st.builds(Voided),
 )
 
 
@@ -172,3 +179,62 @@ def test_any_sequence_only_ever_moves_forward_and_succeeds_at_most_once(
             outcome.refunded_total,
         )
     assert successes <= 1
+
+
+def test_only_a_created_payment_expires_and_only_an_authorized_one_is_voided() -> None:
+    assert transition(payment(), Expired()).status is Status.EXPIRED
+    assert transition(payment(Status.AUTHORIZED), Voided()).status is Status.VOIDED
+    for status in Status:
+        if status is not Status.CREATED:
+            assert transition(payment(status), Expired()).status is status
+        if status is not Status.AUTHORIZED:
+            assert transition(payment(status), Voided()).status is status
+    assert transition(payment(), Expired()).emit is None
+    assert transition(payment(Status.AUTHORIZED), Voided()).emit is None
+
+
+@pytest.mark.parametrize("status", [Status.EXPIRED, Status.VOIDED])
+def test_money_arriving_after_expiry_or_void_is_captured_and_failures_change_nothing(
+    status: Status,
+) -> None:
+    late = transition(payment(status), Captured("pay_9", 50_000, "INR", NOW))
+    failed = transition(payment(status), Failed("pay_9"))
+    authorized = transition(payment(status), Authorized("pay_9", 50_000, "INR"))
+
+    assert (late.status, late.emit, late.captured_amount) == (Status.CAPTURED, "success", 50_000)
+    assert (failed.status, failed.emit) == (status, None)
+    assert (authorized.status, authorized.emit) == (status, None)
+
+
+def test_a_capture_of_the_part_an_operator_asked_for_is_no_conflict() -> None:
+    asked = payment(Status.AUTHORIZED, gateway_payment_id="pi_1", capture_requested=30_000)
+
+    part = transition(asked, Captured("pi_1", 30_000, "INR", NOW))
+    whole = transition(asked, Captured("pi_1", 50_000, "INR", NOW))
+
+    assert (part.status, part.emit, part.captured_amount) == (Status.CAPTURED, "success", 30_000)
+    assert whole.status is Status.CONFLICTED
+
+
+def test_capture_amount_is_all_by_default_and_refuses_what_the_gateway_would() -> None:
+    held = payment(Status.AUTHORIZED)
+
+    assert capture_amount(held, None, partial=False) == 50_000
+    assert capture_amount(held, 20_000, partial=True) == 20_000
+    assert capture_amount(payment(Status.CAPTURED), None, partial=False) is None
+    with pytest.raises(CaptureRejected, match="exceeds"):
+        capture_amount(held, 50_001, partial=True)
+    with pytest.raises(CaptureRejected, match="whole authorization"):
+        capture_amount(held, 20_000, partial=False)
+    with pytest.raises(CaptureRejected, match="asked already"):
+        capture_amount(payment(Status.AUTHORIZED, capture_requested=10_000), 20_000, partial=True)
+    for status in (Status.CREATED, Status.FAILED, Status.EXPIRED, Status.VOIDED):
+        with pytest.raises(CaptureRejected, match=status.value):
+            capture_amount(payment(status), None, partial=True)
+
+
+def test_voidable_only_when_authorized_and_a_repeat_is_no_second_void() -> None:
+    assert voidable(payment(Status.AUTHORIZED)) is True
+    assert voidable(payment(Status.VOIDED)) is False
+    with pytest.raises(CaptureRejected, match="captured"):
+        voidable(payment(Status.CAPTURED))

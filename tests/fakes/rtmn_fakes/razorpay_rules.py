@@ -33,6 +33,7 @@ ORDER_FIELDS = frozenset(
 # GET /v1/orders: the filters and paging Razorpay documents for "Fetch All Orders".
 ORDER_QUERY = frozenset({"receipt", "authorized", "from", "to", "count", "skip", "expand[]"})
 REFUND_FIELDS = frozenset({"amount", "speed", "notes", "receipt"})
+CAPTURE_FIELDS = frozenset({"amount", "currency"})
 CURRENCIES = frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"})
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 

@@ -10,6 +10,7 @@ Disputes come from the cardholder's bank: `open_dispute()` on a succeeded intent
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -78,6 +79,8 @@ class StripeFake(FakeServer):
         return [
             web.post("/v1/payment_intents", self._idempotent(self._create_payment_intent)),
             web.get("/v1/payment_intents/{id}", self._fetch("payment_intent")),
+            web.post("/v1/payment_intents/{id}/capture", self._on_intent(self._capture)),
+            web.post("/v1/payment_intents/{id}/cancel", self._on_intent(self._cancel)),
             web.post("/v1/refunds", self._idempotent(self._create_refund)),
             web.get("/v1/refunds/{id}", self._fetch("refund")),
             web.get("/v1/disputes/{id}", self._fetch("dispute")),
@@ -107,6 +110,20 @@ class StripeFake(FakeServer):
             intent.update(
                 status="succeeded",
                 amount_received=intent["amount"],
+                latest_charge=next_id("ch_", 24),
+                payment_method=next_id("pm_", 24),
+            )
+            return dict(intent)
+
+    def authorize(self, payment_intent_id: str) -> dict[str, Any]:
+        """The customer paid an intent with `capture_method=manual` (made so here, if it was
+        not): it awaits our capture."""
+        with self._lock:
+            intent = self.payment_intents[payment_intent_id]
+            intent.update(
+                status="requires_capture",
+                capture_method="manual",
+                amount_capturable=intent["amount"],
                 latest_charge=next_id("ch_", 24),
                 payment_method=next_id("pm_", 24),
             )
@@ -186,6 +203,17 @@ class StripeFake(FakeServer):
 
         return handle
 
+    def _on_intent(
+        self, handler: Callable[[str, Params], Awaitable[web.Response]]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """An idempotent POST about the intent in the path."""
+
+        async def handle(request: web.Request) -> web.Response:
+            bound = functools.partial(handler, request.match_info["id"])
+            return await self._idempotent(bound)(request)
+
+        return handle
+
     def _replay(self, key: str, saved: _Saved, path: str, params: Params) -> web.Response:
         retry = f"Try using a key other than '{key}' if you meant to execute a different request."
         if saved.path != path:
@@ -232,6 +260,9 @@ class StripeFake(FakeServer):
                 param="amount",
                 code="amount_too_small",
             )
+        capture_method = params.get("capture_method", "automatic")
+        if capture_method not in rules.CAPTURE_METHODS:
+            raise StripeError(f"Invalid capture_method: {capture_method}", param="capture_method")
         intent = load("stripe", "payment_intent.docs_example.json")
         intent_id = next_id("pi_", 24)
         intent.update(
@@ -241,10 +272,50 @@ class StripeFake(FakeServer):
             metadata=rules.metadata(params.get("metadata")),
             description=params.get("description"),
             receipt_email=params.get("receipt_email"),
+            capture_method=capture_method,
             client_secret=f"{intent_id}_secret_{next_id('', 25, tag='')}",
             created=int(self._clock()),
         )
         self.payment_intents[intent_id] = intent
+        return json_response(intent)
+
+    def _intent(self, intent_id: str) -> dict[str, Any]:
+        intent = self.payment_intents.get(intent_id)
+        if intent is None:
+            message = f"No such payment_intent: '{intent_id}'"
+            raise StripeError(message, param="intent", code="resource_missing", status=404)
+        return intent
+
+    async def _capture(self, intent_id: str, params: Params) -> web.Response:
+        rules.reject_unknown(params, rules.CAPTURE_PARAMS)
+        intent = self._intent(intent_id)
+        rules.expect_status(intent, "captured", rules.CAPTURABLE)
+        capturable = intent["amount_capturable"]
+        amount = rules.positive_int(params, "amount_to_capture", required=False) or capturable
+        if amount > capturable:
+            raise StripeError(
+                f"The amount_to_capture ({amount}) must be less than or equal to the "
+                f"amount_capturable ({capturable}).",
+                param="amount_to_capture",
+                code="amount_too_large",
+            )
+        # What is not captured is released: the intent is done either way.
+        intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        return json_response(intent)
+
+    async def _cancel(self, intent_id: str, params: Params) -> web.Response:
+        rules.reject_unknown(params, rules.CANCEL_PARAMS)
+        intent = self._intent(intent_id)
+        rules.expect_status(intent, "canceled", rules.CANCELABLE)
+        reason = params.get("cancellation_reason")
+        if reason is not None and reason not in rules.CANCELLATION_REASONS:
+            raise StripeError(f"Invalid cancellation_reason: {reason}", param="cancellation_reason")
+        intent.update(
+            status="canceled",
+            amount_capturable=0,
+            cancellation_reason=reason,
+            canceled_at=int(self._clock()),
+        )
         return json_response(intent)
 
     async def _create_refund(self, params: Params) -> web.Response:

@@ -35,6 +35,19 @@ PI_PARAMS = frozenset(
 )
 REFUND_PARAMS = frozenset({"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+CAPTURE_METHODS = frozenset({"automatic", "automatic_async", "manual"})
+CAPTURE_PARAMS = frozenset({"amount_to_capture", "metadata", "expand"})
+CANCEL_PARAMS = frozenset({"cancellation_reason", "expand"})
+CANCELLATION_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
+# "Cancel a PaymentIntent" and "Capture a PaymentIntent" (API reference): the states each allows.
+CAPTURABLE = ("requires_capture",)
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
 CURRENCIES = frozenset({"usd", "inr", "eur", "gbp", "sgd", "aed", "aud", "cad"})
 MINIMUM_AMOUNT = 50  # the smallest charge Stripe accepts, in minor units, for these currencies
 
@@ -98,3 +111,16 @@ def metadata(value: Any) -> dict[str, str]:
         if len(key) > 40 or not isinstance(item, str) or len(item) > 500:
             raise StripeError(f"Invalid metadata[{key}]", param=f"metadata[{key}]")
     return dict(value)
+
+
+def expect_status(intent: dict[str, Any], verb: str, allowed: tuple[str, ...]) -> None:
+    """Stripe's refusal of a capture or cancel in the wrong state."""
+    if intent["status"] in allowed:
+        return
+    infinitive = {"captured": "capture", "canceled": "cancel"}[verb]
+    raise StripeError(
+        f"You cannot {infinitive} this PaymentIntent because it has a status of "
+        f"{intent['status']}. Only a PaymentIntent with one of the following statuses may be "
+        f"{verb}: {', '.join(allowed)}.",
+        code="payment_intent_unexpected_state",
+    )

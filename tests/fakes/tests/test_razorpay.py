@@ -237,6 +237,29 @@ def test_uncaptured_payment_cannot_be_refunded(fake: RazorpayFake, client: razor
         client.payment.refund(payment["id"], {}, timeout=TIMEOUT)
 
 
+def test_only_an_authorized_payment_is_captured_for_its_whole_amount_and_currency(
+    fake: RazorpayFake, client: razorpay.Client
+) -> None:
+    payment = fake.authorize(str(create_order(client)["id"]))
+
+    with pytest.raises(BadRequestError, match="equal to the amount authorized"):
+        client.payment.capture(payment["id"], 20_000, {"currency": "INR"}, timeout=TIMEOUT)
+    with pytest.raises(BadRequestError, match="same as the payment currency"):
+        client.payment.capture(payment["id"], 50_000, {"currency": "USD"}, timeout=TIMEOUT)
+    captured = client.payment.capture(payment["id"], 50_000, {"currency": "INR"}, timeout=TIMEOUT)
+    with pytest.raises(BadRequestError, match="already been captured"):
+        client.payment.capture(payment["id"], 50_000, {"currency": "INR"}, timeout=TIMEOUT)
+    failed = fake.fail_payment(str(create_order(client)["id"]))
+    with pytest.raises(BadRequestError, match="Only payments which have been authorized"):
+        client.payment.capture(failed["id"], 50_000, {"currency": "INR"}, timeout=TIMEOUT)
+
+    assert (captured["status"], captured["captured"]) == ("captured", True)
+    assert fake.orders[payment["order_id"]]["status"] == "paid"
+    fake.fail_next(1, 503, path="/capture")
+    with pytest.raises(ServerError):
+        client.payment.capture(payment["id"], 50_000, {"currency": "INR"}, timeout=TIMEOUT)
+
+
 def test_refund_status_is_settable_and_a_failed_refund_frees_the_amount(
     fake: RazorpayFake, client: razorpay.Client
 ) -> None:

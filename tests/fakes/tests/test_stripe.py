@@ -171,6 +171,56 @@ async def test_refunds_need_a_successful_charge_and_stop_at_its_amount(
     assert (await client.v1.refunds.retrieve_async(partial.id)).status == "failed"
 
 
+async def test_only_an_authorized_intent_is_captured_and_at_most_its_capturable_amount(
+    fake: StripeFake, client: stripe.StripeClient
+) -> None:
+    intent = await client.v1.payment_intents.create_async(PI)
+    with pytest.raises(stripe.InvalidRequestError) as too_early:
+        await client.v1.payment_intents.capture_async(intent.id)
+    fake.authorize(intent.id)
+
+    with pytest.raises(stripe.InvalidRequestError) as too_much:
+        await client.v1.payment_intents.capture_async(intent.id, {"amount_to_capture": 2_001})
+    part = await client.v1.payment_intents.capture_async(intent.id, {"amount_to_capture": 1_500})
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        await client.v1.payment_intents.capture_async(intent.id)
+    with pytest.raises(stripe.InvalidRequestError) as cancel:
+        await client.v1.payment_intents.cancel_async(intent.id)
+
+    assert too_early.value.code == "payment_intent_unexpected_state"
+    assert too_much.value.code == "amount_too_large"
+    assert (part.status, part.amount_received, part.amount_capturable) == ("succeeded", 1_500, 0)
+    assert again.value.code == cancel.value.code == "payment_intent_unexpected_state"
+
+
+async def test_an_open_or_authorized_intent_is_cancelled_once(
+    fake: StripeFake, client: stripe.StripeClient
+) -> None:
+    open_intent = await client.v1.payment_intents.create_async(PI)
+    held = await client.v1.payment_intents.create_async(PI)
+    fake.authorize(held.id)
+
+    abandoned = await client.v1.payment_intents.cancel_async(
+        open_intent.id, {"cancellation_reason": "abandoned"}
+    )
+    released = await client.v1.payment_intents.cancel_async(held.id)
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        await client.v1.payment_intents.cancel_async(held.id)
+    with pytest.raises(stripe.InvalidRequestError) as reason:
+        await client.v1.payment_intents.cancel_async(
+            (await client.v1.payment_intents.create_async(PI)).id,
+            {"cancellation_reason": "bored"},
+        )
+    fake.fail_next(1, 500, path="/cancel")
+    with pytest.raises(stripe.APIError):
+        await client.v1.payment_intents.cancel_async(open_intent.id)
+
+    assert (abandoned.status, abandoned.cancellation_reason) == ("canceled", "abandoned")
+    assert (released.status, released.amount_capturable) == ("canceled", 0)
+    assert again.value.code == "payment_intent_unexpected_state"
+    assert reason.value.param == "cancellation_reason"
+
+
 async def test_sdk_retries_a_500_with_its_own_idempotency_key_and_creates_once(
     fake: StripeFake,
 ) -> None:

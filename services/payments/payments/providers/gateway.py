@@ -23,6 +23,8 @@ class Limits:
 
     currencies: frozenset[str]
     minimum: int  # minor units
+    # Whether an authorization may be captured in part (Razorpay: only the order's amount).
+    partial_capture: bool = False
 
     def refusal(self, amount: int, currency: str) -> str | None:
         if currency not in self.currencies:
@@ -36,7 +38,9 @@ class Limits:
 
 # Razorpay: at least 1.00 of the currency; Stripe: at least 0.50 (both in subunits).
 RAZORPAY_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"}), 100)
-STRIPE_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "AUD", "CAD"}), 50)
+STRIPE_LIMITS = Limits(
+    frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "AUD", "CAD"}), 50, partial_capture=True
+)
 # UPI through Razorpay's QR Codes: rupees only, and Razorpay's 1.00 minimum.
 UPI_LIMITS = Limits(frozenset({"INR"}), 100)
 
@@ -84,6 +88,17 @@ class RefundRequest:
 
 
 @dataclass(frozen=True)
+class CaptureRequest:
+    """An operator's capture (or, without `amount`, void) of an authorized payment."""
+
+    payment_id: str
+    gateway_order_id: str
+    gateway_payment_id: str | None
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
 class RefundState:
     gateway_refund_id: str
     status: RefundStatus
@@ -115,16 +130,26 @@ class PaymentGateway(Protocol):
 
     async def refund_status(self, gateway_refund_id: str) -> RefundState: ...
 
+    async def capture(self, request: CaptureRequest) -> Signal:
+        """Captures `amount` of an authorized payment; a repeat never captures twice."""
+        ...
+
+    async def void(self, request: CaptureRequest) -> None:
+        """Releases an authorization where the gateway can; a no-op where it releases it itself."""
+        ...
+
+    async def close(self, gateway_order_id: str) -> None:
+        """Stops an expired payment's order taking money where the gateway can (a UPI QR code is
+        closed; a no-op where nothing can be: a payment that still arrives is captured all the
+        same). Closing one closed already is no error."""
+        ...
+
 
 class UpiGateway(PaymentGateway, Protocol):
     """UPI collected through a gateway that sees the money: one QR code per payment."""
 
     async def qr_code(self, gateway_order_id: str) -> UpiQr:
         """The payment's QR code as the gateway has it now (closed once paid or expired)."""
-        ...
-
-    async def close(self, gateway_order_id: str) -> None:
-        """Closes the QR code so that it takes no payment; one closed already is no error."""
         ...
 
 

@@ -16,9 +16,10 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
+from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal, Voided
 from payments.providers.gateway import (
     RAZORPAY_LIMITS,
+    CaptureRequest,
     Checkout,
     GatewayRejected,
     GatewayUnavailable,
@@ -59,9 +60,15 @@ class Payment(BaseModel):
     status: str
     amount: int
     currency: str
+    captured: bool | None = None
     error_code: str | None = None
     error_description: str | None = None
     created_at: int = 0
+
+    @property
+    def released(self) -> bool:
+        """An authorization never captured, refunded by Razorpay after its capture window."""
+        return self.status == "refunded" and self.captured is False
 
 
 class Payments(BaseModel):
@@ -166,6 +173,27 @@ class RazorpayGateway:
     async def refund_status(self, gateway_refund_id: str) -> RefundState:
         return _refund_state(await self._call("GET", f"/refunds/{gateway_refund_id}", Refund))
 
+    async def capture(self, request: CaptureRequest) -> Signal:
+        if request.gateway_payment_id is None:
+            raise GatewayRejected("the payment has no Razorpay payment id to capture")
+        # Razorpay refuses a second capture; the caller then reads what it knows (`status`).
+        payment = await self._call(
+            "POST",
+            f"/payments/{request.gateway_payment_id}/capture",
+            Payment,
+            body={"amount": request.amount, "currency": request.currency},
+        )
+        return _signal(payment)
+
+    async def void(self, request: CaptureRequest) -> None:
+        # Razorpay has no void: an authorization not captured within 3 days of its creation is
+        # refunded to the customer by Razorpay itself ("Payment Capture Settings").
+        log.info("razorpay: payment %s voided here; Razorpay releases it", request.payment_id)
+
+    async def close(self, gateway_order_id: str) -> None:
+        # Razorpay orders cannot be cancelled; a late payment of one is captured all the same.
+        return None
+
     async def _call(
         self,
         method: str,
@@ -211,11 +239,14 @@ def _unavailable(method: str, path: str, reason: str) -> GatewayUnavailable:
 
 
 def settled(items: list[Payment]) -> Signal | None:
-    """The order's outcome from its payment attempts: any capture wins, then authorisation."""
+    """The order's outcome from its payment attempts: any capture wins, then authorisation, then
+    an authorization Razorpay released uncaptured (as voided: no money was taken)."""
     for wanted in ("captured", "refunded", "authorized"):
         for item in items:
-            if item.status == wanted:
+            if item.status == wanted and not item.released:
                 return _signal(item)
+    if any(item.released for item in items):
+        return Voided()
     failed = [i for i in items if i.status == "failed"]
     return _signal(max(failed, key=lambda i: i.created_at)) if failed else None
 

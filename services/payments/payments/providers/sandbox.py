@@ -7,7 +7,9 @@ import uuid
 
 from payments.domain import RefundStatus, Signal
 from payments.providers.gateway import (
+    CaptureRequest,
     Checkout,
+    GatewayRejected,
     Limits,
     NewPayment,
     RefundRequest,
@@ -47,6 +49,7 @@ class SandboxGateway:
 
     async def close(self, gateway_order_id: str) -> None:
         self.closed.add(gateway_order_id)
+        log.info("sandbox %s: would close order %s", self.name, gateway_order_id)
 
     async def find(self, payment: NewPayment) -> Checkout | None:
         for order_id, made in self.orders.items():
@@ -66,3 +69,10 @@ class SandboxGateway:
 
     async def refund_status(self, gateway_refund_id: str) -> RefundState:
         return RefundState(gateway_refund_id, RefundStatus.PENDING)
+
+    async def capture(self, request: CaptureRequest) -> Signal:
+        # Nothing is ever authorized here (`status` never says so), so nothing can be captured.
+        raise GatewayRejected("the sandbox holds no authorization to capture")
+
+    async def void(self, request: CaptureRequest) -> None:
+        log.info("sandbox %s: would void payment %s", self.name, request.payment_id)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
 from payments.providers.gateway import (
     STRIPE_LIMITS,
+    CaptureRequest,
     Checkout,
     GatewayRejected,
     GatewayUnavailable,
@@ -22,6 +24,7 @@ from payments.providers.gateway import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CancelReason = Literal["abandoned", "requested_by_customer"]
 
 REFUND_STATUS = {
     "pending": RefundStatus.PENDING,
@@ -37,8 +40,16 @@ class StripeGateway:
     live = True
     limits = STRIPE_LIMITS
 
-    def __init__(self, secret_key: str, *, timeout: float, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        timeout: float,
+        base_url: str | None = None,
+        manual_capture: bool = False,
+    ) -> None:
         self.timeout = timeout
+        self.manual_capture = manual_capture
         self._http = stripe.AIOHTTPClient(timeout=timeout)
         # The SDK's own retries would add a fresh key per POST; reconciliation is our retry.
         self._client = stripe.StripeClient(
@@ -48,23 +59,27 @@ class StripeGateway:
             max_network_retries=0,
         )
 
-    async def close(self) -> None:
+    async def shutdown(self) -> None:
+        """Closes the HTTP client (`close` is the gateway's: an expired payment's intent)."""
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
+        params: PaymentIntentCreateParams = {
+            "amount": payment.amount,
+            "currency": payment.currency.lower(),
+            "metadata": {
+                "payment_id": payment.payment_id,
+                "order_id": payment.order_id,
+                "order_number": payment.order_number,
+                "merchant_id": payment.merchant_id,
+            },
+        }
+        if self.manual_capture:
+            params["capture_method"] = "manual"
         # Asked again even for an existing intent: the fixed key returns it with its secret.
         intent = await self._call(
             self._client.v1.payment_intents.create_async(
-                {
-                    "amount": payment.amount,
-                    "currency": payment.currency.lower(),
-                    "metadata": {
-                        "payment_id": payment.payment_id,
-                        "order_id": payment.order_id,
-                        "order_number": payment.order_number,
-                        "merchant_id": payment.merchant_id,
-                    },
-                },
+                params,
                 # Fixed per payment: a repeat after a timeout returns the first intent.
                 {"idempotency_key": f"rtmn-payment-{payment.payment_id}"},
             )
@@ -94,6 +109,41 @@ class StripeGateway:
     async def refund_status(self, gateway_refund_id: str) -> RefundState:
         refund = await self._call(self._client.v1.refunds.retrieve_async(gateway_refund_id))
         return RefundState(refund.id, REFUND_STATUS.get(refund.status or "", RefundStatus.PENDING))
+
+    async def capture(self, request: CaptureRequest) -> Signal:
+        intent = await self._call(
+            self._client.v1.payment_intents.capture_async(
+                request.gateway_order_id,
+                {"amount_to_capture": request.amount},
+                # Fixed per payment: a repeat returns the first capture, never a second one.
+                {"idempotency_key": f"rtmn-capture-{request.payment_id}"},
+            )
+        )
+        signal = intent_signal(intent.to_dict())
+        if signal is None:
+            raise GatewayUnavailable(f"capture left the intent {intent.status}")
+        return signal
+
+    async def void(self, request: CaptureRequest) -> None:
+        await self._cancel(request.gateway_order_id, "requested_by_customer")
+
+    async def close(self, gateway_order_id: str) -> None:
+        await self._cancel(gateway_order_id, "abandoned")
+
+    async def _cancel(self, intent_id: str, reason: CancelReason) -> None:
+        # Stripe cancels an intent once; a repeat is refused as `payment_intent_unexpected_state`.
+        try:
+            await self._call(
+                self._client.v1.payment_intents.cancel_async(
+                    intent_id,
+                    {"cancellation_reason": reason},
+                    {"idempotency_key": f"rtmn-cancel-{intent_id}"},
+                )
+            )
+        except GatewayRejected:
+            intent = await self._call(self._client.v1.payment_intents.retrieve_async(intent_id))
+            if intent.status != "canceled":
+                raise
 
     async def _call(self, call: Awaitable[T]) -> T:
         try:

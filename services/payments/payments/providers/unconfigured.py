@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from payments.domain import Signal
 from payments.providers.gateway import (
+    CaptureRequest,
     Checkout,
     GatewayUnavailable,
     Limits,
@@ -18,9 +19,10 @@ from payments.providers.gateway import (
 class Unconfigured:
     live = False
 
-    def __init__(self, name: str, limits: Limits, reason: str, refunds: PaymentGateway) -> None:
+    def __init__(self, name: str, limits: Limits, reason: str, taken: PaymentGateway) -> None:
         self.name, self.limits, self.reason = name, limits, reason
-        self._refunds = refunds  # money already taken is still refunded through its gateway
+        # Money already taken is still captured, voided and refunded through its gateway.
+        self._taken = taken
 
     def _refused(self) -> GatewayUnavailable:
         return GatewayUnavailable(f"{self.name} is not configured: {self.reason}")
@@ -41,7 +43,13 @@ class Unconfigured:
         raise self._refused()
 
     async def refund(self, request: RefundRequest) -> RefundState:
-        return await self._refunds.refund(request)
+        return await self._taken.refund(request)
 
     async def refund_status(self, gateway_refund_id: str) -> RefundState:
-        return await self._refunds.refund_status(gateway_refund_id)
+        return await self._taken.refund_status(gateway_refund_id)
+
+    async def capture(self, request: CaptureRequest) -> Signal:
+        return await self._taken.capture(request)
+
+    async def void(self, request: CaptureRequest) -> None:
+        await self._taken.void(request)
