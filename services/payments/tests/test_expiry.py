@@ -151,3 +151,19 @@ def test_the_expiry_is_half_an_hour_unless_set_and_at_least_a_minute() -> None:
     assert Settings(payment_expiry_seconds=900).payment_expiry_seconds == 900
     with pytest.raises(ValueError, match="greater than or equal to 60"):
         Settings(payment_expiry_seconds=59)
+
+
+async def test_an_unpaid_upi_payment_expires_and_its_qr_code_is_closed(
+    api: Api, razorpay: RazorpayFake, stack: AsyncExitStack, user: str
+) -> None:
+    created = await api.created(user, gateway="upi")
+    payment_id, qr_id = created["payment_id"], created["gateway_order_id"]
+    await made_long_ago(api, payment_id)
+
+    await (await reconciler(api, stack)).run_once()
+
+    assert (await api.get(payment_id))["status"] == "expired"
+    code = razorpay.qr.codes[qr_id]
+    assert (code["status"], code["close_reason"]) == ("closed", "on_demand")
+    with pytest.raises(ValueError, match="closed"):
+        razorpay.pay_qr_code(qr_id)  # a customer scanning it now cannot pay
