@@ -11,17 +11,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from rtmn_shared.db import Pool
-from rtmn_shared.secrets import (
-    SECRETS_TABLE_SQL,
+from rtmn_shared.keyring import (
     KeyRing,
     KeyRingError,
-    SecretStore,
     TamperedSecret,
     UnknownKeyVersion,
     generate_key,
-    table_sql,
     version_of,
 )
+from rtmn_shared.secrets import SECRETS_TABLE_SQL, SecretStore, table_sql
 from rtmn_shared.testing.infra import Suite
 
 DEMO_OWNER = "rtmn_demo_owner"  # the demo schema's migration role (conftest.py)

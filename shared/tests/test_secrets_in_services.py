@@ -25,8 +25,9 @@ from rtmn_fakes.twilio import TwilioFake
 from rtmn_shared.cli.secrets import main as secrets_command
 from rtmn_shared.cli.token import generate_keypair
 from rtmn_shared.db import Pool
+from rtmn_shared.keyring import KeyRing, generate_key
 from rtmn_shared.migrations import SHARED
-from rtmn_shared.secrets import KeyRing, SecretStore, generate_key, table_sql
+from rtmn_shared.secrets import SecretStore, table_sql
 from rtmn_shared.service import load_service_settings
 from rtmn_shared.settings import SettingsError, secret_settings
 from rtmn_shared.suite import SERVICES
