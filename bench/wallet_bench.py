@@ -1,6 +1,6 @@
 """Wallet credits per second through the ledger, beside a naive balance update.
 
-    python bench/wallet.py [--quick]
+    python bench/wallet_bench.py [--quick]
 
 Each credit is what the `wallet.credit-cashback` consumer does for one `payment.success`: in
 one transaction, the inbox row, the payment lock, the tier lookup, the earnings row, the
