@@ -19,6 +19,7 @@ from rtmn_shared.keyring import (
     generate_key,
     version_of,
 )
+from rtmn_shared.migrations import SHARED
 from rtmn_shared.secrets import SECRETS_TABLE_SQL, SecretStore, table_sql
 from rtmn_shared.testing.infra import Suite
 
@@ -179,3 +180,7 @@ async def test_the_ages_of_stored_credentials_and_of_the_key_in_use_are_exported
     assert REGISTRY.get_sample_value(
         "rtmn_secret_key_in_use_since_timestamp_seconds", {"service": "demo", "version": "v2"}
     ) == min(stored["razorpay_key_secret"], stored["stripe_webhook_secret"])
+
+
+def test_the_shared_migration_is_the_documented_table() -> None:
+    assert (SHARED / "0003_secrets.sql").read_text() == table_sql()
