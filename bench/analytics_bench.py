@@ -24,7 +24,7 @@ import uvloop
 from _common import percentile, result_line, sample_payment, table
 
 from analytics.batcher import Batcher
-from analytics.handlers import forwarding_handler
+from analytics.handlers import build_handlers
 from analytics.mapping import map_event
 from analytics.providers.base import RetryPolicy
 from analytics.providers.mixpanel import MixpanelSink
@@ -92,7 +92,7 @@ async def run(mode: str, amqp_url: str, fake: MixpanelFake, count: int) -> dict[
         if mode == "batched":
             batcher = Batcher(sink, max_events=2000, max_delay_seconds=1.0)
             batcher.start()
-            handler = forwarding_handler([batcher], prefetch=4000)
+            [handler] = build_handlers([batcher], prefetch=4000)
         else:
             handler = per_event(sink)
         group = f"bench-analytics-{mode}-{uuid.uuid4().hex[:6]}"

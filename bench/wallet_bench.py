@@ -69,7 +69,7 @@ def payment(user_id: str) -> PaymentSuccess:
 
 
 def ledger_credit(settings: WalletSettings) -> Credit:
-    [credit, *_] = handlers.build(Ledger(settings.earning_rule(), Outbox("rtmn/wallet")))
+    [credit, *_] = handlers.build_handlers(Ledger(settings.earning_rule(), Outbox("rtmn/wallet")))
 
     async def apply(pool: asyncpg.Pool, data: PaymentSuccess) -> None:  # type: ignore[type-arg]
         event = CloudEvent.of(data, source="rtmn/bench")

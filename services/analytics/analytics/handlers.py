@@ -30,7 +30,7 @@ SINKS_HEADER = "x-rtmn-sinks"
 RETRY_DELAYS_MS = (5_000, 30_000, 120_000, 600_000, 1_800_000)
 
 
-def forwarding_handler(batchers: Sequence[Batcher], prefetch: int) -> Handler[EventData]:
+def build_handlers(batchers: Sequence[Batcher], prefetch: int) -> list[Handler[EventData]]:
     by_name = {batcher.sink.name: batcher for batcher in batchers}
 
     async def apply(delivery: Delivery[EventData]) -> None:
@@ -54,7 +54,7 @@ def forwarding_handler(batchers: Sequence[Batcher], prefetch: int) -> Handler[Ev
                 f"{', '.join(failed)} unavailable", headers={SINKS_HEADER: ",".join(failed)}
             )
 
-    return Handler(
+    forward = Handler(
         QUEUE,
         events=tuple(CATALOGUE.values()),
         apply=apply,
@@ -66,6 +66,7 @@ def forwarding_handler(batchers: Sequence[Batcher], prefetch: int) -> Handler[Ev
         prefetch=prefetch,
         retry_delays_ms=RETRY_DELAYS_MS,
     )
+    return [forward]
 
 
 def _still_to_send(delivery: Delivery, by_name: dict[str, Batcher]) -> list[str]:

@@ -7,7 +7,7 @@ from rtmn_shared.events.consumer import Delivery, Handler
 from wallet.ledger import Ledger
 
 
-def build(ledger: Ledger) -> list[Handler]:
+def build_handlers(ledger: Ledger) -> list[Handler]:
     async def credit_cashback(delivery: Delivery[PaymentSuccess]) -> None:
         assert delivery.conn is not None
         await ledger.credit(delivery.conn, delivery.data)
