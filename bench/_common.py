@@ -1,9 +1,7 @@
 """What every benchmark shares: percentiles, the table, the closing JSON line, a server's start.
 
-Importing it also moves bench/ to the end of sys.path. A benchmark is run as a script, so its own
-folder comes first on the path, and bench/geo.py, bench/wallet.py, ... are named like the packages
-they measure: with bench/ first, `import geo` would find the script. At the end, the installed
-packages win and what only bench/ holds (floor, loadkit) is still found. Import _common first.
+A benchmark is run as a script, so bench/ comes first on its path: a benchmark of one service is
+named `<service>_bench.py`, never like the package it measures, which it would hide.
 """
 
 from __future__ import annotations
@@ -23,10 +21,6 @@ from typing import Any, NamedTuple
 import aiohttp
 
 from rtmn_shared.events.catalogue import PaymentSuccess
-
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-sys.path.append(str(_HERE))
 
 
 def percentile(values: Sequence[float], p: float) -> float:

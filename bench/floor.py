@@ -3,9 +3,10 @@
     python bench/floor.py [--quick] [--rate PAYMENTS_PER_S]
 
 bench/load.py measures what the suite spends on a payment, end to end. This measures the floor
-beneath any implementation of the contract (../shared/DESIGN.md): the infrastructure work that
-one payment causes, done by the leanest Python clients at full speed, with no business logic,
-no validation, no logging and no provider SDK:
+beneath any implementation of the suite's contract (the events, commits and HTTP exchanges a
+payment must cause, whatever code causes them): that infrastructure work, done by the leanest
+Python clients at full speed, with no business logic, no validation, no logging and no provider
+SDK:
 
 - RabbitMQ: the payment's 5 events (payment.success, wallet.credited, three notification.sent)
   published persistent and mandatory to a topic exchange with confirms pipelined, and their 14
@@ -19,10 +20,10 @@ no validation, no logging and no provider SDK:
   and the webhook (nginx in front is left out), the order at Razorpay, the email at SendGrid
   and two pushes at FCM.
 
-That is the suite's shape as it was on 2026-11-27. The contract's least shape asks less: one
+That is the suite's first shape. The contract's least shape asks less: one
 push instead of two (4 events, 5 commits, 5 exchanges) and one analytics consumer group feeding
 both sinks instead of one per sink (7 deliveries). Its floor is the one no implementation of
-DESIGN.md gets under. bench/load.py calls `measure` with the shape it reads from its own run
+the contract gets under. bench/load.py calls `measure` with the shape it reads from its own run
 instead, and compares the suite's CPU with that floor's suite side (`Costs.suite_side_ms`).
 
 Each part runs alone and as fast as it goes, or with --rate steadily at that many payments a
@@ -33,7 +34,7 @@ clients) and the serving side (beam.smp; this run's PostgreSQL backends and the 
 background processes; the HTTP server's process). The sum is a lower bound on the CPU of one
 payment. Two cores give 2,000 ms of CPU a second, so 2,000 ms / floor is the most payments a
 second this machine could carry if every service's own code cost nothing. The JSON line's
-ratio is the least shape's ceiling against issue 10's target of 500 payments/s.
+ratio is the least shape's ceiling against a target of 500 payments/s.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ SUITE = Shape(
     commits=6,
     exchanges=6,
 )
-# The fewest DESIGN.md allows: payment.success fans out to the credit, the email and the push
+# The fewest the contract allows: payment.success fans out to the credit, the email and the push
 # (its three named groups), one push, and one analytics group feeding both sinks.
 LEAST = Shape(
     "the contract's least",

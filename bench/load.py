@@ -30,7 +30,7 @@ with whatever else runs on the machine). The suite's total is all of them but th
 generator (this process and its own database session) and the fakes (supervised processes named
 fake-*), which in production run elsewhere; theirs is printed apart.
 
-The closing JSON line (DESIGN.md §8): `value` is the sustained rate (the fastest step within the
+The closing JSON line: `value` is the sustained rate (the fastest step within the
 p99, 0 if none was); `baseline` is what two cores could carry if the suite cost no more than its
 floor (2,000 ms / floor_ms), measured in the same run, so `ratio` is the share of the machine's
 reach the suite attains; p50_ms and p99_ms are webhook → all three effects at that step;

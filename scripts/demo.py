@@ -33,9 +33,8 @@ from rtmn_shared.events.envelope import CloudEvent, EventData
 from rtmn_shared.events.publishers import login_of
 from rtmn_shared.events.topology import event_message
 from rtmn_shared.money import Money
-from rtmn_shared.settings import service_logins
+from rtmn_shared.settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER, service_logins
 from rtmn_shared.suite import EXCHANGE
-from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

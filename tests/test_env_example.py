@@ -11,6 +11,7 @@ import pytest
 
 from rtmn_shared.access import principals
 from rtmn_shared.service import Service
+from rtmn_shared.settings import secret_settings
 from rtmn_shared.suite import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,3 +59,12 @@ def test_every_variable_a_service_reads_is_documented(name: str) -> None:
 def test_nothing_documented_is_read_by_no_one() -> None:
     read = set().union(*(read_by(name) for name in SERVICES))
     assert documented() - read - PROVISIONING - OPENTELEMETRY == set()
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_a_service_declares_its_own_credentials_and_never_how_the_store_is_reached(
+    name: str,
+) -> None:
+    declared = secret_settings(importlib.import_module(f"{name}.app").SERVICE.settings)
+    assert not {"DB_PASSWORD", "SECRETS_KEYS"} & declared.keys()
+    assert all(key == field.upper() for key, field in declared.items())

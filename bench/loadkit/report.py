@@ -1,4 +1,4 @@
-"""What bench/load.py prints: its tables, and the closing JSON line (DESIGN.md §8)."""
+"""What bench/load.py prints: its tables, and the closing JSON line."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def growth(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
 
 def result(run: Run, findings: dict[str, list[str]]) -> str:
     """value: the sustained rate; baseline: the most the floor of the run's shape lets two cores
-    carry, with only the suite's side of it on them (measured in the same run, DESIGN.md §8)."""
+    carry, with only the suite's side of it on them (measured in the same run)."""
     best = run.sustained
     assert best.cpu is not None
     value = best.achieved if run.passing else 0.0

@@ -17,7 +17,7 @@ from floor import Shape, topic_matches
 from rtmn_shared.suite import EXCHANGE
 
 # Not read from the run (PostgreSQL's commit counter counts every read too, and the fakes keep
-# their requests to themselves), so declared, as DESIGN.md §3 and the services' store.py have
+# their requests to themselves), so declared, as the event catalogue and the services' store.py have
 # them. Durable commits: the payment at create; its outcome with its outbox row at the webhook;
 # the credit with its inbox and outbox rows; the email's record; the two pushes' records.
 COMMITS = 6

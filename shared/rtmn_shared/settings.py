@@ -22,9 +22,12 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from rtmn_shared.dedupe import DedupeWindow
-from rtmn_shared.secrets import KeyRing, KeyRingError
-from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+from rtmn_shared.keyring import KeyRing, KeyRingError
 from rtmn_shared.web.clients import LOOPBACK, Network, parse_networks
+
+# What `make run`, the tests and `rtmn-token mint` agree on; production sets its own.
+DEFAULT_ISSUER = "rtmn-auth"
+DEFAULT_AUDIENCE = "rtmn-api"
 
 
 def _unescape_pem(value: str) -> str:

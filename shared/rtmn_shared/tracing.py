@@ -13,14 +13,24 @@ import secrets
 import uuid
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from rtmn_shared.events.envelope import CloudEvent
+from typing import Any, Protocol
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 current_traceparent: ContextVar[str | None] = ContextVar("traceparent", default=None)
+
+
+class Traced(Protocol):
+    """What a consumer span needs of an event (a CloudEvent, which builds on this module)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def traceparent(self) -> str | None: ...
 
 
 class Spans(Protocol):
@@ -41,7 +51,7 @@ class Spans(Protocol):
     ) -> None:
         """A producer span per published event, ended when `sent` (its confirm) completes."""
 
-    def processing(self, queue: str, event: CloudEvent) -> AbstractContextManager[None]:
+    def processing(self, queue: str, event: Traced) -> AbstractContextManager[None]:
         """A consumer span, child of the event's traceparent, around the event's handling."""
 
     def failed(self, outcome: str, error: BaseException) -> None:

@@ -23,7 +23,7 @@ import pytest
 from geo.app import SERVICE as GEO
 from otp.app import SERVICE as OTP
 from rtmn_shared.access import broker_grant
-from rtmn_shared.service import probed_roles
+from rtmn_shared.entry import probed_roles
 from rtmn_shared.testing.infra import Suite, rabbitmqctl
 from rtmn_shared.testing.processes import free_port
 from rtmn_shared.testing.waiting import wait_for

@@ -11,8 +11,9 @@ from prometheus_client import REGISTRY
 from demo_events import FAST, emit, record, relay, start
 from rtmn_shared.cli.dlq import dead_letters
 from rtmn_shared.db import Pool
-from rtmn_shared.events.catalogue import PaymentSuccess
+from rtmn_shared.events.catalogue import PaymentRefunded, PaymentSuccess
 from rtmn_shared.events.consumer import ConsumerRunner, Delivery, Handler
+from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outcomes import Retry
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
@@ -95,6 +96,55 @@ async def test_a_hopeless_message_is_dead_lettered_and_later_ones_still_flow_the
         message="the replay applied",
     )
     assert await dead() == []
+
+
+async def test_a_handler_receives_the_model_it_declared_and_never_another(
+    clean_demo: Pool, suite: Suite, background: Background
+) -> None:
+    received: list[type[object]] = []
+
+    async def credit(delivery: Delivery[PaymentSuccess]) -> None:
+        received.append(type(delivery.data))
+        await record(delivery, "typed")
+
+    await start(
+        background,
+        clean_demo,
+        suite,
+        Handler("typed", (PaymentSuccess,), credit, retry_delays_ms=FAST),
+        group="typed",
+    )
+    refund = PaymentRefunded(
+        refund_id="rfnd_1",
+        payment_id="pay_1",
+        order_id="ord_1",
+        user_id="u1",
+        amount=100,
+        refunded_total=100,
+        currency="INR",
+        full=False,
+    )
+    stray = CloudEvent.of(refund, source="rtmn/test")
+    connection = await aio_pika.connect(suite.amqp_url)
+    channel = await connection.channel()
+    await channel.default_exchange.publish(
+        aio_pika.Message(stray.to_json(), message_id=str(stray.id)), routing_key="typed.typed"
+    )
+    await connection.close()
+    [paid] = await emit(clean_demo)
+    background(relay(clean_demo, suite).run())
+    [letter] = await wait_for(
+        lambda: dead_letters(suite.amqp_url, "typed.typed", 10, replay=False),
+        message="the refund dead-lettered",
+    )
+    assert letter["message_id"] == str(stray.id)
+    assert letter["attempts"] == 1
+    assert "payment.refunded is not an event typed.typed takes" in str(letter["last_error"])
+    await wait_for(
+        lambda: clean_demo.fetchval("SELECT count(*) FROM effects WHERE event_id = $1", paid),
+        message="the payment applied",
+    )
+    assert received == [PaymentSuccess]
 
 
 async def test_an_unparseable_message_goes_straight_to_the_dlq(

@@ -11,17 +11,16 @@ import pytest
 from prometheus_client import REGISTRY
 
 from rtmn_shared.db import Pool
-from rtmn_shared.secrets import (
-    SECRETS_TABLE_SQL,
+from rtmn_shared.keyring import (
     KeyRing,
     KeyRingError,
-    SecretStore,
     TamperedSecret,
     UnknownKeyVersion,
     generate_key,
-    table_sql,
     version_of,
 )
+from rtmn_shared.migrations import SHARED
+from rtmn_shared.secrets import SECRETS_TABLE_SQL, SecretStore, table_sql
 from rtmn_shared.testing.infra import Suite
 
 DEMO_OWNER = "rtmn_demo_owner"  # the demo schema's migration role (conftest.py)
@@ -181,3 +180,7 @@ async def test_the_ages_of_stored_credentials_and_of_the_key_in_use_are_exported
     assert REGISTRY.get_sample_value(
         "rtmn_secret_key_in_use_since_timestamp_seconds", {"service": "demo", "version": "v2"}
     ) == min(stored["razorpay_key_secret"], stored["stripe_webhook_secret"])
+
+
+def test_the_shared_migration_is_the_documented_table() -> None:
+    assert (SHARED / "0003_secrets.sql").read_text() == table_sql()

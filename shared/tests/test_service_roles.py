@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from rtmn_shared.service import _roles
+from rtmn_shared.entry import _roles
 
 
 def roles(*named: str) -> list[str]:

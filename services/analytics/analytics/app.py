@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from analytics import handlers
 from analytics.api import build_routes
 from analytics.batcher import Batcher
-from analytics.handlers import forwarding_handler
 from analytics.providers.base import AnalyticsSink, RetryPolicy
 from analytics.providers.ga4 import Ga4Sink
 from analytics.providers.mixpanel import MixpanelSink
@@ -133,7 +133,7 @@ async def build_app(settings: AnalyticsSettings, stack: AsyncExitStack) -> web.A
 async def build_handlers(settings: AnalyticsSettings, stack: AsyncExitStack) -> Sequence[Handler]:
     # No buffer cap here: the consumer's prefetch bounds what waits in a batcher.
     batchers = await open_batchers(settings, stack, max_pending=None)
-    handler = forwarding_handler(batchers, settings.analytics_prefetch)
+    [handler] = handlers.build_handlers(batchers, settings.analytics_prefetch)
     logins = Logins(settings.service_user_prefix)
     background(fold_until_done(str(settings.amqp_url), handler, logins=logins), stack)
     return [handler]

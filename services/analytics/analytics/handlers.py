@@ -17,6 +17,7 @@ from analytics.batcher import Batcher
 from analytics.mapping import MAPPINGS, map_event
 from rtmn_shared.events.catalogue import CATALOGUE
 from rtmn_shared.events.consumer import Delivery, Handler
+from rtmn_shared.events.envelope import EventData
 from rtmn_shared.events.outcomes import Retry
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,10 @@ SINKS_HEADER = "x-rtmn-sinks"
 RETRY_DELAYS_MS = (5_000, 30_000, 120_000, 600_000, 1_800_000)
 
 
-def forwarding_handler(batchers: Sequence[Batcher], prefetch: int) -> Handler:
+def build_handlers(batchers: Sequence[Batcher], prefetch: int) -> list[Handler[EventData]]:
     by_name = {batcher.sink.name: batcher for batcher in batchers}
 
-    async def apply(delivery: Delivery) -> None:
+    async def apply(delivery: Delivery[EventData]) -> None:
         event = map_event(delivery.event, delivery.data)
         if event is None:
             return
@@ -53,7 +54,7 @@ def forwarding_handler(batchers: Sequence[Batcher], prefetch: int) -> Handler:
                 f"{', '.join(failed)} unavailable", headers={SINKS_HEADER: ",".join(failed)}
             )
 
-    return Handler(
+    forward = Handler(
         QUEUE,
         events=tuple(CATALOGUE.values()),
         apply=apply,
@@ -65,6 +66,7 @@ def forwarding_handler(batchers: Sequence[Batcher], prefetch: int) -> Handler:
         prefetch=prefetch,
         retry_delays_ms=RETRY_DELAYS_MS,
     )
+    return [forward]
 
 
 def _still_to_send(delivery: Delivery, by_name: dict[str, Batcher]) -> list[str]:

@@ -3,7 +3,7 @@
 Built for speed on a large photo: the JPEG decoder scales down while it decodes (`draft`),
 and each rendition is made from the previous one, largest first, so the full-size image is
 touched once. Choices below were measured on this machine (CPU ms, one thread, a noisy
-photo-like image; bench/media.py runs the whole pipeline):
+photo-like image; bench/media_bench.py runs the whole pipeline):
 
 WebP effort (`method`) at quality 80, ms / bytes:
 

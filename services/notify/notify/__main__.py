@@ -1,4 +1,4 @@
 from notify.app import SERVICE
-from rtmn_shared.service import main
+from rtmn_shared.entry import main
 
 main(SERVICE)

@@ -21,7 +21,6 @@ from rtmn_shared.db import FAILURES
 from rtmn_shared.events.wakeup import UnitOfWork
 
 log = logging.getLogger(__name__)
-# Anything the database says, or its absence: each webhook is then tried alone.
 
 
 @dataclass

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from payments_testkit import Api
 
 from payments.app import build_app, build_gateways
 from payments.reconcile import Reconciler
@@ -18,7 +19,6 @@ from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.testing.plugin import ClientFactory
 from rtmn_shared.testing.waiting import wait_for
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 OPERATOR = "payments:capture"
 
 

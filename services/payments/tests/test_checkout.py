@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
+from payments_testkit import Api
 
 from rtmn_fakes.razorpay import RazorpayFake, checkout_signature
 from rtmn_shared.testing.waiting import wait_for
-
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
 async def test_create_makes_a_razorpay_order_with_our_id_as_receipt(

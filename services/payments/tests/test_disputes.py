@@ -11,6 +11,7 @@ from typing import Any
 
 import aio_pika
 import orjson
+from payments_testkit import Api
 
 from payments.disputes import DisputeStatus, supersedes
 from rtmn_fakes.payloads import load
@@ -19,8 +20,6 @@ from rtmn_fakes.stripe import StripeFake, build_event, sign_stripe_webhook
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentDisputed
 from rtmn_shared.events.topology import declare_exchange
-
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
 async def stripe_webhook(api: Api, body: bytes, *, secret: str | None = None) -> Any:

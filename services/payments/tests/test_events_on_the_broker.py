@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import aio_pika
 import orjson
+from payments_testkit import Api
 
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_shared.events.topology import declare_exchange
-
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
 async def test_payment_success_reaches_a_bound_queue_once(

@@ -5,9 +5,9 @@ asked about; money that arrives meanwhile or later is captured, never dropped.""
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import Any
 
 import pytest
+from payments_testkit import Api
 
 from payments.app import build_gateways
 from payments.reconcile import Reconciler
@@ -16,7 +16,6 @@ from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake, sign_stripe_webhook
 from rtmn_shared.events.wakeup import UnitOfWork
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 EXPIRY = 1_800
 
 

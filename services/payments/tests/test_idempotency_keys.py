@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+
+from payments_testkit import Api
 
 from payments.schemas import CreatePayment
 from rtmn_shared.db import Pool
-
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
 def order_of(user: str) -> str:

@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from payments_testkit import Api
+
 from payments import outcome_store, store
 from payments.batching import Batcher
 from payments.domain import Captured, Failed
@@ -19,7 +21,6 @@ from rtmn_shared.db import Pool
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.testing.waiting import wait_for
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 NOW = datetime.now(UTC)  # when the provider made these deliveries' events
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel
+from payments_testkit import Api
 
 from rtmn_shared.events.catalogue import OrderPlaced
 from rtmn_shared.events.envelope import CloudEvent
@@ -17,7 +17,6 @@ from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.producers import Producers
 from rtmn_shared.testing.waiting import wait_for
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 COMMERCE = ("commerce", "service")
 
 

@@ -8,12 +8,11 @@ import asyncio
 import io
 import time
 import uuid
-from typing import Any
+
+from payments_testkit import Api
 
 from payments.webhooks import MAX_BODY_BYTES
 from rtmn_fakes.razorpay import RazorpayFake, build_webhook, sign_webhook
-
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 HOUR = 3600
 URL = "/api/webhooks/razorpay"

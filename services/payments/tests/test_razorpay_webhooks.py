@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from payments_testkit import Api
 
 from payments.app import build_app
 from rtmn_fakes.razorpay import RazorpayFake, build_webhook, sign_webhook
 from rtmn_shared.db import Pool
 from rtmn_shared.testing.plugin import ClientFactory
-
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
 async def paid_order(api: Api, user: str) -> tuple[str, dict[str, Any]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any
+
+from payments_testkit import Api
 
 from payments.app import build_gateways
 from payments.reconcile import Reconciler
@@ -13,7 +14,6 @@ from rtmn_fakes.stripe import StripeFake
 from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.testing.waiting import wait_for
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 SLOW = 2.0  # seconds the fake takes, past the service's 1 s gateway timeout
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rtmn_fakes.razorpay import RazorpayFake
+from payments_testkit import Api
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
+from rtmn_fakes.razorpay import RazorpayFake
 
 
 async def captured_payment(api: Api, user: str) -> str:

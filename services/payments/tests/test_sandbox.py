@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import Any
+
+from payments_testkit import Api
 
 from payments.app import build_app, build_gateways
 from rtmn_shared.testing.plugin import ClientFactory
-
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
 async def test_sandbox_gateways_take_orders_but_never_confirm_them(

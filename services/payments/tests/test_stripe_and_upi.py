@@ -11,13 +11,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
+from payments_testkit import Api
 
 from payments.app import build_app
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake, build_event, sign_stripe_webhook
 from rtmn_shared.testing.plugin import ClientFactory
-
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 
 
 async def stripe_webhook(

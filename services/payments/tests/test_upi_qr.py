@@ -7,9 +7,9 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
+from payments_testkit import Api
 
 from payments.app import build_app, build_gateways
 from payments.domain import Captured
@@ -21,7 +21,6 @@ from rtmn_shared.events.wakeup import UnitOfWork
 from rtmn_shared.testing.plugin import ClientFactory
 from rtmn_shared.testing.waiting import wait_for
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 QR_CODES = "/v1/payments/qr_codes"
 SLOW = 2.0  # seconds the fake takes, past the service's 1 s gateway timeout
 

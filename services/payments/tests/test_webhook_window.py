@@ -8,10 +8,10 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
+from payments_testkit import Api
 from pydantic import ValidationError
 
 from payments import store
@@ -24,7 +24,6 @@ from rtmn_shared.partitions import keep_partitions, partitions_of
 from rtmn_shared.suite import ServiceInfo
 from rtmn_shared.testing.infra import Suite, provision_for_tests
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 Conn = asyncpg.Connection  # type: ignore[type-arg]
 
 DAY = 86_400

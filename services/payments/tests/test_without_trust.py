@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import PIPE
-from typing import Any
 
 import asyncpg
 import pytest
+from payments_testkit import Api
 
 from payments.app import SERVICE
 from payments.settings import Settings
@@ -25,7 +25,6 @@ from rtmn_shared.testing.cluster import PrivateCluster
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
 
-Api = Any  # the conftest fixture's class; conftest is not importable under importlib mode
 RTMN_DB = Path(sys.executable).parent / "rtmn-db"
 
 

@@ -40,7 +40,7 @@ async def wallet_pool(service_pool: Migrator) -> Pool:
 
 @pytest.fixture(scope="session")
 def wallet_handlers() -> dict[type[EventData], Handler]:
-    built = handlers.build(Ledger(RULE, Outbox("rtmn/wallet")))
+    built = handlers.build_handlers(Ledger(RULE, Outbox("rtmn/wallet")))
     return {model: h for h in built for model in h.events}
 
 

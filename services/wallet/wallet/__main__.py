@@ -1,4 +1,4 @@
-from rtmn_shared.service import main
+from rtmn_shared.entry import main
 from wallet.app import SERVICE
 
 main(SERVICE)

@@ -35,7 +35,7 @@ async def build_app(settings: WalletSettings, stack: AsyncExitStack) -> web.Appl
 async def build_handlers(settings: WalletSettings, stack: AsyncExitStack) -> Sequence[Handler]:
     # The consumer runner owns the pool the handlers work in; the ledger needs none of its own.
     del stack
-    return handlers.build(Ledger(settings.earning_rule(), Outbox(f"rtmn/{INFO.name}")))
+    return handlers.build_handlers(Ledger(settings.earning_rule(), Outbox(f"rtmn/{INFO.name}")))
 
 
 SERVICE = Service(

@@ -7,19 +7,16 @@ from rtmn_shared.events.consumer import Delivery, Handler
 from wallet.ledger import Ledger
 
 
-def build(ledger: Ledger) -> list[Handler]:
-    async def credit_cashback(delivery: Delivery) -> None:
-        assert isinstance(delivery.data, PaymentSuccess)
+def build_handlers(ledger: Ledger) -> list[Handler]:
+    async def credit_cashback(delivery: Delivery[PaymentSuccess]) -> None:
         assert delivery.conn is not None
         await ledger.credit(delivery.conn, delivery.data)
 
-    async def reverse_cashback(delivery: Delivery) -> None:
-        assert isinstance(delivery.data, PaymentRefunded)
+    async def reverse_cashback(delivery: Delivery[PaymentRefunded]) -> None:
         assert delivery.conn is not None
         await ledger.reverse(delivery.conn, delivery.data)
 
-    async def track_users(delivery: Delivery) -> None:
-        assert isinstance(delivery.data, UserRegistered)
+    async def track_users(delivery: Delivery[UserRegistered]) -> None:
         assert delivery.conn is not None
         await ledger.register_user(delivery.conn, delivery.data, delivery.event.time)
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import asyncpg
 
-from rtmn_shared.secrets import KeyRing, SecretsError, SecretStore, generate_key
+from rtmn_shared.keyring import KeyRing, SecretsError, generate_key
+from rtmn_shared.secrets import SecretStore
 from rtmn_shared.service import Service, open_pool
 from rtmn_shared.settings import CommonSettings, load_settings, secret_settings
 

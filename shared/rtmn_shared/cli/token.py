@@ -12,7 +12,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from rtmn_shared.web.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+from rtmn_shared.settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
 
 def generate_keypair() -> tuple[str, str]:

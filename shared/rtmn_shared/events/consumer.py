@@ -18,12 +18,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
+from typing_extensions import TypeVar
 
 from rtmn_shared import tracing
 from rtmn_shared.db import Connection, Pool
@@ -55,12 +56,18 @@ SHUTDOWN_GRACE_S = 10.0
 CLOSE_SECONDS = 5.0  # for the broker to answer a connection close
 
 
+# The event model a handler declared; a bare Handler or Delivery takes any event.
+E = TypeVar("E", bound=EventData, default=Any)
+E_co = TypeVar("E_co", bound=EventData, default=Any, covariant=True)
+
+
 @dataclass(frozen=True)
-class Delivery:
-    """What a handler receives: the event, its typed data, and the transaction to work in."""
+class Delivery(Generic[E_co]):
+    """What a handler receives: the event, its data as the model the handler declared, and the
+    transaction to work in."""
 
     event: CloudEvent
-    data: EventData
+    data: E_co
     attempt: int
     conn: Connection | None
     # The message's AMQP headers, with what a Retry(headers=...) of an earlier attempt added.
@@ -68,10 +75,14 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class Handler:
+class Handler(Generic[E]):
+    """A consumer group: `apply` receives each event of `events` typed as the model declared
+    (`Handler("credit", (PaymentSuccess,), credit)` with `credit(d: Delivery[PaymentSuccess])`);
+    `parse` has already refused any other."""
+
     name: str
-    events: tuple[type[EventData], ...]
-    apply: Callable[[Delivery], Awaitable[None]]
+    events: tuple[type[E], ...]
+    apply: Callable[[Delivery[E]], Awaitable[None]]
     # With inbox=False the handler keeps its own idempotency record (e.g. a delivery log) and
     # gets no transaction: it may call slow providers without holding a database connection.
     inbox: bool = True
@@ -299,6 +310,10 @@ class ConsumerRunner:
         if refusal is not None:
             EVENTS_REFUSED.labels(group.names.main, event.type).inc()
             await self._dead_letter(group, message, headers, attempt, GiveUp(refusal))
+            return None
+        if not isinstance(data, group.handler.events):  # its handler takes only what it declared
+            refused = GiveUp(f"{event.type} is not an event {group.names.main} takes")
+            await self._dead_letter(group, message, headers, attempt, refused)
             return None
         return _Received(message, headers, attempt, event, data)
 

@@ -17,9 +17,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.suite import EXCHANGE
-from rtmn_shared.tracing import current_traceparent
+from rtmn_shared.tracing import Traced, current_traceparent
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -70,7 +69,7 @@ class OtelSpans:
         sent.add_done_callback(lambda done: _end_send(span, done))
 
     @contextlib.contextmanager
-    def processing(self, queue: str, event: CloudEvent) -> Iterator[None]:
+    def processing(self, queue: str, event: Traced) -> Iterator[None]:
         attributes = {
             **messaging("process", "process", event.type, str(event.id), event.subject),
             "messaging.consumer.group.name": queue,

@@ -24,7 +24,7 @@ import aiohttp
 
 from rtmn_shared.suite import SERVICES
 
-# What each kind of process logs once it is serving (rtmn_shared.service, events.consumer).
+# What each kind of process logs once it is serving (rtmn_shared.entry, events.consumer).
 READY_LINES = {"relay": "relay started", "consumers": "consuming "}
 
 

@@ -6,21 +6,15 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import jwt
 import orjson
 from aiohttp import web
 
+from rtmn_shared.settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER, CommonSettings
 from rtmn_shared.web.jwks import Jwks, VerifyingKey, from_pem
 from rtmn_shared.web.problems import Problem
 
-if TYPE_CHECKING:
-    from rtmn_shared.settings import CommonSettings
-
-# What `make run`, the tests and `rtmn-token mint` agree on; production sets its own.
-DEFAULT_ISSUER = "rtmn-auth"
-DEFAULT_AUDIENCE = "rtmn-api"
 SERVICE = "service"  # a service calling another on its own behalf, never a user
 REQUIRED_CLAIMS = ["sub", "exp", "iss", "aud"]
 # A client sends one token many times: its verification is reused (like Envoy's jwt_cache) for

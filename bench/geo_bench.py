@@ -1,7 +1,7 @@
 """Nearby merchants over 1,000,000 points (PostGIS GiST + KNN) beside a sequential-scan haversine,
 and the cached geocode path through HTTP.
 
-    python bench/geo.py [--quick]      (--quick: 100,000 merchants, fewer queries)
+    python bench/geo_bench.py [--quick]      (--quick: 100,000 merchants, fewer queries)
 
 Runs in a throwaway database (rtmn_shared.testing.infra.Suite) with the geo service's own
 migrations. Merchants are clustered around Indian cities (most) plus a uniform spread over

@@ -2,7 +2,7 @@
 the media pipeline beside pyvips' `thumbnail` and a naive Pillow pipeline, in the same run;
 then product-image uploads per second through HTTP with both cores busy.
 
-    python bench/media.py [--quick]
+    python bench/media_bench.py [--quick]
 
 Each pipeline runs in a fresh process of its own, so its peak RSS is its own. Every pipeline
 encodes with the same WebP settings (quality 80, the effort the service picks for each size,

@@ -1,7 +1,7 @@
 """Domain events from RabbitMQ into Mixpanel's /import: batched forwarding beside one request
 per event, in the same run.
 
-    python bench/analytics.py [--quick] [--latency-ms N]
+    python bench/analytics_bench.py [--quick] [--latency-ms N]
 
 Both paths consume the same events from a quorum queue bound to every type and ack each
 message only after Mixpanel (a local contract fake, in its own thread) accepted it. The baseline
@@ -24,7 +24,7 @@ import uvloop
 from _common import percentile, result_line, sample_payment, table
 
 from analytics.batcher import Batcher
-from analytics.handlers import forward
+from analytics.handlers import build_handlers
 from analytics.mapping import map_event
 from analytics.providers.base import RetryPolicy
 from analytics.providers.mixpanel import MixpanelSink
@@ -92,7 +92,7 @@ async def run(mode: str, amqp_url: str, fake: MixpanelFake, count: int) -> dict[
         if mode == "batched":
             batcher = Batcher(sink, max_events=2000, max_delay_seconds=1.0)
             batcher.start()
-            handler = forward(batcher, prefetch=4000)
+            [handler] = build_handlers([batcher], prefetch=4000)
         else:
             handler = per_event(sink)
         group = f"bench-analytics-{mode}-{uuid.uuid4().hex[:6]}"

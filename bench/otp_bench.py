@@ -1,6 +1,6 @@
 """OTP send+verify pairs per second through HTTP, beside the raw Redis Lua calls they rest on.
 
-    python bench/otp.py [--quick]
+    python bench/otp_bench.py [--quick]
 
 The service runs as its own process (`python -m otp api` would, plus one change: a bench SMS
 sender that hands each code to this script through Redis instead of texting it, since the

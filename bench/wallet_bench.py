@@ -1,6 +1,6 @@
 """Wallet credits per second through the ledger, beside a naive balance update.
 
-    python bench/wallet.py [--quick]
+    python bench/wallet_bench.py [--quick]
 
 Each credit is what the `wallet.credit-cashback` consumer does for one `payment.success`: in
 one transaction, the inbox row, the payment lock, the tier lookup, the earnings row, the
@@ -69,7 +69,7 @@ def payment(user_id: str) -> PaymentSuccess:
 
 
 def ledger_credit(settings: WalletSettings) -> Credit:
-    [credit, *_] = handlers.build(Ledger(settings.earning_rule(), Outbox("rtmn/wallet")))
+    [credit, *_] = handlers.build_handlers(Ledger(settings.earning_rule(), Outbox("rtmn/wallet")))
 
     async def apply(pool: asyncpg.Pool, data: PaymentSuccess) -> None:  # type: ignore[type-arg]
         event = CloudEvent.of(data, source="rtmn/bench")

@@ -1,6 +1,6 @@
 """Pushes per second through notify's delivery log, beside the bare FCM call it wraps.
 
-    python bench/notify.py [--quick]
+    python bench/notify_bench.py [--quick]
 
 Each logged push is what `notify.push-payment-success` does for one `payment.success`: claim
 the delivery row and snapshot the user's tokens (one short transaction), send one FCM HTTP v1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import io
 import os
 import re
@@ -25,11 +24,10 @@ from rtmn_fakes.twilio import TwilioFake
 from rtmn_shared.cli.secrets import main as secrets_command
 from rtmn_shared.cli.token import generate_keypair
 from rtmn_shared.db import Pool
-from rtmn_shared.migrations import SHARED
-from rtmn_shared.secrets import KeyRing, SecretStore, generate_key, table_sql
+from rtmn_shared.keyring import KeyRing, generate_key
+from rtmn_shared.secrets import SecretStore
 from rtmn_shared.service import load_service_settings
 from rtmn_shared.settings import SettingsError, secret_settings
-from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Migrator
 from rtmn_shared.testing.processes import free_port
@@ -39,19 +37,6 @@ V1, V2 = f"v1:{generate_key()}", f"v2:{generate_key()}"
 TOKEN = "twilio-token-" + "t" * 24
 HASH_KEY = "hash-key-from-the-store-" + "h" * 24
 STORED = {"TWILIO_AUTH_TOKEN": TOKEN, "OTP_HASH_KEY": HASH_KEY}
-
-
-def test_the_shared_migration_is_the_documented_table() -> None:
-    assert (SHARED / "0003_secrets.sql").read_text() == table_sql()
-
-
-@pytest.mark.parametrize("name", sorted(SERVICES))
-def test_a_service_declares_its_own_credentials_and_never_how_the_store_is_reached(
-    name: str,
-) -> None:
-    declared = secret_settings(importlib.import_module(f"{name}.app").SERVICE.settings)
-    assert not {"DB_PASSWORD", "SECRETS_KEYS"} & declared.keys()
-    assert all(key == field.upper() for key, field in declared.items())
 
 
 def test_otp_declares_its_keys_and_both_sms_credentials() -> None:
