@@ -13,7 +13,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import SecretStr
 
-from notify import consent_store
+from notify import consent_store, templates
 from notify.api import build_routes
 from notify.consent import UnsubscribeLinks
 from notify.delivery import Deliveries
@@ -147,6 +147,7 @@ def push_sender(settings: Settings, stack: AsyncExitStack) -> PushSender:
 
 
 async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
+    texts = templates.load(settings.notify_templates_dir)  # a bad template stops start-up first
     pool = await open_pool(INFO, settings, stack)
     deliveries = Deliveries(
         pool,
@@ -156,19 +157,23 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
         lease_seconds=settings.delivery_lease_seconds,
     )
     background(release_deferred(pool, settings.deferred_sweep_seconds), stack)
-    return build_handlers(
-        pool,
-        deliveries,
-        templates=Templates(
-            welcome=settings.sendgrid_template_welcome,
-            order_confirmation=settings.sendgrid_template_order_confirmation,
+    links = links_of(settings)
+    return [
+        *build_handlers(
+            pool,
+            deliveries,
+            templates=Templates(
+                welcome=settings.sendgrid_template_welcome,
+                order_confirmation=settings.sendgrid_template_order_confirmation,
+            ),
+            texts=texts,
+            links=links,
+            campaigns=Campaigns(
+                threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
+            ),
+            unsubscribe=unsubscribe_links(settings),
         ),
-        links=links_of(settings),
-        campaigns=Campaigns(
-            threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
-        ),
-        unsubscribe=unsubscribe_links(settings),
-    )
+    ]
 
 
 def _secret(value: SecretStr | None) -> str | None:

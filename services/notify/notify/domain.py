@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from notify.providers import PushMessage, TokenResult
+from notify.templates import Rendered, TextTemplates
 from rtmn_shared.events.catalogue import (
     NotificationRequested,
     PaymentSuccess,
@@ -21,6 +22,7 @@ class Recipient:
     user_id: str
     email: str | None
     first_name: str | None
+    locale: str | None = None  # as the user's event gave it; templates choose the words
 
 
 @dataclass(frozen=True)
@@ -59,32 +61,45 @@ def order_confirmation_data(
     }
 
 
-def payment_push(payment: PaymentSuccess, links: Links) -> PushMessage:
-    total = Money(payment.amount, payment.currency).format()
-    deep_link = links.deep(f"orders/{payment.order_id}")
-    return PushMessage(
-        title="Payment Successful",
-        body=f"Your payment of {total} for order #{payment.order_number} was successful.",
-        data={
+def payment_push(
+    payment: PaymentSuccess, links: Links, texts: TextTemplates, locale: str | None
+) -> PushMessage:
+    amount = Money(payment.amount, payment.currency)
+    words = texts.render(
+        "payment_success",
+        "push",
+        locale,
+        {"amount": amount, "order_number": payment.order_number},
+    )
+    return _push(
+        words,
+        {
             "type": "payment_success",
             "orderId": payment.order_id,
             "orderNumber": payment.order_number,
-            "deepLink": deep_link,
+            "deepLink": links.deep(f"orders/{payment.order_id}"),
         },
     )
 
 
-def wallet_push(credit: WalletCredited, links: Links) -> PushMessage:
-    return PushMessage(
-        title="REZ Coins Credited",
-        body=f"{credit.coins} coins were added to your wallet. Balance: {credit.balance_after}.",
-        data={
+def wallet_push(
+    credit: WalletCredited, links: Links, texts: TextTemplates, locale: str | None
+) -> PushMessage:
+    variables = {"coins": credit.coins, "balance": credit.balance_after}
+    return _push(
+        texts.render("wallet_credited", "push", locale, variables),
+        {
             "type": "wallet_credited",
             "coins": str(credit.coins),
             "balance": str(credit.balance_after),
             "deepLink": links.deep("wallet"),
         },
     )
+
+
+def _push(words: Rendered, data: dict[str, str]) -> PushMessage:
+    assert words.title is not None  # every push template has one (templates.load checks)
+    return PushMessage(title=words.title, body=words.body, data=data)
 
 
 # What a push asked for over HTTP may say, by name: the words are ours, so no caller's text

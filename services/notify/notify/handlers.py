@@ -17,6 +17,7 @@ from notify.consent import Category, UnsubscribeLinks
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links
 from notify.store import Consent, DeliveryKey
+from notify.templates import TextTemplates
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import (
     NotificationRequested,
@@ -35,6 +36,8 @@ SOURCE = "rtmn/notify"
 
 @dataclass(frozen=True)
 class Templates:
+    """SendGrid dynamic template ids."""
+
     welcome: str
     order_confirmation: str
 
@@ -62,6 +65,7 @@ def build_handlers(
     deliveries: Deliveries,
     *,
     templates: Templates,
+    texts: TextTemplates,
     links: Links,
     campaigns: Campaigns,
     unsubscribe: UnsubscribeLinks,
@@ -116,14 +120,14 @@ def build_handlers(
                 payment.user_id,
                 "payment-success",
             ),
-            domain.payment_push(payment, links),
+            domain.payment_push(payment, links, texts, await store.locale(pool, payment.user_id)),
         )
 
     async def push_wallet_credited(delivery: Delivery) -> None:
         credit = cast(WalletCredited, delivery.data)
         await deliveries.push(
             key(delivery, f"wallet:{credit.entry_id}", "push", credit.user_id, "wallet-credited"),
-            domain.wallet_push(credit, links),
+            domain.wallet_push(credit, links, texts, await store.locale(pool, credit.user_id)),
             Consent("wallet"),
         )
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, FilePath, HttpUrl, SecretStr, field_validator
+from pydantic import DirectoryPath, Field, FilePath, HttpUrl, SecretStr, field_validator
 
 from rtmn_shared.settings import CommonSettings
 
@@ -74,6 +74,8 @@ class Settings(CommonSettings):
     notify_public_url: HttpUrl = HttpUrl("http://localhost:8080")
     # How often sends held back by quiet hours are looked at, to go out once their window opens.
     deferred_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The push and SMS texts per locale (<locale>.toml files); unset: those notify ships.
+    notify_templates_dir: DirectoryPath | None = None
 
     @field_validator("firebase_private_key")
     @classmethod

@@ -63,9 +63,19 @@ async def upsert_recipient(conn: Connection, user: UserRegistered, as_of: dateti
 
 async def recipient(pool: Pool, user_id: str) -> Recipient | None:
     row = await pool.fetchrow(
-        "SELECT user_id, email, first_name FROM recipients WHERE user_id = $1", user_id
+        "SELECT user_id, email, first_name, locale FROM recipients WHERE user_id = $1", user_id
     )
-    return None if row is None else Recipient(row["user_id"], row["email"], row["first_name"])
+    if row is None:
+        return None
+    return Recipient(row["user_id"], row["email"], row["first_name"], row["locale"])
+
+
+async def locale(pool: Pool, user_id: str) -> str | None:
+    """The user's locale, for the words of a push (None: unknown user or none given)."""
+    found: str | None = await pool.fetchval(
+        "SELECT locale FROM recipients WHERE user_id = $1", user_id
+    )
+    return found
 
 
 # -- devices --------------------------------------------------------------------------------

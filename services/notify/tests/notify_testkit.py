@@ -113,7 +113,12 @@ def payment(user_id: str, amount: int = 149_900) -> PaymentSuccess:
 
 
 async def registered_user(
-    publish: Publish, pool: Pool, *, first_name: str = "Asha", email: str | None = None
+    publish: Publish,
+    pool: Pool,
+    *,
+    first_name: str = "Asha",
+    email: str | None = None,
+    locale: str | None = "en-IN",
 ) -> UserRegistered:
     user_id = unique("user")
     user = UserRegistered(
@@ -122,7 +127,7 @@ async def registered_user(
         first_name=first_name,
         phone="+919876543210",
         tier="gold",
-        locale="en-IN",
+        locale=locale,
     )
     await publish(user)
     await wait_for(
