@@ -19,6 +19,7 @@ from notify.consent import UnsubscribeLinks
 from notify.delivery import Deliveries
 from notify.domain import Links
 from notify.handlers import SOURCE, Campaigns, Templates, build_handlers
+from notify.payment_notices import build_payment_notices
 from notify.providers import EmailSender, Mode, PushSender
 from notify.providers.fcm import FcmPushSender
 from notify.providers.fcm_auth import credentials_of
@@ -172,6 +173,14 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
                 threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
             ),
             unsubscribe=unsubscribe_links(settings),
+        ),
+        *build_payment_notices(
+            pool,
+            deliveries,
+            failed_template=settings.sendgrid_template_payment_failed,
+            refunded_template=settings.sendgrid_template_payment_refunded,
+            texts=texts,
+            links=links,
         ),
     ]
 

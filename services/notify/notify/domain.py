@@ -10,6 +10,8 @@ from notify.providers import PushMessage, TokenResult
 from notify.templates import Rendered, TextTemplates
 from rtmn_shared.events.catalogue import (
     NotificationRequested,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentSuccess,
     UserRegistered,
     WalletCredited,
@@ -61,6 +63,26 @@ def order_confirmation_data(
     }
 
 
+def payment_failed_data(
+    failed: PaymentFailed, recipient: Recipient, links: Links
+) -> dict[str, str]:
+    return {
+        "first_name": greeting_name(recipient.first_name),
+        "amount": Money(failed.amount, failed.currency).format(),
+        "order_url": links.web(f"/orders/{failed.order_id}"),
+    }
+
+
+def refund_data(refund: PaymentRefunded, recipient: Recipient, links: Links) -> dict[str, str]:
+    return {
+        "first_name": greeting_name(recipient.first_name),
+        "amount": Money(refund.amount, refund.currency).format(),
+        "refunded_total": Money(refund.refunded_total, refund.currency).format(),
+        "refund_kind": "full" if refund.full else "partial",
+        "order_url": links.web(f"/orders/{refund.order_id}"),
+    }
+
+
 def payment_push(
     payment: PaymentSuccess, links: Links, texts: TextTemplates, locale: str | None
 ) -> PushMessage:
@@ -78,6 +100,41 @@ def payment_push(
             "orderId": payment.order_id,
             "orderNumber": payment.order_number,
             "deepLink": links.deep(f"orders/{payment.order_id}"),
+        },
+    )
+
+
+def payment_failed_push(
+    failed: PaymentFailed, links: Links, texts: TextTemplates, locale: str | None
+) -> PushMessage:
+    amount = Money(failed.amount, failed.currency)
+    words = texts.render("payment_failed", "push", locale, {"amount": amount})
+    return _push(
+        words,
+        {
+            "type": "payment_failed",
+            "orderId": failed.order_id,
+            "paymentId": failed.payment_id,
+            "deepLink": links.deep(f"orders/{failed.order_id}"),
+        },
+    )
+
+
+def refund_push(
+    refund: PaymentRefunded, links: Links, texts: TextTemplates, locale: str | None
+) -> PushMessage:
+    variables = {
+        "amount": Money(refund.amount, refund.currency),
+        "refunded_total": Money(refund.refunded_total, refund.currency),
+    }
+    words = texts.render("payment_refunded", "push", locale, variables)
+    return _push(
+        words,
+        {
+            "type": "payment_refunded",
+            "orderId": refund.order_id,
+            "refundId": refund.refund_id,
+            "deepLink": links.deep(f"orders/{refund.order_id}"),
         },
     )
 

@@ -38,6 +38,8 @@ class Settings(CommonSettings):
     sendgrid_from_name: str = "REZ"
     sendgrid_template_welcome: str = "d-welcome"
     sendgrid_template_order_confirmation: str = "d-orderconfirmation"
+    sendgrid_template_payment_failed: str = "d-paymentfailed"
+    sendgrid_template_payment_refunded: str = "d-paymentrefunded"
     sendgrid_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # Base64 DER public key from SendGrid's Event Webhook settings; unset rejects every event.
     sendgrid_webhook_public_key: str | None = None

@@ -51,6 +51,8 @@ def live_settings(
         "sendgrid_from_email": "orders@rez.test",
         "sendgrid_template_welcome": "d-welcome01",
         "sendgrid_template_order_confirmation": "d-order01",
+        "sendgrid_template_payment_failed": "d-failed01",
+        "sendgrid_template_payment_refunded": "d-refund01",
         "sendgrid_webhook_public_key": signer.public_key,
         "firebase_project_id": fcm.project_id,
         "fcm_access_token": fcm.access_token,
