@@ -91,6 +91,8 @@ SPECS = (
             "notify.email-payment-failed",
             "notify.push-payment-refunded",
             "notify.email-payment-refunded",
+            "notify.orders",
+            "notify.coins",
             "notify.send-requested",
             "notify.send-campaign",
         ),

@@ -18,6 +18,7 @@ from notify.api import build_routes
 from notify.consent import UnsubscribeLinks
 from notify.delivery import Deliveries
 from notify.domain import Links
+from notify.email_facts import build_fact_handlers
 from notify.handlers import SOURCE, Campaigns, Templates, build_handlers
 from notify.payment_notices import build_payment_notices
 from notify.providers import EmailSender, Mode, PushSender
@@ -174,6 +175,7 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
             ),
             unsubscribe=unsubscribe_links(settings),
         ),
+        *build_fact_handlers(),
         *build_payment_notices(
             pool,
             deliveries,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from notify.providers import PushMessage, TokenResult
@@ -25,6 +26,22 @@ class Recipient:
     email: str | None
     first_name: str | None
     locale: str | None = None  # as the user's event gave it; templates choose the words
+    tier: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What notify has heard of a payment's order (order.placed) and its cashback
+    (wallet.credited) by the time its confirmation email goes."""
+
+    order_known: bool
+    estimated_delivery: date | None = None
+    tracking_url: str | None = None
+    coins_earned: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.order_known and self.coins_earned is not None
 
 
 @dataclass(frozen=True)
@@ -47,20 +64,36 @@ def greeting_name(first_name: str | None) -> str:
     return first_name.strip() if first_name and first_name.strip() else "there"
 
 
-def welcome_data(user: UserRegistered, links: Links) -> dict[str, str]:
-    return {"first_name": greeting_name(user.first_name), "app_url": links.web("/")}
+def welcome_data(user: UserRegistered, links: Links, coins_balance: int) -> dict[str, str]:
+    return {
+        "first_name": greeting_name(user.first_name),
+        "app_url": links.web("/"),
+        "coins_balance": str(coins_balance),
+    }
 
 
 def order_confirmation_data(
-    payment: PaymentSuccess, recipient: Recipient, links: Links
+    payment: PaymentSuccess,
+    recipient: Recipient,
+    links: Links,
+    facts: OrderFacts | None = None,
 ) -> dict[str, str]:
-    return {
+    """The seed template's fields; those notify has not heard of are left out, not blank."""
+    facts = facts or OrderFacts(order_known=False)
+    data = {
         "first_name": greeting_name(recipient.first_name),
         "order_number": payment.order_number,
         "order_date": payment.paid_at.strftime("%d %b %Y"),
         "total": Money(payment.amount, payment.currency).format(),
-        "tracking_url": links.web(f"/orders/{payment.order_id}/track"),
+        "tracking_url": facts.tracking_url or links.web(f"/orders/{payment.order_id}/track"),
     }
+    if facts.coins_earned is not None:
+        data["coins_earned"] = str(facts.coins_earned)
+    if recipient.tier:
+        data["tier"] = recipient.tier
+    if facts.estimated_delivery is not None:
+        data["estimated_delivery"] = facts.estimated_delivery.strftime("%d %b %Y")
+    return data
 
 
 def payment_failed_data(

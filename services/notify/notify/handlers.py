@@ -16,6 +16,7 @@ from notify import domain, store
 from notify.consent import Category, UnsubscribeLinks
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links
+from notify.email_facts import WAIT_MS, wait_once
 from notify.store import Consent, DeliveryKey
 from notify.templates import TextTemplates
 from rtmn_shared.db import Pool
@@ -25,7 +26,7 @@ from rtmn_shared.events.catalogue import (
     UserRegistered,
     WalletCredited,
 )
-from rtmn_shared.events.consumer import Delivery, Handler
+from rtmn_shared.events.consumer import DEFAULT_RETRY_DELAYS_MS, Delivery, Handler
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outbox import Outbox, OutboxRow
 from rtmn_shared.events.outcomes import Retry
@@ -83,17 +84,17 @@ def build_handlers(
             key(delivery, f"user:{user.user_id}", "email", user.user_id, "welcome"),
             to=user.email,
             template_id=templates.welcome,
-            data=domain.welcome_data(user, links),
+            data=domain.welcome_data(user, links, await store.coin_balance(pool, user.user_id)),
             subject="Welcome to REZ",
             consent=Consent("account"),
         )
 
     async def email_order_confirmation(delivery: Delivery) -> None:
         payment = cast(PaymentSuccess, delivery.data)
-        recipient = await store.recipient(pool, payment.user_id)
-        unsendable = None if recipient else Unsendable("failed", "unknown recipient")
+        recipient, facts = await store.order_email(pool, payment)
+        wait_once(delivery, facts)
         data = domain.order_confirmation_data(
-            payment, recipient or domain.Recipient(payment.user_id, None, None), links
+            payment, recipient or domain.Recipient(payment.user_id, None, None), links, facts
         )
         await deliveries.email(
             key(
@@ -107,7 +108,7 @@ def build_handlers(
             template_id=templates.order_confirmation,
             data=data,
             subject=f"Order #{payment.order_number} confirmed",
-            unsendable=unsendable,
+            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
         )
 
     async def push_payment_success(delivery: Delivery) -> None:
@@ -199,7 +200,11 @@ def build_handlers(
         Handler("recipients", (UserRegistered,), recipients),
         Handler("email-welcome", (UserRegistered,), email_welcome, inbox=False),
         Handler(
-            "email-order-confirmation", (PaymentSuccess,), email_order_confirmation, inbox=False
+            "email-order-confirmation",
+            (PaymentSuccess,),
+            email_order_confirmation,
+            inbox=False,
+            retry_delays_ms=(WAIT_MS, *DEFAULT_RETRY_DELAYS_MS),  # its wait, then the usual
         ),
         Handler("push-payment-success", (PaymentSuccess,), push_payment_success, inbox=False),
         Handler("push-wallet-credited", (WalletCredited,), push_wallet_credited, inbox=False),

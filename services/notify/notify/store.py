@@ -8,10 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from notify.domain import Recipient
+from notify.domain import OrderFacts, Recipient
 from notify.providers import TokenResult
 from rtmn_shared.db import Connection, Pool
-from rtmn_shared.events.catalogue import UserRegistered
+from rtmn_shared.events.catalogue import (
+    OrderPlaced,
+    PaymentSuccess,
+    UserRegistered,
+    WalletCredited,
+    WalletDebited,
+)
 from rtmn_shared.events.outbox import OutboxRow
 
 
@@ -63,11 +69,14 @@ async def upsert_recipient(conn: Connection, user: UserRegistered, as_of: dateti
 
 async def recipient(pool: Pool, user_id: str) -> Recipient | None:
     row = await pool.fetchrow(
-        "SELECT user_id, email, first_name, locale FROM recipients WHERE user_id = $1", user_id
+        "SELECT user_id, email, first_name, locale, tier FROM recipients WHERE user_id = $1",
+        user_id,
     )
-    if row is None:
-        return None
-    return Recipient(row["user_id"], row["email"], row["first_name"], row["locale"])
+    return None if row is None else _recipient(row)
+
+
+def _recipient(row: Any) -> Recipient:
+    return Recipient(row["user_id"], row["email"], row["first_name"], row["locale"], row["tier"])
 
 
 async def locale(pool: Pool, user_id: str) -> str | None:
@@ -76,6 +85,73 @@ async def locale(pool: Pool, user_id: str) -> str | None:
         "SELECT locale FROM recipients WHERE user_id = $1", user_id
     )
     return found
+
+
+# -- what the emails tell besides: orders, cashback, coin balances ---------------------------
+
+
+async def record_order(conn: Connection, order: OrderPlaced) -> None:
+    await conn.execute(
+        "INSERT INTO orders (order_id, estimated_delivery, tracking_url) VALUES ($1, $2, $3) "
+        "ON CONFLICT (order_id) DO NOTHING",
+        order.order_id,
+        order.estimated_delivery,
+        str(order.tracking_url) if order.tracking_url else None,
+    )
+
+
+async def record_coins(
+    conn: Connection, entry: WalletCredited | WalletDebited, as_of: datetime, cashback: bool
+) -> None:
+    """The user's balance after the entry (unless a later entry's is known), and the coins a
+    payment earned (`cashback`: the entry is a payment's cashback)."""
+    await conn.execute(
+        """
+        WITH earned AS (
+            INSERT INTO cashback (payment_id, coins) SELECT $4, $5 WHERE $6
+            ON CONFLICT (payment_id) DO NOTHING
+        )
+        INSERT INTO coin_balances (user_id, coins, as_of) VALUES ($1, $2, $3)
+        ON CONFLICT (user_id) DO UPDATE SET coins = EXCLUDED.coins, as_of = EXCLUDED.as_of
+        WHERE coin_balances.as_of <= EXCLUDED.as_of
+        """,
+        entry.user_id,
+        entry.balance_after,
+        as_of,
+        entry.reference,
+        entry.coins,
+        cashback,
+    )
+
+
+async def coin_balance(pool: Pool, user_id: str) -> int:
+    coins: int | None = await pool.fetchval(
+        "SELECT coins FROM coin_balances WHERE user_id = $1", user_id
+    )
+    return coins or 0
+
+
+async def order_email(pool: Pool, payment: PaymentSuccess) -> tuple[Recipient | None, OrderFacts]:
+    """The recipient, and what notify knows of the payment's order and cashback, in one read."""
+    row = await pool.fetchrow(
+        """
+        SELECT r.user_id, r.email, r.first_name, r.locale, r.tier,
+               o.order_id IS NOT NULL AS order_known, o.estimated_delivery, o.tracking_url,
+               c.coins
+        FROM (VALUES (1)) AS one
+        LEFT JOIN recipients r ON r.user_id = $1
+        LEFT JOIN orders o ON o.order_id = $2
+        LEFT JOIN cashback c ON c.payment_id = $3
+        """,
+        payment.user_id,
+        payment.order_id,
+        payment.payment_id,
+    )
+    assert row is not None
+    facts = OrderFacts(
+        row["order_known"], row["estimated_delivery"], row["tracking_url"], row["coins"]
+    )
+    return (_recipient(row) if row["user_id"] is not None else None), facts
 
 
 # -- devices --------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ async def test_one_payment_sends_one_email_and_one_push_and_copies_send_nothing(
         "order_date": "27 Nov 2026",
         "total": "₹1,499.50",
         "tracking_url": f"https://rez.test/orders/{paid.order_id}/track",
+        "tier": "gold",
     }
     email_row = await delivery(pool, user.user_id, "order-confirmation")
     assert email_row is not None
