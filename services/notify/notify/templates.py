@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn, get_args
+from typing import Literal, NoReturn, cast, get_args
 
 from rtmn_shared.money import Money, exponent
 from rtmn_shared.settings import SettingsError
@@ -133,7 +133,8 @@ def _read(path: Path) -> _Locale:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         _refuse(f"{where} is not valid TOML: {error}")
-    grouping = document.pop("money", {}).get("grouping", "western")
+    money = document.pop("money", {})
+    grouping = money.get("grouping", "western") if isinstance(money, dict) else money
     if grouping not in get_args(Grouping):
         _refuse(f"{where}: [money] grouping must be western or indian, not {grouping!r}")
     templates: dict[tuple[str, Channel], _Template] = {}
@@ -146,7 +147,7 @@ def _read(path: Path) -> _Locale:
                 _refuse(f"{where}: [{kind}.{channel}] is not a channel {kind} is sent on")
             here = f"{where} [{kind}.{channel}]"
             templates[(kind, channel)] = _template(here, channel, spec, fields)
-    return _Locale(grouping, templates)
+    return _Locale(cast(Grouping, grouping), templates)
 
 
 def _template(where: str, channel: Channel, spec: Kind, fields: dict[str, object]) -> _Template:

@@ -100,6 +100,7 @@ def test_a_kind_a_locale_leaves_out_is_sent_in_english(tmp_path: Path) -> None:
         ('[payment_success.email]\nbody = "x"\n', "[payment_success.email] is not a channel"),
         ('[order_shipped.push]\ntitle = "x"\nbody = "x"\n', "[order_shipped] is not a message"),
         ("[money]\ngrouping = 'arabic'\n", "grouping must be western or indian"),
+        ("money = 3\n", "grouping must be western or indian, not 3"),
         ("[welcome.push\n", "hi-IN.toml is not valid TOML"),
     ],
 )
