@@ -14,8 +14,6 @@ from rtmn_shared.suite import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERY_SERVICE = ("__main__.py", "app.py", "settings.py", "api.py", "domain.py")
-# README maps still to be drawn, by the work changing those services now.
-MAP_PENDING = {"notify"}
 
 
 def service(name: str) -> Service[Any]:
@@ -39,20 +37,7 @@ def test_handlers_live_in_handlers_py_exactly_when_the_service_consumes(name: st
     assert (ROOT / "services" / name / name / "handlers.py").is_file() == consumes
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                strict=True, reason="its map is drawn by the work changing notify now"
-            ),
-        )
-        if n in MAP_PENDING
-        else n
-        for n in sorted(SERVICES)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(SERVICES))
 def test_a_service_readme_opens_with_where_things_are(name: str) -> None:
     home = ROOT / "services" / name
     text = (home / "README.md").read_text()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from notify.providers import PushMessage, TokenResult
+from notify.templates import Rendered, TextTemplates
 from rtmn_shared.events.catalogue import (
     NotificationRequested,
+    PaymentFailed,
+    PaymentRefunded,
     PaymentSuccess,
     UserRegistered,
     WalletCredited,
@@ -21,6 +25,23 @@ class Recipient:
     user_id: str
     email: str | None
     first_name: str | None
+    locale: str | None = None  # as the user's event gave it; templates choose the words
+    tier: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What notify has heard of a payment's order (order.placed) and its cashback
+    (wallet.credited) by the time its confirmation email goes."""
+
+    order_known: bool
+    estimated_delivery: date | None = None
+    tracking_url: str | None = None
+    coins_earned: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.order_known and self.coins_earned is not None
 
 
 @dataclass(frozen=True)
@@ -43,48 +64,132 @@ def greeting_name(first_name: str | None) -> str:
     return first_name.strip() if first_name and first_name.strip() else "there"
 
 
-def welcome_data(user: UserRegistered, links: Links) -> dict[str, str]:
-    return {"first_name": greeting_name(user.first_name), "app_url": links.web("/")}
+def welcome_data(user: UserRegistered, links: Links, coins_balance: int) -> dict[str, str]:
+    return {
+        "first_name": greeting_name(user.first_name),
+        "app_url": links.web("/"),
+        "coins_balance": str(coins_balance),
+    }
 
 
 def order_confirmation_data(
-    payment: PaymentSuccess, recipient: Recipient, links: Links
+    payment: PaymentSuccess,
+    recipient: Recipient,
+    links: Links,
+    facts: OrderFacts | None = None,
 ) -> dict[str, str]:
-    return {
+    """The seed template's fields; those notify has not heard of are left out, not blank."""
+    facts = facts or OrderFacts(order_known=False)
+    data = {
         "first_name": greeting_name(recipient.first_name),
         "order_number": payment.order_number,
         "order_date": payment.paid_at.strftime("%d %b %Y"),
         "total": Money(payment.amount, payment.currency).format(),
-        "tracking_url": links.web(f"/orders/{payment.order_id}/track"),
+        "tracking_url": facts.tracking_url or links.web(f"/orders/{payment.order_id}/track"),
+    }
+    if facts.coins_earned is not None:
+        data["coins_earned"] = str(facts.coins_earned)
+    if recipient.tier:
+        data["tier"] = recipient.tier
+    if facts.estimated_delivery is not None:
+        data["estimated_delivery"] = facts.estimated_delivery.strftime("%d %b %Y")
+    return data
+
+
+def payment_failed_data(
+    failed: PaymentFailed, recipient: Recipient, links: Links
+) -> dict[str, str]:
+    return {
+        "first_name": greeting_name(recipient.first_name),
+        "amount": Money(failed.amount, failed.currency).format(),
+        "order_url": links.web(f"/orders/{failed.order_id}"),
     }
 
 
-def payment_push(payment: PaymentSuccess, links: Links) -> PushMessage:
-    total = Money(payment.amount, payment.currency).format()
-    deep_link = links.deep(f"orders/{payment.order_id}")
-    return PushMessage(
-        title="Payment Successful",
-        body=f"Your payment of {total} for order #{payment.order_number} was successful.",
-        data={
+def refund_data(refund: PaymentRefunded, recipient: Recipient, links: Links) -> dict[str, str]:
+    return {
+        "first_name": greeting_name(recipient.first_name),
+        "amount": Money(refund.amount, refund.currency).format(),
+        "refunded_total": Money(refund.refunded_total, refund.currency).format(),
+        "refund_kind": "full" if refund.full else "partial",
+        "order_url": links.web(f"/orders/{refund.order_id}"),
+    }
+
+
+def payment_push(
+    payment: PaymentSuccess, links: Links, texts: TextTemplates, locale: str | None
+) -> PushMessage:
+    amount = Money(payment.amount, payment.currency)
+    words = texts.render(
+        "payment_success",
+        "push",
+        locale,
+        {"amount": amount, "order_number": payment.order_number},
+    )
+    return _push(
+        words,
+        {
             "type": "payment_success",
             "orderId": payment.order_id,
             "orderNumber": payment.order_number,
-            "deepLink": deep_link,
+            "deepLink": links.deep(f"orders/{payment.order_id}"),
         },
     )
 
 
-def wallet_push(credit: WalletCredited, links: Links) -> PushMessage:
-    return PushMessage(
-        title="REZ Coins Credited",
-        body=f"{credit.coins} coins were added to your wallet. Balance: {credit.balance_after}.",
-        data={
+def payment_failed_push(
+    failed: PaymentFailed, links: Links, texts: TextTemplates, locale: str | None
+) -> PushMessage:
+    amount = Money(failed.amount, failed.currency)
+    words = texts.render("payment_failed", "push", locale, {"amount": amount})
+    return _push(
+        words,
+        {
+            "type": "payment_failed",
+            "orderId": failed.order_id,
+            "paymentId": failed.payment_id,
+            "deepLink": links.deep(f"orders/{failed.order_id}"),
+        },
+    )
+
+
+def refund_push(
+    refund: PaymentRefunded, links: Links, texts: TextTemplates, locale: str | None
+) -> PushMessage:
+    variables = {
+        "amount": Money(refund.amount, refund.currency),
+        "refunded_total": Money(refund.refunded_total, refund.currency),
+    }
+    words = texts.render("payment_refunded", "push", locale, variables)
+    return _push(
+        words,
+        {
+            "type": "payment_refunded",
+            "orderId": refund.order_id,
+            "refundId": refund.refund_id,
+            "deepLink": links.deep(f"orders/{refund.order_id}"),
+        },
+    )
+
+
+def wallet_push(
+    credit: WalletCredited, links: Links, texts: TextTemplates, locale: str | None
+) -> PushMessage:
+    variables = {"coins": credit.coins, "balance": credit.balance_after}
+    return _push(
+        texts.render("wallet_credited", "push", locale, variables),
+        {
             "type": "wallet_credited",
             "coins": str(credit.coins),
             "balance": str(credit.balance_after),
             "deepLink": links.deep("wallet"),
         },
     )
+
+
+def _push(words: Rendered, data: dict[str, str]) -> PushMessage:
+    assert words.title is not None  # every push template has one (templates.load checks)
+    return PushMessage(title=words.title, body=words.body, data=data)
 
 
 # What a push asked for over HTTP may say, by name: the words are ours, so no caller's text

@@ -16,8 +16,10 @@ from notify import domain, plans, store
 from notify.consent import Category, UnsubscribeLinks
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links
+from notify.email_facts import record_credit
 from notify.providers import PushMessage
 from notify.store import Consent, DeliveryKey
+from notify.templates import TextTemplates
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import (
     NotificationRequested,
@@ -36,6 +38,8 @@ SOURCE = "rtmn/notify"
 
 @dataclass(frozen=True)
 class Templates:
+    """SendGrid dynamic template ids."""
+
     welcome: str
     order_confirmation: str
 
@@ -63,6 +67,8 @@ def build_handlers(
     deliveries: Deliveries,
     *,
     templates: Templates,
+    texts: TextTemplates,
+    locales: store.Locales,
     links: Links,
     campaigns: Campaigns,
     unsubscribe: UnsubscribeLinks,
@@ -72,7 +78,7 @@ def build_handlers(
     async def recipients(delivery: Delivery) -> None:
         assert delivery.conn is not None
         user = cast(UserRegistered, delivery.data)
-        await store.upsert_recipient(delivery.conn, user, delivery.event.time)
+        await locales.record(delivery.conn, user, delivery.event.time)
 
     async def email_welcome(delivery: Delivery) -> None:
         user = cast(UserRegistered, delivery.data)
@@ -80,17 +86,16 @@ def build_handlers(
             key(delivery, f"user:{user.user_id}", "email", user.user_id, "welcome"),
             to=user.email,
             template_id=templates.welcome,
-            data=domain.welcome_data(user, links),
+            data=domain.welcome_data(user, links, await store.coin_balance(pool, user.user_id)),
             subject="Welcome to REZ",
             consent=Consent("account"),
         )
 
     async def email_order_confirmation(delivery: Delivery) -> None:
         payment = cast(PaymentSuccess, delivery.data)
-        recipient = await store.recipient(pool, payment.user_id)
-        unsendable = None if recipient else Unsendable("failed", "unknown recipient")
+        recipient, facts = await store.order_email(pool, payment)
         data = domain.order_confirmation_data(
-            payment, recipient or domain.Recipient(payment.user_id, None, None), links
+            payment, recipient or domain.Recipient(payment.user_id, None, None), links, facts
         )
         await deliveries.email(
             key(
@@ -104,7 +109,7 @@ def build_handlers(
             template_id=templates.order_confirmation,
             data=data,
             subject=f"Order #{payment.order_number} confirmed",
-            unsendable=unsendable,
+            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
         )
 
     async def push_payment_success(delivery: Delivery) -> None:
@@ -117,14 +122,15 @@ def build_handlers(
                 payment.user_id,
                 "payment-success",
             ),
-            domain.payment_push(payment, links),
+            domain.payment_push(payment, links, texts, await locales.of(payment.user_id)),
         )
 
     async def push_wallet_credited(delivery: Delivery) -> None:
         credit = cast(WalletCredited, delivery.data)
+        await record_credit(pool, credit, delivery.event.time)
         await deliveries.push(
             key(delivery, f"wallet:{credit.entry_id}", "push", credit.user_id, "wallet-credited"),
-            domain.wallet_push(credit, links),
+            domain.wallet_push(credit, links, texts, await locales.of(credit.user_id)),
             Consent("wallet"),
         )
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, FilePath, HttpUrl, SecretStr, field_validator
+from pydantic import DirectoryPath, Field, FilePath, HttpUrl, SecretStr, field_validator
 
 from rtmn_shared.settings import CommonSettings
 
@@ -38,6 +38,8 @@ class Settings(CommonSettings):
     sendgrid_from_name: str = "REZ"
     sendgrid_template_welcome: str = "d-welcome"
     sendgrid_template_order_confirmation: str = "d-orderconfirmation"
+    sendgrid_template_payment_failed: str = "d-paymentfailed"
+    sendgrid_template_payment_refunded: str = "d-paymentrefunded"
     sendgrid_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # Base64 DER public key from SendGrid's Event Webhook settings; unset rejects every event.
     sendgrid_webhook_public_key: str | None = None
@@ -101,6 +103,8 @@ class Settings(CommonSettings):
     notify_public_url: HttpUrl = HttpUrl("http://localhost:8080")
     # How often sends held back by quiet hours are looked at, to go out once their window opens.
     deferred_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The push and SMS texts per locale (<locale>.toml files); unset: those notify ships.
+    notify_templates_dir: DirectoryPath | None = None
 
     @field_validator("firebase_private_key")
     @classmethod

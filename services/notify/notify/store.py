@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from notify.domain import Recipient
+from notify.domain import OrderFacts, Recipient
 from notify.providers import TokenResult
 from rtmn_shared.db import Connection, Pool
-from rtmn_shared.events.catalogue import UserRegistered
+from rtmn_shared.events.catalogue import (
+    OrderPlaced,
+    PaymentSuccess,
+    UserRegistered,
+    WalletCredited,
+    WalletDebited,
+)
 from rtmn_shared.events.outbox import OutboxRow
 
 
@@ -63,9 +71,111 @@ async def upsert_recipient(conn: Connection, user: UserRegistered, as_of: dateti
 
 async def recipient(pool: Pool, user_id: str) -> Recipient | None:
     row = await pool.fetchrow(
-        "SELECT user_id, email, first_name FROM recipients WHERE user_id = $1", user_id
+        "SELECT user_id, email, first_name, locale, tier FROM recipients WHERE user_id = $1",
+        user_id,
     )
-    return None if row is None else Recipient(row["user_id"], row["email"], row["first_name"])
+    return None if row is None else _recipient(row)
+
+
+def _recipient(row: Any) -> Recipient:
+    return Recipient(row["user_id"], row["email"], row["first_name"], row["locale"], row["tier"])
+
+
+class Locales:
+    """Users' locales, for the words of a push (None: unknown user or none given), each read at
+    most once a `ttl` per process: every payment sends pushes to a user whose locale changes only
+    when user.registered says so again. This process forgets a user it records; another one
+    words a push in the locale before for at most `ttl` seconds."""
+
+    def __init__(self, pool: Pool, *, ttl: float = 60.0, size: int = 100_000) -> None:
+        self._pool, self._ttl, self._size = pool, ttl, size
+        self._known: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+
+    async def of(self, user_id: str) -> str | None:
+        now = time.monotonic()
+        known = self._known.get(user_id)
+        if known is not None and now - known[0] < self._ttl:
+            return known[1]
+        found: str | None = await self._pool.fetchval(
+            "SELECT locale FROM recipients WHERE user_id = $1", user_id
+        )
+        self._known[user_id] = (now, found)
+        self._known.move_to_end(user_id)
+        if len(self._known) > self._size:
+            self._known.popitem(last=False)
+        return found
+
+    async def record(self, conn: Connection, user: UserRegistered, at: datetime) -> None:
+        """The recipient as user.registered tells, forgetting the locale this process knew."""
+        await upsert_recipient(conn, user, at)
+        self._known.pop(user.user_id, None)
+
+
+# -- what the emails tell besides: orders, cashback, coin balances ---------------------------
+
+
+async def record_order(conn: Connection, order: OrderPlaced) -> None:
+    await conn.execute(
+        "INSERT INTO orders (order_id, estimated_delivery, tracking_url) VALUES ($1, $2, $3) "
+        "ON CONFLICT (order_id) DO NOTHING",
+        order.order_id,
+        order.estimated_delivery,
+        str(order.tracking_url) if order.tracking_url else None,
+    )
+
+
+async def record_coins(
+    conn: Connection | Pool, entry: WalletCredited | WalletDebited, as_of: datetime, cashback: bool
+) -> None:
+    """The user's balance after the entry (unless a later entry's is known), and the coins a
+    payment earned (`cashback`: the entry is a payment's cashback)."""
+    await conn.execute(
+        """
+        WITH earned AS (
+            INSERT INTO cashback (payment_id, coins) SELECT $4, $5 WHERE $6
+            ON CONFLICT (payment_id) DO NOTHING
+        )
+        INSERT INTO coin_balances (user_id, coins, as_of) VALUES ($1, $2, $3)
+        ON CONFLICT (user_id) DO UPDATE SET coins = EXCLUDED.coins, as_of = EXCLUDED.as_of
+        WHERE coin_balances.as_of <= EXCLUDED.as_of
+        """,
+        entry.user_id,
+        entry.balance_after,
+        as_of,
+        entry.reference,
+        entry.coins,
+        cashback,
+    )
+
+
+async def coin_balance(pool: Pool, user_id: str) -> int:
+    coins: int | None = await pool.fetchval(
+        "SELECT coins FROM coin_balances WHERE user_id = $1", user_id
+    )
+    return coins or 0
+
+
+async def order_email(pool: Pool, payment: PaymentSuccess) -> tuple[Recipient | None, OrderFacts]:
+    """The recipient, and what notify knows of the payment's order and cashback, in one read."""
+    row = await pool.fetchrow(
+        """
+        SELECT r.user_id, r.email, r.first_name, r.locale, r.tier,
+               o.order_id IS NOT NULL AS order_known, o.estimated_delivery, o.tracking_url,
+               c.coins
+        FROM (VALUES (1)) AS one
+        LEFT JOIN recipients r ON r.user_id = $1
+        LEFT JOIN orders o ON o.order_id = $2
+        LEFT JOIN cashback c ON c.payment_id = $3
+        """,
+        payment.user_id,
+        payment.order_id,
+        payment.payment_id,
+    )
+    assert row is not None
+    facts = OrderFacts(
+        row["order_known"], row["estimated_delivery"], row["tracking_url"], row["coins"]
+    )
+    return (_recipient(row) if row["user_id"] is not None else None), facts
 
 
 # -- devices --------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ def live_settings(
         "sendgrid_from_email": "orders@rez.test",
         "sendgrid_template_welcome": "d-welcome01",
         "sendgrid_template_order_confirmation": "d-order01",
+        "sendgrid_template_payment_failed": "d-failed01",
+        "sendgrid_template_payment_refunded": "d-refund01",
         "sendgrid_webhook_public_key": signer.public_key,
         "firebase_project_id": fcm.project_id,
         "fcm_access_token": fcm.access_token,
@@ -113,7 +115,12 @@ def payment(user_id: str, amount: int = 149_900) -> PaymentSuccess:
 
 
 async def registered_user(
-    publish: Publish, pool: Pool, *, first_name: str = "Asha", email: str | None = None
+    publish: Publish,
+    pool: Pool,
+    *,
+    first_name: str = "Asha",
+    email: str | None = None,
+    locale: str | None = "en-IN",
 ) -> UserRegistered:
     user_id = unique("user")
     user = UserRegistered(
@@ -122,7 +129,7 @@ async def registered_user(
         first_name=first_name,
         phone="+919876543210",
         tier="gold",
-        locale="en-IN",
+        locale=locale,
     )
     await publish(user)
     await wait_for(

@@ -8,7 +8,7 @@ from typing import get_args
 
 import pytest
 
-from notify import domain
+from notify import domain, templates
 from notify.domain import PUSH_TEMPLATES, Links, PushSummary, PushTemplate, Recipient
 from notify.providers import TokenResult
 from notify.providers.fcm import classify
@@ -16,6 +16,7 @@ from rtmn_fakes.payloads import load
 from rtmn_shared.events.catalogue import NotificationRequested, PaymentSuccess
 
 LINKS = Links(app_url="https://rez.test/", deep_link_base="rezapp://")
+TEXTS = templates.load()
 
 
 def paid(amount: int = 49_900, currency: str = "INR") -> PaymentSuccess:
@@ -52,7 +53,7 @@ def test_order_confirmation_formats_paise_and_falls_back_to_a_neutral_greeting()
 
 
 def test_every_push_data_value_is_a_string() -> None:
-    push = domain.payment_push(paid(), LINKS)
+    push = domain.payment_push(paid(), LINKS, TEXTS, "en-IN")
 
     assert push.title == "Payment Successful"
     assert push.body == "Your payment of ₹499.00 for order #R1001 was successful."

@@ -43,6 +43,7 @@ async def test_one_payment_sends_one_email_and_one_push_and_copies_send_nothing(
         "order_date": "27 Nov 2026",
         "total": "₹1,499.50",
         "tracking_url": f"https://rez.test/orders/{paid.order_id}/track",
+        "tier": "gold",
     }
     email_row = await delivery(pool, user.user_id, "order-confirmation")
     assert email_row is not None
@@ -85,3 +86,31 @@ async def test_one_payment_sends_one_email_and_one_push_and_copies_send_nothing(
         user.user_id,
     )
     assert sent_events == 3  # welcome email, order email, payment push
+
+
+async def test_the_push_speaks_the_recipients_locale_and_the_inbox_keeps_its_words(
+    notify: RunningService, publish: Publish, fcm: FcmFake
+) -> None:
+    pool = notify.pool
+    hindi = await registered_user(publish, pool, locale="hi")
+    unknown = await registered_user(publish, pool, locale="fr-FR")
+    tokens = {hindi.user_id: unique("tok"), unknown.user_id: unique("tok")}
+    for user_id, token in tokens.items():
+        await add_devices(pool, user_id, token)
+
+    for user_id in tokens:
+        await publish(payment(user_id, amount=12_345_650))
+    for user_id in tokens:
+        await wait_for(
+            lambda u=user_id: status_is(pool, u, "payment-success", "sent"), message="push sent"
+        )
+
+    [push] = fcm.deliveries_to(tokens[hindi.user_id])
+    assert push.message["notification"]["title"] == "भुगतान सफल"
+    assert "₹1,23,456.50" in push.message["notification"]["body"]
+    row = await delivery(pool, hindi.user_id, "payment-success")
+    assert row is not None
+    assert row["title"] == "भुगतान सफल"  # what the in-app inbox shows
+    [fallback] = fcm.deliveries_to(tokens[unknown.user_id])
+    assert fallback.message["notification"]["title"] == "Payment Successful"
+    assert "₹123,456.50" in fallback.message["notification"]["body"]

@@ -1,0 +1,81 @@
+"""payment.failed and payment.refunded reach the user: a push in the user's locale and an email,
+each on its own queue, each once per payment (failed) or refund (refunded), transactional."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from notify import domain, store
+from notify.delivery import Deliveries, Unsendable
+from notify.domain import Links, Recipient
+from notify.handlers import key
+from notify.templates import TextTemplates
+from rtmn_shared.db import Pool
+from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded
+from rtmn_shared.events.consumer import Delivery, Handler
+
+
+def build_payment_notices(
+    pool: Pool,
+    deliveries: Deliveries,
+    *,
+    failed_template: str,
+    refunded_template: str,
+    texts: TextTemplates,
+    locales: store.Locales,
+    links: Links,
+) -> list[Handler]:
+    async def push_failed(delivery: Delivery) -> None:
+        failed = cast(PaymentFailed, delivery.data)
+        locale = await locales.of(failed.user_id)
+        await deliveries.push(
+            key(delivery, f"payment:{failed.payment_id}", "push", failed.user_id, "payment-failed"),
+            domain.payment_failed_push(failed, links, texts, locale),
+        )
+
+    async def push_refunded(delivery: Delivery) -> None:
+        refund = cast(PaymentRefunded, delivery.data)
+        locale = await locales.of(refund.user_id)
+        await deliveries.push(
+            key(delivery, f"refund:{refund.refund_id}", "push", refund.user_id, "payment-refunded"),
+            domain.refund_push(refund, links, texts, locale),
+        )
+
+    async def email_failed(delivery: Delivery) -> None:
+        failed = cast(PaymentFailed, delivery.data)
+        recipient = await store.recipient(pool, failed.user_id)
+        await deliveries.email(
+            key(
+                delivery, f"payment:{failed.payment_id}", "email", failed.user_id, "payment-failed"
+            ),
+            to=recipient.email if recipient else None,
+            template_id=failed_template,
+            data=domain.payment_failed_data(failed, _or_unknown(recipient, failed.user_id), links),
+            subject="Your payment did not go through",
+            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
+        )
+
+    async def email_refunded(delivery: Delivery) -> None:
+        refund = cast(PaymentRefunded, delivery.data)
+        recipient = await store.recipient(pool, refund.user_id)
+        await deliveries.email(
+            key(
+                delivery, f"refund:{refund.refund_id}", "email", refund.user_id, "payment-refunded"
+            ),
+            to=recipient.email if recipient else None,
+            template_id=refunded_template,
+            data=domain.refund_data(refund, _or_unknown(recipient, refund.user_id), links),
+            subject="Your refund is on its way",
+            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
+        )
+
+    return [
+        Handler("push-payment-failed", (PaymentFailed,), push_failed, inbox=False),
+        Handler("email-payment-failed", (PaymentFailed,), email_failed, inbox=False),
+        Handler("push-payment-refunded", (PaymentRefunded,), push_refunded, inbox=False),
+        Handler("email-payment-refunded", (PaymentRefunded,), email_refunded, inbox=False),
+    ]
+
+
+def _or_unknown(recipient: Recipient | None, user_id: str) -> Recipient:
+    return recipient or Recipient(user_id, None, None)
