@@ -195,40 +195,21 @@ class Deliveries:
         elif channel not in self.text_sender.channels:
             why = f"no {channel} provider configured"
         if why is not None or phone is None:
-            await self._finish_text(key, claim, chain, "skipped", error=why)
+            await self._finish(key, claim, chain, "skipped", error=why)
             return "skipped"
         try:
             receipt = await self.text_sender.send(TextMessage(phone, text, channel))
         except PermanentSendError as error:
             log.info("%s to %s refused: %s", channel, masked(phone), error)
-            await self._finish_text(key, claim, chain, "failed", error=str(error))
+            await self._finish(key, claim, chain, "failed", error=str(error))
             return "failed"
         except Exception as error:
             await self._give_back(claim, error)
             raise
-        await self._finish_text(
+        await self._finish(
             key, claim, receipt.provider, "sent", message_id=receipt.message_id or None
         )
         return "sent"
-
-    async def _finish_text(
-        self,
-        key: DeliveryKey,
-        claim: Claim,
-        provider: str,
-        status: str,
-        *,
-        message_id: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        row = self._event(key, claim, provider, status, error)
-
-        async def record(conn: Connection) -> None:
-            await store.finish_text(
-                conn, claim, status, row, provider=provider, message_id=message_id, error=error
-            )
-
-        await self._settle(record)
 
     async def _give_back(self, claim: Claim, error: Exception) -> None:
         """Releases the claim so the next attempt need not wait out the lease; a transient
@@ -313,7 +294,9 @@ class Deliveries:
         """The outcome and its notification.sent / .failed event, if `claim` is still held;
         whether it was."""
         row = self._event(key, claim, provider, status, error)
-        return await store.finish_held(conn, claim, status, row, message_id=message_id, error=error)
+        return await store.finish_held(
+            conn, claim, status, row, provider=provider, message_id=message_id, error=error
+        )
 
     def _event(
         self, key: DeliveryKey, claim: Claim, provider: str, status: str, error: str | None

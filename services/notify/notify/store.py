@@ -472,22 +472,28 @@ async def release(conn: Connection | Pool, delivery_id: uuid.UUID, error: str | 
 # and checks the claim again once it has the lock, so a claim given back or settled by another
 # worker meanwhile is not written over. A webhook may have moved the row past "sent" already;
 # its later status is kept.
-# The claim settled ($3 its status; NULL only gives it back), if it is still held.
-_HELD = """
+# The claim settled ($3 its status; NULL only gives it back), if it is still held; `also` sets
+# more of the row (its own parameters).
+def _held(also: str = "") -> str:
+    return f"""
     held AS (
         UPDATE deliveries SET
             status = CASE WHEN status = 'queued' THEN COALESCE($3, status) ELSE status END,
             provider_message_id = COALESCE($4, provider_message_id),
             last_error = $5,
             lease_until = NULL,
-            sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
+            sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,{also}
             updated_at = now()
         WHERE id = $1 AND lease_until IS NOT NULL AND attempts = $2
         RETURNING id
     )
-"""
+"""  # noqa: S608 - built from our own constants, no input
+
+
+# An outcome names the provider that took the message ($10): a text message's chain learns it
+# only from the one that answered.
 _FINISH_HELD = f"""
-    WITH {_HELD}
+    WITH {_held(" provider = COALESCE($10::text, provider),")}
     INSERT INTO outbox (event_id, type, subject, payload)
     SELECT $6, $7, $8, $9 FROM held
     RETURNING true
@@ -500,6 +506,7 @@ async def finish_held(
     status: str,
     event: OutboxRow,
     *,
+    provider: str | None = None,
     message_id: str | None = None,
     error: str | None = None,
 ) -> bool:
@@ -507,33 +514,7 @@ async def finish_held(
     whether it was (a retry after a commit whose answer was lost finds it settled and writes
     nothing)."""
     written = await conn.fetchval(
-        _FINISH_HELD, claim.id, claim.attempts, status, message_id, error, *event
-    )
-    return bool(written)
-
-
-# A text message's outcome names the provider of the chain that took it ($10).
-_FINISH_TEXT = _FINISH_HELD.replace(
-    "provider_message_id = COALESCE($4, provider_message_id),",
-    "provider = COALESCE($10::text, provider),\n"
-    "            provider_message_id = COALESCE($4, provider_message_id),",
-)
-assert _FINISH_TEXT != _FINISH_HELD
-
-
-async def finish_text(
-    conn: Connection,
-    claim: Claim,
-    status: str,
-    event: OutboxRow,
-    *,
-    provider: str | None,
-    message_id: str | None = None,
-    error: str | None = None,
-) -> bool:
-    """`finish_held`, recording which provider sent it; whether the claim was still held."""
-    written = await conn.fetchval(
-        _FINISH_TEXT, claim.id, claim.attempts, status, message_id, error, *event, provider
+        _FINISH_HELD, claim.id, claim.attempts, status, message_id, error, *event, provider
     )
     return bool(written)
 
@@ -555,7 +536,7 @@ class PushOutcome:
 # only given back), its event, each token's result and the dead tokens' devices. Every part
 # hangs on `held`, so a retry after a commit whose answer was lost writes nothing twice.
 _FINISH_PUSH = f"""
-    WITH {_HELD},
+    WITH {_held()},
     event AS (
         INSERT INTO outbox (event_id, type, subject, payload)
         SELECT $6, $7, $8, $9 FROM held WHERE $6::uuid IS NOT NULL
