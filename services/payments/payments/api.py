@@ -16,6 +16,7 @@ from payments.checkout import UpiPayee
 from payments.idempotency import Reply, key_of, once
 from payments.key_store import Key
 from payments.providers.gateway import Gateways
+from payments.routing import Router
 from payments.schemas import (
     CreatedPayment,
     CreatePayment,
@@ -50,6 +51,7 @@ class Deps:
     unit: UnitOfWork
     inbound: inbound.Inbound
     gateways: Gateways
+    router: Router
     limiter: RateLimiter
     create_limit: Limit
     razorpay_key_secret: str | None
@@ -76,7 +78,7 @@ def build_routes(deps: Deps) -> Routes:
             request,
             terms,
             pool=pool,
-            gateways=deps.gateways,
+            router=deps.router,
             limiter=deps.limiter,
             limit=deps.create_limit,
             payee=deps.payee,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from payments import key_store, order_store, orders, store, upi
+from payments import attempt_store, key_store, order_store, orders, store, upi
 from payments.domain import Authorized
 from payments.idempotency import RELEASE_WITHIN_SECONDS, Reply, earlier_request
 from payments.key_store import Key
@@ -21,6 +23,7 @@ from payments.providers.gateway import (
     GatewayUnavailable,
     PaymentGateway,
 )
+from payments.routing import Failure, Opened, Router
 from payments.schemas import CreatedPayment, CreatePayment, UpiLink, VerifyPayment
 from payments.store import PaymentRow
 from payments.transitions import apply_signal
@@ -48,11 +51,12 @@ def new_payment_id() -> str:
 _LOOKS = 5
 
 
-def refusal(gateways: Gateways, gateway: str, amount: int, currency: str) -> str | None:
-    """What the gateway would refuse, said as our 422 instead of its 502."""
-    if gateway == "upi" and currency != "INR":
-        return "UPI payments are in INR only"
-    return gateways.of(gateway).limits.refusal(amount, currency)
+def route(router: Router, request: CreatePayment, amount: int, currency: str) -> tuple[str, ...]:
+    """The gateways to try, in order; what none would take is our 422 instead of their 502."""
+    chosen = router.route(request.gateway, request.method, amount, currency)
+    if isinstance(chosen, str):
+        raise Problem(422, chosen)
+    return chosen
 
 
 async def create(
@@ -62,39 +66,48 @@ async def create(
     terms: Order | None,
     *,
     pool: Pool,
-    gateways: Gateways,
+    router: Router,
     limiter: RateLimiter,
     limit: Limit,
     payee: UpiPayee,
 ) -> Reply:
     """Stores the payment for the order, claiming the key in the same statement, then asks the
-    gateway for its order and records it with the key's answer. A key that made a payment
-    already resumes it; an order with an open payment answers with that one (200)."""
-    if terms is not None:
-        refused = refusal(gateways, request.gateway, terms.amount, terms.currency)
-        if refused is not None:
-            raise Problem(422, refused)
+    routed gateways in turn for its order and records it with the key's answer. A key that made
+    a payment already resumes it; an order with an open payment answers with that one (200)."""
+    first = route(router, request, terms.amount, terms.currency)[0] if terms else None
     # A service's creates are trusted; a user's are limited.
     limited = terms is None
     if key is None and limited:
         await limiter.check("payments-create", user_id, limit)
-    stored = await _stored(pool, key, user_id, request, terms)
+    gateway = first or router.first_guess(request.gateway, request.method)
+    stored = await _stored(pool, key, user_id, request, terms, gateway)
     if isinstance(stored, Reply):
         return stored
     payment, resumed, status = stored
-    if not resumed:
-        refused = refusal(gateways, payment.gateway, payment.amount, payment.currency)
-        if refused is not None:
+    if resumed:
+        chosen = router.route(request.gateway, request.method, payment.amount, payment.currency)
+        routed = router.resumed(payment.gateway, chosen if isinstance(chosen, tuple) else ())
+    else:
+        try:
+            routed = route(router, request, payment.amount, payment.currency)
+        except Problem:
             await _withdraw(pool, payment, key)
-            raise Problem(422, refused)
+            raise
         if key is not None and limited:
             # Only a create that makes a payment counts against the limit, never a retry.
             await _within_limit(pool, key, payment, limiter, limit)
-    return await open_order(pool, gateways, payment, payee, key, earlier_try=resumed, status=status)
+    return await open_order(
+        pool, router, payment, payee, key, routed=routed, earlier_try=resumed, status=status
+    )
 
 
 async def _stored(
-    pool: Pool, key: Key | None, user_id: str, request: CreatePayment, terms: Order | None
+    pool: Pool,
+    key: Key | None,
+    user_id: str,
+    request: CreatePayment,
+    terms: Order | None,
+    gateway: str,
 ) -> tuple[PaymentRow, bool, int] | Reply:
     """The payment stored now (201); or (resumed: True) the one an earlier request with the key
     made (201), or the order's open payment (200); or an earlier request's answer, to replay."""
@@ -102,7 +115,7 @@ async def _stored(
         for _ in range(_LOOKS):
             payment_id = new_payment_id()
             stored = await order_store.insert_payment(
-                conn, payment_id, user_id, request.order_id, request.gateway, terms=terms, key=key
+                conn, payment_id, user_id, request.order_id, gateway, terms=terms, key=key
             )
             if stored is not None:
                 return stored, False, 201
@@ -165,57 +178,99 @@ async def gateway_order(
 
 async def open_order(
     pool: Pool,
-    gateways: Gateways,
+    router: Router,
     payment: PaymentRow,
     payee: UpiPayee,
     key: Key | None,
     *,
+    routed: Sequence[str],
     earlier_try: bool,
     status: int = 201,
 ) -> Reply:
-    """Asks the gateway for the payment's order, then records it and the key's answer at once."""
-    try:
-        checkout = await gateway_order(
-            gateways.of(payment.gateway), payment, earlier_try=earlier_try
+    """Asks the routed gateways in turn for the payment's order until one opens it, then records
+    it, its attempt and the key's answer at once. A try whose outcome is unknown or whose breaker
+    is open moves the payment on to the next gateway (a refusal does not); an order recorded
+    already is that order, whatever the breakers say."""
+    if payment.gateway_order_id is not None:
+        routed = (payment.gateway,)
+    failure = Failure("skipped", "no gateway")
+    for n, gateway in enumerate(routed):
+        looked_for = earlier_try and gateway == payment.gateway
+        tried = await router.attempt(
+            gateway, functools.partial(gateway_order, payment=payment, earlier_try=looked_for)
         )
-    except GatewayUnavailable:
-        # The gateway may have made the order: reconciliation (or a retry with the key) settles it.
-        raise Problem(
-            503,
-            "the payment gateway did not answer; retry with the same Idempotency-Key",
-            headers={"Retry-After": "5"},
-            payment_id=payment.id,
-        ) from None
-    except GatewayRejected as error:
+        if isinstance(tried, Opened):
+            return await _record(pool, router, payment, gateway, tried, payee, key, status)
+        failure = tried
+        following = routed[n + 1] if n + 1 < len(routed) and tried.outcome != "refused" else None
+        async with pool.acquire() as conn:
+            moved = await attempt_store.failed(
+                conn, payment.id, gateway, tried, following or gateway
+            )
+        if following is None or not moved:
+            break
+        log.warning("payment %s: %s %s; trying %s", payment.id, gateway, tried.outcome, following)
+    if failure.outcome == "refused":
         # The gateway's words are for our logs: they may name its internals or our account.
-        log.warning("payment %s: the gateway refused the order: %s", payment.id, error)
-        raise Problem(502, "the payment gateway refused the order") from None
+        log.warning("payment %s: the gateway refused the order: %s", payment.id, failure.detail)
+        raise Problem(502, "the payment gateway refused the order")
+    # The gateway may have made the order: reconciliation (or a retry with the key) settles it.
+    raise Problem(
+        503,
+        "the payment gateway did not answer; retry with the same Idempotency-Key",
+        headers={"Retry-After": "5"},
+        payment_id=payment.id,
+    )
+
+
+async def _record(
+    pool: Pool,
+    router: Router,
+    payment: PaymentRow,
+    gateway: str,
+    tried: Opened,
+    payee: UpiPayee,
+    key: Key | None,
+    status: int,
+) -> Reply:
+    checkout = tried.checkout
     ours = checkout.gateway_order_id
-    body = _created(payment, checkout, ours, payee)
+    body = _created(payment, gateway, checkout, ours, payee)
     async with pool.acquire() as conn:
-        kept = await store.set_gateway_order(conn, payment.id, ours, key, status, body)
+        kept = await store.set_gateway_order(
+            conn, payment.id, ours, key, status, body, gateway=gateway, latency_ms=tried.latency_ms
+        )
         if kept is None:
             raise Problem(
                 409, "a concurrent request with this Idempotency-Key withdrew the payment"
             )
-        if kept != ours:  # a racing request's order was recorded first: that one is kept
-            body = _created(payment, checkout, kept, payee)
-            if key is not None:
-                await key_store.complete_key(conn, key, status, body)
+        if kept == ours:
+            return Reply(status, body)
+        # A racing request's order was recorded first: that one is kept, perhaps at another gateway.
+        now = await store.get_payment(conn, payment.id)
+    assert now is not None
+    if now.gateway != gateway:
+        checkout = await router.gateways.of(now.gateway).open(now.new_payment(), kept)
+    body = _created(now, now.gateway, checkout, kept, payee)
+    if key is not None:
+        async with pool.acquire() as conn:
+            await key_store.complete_key(conn, key, status, body)
     return Reply(status, body)
 
 
-def _created(payment: PaymentRow, checkout: Checkout, kept: str, payee: UpiPayee) -> dict[str, Any]:
+def _created(
+    payment: PaymentRow, gateway: str, checkout: Checkout, kept: str, payee: UpiPayee
+) -> dict[str, Any]:
     client = {k: kept if v == checkout.gateway_order_id else v for k, v in checkout.client.items()}
     return CreatedPayment(
         payment_id=payment.id,
         status=payment.status.value,
         amount=payment.amount,
         currency=payment.currency,
-        gateway=payment.gateway,
+        gateway=gateway,
         gateway_order_id=kept,
         checkout=client,
-        upi=upi_link(payment, payee) if payment.gateway == "upi" else None,
+        upi=upi_link(payment, payee) if gateway == "upi" else None,
     ).model_dump(mode="json")
 
 

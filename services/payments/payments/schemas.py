@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from payments.refund_store import RefundRow
+from payments.routing import Method
 from payments.store import PaymentRow
 from rtmn_shared.money import Currency
 
@@ -23,7 +24,9 @@ class CreatePayment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: Text = Field(min_length=1, max_length=100)
-    gateway: Gateway = "razorpay"
+    # Absent: routed by the order's currency and `method` (PAYMENT_ROUTES), with failover.
+    gateway: Gateway | None = None
+    method: Method | None = Field(default=None, description="how the customer will pay")
     # The order's terms: a `service` caller's create registers the order with them.
     order_number: Text | None = Field(default=None, min_length=1, max_length=100)
     merchant_id: Text | None = Field(default=None, min_length=1, max_length=100)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field, SecretStr, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 
+from payments import routing
+from payments.providers.gateway import RAZORPAY_LIMITS, STRIPE_LIMITS
 from rtmn_shared.settings import CommonSettings
 
 # The longest a provider keeps retrying a webhook: Stripe 3 days (Razorpay 24 h).
 PROVIDER_RETRY_DAYS = 3
+LIMITS = {"razorpay": RAZORPAY_LIMITS, "stripe": STRIPE_LIMITS}
 
 
 class Settings(CommonSettings):
@@ -38,12 +41,24 @@ class Settings(CommonSettings):
     upi_payee_name: str = "RTMN"
 
     gateway_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
+    # JSON rules, first match wins (README, "Routing and failover"); unset: routing.DEFAULT_ROUTES.
+    payment_routes: str | None = None
+    gateway_breaker_failures: int = Field(default=5, ge=1)
+    gateway_breaker_reset_seconds: float = Field(default=30.0, gt=0)
     create_limit_per_window: int = Field(default=5, ge=1)
     create_limit_window_seconds: int = Field(default=900, ge=1)
 
     reconcile_interval_seconds: float = Field(default=60.0, gt=0)
     reconcile_after_seconds: int = Field(default=900, ge=0)
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
+
+    def routing_table(self) -> routing.Table:
+        return routing.parse(self.payment_routes, LIMITS)
+
+    @model_validator(mode="after")
+    def _routes_parse(self) -> Settings:
+        self.routing_table()  # a bad table stops start-up with its one line
+        return self
 
     @field_validator("dedupe_window_days")
     @classmethod

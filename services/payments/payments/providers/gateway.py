@@ -22,6 +22,8 @@ class Limits:
 
     currencies: frozenset[str]
     minimum: int  # minor units
+    # How customers pay through it (a create's optional `method`); routing checks it too.
+    methods: frozenset[str] = frozenset({"card"})
 
     def refusal(self, amount: int, currency: str) -> str | None:
         if currency not in self.currencies:
@@ -34,7 +36,11 @@ class Limits:
 
 
 # Razorpay: at least 1.00 of the currency; Stripe: at least 0.50 (both in subunits).
-RAZORPAY_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"}), 100)
+RAZORPAY_LIMITS = Limits(
+    frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"}),
+    100,
+    frozenset({"card", "upi", "netbanking", "wallet"}),
+)
 STRIPE_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "AUD", "CAD"}), 50)
 
 
@@ -76,6 +82,9 @@ class PaymentGateway(Protocol):
     name: str
     live: bool
     limits: Limits
+    # True where repeating `open` returns the first order (Stripe's fixed key): then `open` is
+    # how reconciliation looks for the order a lost try may have made, as `find` says None.
+    idempotent_open: bool
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
         """The gateway's order for our payment: made now, or `existing` made by an earlier try."""

@@ -35,6 +35,7 @@ REFUND_STATUS = {
 class StripeGateway:
     name = "stripe"
     live = True
+    idempotent_open = True
     limits = STRIPE_LIMITS
 
     def __init__(self, secret_key: str, *, timeout: float, base_url: str | None = None) -> None:
