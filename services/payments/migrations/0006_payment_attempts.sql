@@ -4,9 +4,12 @@
 -- the payment then holds another gateway's order, that possible order is a *stray*, watched by
 -- reconciliation until it is shown harmless (`settled`); so is an order made but not kept
 -- (`stray`: a racing request's order was recorded first).
+-- No foreign key: its check would lock the payment's row a second way in the create's statement
+-- (a multixact per create); rows are only written beside an update of that payment.
 CREATE TABLE payment_attempts (
-    id                  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    payment_id          TEXT NOT NULL REFERENCES payments (id) ON DELETE CASCADE,
+    payment_id          TEXT NOT NULL,
+    -- Numbered from the payment's `attempts`, counted up in the statement that writes the row
+    -- (under the payment's row lock, so racing requests never take the same number).
     attempt             INTEGER NOT NULL CHECK (attempt > 0),
     gateway             TEXT NOT NULL CHECK (gateway IN ('razorpay', 'stripe', 'upi')),
     outcome             TEXT NOT NULL
@@ -21,10 +24,11 @@ CREATE TABLE payment_attempts (
     settled             TEXT CHECK (settled IN ('none', 'lapsed', 'refunded')),
     gateway_refund_id   TEXT,
     checked_at          TIMESTAMPTZ,
-    at                  TIMESTAMPTZ NOT NULL DEFAULT now()
+    at                  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (payment_id, attempt)
 );
 
-CREATE INDEX payment_attempts_of_payment ON payment_attempts (payment_id, attempt);
+ALTER TABLE payments ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 -- Reconciliation's scan: possible strays not yet shown harmless, least recently checked first.
 CREATE INDEX payment_attempts_watched ON payment_attempts ((coalesce(checked_at, at)))
     WHERE watched AND settled IS NULL;

@@ -23,22 +23,22 @@ async def failed(
     earlier unknown tries at a gateway the payment now leaves. False: an order was recorded
     meanwhile (a racing request), so the payment does not move."""
     moved: bool | None = await conn.fetchval(
-        """WITH moved AS (
-               UPDATE payments SET gateway = $6, updated_at = now()
-               WHERE id = $1 AND gateway_order_id IS NULL RETURNING id
+        """WITH counted AS (
+               UPDATE payments SET attempts = attempts + 1,
+                   gateway = CASE WHEN gateway_order_id IS NULL THEN $6 ELSE gateway END,
+                   updated_at = CASE WHEN gateway_order_id IS NULL THEN now() ELSE updated_at END
+               WHERE id = $1 RETURNING attempts, gateway_order_id IS NULL AS moved
            ), left_behind AS (
                UPDATE payment_attempts SET watched = true
                WHERE payment_id = $1 AND gateway = $2 AND outcome = 'unknown' AND $6 <> $2
-                 AND EXISTS (SELECT 1 FROM moved)
+                 AND (SELECT moved FROM counted)
            ), tried AS (
                INSERT INTO payment_attempts
                    (payment_id, attempt, gateway, outcome, error, latency_ms, watched)
-               SELECT $1, (SELECT coalesce(max(attempt), 0) + 1 FROM payment_attempts
-                           WHERE payment_id = $1),
-                   $2, $3, $4, $5, $3 = 'unknown' AND NOT (EXISTS (SELECT 1 FROM moved) AND $6 = $2)
-               WHERE EXISTS (SELECT 1 FROM payments WHERE id = $1)
+               SELECT $1, attempts, $2, $3, $4, $5, $3 = 'unknown' AND NOT (moved AND $6 = $2)
+               FROM counted
            )
-           SELECT EXISTS (SELECT 1 FROM moved)""",
+           SELECT moved FROM counted""",
         payment_id,
         gateway,
         failure.outcome,
@@ -53,7 +53,6 @@ async def failed(
 class Watched:
     """A try that may have left an order the payment does not hold."""
 
-    id: int
     attempt: int
     gateway: str
     gateway_order_id: str | None
@@ -63,7 +62,7 @@ class Watched:
 
 async def watched(conn: Connection, older_than: datetime, limit: int) -> list[Watched]:
     rows = await conn.fetch(
-        f"""SELECT a.id AS attempt_id, a.attempt, a.gateway AS tried, a.gateway_order_id AS stray,
+        f"""SELECT a.attempt, a.gateway AS tried, a.gateway_order_id AS stray,
                 a.at AS tried_at, {", ".join(f"p.{c.strip()}" for c in PAYMENT_COLUMNS.split(","))}
             FROM payment_attempts a JOIN payments p ON p.id = a.payment_id
             WHERE a.watched AND a.settled IS NULL AND coalesce(a.checked_at, a.at) < $1
@@ -73,7 +72,6 @@ async def watched(conn: Connection, older_than: datetime, limit: int) -> list[Wa
     )
     return [
         Watched(
-            r["attempt_id"],
             r["attempt"],
             r["tried"],
             r["stray"],
@@ -84,7 +82,7 @@ async def watched(conn: Connection, older_than: datetime, limit: int) -> list[Wa
     ]
 
 
-_ATTEMPT = frozenset({"attempt_id", "attempt", "tried", "stray", "tried_at"})
+_ATTEMPT = frozenset({"attempt", "tried", "stray", "tried_at"})
 
 
 def _payment(values: dict[str, Any]) -> PaymentRow:
@@ -93,7 +91,8 @@ def _payment(values: dict[str, Any]) -> PaymentRow:
 
 async def checked(
     conn: Connection,
-    attempt_id: int,
+    payment_id: str,
+    attempt: int,
     gateway_order_id: str | None,
     settled: str | None = None,
     gateway_refund_id: str | None = None,
@@ -101,10 +100,11 @@ async def checked(
     """A watched try looked at: its order if found, and how it ended, if it did."""
     await conn.execute(
         """UPDATE payment_attempts SET checked_at = now(),
-               gateway_order_id = coalesce(gateway_order_id, $2), settled = $3,
-               gateway_refund_id = coalesce($4, gateway_refund_id)
-           WHERE id = $1""",
-        attempt_id,
+               gateway_order_id = coalesce(gateway_order_id, $3), settled = $4,
+               gateway_refund_id = coalesce($5, gateway_refund_id)
+           WHERE payment_id = $1 AND attempt = $2""",
+        payment_id,
+        attempt,
         gateway_order_id,
         settled,
         gateway_refund_id,

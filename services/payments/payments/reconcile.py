@@ -159,7 +159,7 @@ class Reconciler:
             if isinstance(signal, Captured):
                 refund = await gateway.refund(
                     RefundRequest(
-                        f"stray_{stray.id}_{payment.id}",
+                        f"stray_{stray.attempt}_{payment.id}",
                         payment.id,
                         order_id,
                         signal.gateway_payment_id,
@@ -189,13 +189,15 @@ class Reconciler:
                 return
             report.unchanged += 1
         async with self.pool.acquire() as conn:
-            await attempt_store.checked(conn, stray.id, order_id)
+            await attempt_store.checked(conn, payment.id, stray.attempt, order_id)
 
     async def _settle(
         self, stray: Watched, order_id: str | None, settled: str, refund_id: str | None = None
     ) -> None:
         async with self.pool.acquire() as conn:
-            await attempt_store.checked(conn, stray.id, order_id, settled, refund_id)
+            await attempt_store.checked(
+                conn, stray.payment.id, stray.attempt, order_id, settled, refund_id
+            )
         metrics.STRAY_ORDERS.labels(stray.gateway, settled).inc()
 
 

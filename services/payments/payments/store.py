@@ -116,8 +116,9 @@ async def set_gateway_order(
                UPDATE payments SET gateway_order_id = coalesce(gateway_order_id, $2),
                    gateway = CASE WHEN gateway_order_id IS NULL THEN coalesce($7, gateway)
                                   ELSE gateway END,
-                   updated_at = CASE WHEN gateway_order_id IS NULL THEN now() ELSE updated_at END
-               WHERE id = $1 RETURNING gateway_order_id
+                   updated_at = CASE WHEN gateway_order_id IS NULL THEN now() ELSE updated_at END,
+                   attempts = attempts + ($8::integer IS NOT NULL)::integer
+               WHERE id = $1 RETURNING gateway_order_id, attempts
            ), answered AS (
                UPDATE idempotency_keys SET status_code = $5, response = $6::jsonb
                WHERE user_id = $3 AND key = $4 AND resource_id = $1
@@ -125,9 +126,8 @@ async def set_gateway_order(
            ), tried AS (
                INSERT INTO payment_attempts
                    (payment_id, attempt, gateway, outcome, gateway_order_id, latency_ms, watched)
-               SELECT $1, (SELECT coalesce(max(attempt), 0) + 1 FROM payment_attempts
-                           WHERE payment_id = $1),
-                   $7, CASE WHEN kept.gateway_order_id = $2 THEN 'opened' ELSE 'stray' END,
+               SELECT $1, kept.attempts, $7,
+                   CASE WHEN kept.gateway_order_id = $2 THEN 'opened' ELSE 'stray' END,
                    $2, $8, kept.gateway_order_id <> $2
                FROM kept WHERE $8::integer IS NOT NULL
            )
