@@ -215,7 +215,11 @@ async def open_order(
         log.warning("payment %s: the gateway refused the order: %s", payment.id, failure.detail)
         raise Problem(502, "the payment gateway refused the order")
     # The gateway may have made the order: reconciliation (or a retry with the key) settles it.
-    raise Problem(
+    raise _unanswered(payment)
+
+
+def _unanswered(payment: PaymentRow) -> Problem:
+    return Problem(
         503,
         "the payment gateway did not answer; retry with the same Idempotency-Key",
         headers={"Retry-After": "5"},
@@ -250,7 +254,10 @@ async def _record(
         now = await store.get_payment(conn, payment.id)
     assert now is not None
     if now.gateway != gateway:
-        checkout = await router.gateways.of(now.gateway).open(now.new_payment(), kept)
+        try:
+            checkout = await router.gateways.of(now.gateway).open(now.new_payment(), kept)
+        except (GatewayUnavailable, GatewayRejected):
+            raise _unanswered(payment) from None
     body = _created(now, now.gateway, checkout, kept, payee)
     if key is not None:
         async with pool.acquire() as conn:

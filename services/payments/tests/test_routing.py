@@ -350,3 +350,26 @@ async def test_a_gateway_that_made_no_order_is_settled_as_no_stray(
         "none",
     )
     assert (await api.get(created["payment_id"]))["status"] == "created"
+
+
+async def test_both_down_is_a_503_and_the_keyed_retry_goes_on_where_it_stopped(
+    api: Api, razorpay: RazorpayFake, stripe: StripeFake, user: str
+) -> None:
+    razorpay.fail_next(1, status=503, path="/v1/orders", method="POST")
+    stripe.fail_next(1, status=503, path="/v1/payment_intents", method="POST")
+
+    down = await routed(api, user, key="routed-down", order_id="ord_routed_down")
+    retried = await routed(api, user, key="routed-down", order_id="ord_routed_down")
+
+    assert (down.status, retried.status) == (503, 201)
+    payment_id = (await down.json())["payment_id"]
+    created = await retried.json()
+    assert (created["payment_id"], created["gateway"]) == (payment_id, "stripe")
+    assert orders_of(razorpay, payment_id) == []
+    # Razorpay's possible order is watched as a stray; Stripe's, where the payment stayed, is
+    # the one the retry looked for.
+    assert await attempts(api, payment_id) == [
+        (1, "razorpay", "unknown", "GatewayUnavailable", True, None),
+        (2, "stripe", "unknown", "GatewayUnavailable", False, None),
+        (3, "stripe", "opened", None, False, None),
+    ]
