@@ -73,7 +73,7 @@ def build_routes(deps: Deps) -> Routes:
         request = await call.body(CreatePayment)
         user, terms = orders.order_terms(call.user, request)
         reply = await checkout.create(
-            _create_key(call, request),
+            _key(call, b"create " + request.model_dump_json().encode()),
             user,
             request,
             terms,
@@ -189,12 +189,6 @@ def _refusal(deps: Deps, delivery: Delivery) -> str | None:
 
 def _key(call: Call, fingerprint: bytes) -> Key | None:
     return key_of(call.user.user_id, call.request.headers.get("Idempotency-Key"), fingerprint)
-
-
-def _create_key(call: Call, request: CreatePayment) -> Key | None:
-    # Without a method, the fingerprint is the one keys were claimed with before routing.
-    unset = {"method"} if request.method is None else None
-    return _key(call, b"create " + request.model_dump_json(exclude=unset).encode())
 
 
 def _payment_id(call: Call) -> str:

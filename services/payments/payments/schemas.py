@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+)
 
 from payments.refund_store import RefundRow
 from payments.routing import Method
@@ -41,6 +48,15 @@ class CreatePayment(BaseModel):
     def terms(self) -> list[str]:
         """The order's terms this body sets."""
         return sorted(self.model_fields_set & ORDER_TERMS)
+
+    @model_serializer(mode="wrap")
+    def _as_before_routing(self, serialize: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Without a method a body serialises as before it existed: an Idempotency-Key's
+        # fingerprint is the JSON of its body, so a retry across the deploy still replays.
+        data: dict[str, Any] = serialize(self)
+        if self.method is None:
+            data.pop("method", None)
+        return data
 
 
 ORDER_TERMS = frozenset({"order_number", "merchant_id", "amount", "currency", "user_id"})
