@@ -192,7 +192,7 @@ async def open_order(
     is open moves the payment on to the next gateway (a refusal does not); an order recorded
     already is that order, whatever the breakers say."""
     if payment.gateway_order_id is not None:
-        routed = (payment.gateway,)
+        return await _recorded(pool, router, payment, payee, key, status)
     failure = Failure("skipped", "no gateway")
     for n, gateway in enumerate(routed):
         looked_for = earlier_try and gateway == payment.gateway
@@ -200,7 +200,8 @@ async def open_order(
             gateway, functools.partial(gateway_order, payment=payment, earlier_try=looked_for)
         )
         if isinstance(tried, Opened):
-            return await _record(pool, router, payment, gateway, tried, payee, key, status)
+            checkout, ms = tried.checkout, tried.latency_ms
+            return await _record(pool, router, payment, gateway, checkout, ms, payee, key, status)
         failure = tried
         following = routed[n + 1] if n + 1 < len(routed) and tried.outcome != "refused" else None
         async with pool.acquire() as conn:
@@ -218,6 +219,22 @@ async def open_order(
     raise _unanswered(payment)
 
 
+async def _recorded(
+    pool: Pool, router: Router, payment: PaymentRow, payee: UpiPayee, key: Key | None, status: int
+) -> Reply:
+    """The order a resumed payment holds already: not a try (nor a breaker's business)."""
+    try:
+        checkout = await gateway_order(
+            router.gateways.of(payment.gateway), payment, earlier_try=False
+        )
+    except GatewayUnavailable:
+        raise _unanswered(payment) from None
+    except GatewayRejected as error:
+        log.warning("payment %s: the gateway refused its order: %s", payment.id, error)
+        raise Problem(502, "the payment gateway refused the order") from None
+    return await _record(pool, router, payment, payment.gateway, checkout, None, payee, key, status)
+
+
 def _unanswered(payment: PaymentRow) -> Problem:
     return Problem(
         503,
@@ -232,17 +249,18 @@ async def _record(
     router: Router,
     payment: PaymentRow,
     gateway: str,
-    tried: Opened,
+    checkout: Checkout,
+    latency_ms: int | None,
     payee: UpiPayee,
     key: Key | None,
     status: int,
 ) -> Reply:
-    checkout = tried.checkout
+    """Records the order, with its try (`latency_ms`; None: not a try) and the key's answer."""
     ours = checkout.gateway_order_id
     body = _created(payment, gateway, checkout, ours, payee)
     async with pool.acquire() as conn:
         kept = await store.set_gateway_order(
-            conn, payment.id, ours, key, status, body, gateway=gateway, latency_ms=tried.latency_ms
+            conn, payment.id, ours, key, status, body, gateway=gateway, latency_ms=latency_ms
         )
         if kept is None:
             raise Problem(
