@@ -13,11 +13,12 @@ import pytest
 from aiohttp import ClientResponse
 from prometheus_client import REGISTRY
 
+from payments import attempt_store, store
 from payments.app import SERVICE, build_gateways
 from payments.providers.gateway import RAZORPAY_LIMITS, STRIPE_LIMITS, Gateways
 from payments.providers.sandbox import SandboxGateway
 from payments.reconcile import Reconciler
-from payments.routing import Router, parse
+from payments.routing import Failure, Router, parse
 from payments.settings import Settings
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_fakes.stripe import StripeFake
@@ -372,4 +373,54 @@ async def test_both_down_is_a_503_and_the_keyed_retry_goes_on_where_it_stopped(
         (1, "razorpay", "unknown", "GatewayUnavailable", True, None),
         (2, "stripe", "unknown", "GatewayUnavailable", False, None),
         (3, "stripe", "opened", None, False, None),
+    ]
+
+
+async def test_a_stripe_stray_is_found_under_our_fixed_key_and_lapses_unpaid(
+    api: Api, razorpay: RazorpayFake, stripe: StripeFake, stack: AsyncExitStack, user: str
+) -> None:
+    stripe.delay_next(1, SLOW, path="/v1/payment_intents", method="POST")
+    response = await routed(api, user, currency="USD")
+    created = await response.json()
+    payment_id = created["payment_id"]
+    assert (response.status, created["gateway"]) == (201, "razorpay")
+    [late] = await wait_for(lambda: intents_of(stripe, payment_id), message="the late intent")
+    job = await reconciler(api, stack)
+
+    await job.run_once(later())
+    watched = await api.pool.fetchrow(
+        """SELECT gateway_order_id, settled FROM payment_attempts
+           WHERE payment_id = $1 AND attempt = 1""",
+        payment_id,
+    )
+    await job.run_once(later() + timedelta(days=9))
+
+    assert tuple(watched) == (late["id"], None)  # found, unpaid: still watched
+    assert len(intents_of(stripe, payment_id)) == 1  # the repeat under our key made no second
+    assert (await attempts(api, payment_id))[0][-1] == "lapsed"
+    assert (await api.get(payment_id))["gateway_order_id"] == created["gateway_order_id"]
+
+
+async def test_of_two_orders_recorded_at_once_the_first_is_kept_and_the_other_watched(
+    api: Api, user: str
+) -> None:
+    response = await api.create(user)  # a Razorpay order, recorded
+    payment_id = (await response.json())["payment_id"]
+    kept_order = (await response.json())["gateway_order_id"]
+
+    async with api.pool.acquire() as conn:
+        kept = await store.set_gateway_order(
+            conn, payment_id, "pi_racing", gateway="stripe", latency_ms=7
+        )
+        moved = await attempt_store.failed(
+            conn, payment_id, "stripe", Failure("unknown", "GatewayUnavailable", 9), "stripe"
+        )
+
+    assert (kept, moved) == (kept_order, False)
+    view = await api.get(payment_id)
+    assert (view["gateway"], view["gateway_order_id"]) == ("razorpay", kept_order)
+    assert await attempts(api, payment_id) == [
+        (1, "razorpay", "opened", None, False, None),
+        (2, "stripe", "stray", None, True, None),
+        (3, "stripe", "unknown", "GatewayUnavailable", True, None),
     ]
