@@ -26,6 +26,7 @@ from payments import (
 from payments.idempotency import Reply, key_of, once
 from payments.key_store import Key
 from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable, UpiQr
+from payments.routing import Router
 from payments.schemas import (
     CapturePayment,
     CreatedPayment,
@@ -63,6 +64,7 @@ class Deps:
     unit: UnitOfWork
     inbound: inbound.Inbound
     gateways: Gateways
+    router: Router
     limiter: RateLimiter
     create_limit: Limit
     razorpay_key_secret: str | None
@@ -88,7 +90,7 @@ def build_routes(deps: Deps) -> Routes:
             request,
             terms,
             pool=pool,
-            gateways=deps.gateways,
+            router=deps.router,
             limiter=deps.limiter,
             limit=deps.create_limit,
         )

@@ -28,6 +28,7 @@ from payments.providers.sandbox import SandboxGateway
 from payments.providers.stripe import StripeGateway
 from payments.providers.unconfigured import Unconfigured
 from payments.reconcile import Reconciler
+from payments.routing import Router
 from payments.settings import Settings
 from rtmn_shared.events.consumer import Handler
 from rtmn_shared.events.wakeup import UnitOfWork
@@ -122,6 +123,12 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
         unit=unit,
         inbound=Inbound(unit, batcher),
         gateways=gateways,
+        router=Router(
+            settings.routing_table(),
+            gateways,
+            failures=settings.gateway_breaker_failures,
+            reset_after=settings.gateway_breaker_reset_seconds,
+        ),
         limiter=RateLimiter(redis, "payments"),
         create_limit=Limit(settings.create_limit_per_window, settings.create_limit_window_seconds),
         razorpay_key_secret=key_secret.get_secret_value() if key_secret else None,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from payments import key_store, order_store, orders, store, upi
+from payments import attempt_store, key_store, order_store, orders, store, upi
 from payments.domain import Authorized
 from payments.idempotency import RELEASE_WITHIN_SECONDS, Reply, earlier_request
 from payments.key_store import Key
@@ -20,6 +22,7 @@ from payments.providers.gateway import (
     GatewayUnavailable,
     PaymentGateway,
 )
+from payments.routing import Failure, Opened, Router
 from payments.schemas import CreatedPayment, CreatePayment, VerifyPayment
 from payments.store import PaymentRow
 from payments.transitions import apply_signal
@@ -40,11 +43,12 @@ def new_payment_id() -> str:
 _LOOKS = 5
 
 
-def refusal(gateways: Gateways, gateway: str, amount: int, currency: str) -> str | None:
-    """What the gateway would refuse, said as our 422 instead of its 502."""
-    if gateway == "upi" and currency != "INR":
-        return "UPI payments are in INR only"
-    return gateways.of(gateway).limits.refusal(amount, currency)
+def route(router: Router, request: CreatePayment, amount: int, currency: str) -> tuple[str, ...]:
+    """The gateways to try, in order; what none would take is our 422 instead of their 502."""
+    chosen = router.route(request.gateway, request.method, amount, currency)
+    if isinstance(chosen, str):
+        raise Problem(422, chosen)
+    return chosen
 
 
 async def create(
@@ -54,42 +58,51 @@ async def create(
     terms: Order | None,
     *,
     pool: Pool,
-    gateways: Gateways,
+    router: Router,
     limiter: RateLimiter,
     limit: Limit,
 ) -> Reply:
     """Stores the payment for the order, claiming the key in the same statement, then asks the
-    gateway for its order and records it with the key's answer. A key that made a payment
-    already resumes it; an order with an open payment answers with that one (200)."""
-    unavailable = gateways.unavailable(request.gateway)
+    routed gateways in turn for its order and records it with the key's answer. A key that made
+    a payment already resumes it; an order with an open payment answers with that one (200)."""
+    unavailable = router.gateways.unavailable(request.gateway) if request.gateway else None
     if unavailable is not None:
         # A configuration fault, not the caller's: nothing is stored, no gateway is asked.
         raise Problem(503, f"{request.gateway} payments are not configured: {unavailable}")
-    if terms is not None:
-        refused = refusal(gateways, request.gateway, terms.amount, terms.currency)
-        if refused is not None:
-            raise Problem(422, refused)
+    first = route(router, request, terms.amount, terms.currency)[0] if terms else None
     # A service's creates are trusted; a user's are limited.
     limited = terms is None
     if key is None and limited:
         await limiter.check("payments-create", user_id, limit)
-    stored = await _stored(pool, key, user_id, request, terms)
+    gateway = first or router.first_guess(request.gateway, request.method)
+    stored = await _stored(pool, key, user_id, request, terms, gateway)
     if isinstance(stored, Reply):
         return stored
     payment, resumed, status = stored
-    if not resumed:
-        refused = refusal(gateways, payment.gateway, payment.amount, payment.currency)
-        if refused is not None:
+    if resumed:
+        chosen = router.route(request.gateway, request.method, payment.amount, payment.currency)
+        routed = router.resumed(payment.gateway, chosen if isinstance(chosen, tuple) else ())
+    else:
+        try:
+            routed = route(router, request, payment.amount, payment.currency)
+        except Problem:
             await _withdraw(pool, payment, key)
-            raise Problem(422, refused)
+            raise
         if key is not None and limited:
             # Only a create that makes a payment counts against the limit, never a retry.
             await _within_limit(pool, key, payment, limiter, limit)
-    return await open_order(pool, gateways, payment, key, earlier_try=resumed, status=status)
+    return await open_order(
+        pool, router, payment, key, routed=routed, earlier_try=resumed, status=status
+    )
 
 
 async def _stored(
-    pool: Pool, key: Key | None, user_id: str, request: CreatePayment, terms: Order | None
+    pool: Pool,
+    key: Key | None,
+    user_id: str,
+    request: CreatePayment,
+    terms: Order | None,
+    gateway: str,
 ) -> tuple[PaymentRow, bool, int] | Reply:
     """The payment stored now (201); or (resumed: True) the one an earlier request with the key
     made (201), or the order's open payment (200); or an earlier request's answer, to replay."""
@@ -97,7 +110,7 @@ async def _stored(
         for _ in range(_LOOKS):
             payment_id = new_payment_id()
             stored = await order_store.insert_payment(
-                conn, payment_id, user_id, request.order_id, request.gateway, terms=terms, key=key
+                conn, payment_id, user_id, request.order_id, gateway, terms=terms, key=key
             )
             if stored is not None:
                 return stored, False, 201
@@ -160,65 +173,117 @@ async def gateway_order(
 
 async def open_order(
     pool: Pool,
-    gateways: Gateways,
+    router: Router,
     payment: PaymentRow,
     key: Key | None,
     *,
+    routed: Sequence[str],
     earlier_try: bool,
     status: int = 201,
 ) -> Reply:
-    """Asks the gateway for the payment's order, then records it and the key's answer at once."""
-    try:
-        gateway = gateways.of(payment.gateway)
-        checkout = await gateway_order(gateway, payment, earlier_try=earlier_try)
-    except GatewayUnavailable:
-        # The gateway may have made the order: reconciliation (or a retry with the key) settles it.
-        raise Problem(
-            503,
-            "the payment gateway did not answer; retry with the same Idempotency-Key",
-            headers={"Retry-After": "5"},
-            payment_id=payment.id,
-        ) from None
-    except GatewayRejected as error:
+    """Asks the routed gateways in turn for the payment's order until one opens it, then records
+    it, its attempt and the key's answer at once. A try whose outcome is unknown or whose breaker
+    is open moves the payment on to the next gateway (a refusal does not); an order recorded
+    already is that order, whatever the breakers say."""
+    if payment.gateway_order_id is not None:
+        return await _recorded(pool, router, payment, key, status)
+    failure = Failure("skipped", "no gateway")
+    for n, gateway in enumerate(routed):
+        looked_for = earlier_try and gateway == payment.gateway
+        tried = await router.attempt(
+            gateway, functools.partial(gateway_order, payment=payment, earlier_try=looked_for)
+        )
+        if isinstance(tried, Opened):
+            checkout, ms = tried.checkout, tried.latency_ms
+            return await _record(pool, router, payment, gateway, checkout, ms, key, status)
+        failure = tried
+        following = routed[n + 1] if n + 1 < len(routed) and tried.outcome != "refused" else None
+        async with pool.acquire() as conn:
+            moved = await attempt_store.failed(
+                conn, payment.id, gateway, tried, following or gateway
+            )
+        if following is None or not moved:
+            break
+        log.warning("payment %s: %s %s; trying %s", payment.id, gateway, tried.outcome, following)
+    if failure.outcome == "refused":
         # The gateway's words are for our logs: they may name its internals or our account.
-        log.warning("payment %s: the gateway refused the order: %s", payment.id, error)
+        log.warning("payment %s: the gateway refused the order: %s", payment.id, failure.detail)
+        raise Problem(502, "the payment gateway refused the order")
+    # The gateway may have made the order: reconciliation (or a retry with the key) settles it.
+    raise _unanswered(payment)
+
+
+async def _recorded(
+    pool: Pool, router: Router, payment: PaymentRow, key: Key | None, status: int
+) -> Reply:
+    """The order a resumed payment holds already: not a try (nor a breaker's business)."""
+    try:
+        checkout = await gateway_order(
+            router.gateways.of(payment.gateway), payment, earlier_try=False
+        )
+    except GatewayUnavailable:
+        raise _unanswered(payment) from None
+    except GatewayRejected as error:
+        log.warning("payment %s: the gateway refused its order: %s", payment.id, error)
         raise Problem(502, "the payment gateway refused the order") from None
+    return await _record(pool, router, payment, payment.gateway, checkout, None, key, status)
+
+
+def _unanswered(payment: PaymentRow) -> Problem:
+    return Problem(
+        503,
+        "the payment gateway did not answer; retry with the same Idempotency-Key",
+        headers={"Retry-After": "5"},
+        payment_id=payment.id,
+    )
+
+
+async def _record(
+    pool: Pool,
+    router: Router,
+    payment: PaymentRow,
+    gateway: str,
+    checkout: Checkout,
+    latency_ms: int | None,
+    key: Key | None,
+    status: int,
+) -> Reply:
+    """Records the order, with its try (`latency_ms`; None: not a try) and the key's answer."""
     ours = checkout.gateway_order_id
-    body = _created(payment, checkout, ours)
+    body = _created(payment, gateway, checkout, ours)
     async with pool.acquire() as conn:
-        kept = await store.set_gateway_order(conn, payment.id, ours, key, status, body)
+        kept = await store.set_gateway_order(
+            conn, payment.id, ours, key, status, body, gateway=gateway, latency_ms=latency_ms
+        )
         if kept is None:
             raise Problem(
                 409, "a concurrent request with this Idempotency-Key withdrew the payment"
             )
-    if kept != ours:  # a racing request's order was recorded first: that one is kept
-        body = await _kept(gateway, payment, checkout, kept)
-        if key is not None:
-            async with pool.acquire() as conn:
-                await key_store.complete_key(conn, key, status, body)
+        if kept == ours:
+            return Reply(status, body)
+        # A racing request's order was recorded first: that one is kept, perhaps at another gateway.
+        now = await store.get_payment(conn, payment.id)
+    assert now is not None
+    if now.gateway != gateway or checkout.upi is not None:  # its checkout, or its QR code
+        try:
+            checkout = await router.gateways.of(now.gateway).open(now.new_payment(), kept)
+        except (GatewayUnavailable, GatewayRejected):
+            raise _unanswered(payment) from None
+    body = _created(now, now.gateway, checkout, kept)
+    if key is not None:
+        async with pool.acquire() as conn:
+            await key_store.complete_key(conn, key, status, body)
     return Reply(status, body)
 
 
-async def _kept(
-    gateway: PaymentGateway, payment: PaymentRow, checkout: Checkout, kept: str
-) -> dict[str, Any]:
-    """The answer for the order a racing request recorded; a UPI one names that QR code."""
-    if checkout.upi is None:
-        return _created(payment, checkout, kept)
-    try:
-        return _created(payment, await gateway.open(payment.new_payment(), kept), kept)
-    except (GatewayUnavailable, GatewayRejected):
-        raise Problem(503, "the payment gateway did not answer; retry") from None
-
-
-def _created(payment: PaymentRow, checkout: Checkout, kept: str) -> dict[str, Any]:
+def _created(payment: PaymentRow, gateway: str, checkout: Checkout, kept: str) -> dict[str, Any]:
     client = {k: kept if v == checkout.gateway_order_id else v for k, v in checkout.client.items()}
     return CreatedPayment(
         payment_id=payment.id,
         status=payment.status.value,
         amount=payment.amount,
         currency=payment.currency,
-        gateway=payment.gateway,
+        gateway=gateway,
         gateway_order_id=kept,
         checkout=client,
         upi=upi.view(payment.id, checkout.upi) if checkout.upi is not None else None,

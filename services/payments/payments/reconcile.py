@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from payments import refund_store, refunds, store
+from payments import attempt_store, metrics, refund_store, refunds, store
+from payments.attempt_store import Watched
 from payments.checkout import gateway_order
-from payments.domain import Expired, Status
-from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable
+from payments.domain import Authorized, Captured, Expired, Status
+from payments.providers.gateway import (
+    GatewayRejected,
+    Gateways,
+    GatewayUnavailable,
+    PaymentGateway,
+    RefundRequest,
+)
 from payments.refund_store import RefundRow
 from payments.store import PaymentRow
 from payments.transitions import apply_signal
@@ -27,6 +35,9 @@ from rtmn_shared.events.wakeup import UnitOfWork
 log = logging.getLogger(__name__)
 
 LOCK = "rtmn.payments.reconcile"
+# How long a stray order found unpaid is still watched: past Stripe's 7 days of an authorisation
+# and Razorpay's 5 days before it refunds one never captured.
+STRAY_WATCH = timedelta(days=8)
 
 
 @dataclass
@@ -85,9 +96,12 @@ class Reconciler:
                 pending = await refund_store.pending_refunds(lock_conn, cutoff, self.batch)
                 for refund in pending:
                     await self._refund(refund, report)
+                strays = await attempt_store.watched(lock_conn, cutoff, self.batch)
+                for stray in strays:
+                    await self._stray(stray, report, cutoff + self.after)
             finally:
                 await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", LOCK)
-        if stuck or pending:
+        if stuck or pending or strays:
             log.info("reconciliation: %s", report)
         return report
 
@@ -97,10 +111,15 @@ class Reconciler:
             order_id = payment.gateway_order_id
             if order_id is None:
                 # Create timed out: the order it may have made is found, never made twice.
+                started = time.monotonic()
                 checkout = await gateway_order(gateway, payment, earlier_try=True)
                 async with self.pool.acquire() as conn:
                     order_id = await store.set_gateway_order(
-                        conn, payment.id, checkout.gateway_order_id
+                        conn,
+                        payment.id,
+                        checkout.gateway_order_id,
+                        gateway=payment.gateway,
+                        latency_ms=round((time.monotonic() - started) * 1000),
                     )
                 if order_id is None:  # withdrawn by its create meanwhile: nothing to settle
                     return
@@ -154,3 +173,67 @@ class Reconciler:
             report.unchanged += 1
         else:
             report.settled += 1
+
+    async def _stray(self, stray: Watched, report: Report, now: datetime) -> None:
+        """A gateway the payment left may hold an order for it that nobody was given. Looked
+        for, and if money was captured on it, that capture is refunded: the payment's capture is
+        only ever the one on the order it holds."""
+        gateway = self.gateways.of(stray.gateway)
+        payment = stray.payment
+        try:
+            order_id = stray.gateway_order_id or await _look_for(gateway, payment)
+            if order_id is None or order_id == payment.gateway_order_id:
+                await self._settle(stray, order_id, "none")
+                report.settled += 1
+                return
+            signal = await gateway.status(order_id)
+            if isinstance(signal, Captured):
+                refund = await gateway.refund(
+                    RefundRequest(
+                        f"stray_{stray.attempt}_{payment.id}",
+                        payment.id,
+                        order_id,
+                        signal.gateway_payment_id,
+                        signal.amount,
+                        signal.currency,
+                    )
+                )
+                log.error(
+                    "payment %s: %s captured %d on stray order %s; refunded (%s)",
+                    payment.id,
+                    stray.gateway,
+                    signal.amount,
+                    order_id,
+                    refund.gateway_refund_id,
+                )
+                await self._settle(stray, order_id, "refunded", refund.gateway_refund_id)
+                report.settled += 1
+                return
+        except (GatewayUnavailable, GatewayRejected) as error:
+            log.warning("stray check of %s at %s: %s", payment.id, stray.gateway, error)
+            report.unknown += 1
+            order_id = stray.gateway_order_id
+        else:
+            if not isinstance(signal, Authorized) and now - stray.at > STRAY_WATCH:
+                await self._settle(stray, order_id, "lapsed")
+                report.settled += 1
+                return
+            report.unchanged += 1
+        async with self.pool.acquire() as conn:
+            await attempt_store.checked(conn, payment.id, stray.attempt, order_id)
+
+    async def _settle(
+        self, stray: Watched, order_id: str | None, settled: str, refund_id: str | None = None
+    ) -> None:
+        async with self.pool.acquire() as conn:
+            await attempt_store.checked(
+                conn, stray.payment.id, stray.attempt, order_id, settled, refund_id
+            )
+        metrics.STRAY_ORDERS.labels(stray.gateway, settled).inc()
+
+
+async def _look_for(gateway: PaymentGateway, payment: PaymentRow) -> str | None:
+    """The order a lost try may have made: found, or (where `open` is idempotent) opened again."""
+    new = payment.new_payment()
+    found = await (gateway.open(new) if gateway.idempotent_open else gateway.find(new))
+    return found.gateway_order_id if found else None

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+)
 
 from payments.dispute_store import DisputeRow
 from payments.refund_store import RefundRow
+from payments.routing import Method
 from payments.store import PaymentRow
 from rtmn_shared.money import Currency
 
@@ -25,7 +33,9 @@ class CreatePayment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: Text = Field(min_length=1, max_length=100)
-    gateway: Gateway = "razorpay"
+    # Absent: routed by the order's currency and `method` (PAYMENT_ROUTES), with failover.
+    gateway: Gateway | None = None
+    method: Method | None = Field(default=None, description="how the customer will pay")
     # The order's terms: a `service` caller's create registers the order with them.
     order_number: Text | None = Field(default=None, min_length=1, max_length=100)
     merchant_id: Text | None = Field(default=None, min_length=1, max_length=100)
@@ -40,6 +50,15 @@ class CreatePayment(BaseModel):
     def terms(self) -> list[str]:
         """The order's terms this body sets."""
         return sorted(self.model_fields_set & ORDER_TERMS)
+
+    @model_serializer(mode="wrap")
+    def _as_before_routing(self, serialize: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Without a method a body serialises as before it existed: an Idempotency-Key's
+        # fingerprint is the JSON of its body, so a retry across the deploy still replays.
+        data: dict[str, Any] = serialize(self)
+        if self.method is None:
+            data.pop("method", None)
+        return data
 
 
 ORDER_TERMS = frozenset({"order_number", "merchant_id", "amount", "currency", "user_id"})

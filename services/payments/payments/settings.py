@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, SecretStr, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 
+from payments import routing
+from payments.providers.gateway import RAZORPAY_LIMITS, STRIPE_LIMITS
 from rtmn_shared.settings import CommonSettings
 
 # The longest a provider keeps retrying a webhook: Stripe 3 days (Razorpay 24 h).
 PROVIDER_RETRY_DAYS = 3
+LIMITS = {"razorpay": RAZORPAY_LIMITS, "stripe": STRIPE_LIMITS}
 
 
 class Settings(CommonSettings):
@@ -44,6 +47,10 @@ class Settings(CommonSettings):
     upi_qr_lifetime_seconds: int = Field(default=900, ge=180, le=7200)
 
     gateway_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
+    # JSON rules, first match wins (README, "Routing and failover"); unset: routing.DEFAULT_ROUTES.
+    payment_routes: str | None = None
+    gateway_breaker_failures: int = Field(default=5, ge=1)
+    gateway_breaker_reset_seconds: float = Field(default=30.0, gt=0)
     create_limit_per_window: int = Field(default=5, ge=1)
     create_limit_window_seconds: int = Field(default=900, ge=1)
 
@@ -52,6 +59,14 @@ class Settings(CommonSettings):
     reconcile_batch: int = Field(default=100, ge=1, le=1000)
     # A created payment nobody paid for this long is expired by reconciliation (its order freed).
     payment_expiry_seconds: int = Field(default=1800, ge=60)
+
+    def routing_table(self) -> routing.Table:
+        return routing.parse(self.payment_routes, LIMITS)
+
+    @model_validator(mode="after")
+    def _routes_parse(self) -> Settings:
+        self.routing_table()  # a bad table stops start-up with its one line
+        return self
 
     @field_validator("dedupe_window_days")
     @classmethod

@@ -104,21 +104,36 @@ async def set_gateway_order(
     key: Key | None = None,
     status_code: int | None = None,
     response: dict[str, Any] | None = None,
+    *,
+    gateway: str | None = None,
+    latency_ms: int | None = None,
 ) -> str | None:
-    """Records the gateway's order once (a racing second order loses and the first is kept)
-    and, in the same statement, the `key`'s answer (`status_code`, `response`) if the order
-    kept is this one. Returns the order kept; None: the payment is gone (withdrawn by a
-    request refused after storing it)."""
+    """Records the gateway's order once (a racing second order loses and the first is kept),
+    with its `gateway` (a routed create may have used another than the one stored) and, in the
+    same statement, the `key`'s answer (`status_code`, `response`) if the order kept is this one,
+    and the attempt that opened it (with `latency_ms`): `opened`, or `stray` (watched by
+    reconciliation) if another order was kept. Returns the order kept; None: the payment is gone
+    (withdrawn by a request refused after storing it)."""
     # Always updating the row makes a racing request's committed order the one read back.
     kept: str | None = await conn.fetchval(
         """WITH kept AS (
                UPDATE payments SET gateway_order_id = coalesce(gateway_order_id, $2),
-                   updated_at = CASE WHEN gateway_order_id IS NULL THEN now() ELSE updated_at END
-               WHERE id = $1 RETURNING gateway_order_id
+                   gateway = CASE WHEN gateway_order_id IS NULL THEN coalesce($7, gateway)
+                                  ELSE gateway END,
+                   updated_at = CASE WHEN gateway_order_id IS NULL THEN now() ELSE updated_at END,
+                   attempts = attempts + ($8::integer IS NOT NULL)::integer
+               WHERE id = $1 RETURNING gateway_order_id, attempts
            ), answered AS (
                UPDATE idempotency_keys SET status_code = $5, response = $6::jsonb
                WHERE user_id = $3 AND key = $4 AND resource_id = $1
                  AND (SELECT gateway_order_id FROM kept) = $2
+           ), tried AS (
+               INSERT INTO payment_attempts
+                   (payment_id, attempt, gateway, outcome, gateway_order_id, latency_ms, watched)
+               SELECT $1, kept.attempts, $7,
+                   CASE WHEN kept.gateway_order_id = $2 THEN 'opened' ELSE 'stray' END,
+                   $2, $8, kept.gateway_order_id <> $2
+               FROM kept WHERE $8::integer IS NOT NULL
            )
            SELECT gateway_order_id FROM kept""",
         payment_id,
@@ -127,6 +142,8 @@ async def set_gateway_order(
         key.value if key else None,
         status_code,
         orjson.dumps(response).decode() if key else None,
+        gateway,
+        latency_ms,
     )
     return kept
 

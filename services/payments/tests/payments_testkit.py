@@ -44,6 +44,9 @@ def settings_for(razorpay: RazorpayFake, stripe: StripeFake, **changes: Any) -> 
         "stripe_webhook_secret_previous_until": datetime.now(UTC) + timedelta(hours=1),
         "stripe_api_base": stripe.url,
         "gateway_timeout_seconds": GATEWAY_TIMEOUT,
+        # Tests fail the gateways on purpose, one after another, on one shared service: its
+        # breakers never open. test_routing starts a service of its own to open one.
+        "gateway_breaker_failures": 1_000,
         "upi_payee_name": "RTMN Stores",
         # Tests run reconciliation passes themselves; the background loop finds nothing young.
         "reconcile_after_seconds": 86_400,

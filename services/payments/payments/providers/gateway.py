@@ -25,6 +25,8 @@ class Limits:
     minimum: int  # minor units
     # Whether an authorization may be captured in part (Razorpay: only the order's amount).
     partial_capture: bool = False
+    # How customers pay through it (a create's optional `method`); routing checks it too.
+    methods: frozenset[str] = frozenset({"card"})
 
     def refusal(self, amount: int, currency: str) -> str | None:
         if currency not in self.currencies:
@@ -37,12 +39,16 @@ class Limits:
 
 
 # Razorpay: at least 1.00 of the currency; Stripe: at least 0.50 (both in subunits).
-RAZORPAY_LIMITS = Limits(frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"}), 100)
+RAZORPAY_LIMITS = Limits(
+    frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "MYR"}),
+    100,
+    methods=frozenset({"card", "upi", "netbanking", "wallet"}),
+)
 STRIPE_LIMITS = Limits(
     frozenset({"INR", "USD", "EUR", "GBP", "SGD", "AED", "AUD", "CAD"}), 50, partial_capture=True
 )
 # UPI through Razorpay's QR Codes: rupees only, and Razorpay's 1.00 minimum.
-UPI_LIMITS = Limits(frozenset({"INR"}), 100)
+UPI_LIMITS = Limits(frozenset({"INR"}), 100, methods=frozenset({"upi"}))
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,9 @@ class PaymentGateway(Protocol):
     name: str
     live: bool
     limits: Limits
+    # True where repeating `open` returns the first order (Stripe's fixed key): then `open` is
+    # how reconciliation looks for the order a lost try may have made, as `find` says None.
+    idempotent_open: bool
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
         """The gateway's order for our payment: made now, or `existing` made by an earlier try."""

@@ -95,6 +95,7 @@ class ErrorReply(BaseModel):
 class RazorpayGateway:
     name = "razorpay"
     live = True
+    idempotent_open = False
     limits = RAZORPAY_LIMITS
 
     def __init__(

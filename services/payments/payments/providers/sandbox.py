@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 class SandboxGateway:
     live = False
+    idempotent_open = False
 
     def __init__(self, name: str, limits: Limits) -> None:
         self.name = name

@@ -38,6 +38,7 @@ REFUND_STATUS = {
 class StripeGateway:
     name = "stripe"
     live = True
+    idempotent_open = True
     limits = STRIPE_LIMITS
 
     def __init__(

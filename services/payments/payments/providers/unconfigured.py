@@ -18,6 +18,7 @@ from payments.providers.gateway import (
 
 class Unconfigured:
     live = False
+    idempotent_open = False  # it opens nothing
 
     def __init__(self, name: str, limits: Limits, reason: str, taken: PaymentGateway) -> None:
         self.name, self.limits, self.reason = name, limits, reason
