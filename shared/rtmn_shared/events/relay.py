@@ -233,12 +233,16 @@ class OutboxRelay:
         listen = await self.connect_db()
         key = f"rtmn.relay.{self.service}"
         try:
+            stood_by = False
             while not await listen.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                stood_by = True
                 log.info("another relay holds the %s outbox; standing by", self.service)
                 self._standby = listen
                 await asyncio.sleep(self.poll_seconds * 5)
                 await self._connect()  # a broker that came back finds the standby connected
             await listen.add_listener(channel_of(self.service), self._on_notify)
+            if stood_by:
+                log.info("took over the %s outbox", self.service)
         except BaseException:
             await listen.close()
             raise
