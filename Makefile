@@ -46,6 +46,7 @@ test: install infra  ## run every test on the real PostgreSQL, Redis and RabbitM
 	.venv/bin/pytest -q
 
 test-cluster: install infra  ## the cluster faults: 3 RabbitMQ nodes of their own, every worker twice
+	@bash scripts/gateway.sh check  # two API processes per service behind nginx
 	.venv/bin/pytest -q -p no:randomly tests/cluster
 
 lint: install  ## ruff and mypy --strict, clean

@@ -10,14 +10,13 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "faults"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
 
-from cluster_kit import SPECS, TAKEOVER
+from cluster_kit import SPECS, TAKEOVER, many_clients
 from faults_kit import (
     HEADER,
     RESULTS,
@@ -35,7 +34,7 @@ from faults_kit import (
 from rtmn_shared.provision import provision
 from rtmn_shared.suite import SERVICES
 from rtmn_shared.testing.infra import HARNESS, Suite
-from rtmn_shared.testing.processes import Supervisor
+from rtmn_shared.testing.processes import Gateway, Supervisor, free_port
 from rtmn_shared.testing.rabbit_cluster import RabbitCluster
 
 USERS = 40
@@ -68,6 +67,7 @@ async def suite(rabbit: RabbitCluster) -> AsyncIterator[Suite]:
 async def harness(suite: Suite, rabbit: RabbitCluster) -> AsyncIterator[Harness]:
     database = Cluster.create(f"rtmncluster{suite.run_id}")
     amqp_url = suite.amqp_url_as(HARNESS)
+    gateway = Gateway(ROOT, LOGS / suite.run_id / "gateway", {}, free_port())
     providers = None
     processes = None
     try:
@@ -77,15 +77,13 @@ async def harness(suite: Suite, rabbit: RabbitCluster) -> AsyncIterator[Harness]
         env = suite_environ(suite, database_url, amqp_url, providers)
         migrate_all(env, sorted({spec.service for spec in SPECS.values() if spec.service}))
         processes = Supervisor(ROOT, env, LOGS / suite.run_id, SPECS)
-        processes.start_all(SPECS)
-        await processes.wait_ready(SPECS, timeout=300)
+        await gateway.front(processes, list(SPECS))
         accounts = suite.amqp_url_as("accounts")  # the producer of user.registered
         users = await register_users(suite, accounts, processes.url("notify"), database_url, USERS)
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100), timeout=aiohttp.ClientTimeout(total=10)
-        ) as http:
+        async with many_clients() as http:
             commerce = suite.token("commerce", "service", ttl_seconds=6 * 3600)
-            client = Client(http, processes.url("payments"), providers, commerce)
+            # Through the gateway, in front of both of each service's API processes.
+            client = Client(http, gateway.url, providers, commerce)
             yield Harness(
                 suite,
                 suite.vhost,
@@ -99,6 +97,7 @@ async def harness(suite: Suite, rabbit: RabbitCluster) -> AsyncIterator[Harness]
                 tuple(n.name for n in rabbit.nodes),
             )
     finally:
+        gateway.stop()
         if processes is not None:
             processes.stop_all()
         if providers is not None:

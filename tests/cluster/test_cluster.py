@@ -5,6 +5,7 @@ one push, every outbox is drained and no message is left in a queue but the dead
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections import Counter
@@ -156,3 +157,14 @@ def _restart(rabbit: RabbitCluster, node: Node) -> None:
     rabbit.start(node)
     rabbit.wait_started(node)
     rabbit.wait_running(len(rabbit.nodes))
+
+
+def test_the_gateway_spread_the_payments_over_both_api_processes(harness: Harness) -> None:
+    served = Counter(
+        json.loads(line).get("upstream")
+        for line in (harness.processes.logs / "gateway" / "gateway.log").read_text().splitlines()
+        if line.startswith("{") and "/api/payments/create" in line
+    )
+    apis = harness.processes.api_addresses("payments")
+    assert len(apis) == 2
+    assert all(served[address] >= N // 4 for address in apis), (apis, served)
