@@ -16,6 +16,9 @@ from demo_events import effects, emit, recorder, relay, start
 from rtmn_shared.cli.dlq import dead_letters
 from rtmn_shared.db import Pool
 from rtmn_shared.events import brokers
+from rtmn_shared.events.publishers import login_of
+from rtmn_shared.logs import redact_url
+from rtmn_shared.settings import CommonSettings, SettingsError, load_settings, service_logins
 from rtmn_shared.testing.cluster import free_port
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.outage import Outage, outage_in_front_of
@@ -53,6 +56,25 @@ def test_an_address_list_is_split_and_a_single_address_kept() -> None:
     assert brokers.addresses("amqp://u:p%2Cq@svc/") == ["amqp://u:p%2Cq@svc/"]
     with pytest.raises(ValueError, match="no broker address"):
         brokers.addresses(" , ")
+
+
+def test_each_address_logs_in_as_the_service_and_no_password_reaches_a_log() -> None:
+    environ = {"AMQP_URL": "amqp://node1:5681/v,amqp://node2:5682/v", "AMQP_PASSWORD": "p,w"}
+    listed = service_logins("wallet", environ)["amqp_url"]
+    assert listed == "amqp://rtmn_wallet:p%2Cw@node1:5681/v,amqp://rtmn_wallet:p%2Cw@node2:5682/v"
+    assert login_of(listed) == "rtmn_wallet"
+    assert (
+        redact_url(listed)
+        == "amqp://rtmn_wallet:***@node1:5681/v,amqp://rtmn_wallet:***@node2:5682/v"
+    )
+
+
+def test_every_address_of_amqp_url_is_checked_at_start(suite: Suite) -> None:
+    key = suite.public_key
+    ok = load_settings(CommonSettings, jwt_public_key=key, amqp_url="amqp://a/,amqp://b:5682/")
+    assert ok.amqp_url == "amqp://a/,amqp://b:5682/"
+    with pytest.raises(SettingsError, match="AMQP_URL URL scheme should be 'amqp' or 'amqps'"):
+        load_settings(CommonSettings, jwt_public_key=key, amqp_url="amqp://a/,http://b/")
 
 
 async def test_a_dead_first_address_is_passed_over_by_every_kind_of_client(suite: Suite) -> None:
