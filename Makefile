@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED := 1
 # Generated PostgreSQL passwords (rtmn_admin's, every service role's), read by asyncpg and psql.
 export PGPASSFILE ?= $(CURDIR)/.run/pgpass
 
-.PHONY: help install infra db keys run observe test lint fmt bench demo docs images k8s clean
+.PHONY: help install infra db keys run observe test test-cluster lint fmt bench demo docs images k8s clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ observe: install  ## Prometheus on :9090 scraping the suite `make run` started (
 
 test: install infra  ## run every test on the real PostgreSQL, Redis and RabbitMQ
 	.venv/bin/pytest -q
+
+test-cluster: install infra  ## the cluster faults: 3 RabbitMQ nodes of their own, every worker twice
+	@bash scripts/gateway.sh check  # two API processes per service behind nginx
+	.venv/bin/pytest -q -p no:randomly tests/cluster
 
 lint: install  ## ruff and mypy --strict, clean
 	.venv/bin/ruff check .

@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aio_pika
 import aiohttp
 import orjson
 
 from rtmn_shared.cli.token import mint
+from rtmn_shared.events import brokers
 from rtmn_shared.events.catalogue import OrderPlaced, UserRegistered
 from rtmn_shared.events.envelope import CloudEvent, EventData
 from rtmn_shared.events.publishers import login_of
@@ -114,7 +114,7 @@ async def post_webhook(suite: Suite, secret: str, body: bytes) -> Any:
 async def publish(amqp_url: str, data: EventData) -> None:
     # user.registered and order.placed come from outside the suite; the demo plays that system.
     event = CloudEvent.of(data, source="rtmn/demo")
-    connection = await aio_pika.connect(amqp_url)
+    connection = await brokers.connect(amqp_url)  # one address, or a cluster's nodes
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)

@@ -633,6 +633,20 @@ def rabbitmq() -> Obj:
     }
 
 
+def rabbitmq_pdb() -> Obj:
+    """One broker node evicted at a time: the other two keep every quorum queue's majority (the
+    operator makes no budget of its own)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "rabbitmq", "labels": labels("rabbitmq", "broker")},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "rabbitmq"}},
+        },
+    }
+
+
 def keda_objects() -> list[Obj]:
     """Queue-depth scaling of the consuming workers (needs KEDA; an optional component)."""
     auth: Obj = {
@@ -658,7 +672,8 @@ def keda_objects() -> list[Obj]:
                 "metadata": {"name": target, "labels": labels(spec.name, "worker")},
                 "spec": {
                     "scaleTargetRef": {"name": target},
-                    "minReplicaCount": 1,
+                    # Two consumers share each queue and a relay stands by (tests/cluster).
+                    "minReplicaCount": 2,
                     "maxReplicaCount": 10,
                     "pollingInterval": 15,
                     "cooldownPeriod": 300,
@@ -822,7 +837,7 @@ def keda_kustomization() -> Obj:
 def render() -> dict[Path, str]:
     files: dict[Path, str] = {
         BASE / "kustomization.yaml": HEADER + yaml.safe_dump(base_kustomization(), sort_keys=False),
-        BASE / "rabbitmq.yaml": dump([rabbitmq()]),
+        BASE / "rabbitmq.yaml": dump([rabbitmq(), rabbitmq_pdb()]),
         BASE / "broker-logins.yaml": dump(broker_logins()),
         BASE / "db-init.yaml": dump([db_init_job()]),
         BASE / "gateway.yaml": dump(gateway_objects()),

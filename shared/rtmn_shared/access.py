@@ -145,11 +145,12 @@ def broker_definitions(
     return json.dumps(document).encode()
 
 
-def import_definitions(document: bytes) -> None:
+def import_definitions(document: bytes, node: str | None = None) -> None:
     """Applies a definitions document with the local node's rabbitmqctl (one call, idempotent;
-    read from stdin, which 3.10 takes with no path, so no file ever holds the hashes)."""
-    subprocess.run(
-        ["rabbitmqctl", "-q", "import_definitions", "--format", "json"],  # noqa: S607
+    read from stdin, which 3.10 takes with no path, so no file ever holds the hashes), or with
+    that of `node` (a cluster's member; the others get it from there)."""
+    subprocess.run(  # noqa: S603
+        ["rabbitmqctl", "-q", *_on(node), "import_definitions", "--format", "json"],  # noqa: S607
         input=document,
         check=True,
         capture_output=True,
@@ -157,11 +158,11 @@ def import_definitions(document: bytes) -> None:
     )
 
 
-def delete_broker_users(users: Iterable[str]) -> None:
+def delete_broker_users(users: Iterable[str], node: str | None = None) -> None:
     """Deletes logins, in parallel (each rabbitmqctl call starts a VM of its own)."""
     running = [
         subprocess.Popen(  # noqa: S603
-            ["rabbitmqctl", "-q", "delete_user", user],  # noqa: S607
+            ["rabbitmqctl", "-q", *_on(node), "delete_user", user],  # noqa: S607
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -169,6 +170,10 @@ def delete_broker_users(users: Iterable[str]) -> None:
     ]
     for process in running:
         process.wait(timeout=120)
+
+
+def _on(node: str | None) -> list[str]:
+    return ["-n", node] if node else []
 
 
 def redis_rules(name: str, password: str) -> list[str]:

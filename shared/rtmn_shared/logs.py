@@ -22,11 +22,16 @@ _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 
 
 def redact_url(url: object) -> str:
-    """A connection URL fit for a log line: the password replaced by ***."""
-    scheme, sep, rest = str(url).partition("://")
+    """A connection URL (or a broker's comma-separated list) fit for a log line: each password
+    replaced by ***."""
+    return ",".join(_redact(address) for address in str(url).split(","))
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
     credentials, at, host = rest.rpartition("@")
     if not at or ":" not in credentials:
-        return str(url)
+        return url
     return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 

@@ -14,6 +14,7 @@ from pydantic import (
     PostgresDsn,
     RedisDsn,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -39,6 +40,21 @@ Pem = Annotated[str, AfterValidator(_unescape_pem)]
 """A PEM key from one environment variable; literal "\\n" sequences become newlines."""
 
 
+def _amqp_addresses(value: str) -> str:
+    for address in value.split(","):
+        try:
+            _AMQP_DSN.validate_python(address.strip())
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise PydanticCustomError(problem["type"], problem["msg"]) from None
+    return value
+
+
+_AMQP_DSN = TypeAdapter(AmqpDsn)
+AmqpUrls = Annotated[str, AfterValidator(_amqp_addresses)]
+"""One broker address, or a cluster's nodes comma-separated (rtmn_shared/events/brokers.py)."""
+
+
 class CommonSettings(BaseSettings):
     """What every service reads. Field names are the environment names, upper-cased."""
 
@@ -55,7 +71,7 @@ class CommonSettings(BaseSettings):
     db_migration_password: SecretStr | None = None
     db_pool_size: int = Field(default=4, ge=1, le=50)
     redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
-    amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@localhost:5672/")
+    amqp_url: AmqpUrls = "amqp://guest:guest@localhost:5672/"
     amqp_prefetch: int = Field(default=64, ge=1, le=1000)
     # Each service logs in to the broker and Redis as `<prefix><service>` (service_logins()).
     service_user_prefix: str = Field(default="rtmn_", pattern=r"^[a-z0-9_]*$")
@@ -196,6 +212,11 @@ def service_logins(
 
 
 def with_login(url: str, user: str, password: str) -> str:
+    """The URL (each of a broker's comma-separated addresses) logging in as `user`."""
+    return ",".join(_with_login(address.strip(), user, password) for address in url.split(","))
+
+
+def _with_login(url: str, user: str, password: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"

@@ -80,12 +80,17 @@ async def emit(pool: Pool, count: int = 1) -> list[uuid.UUID]:
 
 
 async def start(
-    background: Background, pool: Pool, suite: Suite, *handlers: Handler, group: str
+    background: Background,
+    pool: Pool,
+    suite: Suite,
+    *handlers: Handler,
+    group: str,
+    amqp_url: str | None = None,
 ) -> ConsumerRunner:
     runner = ConsumerRunner(
         service=group,
         pool=pool,
-        amqp_url=suite.amqp_url,
+        amqp_url=amqp_url or suite.amqp_url,
         handlers=handlers,
         publishers=AnyPublisher(),  # the machinery under test, not who may publish
     )

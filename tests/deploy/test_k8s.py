@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import kubernetes_validate.utils  # type: ignore[import-untyped]
@@ -275,6 +276,36 @@ def test_custom_resources_are_well_formed(built: dict[str, Objects]) -> None:
             queues.add(queue)
     assert {"wallet.credit-cashback", "notify.email-order-confirmation"} <= queues
     assert not of_kind(built["dev"], "ScaledObject"), "KEDA is optional: dev runs without it"
+
+
+def test_prod_runs_what_tests_cluster_proved(built: dict[str, Objects]) -> None:
+    """Three broker nodes that pause a minority, one evicted at a time; every worker twice (a
+    relay standing by, two consumers per queue); every client through the cluster's Service."""
+    prod = built["prod"]
+    rabbit = of_kind(prod, "RabbitmqCluster")["rabbitmq"]["spec"]
+    assert rabbit["replicas"] == 3
+    assert "cluster_partition_handling = pause_minority" in rabbit["rabbitmq"]["additionalConfig"]
+    budget = of_kind(prod, "PodDisruptionBudget")["rabbitmq"]["spec"]
+    assert budget == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "rabbitmq"}},
+    }
+    scaled = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(prod, "ScaledObject").values()}
+    assert all(s["spec"]["minReplicaCount"] >= 2 for s in of_kind(prod, "ScaledObject").values())
+    budgets = {
+        b["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/component"): b
+        for b in of_kind(prod, "PodDisruptionBudget").values()
+    }
+    assert budgets["worker"]["spec"]["maxUnavailable"] == 1
+    for name, deployment in of_kind(prod, "Deployment").items():
+        labels = deployment["metadata"]["labels"]
+        if labels["app.kubernetes.io/component"] == "worker" and name not in scaled:
+            assert deployment["spec"]["replicas"] == 2, name
+    for name, pod in pod_specs(prod):
+        for container in pod["containers"]:
+            for env in container.get("env", []):
+                if env["name"] == "AMQP_URL":
+                    assert urlsplit(env["value"]).hostname == "rabbitmq", name
 
 
 def test_every_principal_has_its_own_broker_login_and_no_pod_the_administrators(

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 import asyncpg
 from aiohttp import web
@@ -31,6 +30,7 @@ from aiohttp import web
 from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.razorpay import RazorpayFake, webhook_headers
 from rtmn_fakes.sendgrid import SendGridFake
+from rtmn_shared.events import brokers
 from rtmn_shared.events.catalogue import UserRegistered
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.publishers import login_of
@@ -213,7 +213,7 @@ class User:
 
 async def publish_raw(amqp_url: str, body: bytes, routing_key: str, message_id: str) -> None:
     """Publishes as a producer outside the suite would (user.registered, a poison message)."""
-    connection = await aio_pika.connect(amqp_url)
+    connection = await brokers.connect(amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)
@@ -528,15 +528,23 @@ async def undelivered_outbox_rows(database_url: str) -> int:
         await conn.close()
 
 
-def queue_depths(vhost: str) -> dict[str, int]:
-    """Every queue of the vhost with its messages, ready and unacknowledged."""
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages", "--no-table-headers"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+def queue_depths(vhost: str, nodes: tuple[str, ...] = ()) -> dict[str, int]:
+    """Every queue of the vhost with its messages, ready and unacknowledged; asked of the first
+    of `nodes` (a cluster's) that answers, or of the local default node."""
+    for node in nodes or (None,):
+        on = ["-n", node] if node else []
+        done = subprocess.run(
+            ["rabbitmqctl", "-q", *on, "list_queues", "-p", vhost, "name", "messages",
+             "--no-table-headers"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )  # fmt: skip
+        if done.returncode == 0:
+            break
+    done.check_returncode()
+    listed = done.stdout
     depths = {}
     for line in listed.splitlines():
         name, _, count = line.rpartition("\t")
@@ -668,3 +676,4 @@ class Harness:
     users: list[User]
     client: Client
     cluster: Cluster | None = None
+    broker_nodes: tuple[str, ...] = ()  # a RabbitMQ cluster's (tests/cluster); () the local node

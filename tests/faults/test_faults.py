@@ -89,7 +89,7 @@ async def drained(h: Harness, stream: Stream) -> bool:
     if counted.lost(stream) or await undelivered_outbox_rows(h.database_url):
         return False
     try:
-        depths = await asyncio.to_thread(queue_depths, h.vhost)
+        depths = await asyncio.to_thread(queue_depths, h.vhost, h.broker_nodes)
     except subprocess.CalledProcessError:
         return False  # the broker not answering (another run may be restarting it): look again
     return in_flight(depths) == 0

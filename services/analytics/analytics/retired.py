@@ -17,6 +17,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
 from analytics.handlers import RETRY_DELAYS_MS, SINKS_HEADER
+from rtmn_shared.events import brokers
 from rtmn_shared.events.consumer import Handler, copy_of
 from rtmn_shared.events.publishers import Logins, login_of, relaying_logins
 from rtmn_shared.events.topology import QueueNames, declare_consumer_queues, declare_exchange
@@ -36,7 +37,7 @@ async def fold_until_done(
     backoff = Backoff()
     while True:
         try:
-            connection = await aio_pika.connect(amqp_url, timeout=5)
+            connection = await brokers.connect(amqp_url, timeout=5)
             try:
                 await fold_retired_queues(connection, into, service, login_of(amqp_url), logins)
             finally:

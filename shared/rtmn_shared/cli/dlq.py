@@ -25,6 +25,7 @@ from typing import Any
 
 import aio_pika
 
+from rtmn_shared.events import brokers
 from rtmn_shared.events.consumer import ATTEMPT_HEADER, ERROR_HEADER, copy_of
 from rtmn_shared.events.publishers import (
     DEFAULT_PREFIX,
@@ -43,7 +44,7 @@ async def dead_letters(
     login = login_of(amqp_url)
     # The group's own moves and the operator's replays name the producer; nobody else's do.
     relaying = relaying_logins(logins, login, logins.of(queue.partition(".")[0]))
-    connection = await aio_pika.connect(amqp_url, timeout=5)
+    connection = await brokers.connect(amqp_url, timeout=5)
     seen: list[dict[str, Any]] = []
     try:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)

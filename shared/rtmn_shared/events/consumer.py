@@ -28,6 +28,7 @@ from typing_extensions import TypeVar
 
 from rtmn_shared import tracing
 from rtmn_shared.db import Connection, Pool
+from rtmn_shared.events import brokers
 from rtmn_shared.events.acks import Acks
 from rtmn_shared.events.catalogue import CATALOGUE, PRODUCED_BY
 from rtmn_shared.events.envelope import CloudEvent, EventData
@@ -173,7 +174,7 @@ class ConsumerRunner:
         while True:
             connection: AbstractConnection | None = None
             try:
-                connection = await aio_pika.connect(self.amqp_url, timeout=5)
+                connection = await brokers.connect(self.amqp_url, timeout=5)
                 closed = asyncio.Event()
                 connection.close_callbacks.add(_setter(closed))
                 for handler in self.handlers:

@@ -35,7 +35,7 @@ class Logins:
 
 def login_of(url: str) -> str | None:
     """The user a broker URL logs in as."""
-    user = urlsplit(url).username
+    user = urlsplit(url.partition(",")[0]).username  # every address logs in as the first
     return unquote(user) if user else None
 
 

@@ -26,6 +26,7 @@ from aio_pika.abc import AbstractConnection
 from rtmn_shared import tracing
 from rtmn_shared.db import FAILURES, Pool
 from rtmn_shared.dedupe import DEFAULT_WINDOW, DedupeWindow
+from rtmn_shared.events import brokers
 from rtmn_shared.events.publishers import login_of
 from rtmn_shared.events.topology import declare_exchange, event_message
 from rtmn_shared.events.wakeup import IN_PROCESS, LocalRelays, channel_of
@@ -206,7 +207,7 @@ class OutboxRelay:
         if self._channel is None or self._channel.is_closed:
             await self._drop_broker()  # the broker may have closed only the channel
             try:
-                self._amqp = await aio_pika.connect(self.amqp_url, timeout=5)
+                self._amqp = await brokers.connect(self.amqp_url, timeout=5)
             except (OSError, TimeoutError) as error:
                 # The broker's outage, not the database's: the lock and its session are kept.
                 raise BrokerUnreachableError(_describe(error)) from error
@@ -232,12 +233,16 @@ class OutboxRelay:
         listen = await self.connect_db()
         key = f"rtmn.relay.{self.service}"
         try:
+            stood_by = False
             while not await listen.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                stood_by = True
                 log.info("another relay holds the %s outbox; standing by", self.service)
                 self._standby = listen
                 await asyncio.sleep(self.poll_seconds * 5)
                 await self._connect()  # a broker that came back finds the standby connected
             await listen.add_listener(channel_of(self.service), self._on_notify)
+            if stood_by:
+                log.info("took over the %s outbox", self.service)
         except BaseException:
             await listen.close()
             raise

@@ -69,6 +69,10 @@ class Suite:
     public_key: str = ""
     redis_db: int | None = None
     passwords: dict[str, str] = field(default_factory=dict)
+    # The broker's nodes (host:port each; one but for tests/cluster) and the one rabbitmqctl
+    # administers the run's vhost and logins through (None: the local default node).
+    amqp_hosts: tuple[str, ...] = (AMQP_BASE.rpartition("@")[2],)
+    broker_node: str | None = None
 
     def __post_init__(self) -> None:
         self.private_key, self.public_key = generate_keypair()
@@ -99,9 +103,9 @@ class Suite:
         """The run's broker (or another `vhost` it was granted) as `name`: a service,
         `accounts`, `commerce`, `ops` or `harness`."""
         login = quote(self.logins.of(name), safe="")
-        host = AMQP_BASE.rpartition("@")[2]
         password = quote(self.passwords[name], safe="")
-        return f"amqp://{login}:{password}@{host}/{quote(vhost or self.vhost, safe='')}"
+        path = quote(vhost or self.vhost, safe="")
+        return ",".join(f"amqp://{login}:{password}@{host}/{path}" for host in self.amqp_hosts)
 
     def redis_url_as(self, service: str) -> str:
         login = quote(self.logins.of(service), safe="")
@@ -144,7 +148,7 @@ class Suite:
 
     async def create(self) -> None:
         await provision_for_tests(self.database, list(SERVICES.values()))
-        rabbitmqctl("add_vhost", self.vhost)
+        rabbitmqctl("add_vhost", self.vhost, node=self.broker_node)
         self.grant(self.vhost)
         self.redis_db = await self._claim_redis_db()
         async with Redis.from_url(f"{REDIS_BASE}/0") as admin:
@@ -159,13 +163,16 @@ class Suite:
                 self.logins,
                 self.passwords,
                 lambda name: _EVERYTHING if name == HARNESS else access.broker_grant(name),
-            )
+            ),
+            self.broker_node,
         )
 
     async def destroy(self) -> None:
         await drop_database(ADMIN_DSN, self.database)
-        rabbitmqctl("delete_vhost", self.vhost)
-        access.delete_broker_users(self.logins.of(name) for name in self.passwords)
+        rabbitmqctl("delete_vhost", self.vhost, node=self.broker_node)
+        access.delete_broker_users(
+            (self.logins.of(name) for name in self.passwords), self.broker_node
+        )
         if self.redis_db is not None:
             async with Redis.from_url(f"{REDIS_BASE}/0") as admin:
                 await access.delete_redis_users(admin, (self.logins.of(s) for s in SERVICES))
@@ -194,5 +201,6 @@ def _claim_key(number: int) -> str:
     return f"rtmn:test-redis-db:{number}"
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)  # noqa: S603, S607
+def rabbitmqctl(*args: str, node: str | None = None) -> None:
+    on = ["-n", node] if node else []
+    subprocess.run(["rabbitmqctl", "-q", *on, *args], check=True, capture_output=True, timeout=60)  # noqa: S603, S607

@@ -109,6 +109,14 @@ class Supervisor:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    def api_addresses(self, service: str) -> list[str]:
+        """host:port of each of the service's API processes (a second one is `<service>-...`)."""
+        return [
+            f"127.0.0.1:{self.ports[_port_key(spec)]}"
+            for spec in self.specs.values()
+            if spec.service == service and "api" in spec.roles and _port_key(spec) in self.ports
+        ]
+
     def log_path(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
@@ -119,7 +127,7 @@ class Supervisor:
         env = {**os.environ, **self.env}
         port = None
         if "api" in spec.roles and spec.service is not None:
-            port = self.ports.setdefault(spec.service, free_port())
+            port = self.ports.setdefault(_port_key(spec), free_port())
             env["HTTP_PORT"] = str(port)
         log = self.log_path(name)
         offset = log.stat().st_size if log.exists() else 0
@@ -209,8 +217,7 @@ class Supervisor:
             return False
         if "address already in use" not in self.output(name):
             return False
-        assert run.spec.service is not None
-        self.ports[run.spec.service] = free_port()
+        self.ports[_port_key(run.spec)] = free_port()
         self.start(name)
         return True
 
@@ -236,7 +243,7 @@ class Gateway:
 
     def __init__(self, root: Path, work: Path, upstreams: Mapping[str, str], port: int) -> None:
         self.root, self.work, self.port = root, work, port
-        self.upstreams = dict(upstreams)  # service -> host:port
+        self.upstreams = dict(upstreams)  # service -> host:port[,host:port...]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -252,7 +259,8 @@ class Gateway:
         processes.start_all(names)
         await processes.wait_ready(names)
         self.upstreams = {
-            name: f"127.0.0.1:{processes.ports.get(name, free_port())}" for name in SERVICES
+            name: ",".join(processes.api_addresses(name)) or f"127.0.0.1:{free_port()}"
+            for name in SERVICES
         }
         self.start()
         await self.wait_ready()
@@ -266,8 +274,10 @@ class Gateway:
         (self.work / "nginx.conf").write_text(config.replace(listen, f"listen {self.port} "))
         (self.work / "upstreams.conf").write_text(
             "".join(
-                f"upstream {name} {{\n    server {address} max_fails=0;\n    keepalive 32;\n}}\n"
-                for name, address in self.upstreams.items()
+                f"upstream {name} {{\n"
+                + "".join(f"    server {a} max_fails=0;\n" for a in addresses.split(","))
+                + "    keepalive 32;\n}\n"
+                for name, addresses in self.upstreams.items()
             )
         )
         with self.log.open("ab") as out:
@@ -298,3 +308,9 @@ class Gateway:
     def stop(self) -> None:
         if self.process is not None:
             end_group(self.process, timeout=10)
+
+
+def _port_key(spec: ProcessSpec) -> str:
+    """An API process's port is kept under its service's name, or its own for a second one."""
+    assert spec.service is not None
+    return spec.service if spec.name == spec.service else spec.name

@@ -3,9 +3,9 @@ login, with `user_id` stamped, so consumers under test apply their publisher che
 
 from __future__ import annotations
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
+from rtmn_shared.events import brokers
 from rtmn_shared.events.catalogue import PRODUCED_BY
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.topology import declare_exchange, event_message
@@ -22,7 +22,7 @@ class Producers:
     async def channel(self, name: str) -> AbstractChannel:
         """A confirming channel logged in as `name`, once the events exchange is declared."""
         if name not in self._channels or self._channels[name].is_closed:
-            connection = await aio_pika.connect(self.suite.amqp_url_as(name))
+            connection = await brokers.connect(self.suite.amqp_url_as(name))
             self._connections[name] = connection
             self._channels[name] = await connection.channel(publisher_confirms=True)
             await declare_exchange(self._channels[name])

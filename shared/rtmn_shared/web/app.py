@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-import aio_pika
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 
 from rtmn_shared.db import UNAVAILABLE, Pool
+from rtmn_shared.events import brokers
 from rtmn_shared.logs import request_id_var
 from rtmn_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, PROVIDER_SANDBOX
 from rtmn_shared.tracing import continue_trace, current_traceparent
@@ -68,7 +68,7 @@ class Readiness:
         if time.monotonic() < self._broker_ok_until:
             return
         assert self.amqp_url is not None
-        connection = await aio_pika.connect(self.amqp_url, timeout=READY_TIMEOUT)
+        connection = await brokers.connect(self.amqp_url, timeout=READY_TIMEOUT)
         await connection.close()
         self._broker_ok_until = time.monotonic() + 5.0
 
