@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rtmn_shared.access import principals
+from rtmn_shared.env_names import unread
 from rtmn_shared.service import Service
 from rtmn_shared.settings import secret_settings
 from rtmn_shared.suite import SERVICES
@@ -59,6 +60,10 @@ def test_every_variable_a_service_reads_is_documented(name: str) -> None:
 def test_nothing_documented_is_read_by_no_one() -> None:
     read = set().union(*(read_by(name) for name in SERVICES))
     assert documented() - read - PROVISIONING - OPENTELEMETRY == set()
+
+
+def test_the_start_up_guard_accepts_every_name_documented() -> None:
+    assert unread(dict.fromkeys(documented(), "set")) == []
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from rtmn_shared.dedupe import DedupeWindow
+from rtmn_shared.env_names import refusal, unread
 from rtmn_shared.keyring import KeyRing, KeyRingError
 from rtmn_shared.web.clients import LOOPBACK, Network, parse_networks
 
@@ -117,6 +118,15 @@ class CommonSettings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unread_names(cls, data: Any) -> Any:
+        # A misspelt or unknown name of ours would otherwise be dropped without a word.
+        names = unread(os.environ)
+        if names:
+            raise ValueError("\n".join(refusal(name) for name in names))
+        return data
+
     # Other names a variable is read under (the seed guide's, or a standard one) -> our field.
     # Never ignored: one set alone is read as ours; both set to different values stop start-up.
     other_names: ClassVar[dict[str, str]] = {}
@@ -168,10 +178,11 @@ class SettingsError(SystemExit):
 
 
 def describe(error: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for issue in error.errors():
-        if not issue["loc"]:  # a check across variables names them itself
-            lines.append(f"configuration error: {issue['msg'].removeprefix('Value error, ')}")
+        if not issue["loc"]:  # a check across variables names them itself, a line for each
+            message = issue["msg"].removeprefix("Value error, ")
+            lines.extend(f"configuration error: {line}" for line in message.splitlines())
             continue
         name = "_".join(str(part) for part in issue["loc"]).upper()
         problem = "is required but not set" if issue["type"] == "missing" else issue["msg"]

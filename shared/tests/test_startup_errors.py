@@ -101,3 +101,49 @@ async def test_a_broker_down_at_start_gives_a_clear_warning_and_no_traceback(
     assert "amqp://guest:***@127.0.0.1:1/" in record.message
     assert "secret" not in record.message
     assert record.exc_info is None
+
+
+# Only a token key is required; its URL is not fetched by the settings.
+JWKS = {"PATH": "/usr/bin", "JWT_JWKS_URL": "file:///nonexistent/jwks.json"}
+
+
+def test_a_misspelt_name_of_ours_stops_start_up_with_the_name_it_was_meant_to_be() -> None:
+    result = start_with({**JWKS, "RAZORPAY_KEY_SECERT": "rzp-secret"})
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "configuration error: RAZORPAY_KEY_SECERT is set but no RTMN service reads it: "
+        "did you mean RAZORPAY_KEY_SECRET?"
+    )
+    assert "rzp-secret" not in result.stderr
+
+
+def test_each_unknown_name_of_ours_has_its_line() -> None:
+    result = start_with({**JWKS, "stripe_webhok_secret": "x", "CDN_DISTRIBUTION_ZZ": "y"})
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: CDN_DISTRIBUTION_ZZ is set but no RTMN service reads it: "
+        "see .env.example for the names read",
+        "configuration error: STRIPE_WEBHOK_SECRET is set but no RTMN service reads it: "
+        "did you mean STRIPE_WEBHOOK_SECRET?",
+    ]
+
+
+def test_names_that_are_not_ours_or_empty_are_never_looked_at() -> None:
+    others = {
+        "HOME": "/root",
+        "PGPASSFILE": "/tmp/pgpass",
+        "OTEL_SERVICE_NAME": "x",
+        "HTTP_PROXY": "http://proxy:3128",
+        "AWS_PROFILE": "prod",  # the AWS SDK's
+        "AWS_ROLE_ARN": "arn:aws:iam::1:role/media",
+        "GOOGLE_CLOUD_PROJECT": "rez",
+        # Kubernetes' links to the Services beside this one
+        "OTP_SERVICE_HOST": "10.0.0.2",
+        "OTP_SERVICE_PORT_HTTP": "8002",
+        "PAYMENTS_PORT": "tcp://10.0.0.1:8001",
+        "PAYMENTS_PORT_8001_TCP_ADDR": "10.0.0.1",
+        "REDIS_PORT_6379_TCP": "tcp://10.0.0.3:6379",
+        "RAZORPAY_KEY_SECERT": "",  # empty counts as unset, as for every name
+        "TWILIO_REGION": "au1",  # read by the Twilio SDK itself
+    }
+    result = start_with({**JWKS, **others})
+    assert (result.returncode, result.stderr) == (0, "")
