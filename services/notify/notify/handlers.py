@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import cast, get_args
+from typing import get_args
 
 from notify import domain, plans, store
 from notify.consent import Category, UnsubscribeLinks
@@ -75,13 +75,13 @@ def build_handlers(
 ) -> list[Handler]:
     campaign_queue = Outbox(SOURCE)  # batches go out under notify's own routing key
 
-    async def recipients(delivery: Delivery) -> None:
+    async def recipients(delivery: Delivery[UserRegistered]) -> None:
         assert delivery.conn is not None
-        user = cast(UserRegistered, delivery.data)
+        user = delivery.data
         await locales.record(delivery.conn, user, delivery.event.time)
 
-    async def email_welcome(delivery: Delivery) -> None:
-        user = cast(UserRegistered, delivery.data)
+    async def email_welcome(delivery: Delivery[UserRegistered]) -> None:
+        user = delivery.data
         await deliveries.email(
             key(delivery, f"user:{user.user_id}", "email", user.user_id, "welcome"),
             to=user.email,
@@ -91,8 +91,8 @@ def build_handlers(
             consent=Consent("account"),
         )
 
-    async def email_order_confirmation(delivery: Delivery) -> None:
-        payment = cast(PaymentSuccess, delivery.data)
+    async def email_order_confirmation(delivery: Delivery[PaymentSuccess]) -> None:
+        payment = delivery.data
         recipient, facts = await store.order_email(pool, payment)
         data = domain.order_confirmation_data(
             payment, recipient or domain.Recipient(payment.user_id, None, None), links, facts
@@ -112,8 +112,8 @@ def build_handlers(
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
         )
 
-    async def push_payment_success(delivery: Delivery) -> None:
-        payment = cast(PaymentSuccess, delivery.data)
+    async def push_payment_success(delivery: Delivery[PaymentSuccess]) -> None:
+        payment = delivery.data
         await deliveries.push(
             key(
                 delivery,
@@ -125,8 +125,8 @@ def build_handlers(
             domain.payment_push(payment, links, texts, await locales.of(payment.user_id)),
         )
 
-    async def push_wallet_credited(delivery: Delivery) -> None:
-        credit = cast(WalletCredited, delivery.data)
+    async def push_wallet_credited(delivery: Delivery[WalletCredited]) -> None:
+        credit = delivery.data
         await record_credit(pool, credit, delivery.event.time)
         await deliveries.push(
             key(delivery, f"wallet:{credit.entry_id}", "push", credit.user_id, "wallet-credited"),
@@ -134,15 +134,15 @@ def build_handlers(
             Consent("wallet"),
         )
 
-    async def send_requested(delivery: Delivery) -> None:
-        command = cast(NotificationRequested, delivery.data)
+    async def send_requested(delivery: Delivery[NotificationRequested]) -> None:
+        command = delivery.data
         if len(command.user_ids) > campaigns.threshold:
             await split_campaign(command)
         else:
             await send_to_users(delivery.event, command)
 
-    async def send_campaign_batch(delivery: Delivery) -> None:
-        await send_to_users(delivery.event, cast(NotificationRequested, delivery.data))
+    async def send_campaign_batch(delivery: Delivery[NotificationRequested]) -> None:
+        await send_to_users(delivery.event, delivery.data)
 
     async def split_campaign(command: NotificationRequested) -> None:
         # Once per request id: each batch becomes its own message on the campaign queue.

@@ -3,8 +3,6 @@ each on its own queue, each once per payment (failed) or refund (refunded), tran
 
 from __future__ import annotations
 
-from typing import cast
-
 from notify import domain, store
 from notify.delivery import Deliveries, Unsendable
 from notify.domain import Links, Recipient
@@ -25,24 +23,24 @@ def build_payment_notices(
     locales: store.Locales,
     links: Links,
 ) -> list[Handler]:
-    async def push_failed(delivery: Delivery) -> None:
-        failed = cast(PaymentFailed, delivery.data)
+    async def push_failed(delivery: Delivery[PaymentFailed]) -> None:
+        failed = delivery.data
         locale = await locales.of(failed.user_id)
         await deliveries.push(
             key(delivery, f"payment:{failed.payment_id}", "push", failed.user_id, "payment-failed"),
             domain.payment_failed_push(failed, links, texts, locale),
         )
 
-    async def push_refunded(delivery: Delivery) -> None:
-        refund = cast(PaymentRefunded, delivery.data)
+    async def push_refunded(delivery: Delivery[PaymentRefunded]) -> None:
+        refund = delivery.data
         locale = await locales.of(refund.user_id)
         await deliveries.push(
             key(delivery, f"refund:{refund.refund_id}", "push", refund.user_id, "payment-refunded"),
             domain.refund_push(refund, links, texts, locale),
         )
 
-    async def email_failed(delivery: Delivery) -> None:
-        failed = cast(PaymentFailed, delivery.data)
+    async def email_failed(delivery: Delivery[PaymentFailed]) -> None:
+        failed = delivery.data
         recipient = await store.recipient(pool, failed.user_id)
         await deliveries.email(
             key(
@@ -55,8 +53,8 @@ def build_payment_notices(
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
         )
 
-    async def email_refunded(delivery: Delivery) -> None:
-        refund = cast(PaymentRefunded, delivery.data)
+    async def email_refunded(delivery: Delivery[PaymentRefunded]) -> None:
+        refund = delivery.data
         recipient = await store.recipient(pool, refund.user_id)
         await deliveries.email(
             key(
