@@ -4,9 +4,8 @@ each on its own queue, each once per payment (failed) or refund (refunded), tran
 from __future__ import annotations
 
 from notify import domain, store
-from notify.delivery import Deliveries, Unsendable
-from notify.domain import Links, Recipient
-from notify.handlers import key
+from notify.delivery import Deliveries, Unsendable, key
+from notify.domain import Links, Recipient, Templates
 from notify.templates import TextTemplates
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded
@@ -17,8 +16,7 @@ def build_payment_notices(
     pool: Pool,
     deliveries: Deliveries,
     *,
-    failed_template: str,
-    refunded_template: str,
+    templates: Templates,
     texts: TextTemplates,
     locales: store.Locales,
     links: Links,
@@ -47,7 +45,7 @@ def build_payment_notices(
                 delivery, f"payment:{failed.payment_id}", "email", failed.user_id, "payment-failed"
             ),
             to=recipient.email if recipient else None,
-            template_id=failed_template,
+            template_id=templates.payment_failed,
             data=domain.payment_failed_data(failed, _or_unknown(recipient, failed.user_id), links),
             subject="Your payment did not go through",
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
@@ -61,7 +59,7 @@ def build_payment_notices(
                 delivery, f"refund:{refund.refund_id}", "email", refund.user_id, "payment-refunded"
             ),
             to=recipient.email if recipient else None,
-            template_id=refunded_template,
+            template_id=templates.payment_refunded,
             data=domain.refund_data(refund, _or_unknown(recipient, refund.user_id), links),
             subject="Your refund is on its way",
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
