@@ -219,7 +219,7 @@ def push_sender(settings: Settings, stack: AsyncExitStack) -> PushSender:
     return sender
 
 
-async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
+async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
     texts = templates.load(settings.notify_templates_dir)  # a bad template stops start-up first
     pool = await open_pool(INFO, settings, stack)
     deliveries = Deliveries(
@@ -259,5 +259,5 @@ SERVICE = Service(
     settings=Settings,
     migrations=Path(__file__).resolve().parents[1] / "migrations",
     build_app=build_app,
-    build_handlers=build_consumers,
+    build_handlers=build_handlers,
 )
