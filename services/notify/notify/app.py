@@ -13,14 +13,12 @@ import asyncpg
 from aiohttp import web
 from pydantic import SecretStr
 
-from notify import consent_store, store, templates
+from notify import consent_store, handlers, store, templates
 from notify.api import build_routes
+from notify.campaigns import Campaigns
 from notify.consent import UnsubscribeLinks
 from notify.delivery import Deliveries
-from notify.domain import Links
-from notify.email_facts import build_fact_handlers
-from notify.handlers import SOURCE, Campaigns, Templates, build_handlers
-from notify.payment_notices import build_payment_notices
+from notify.domain import SOURCE, Links, Templates
 from notify.providers import EmailSender, Mode, PushSender, TextSender
 from notify.providers.fallback import FallbackTextSender
 from notify.providers.fcm import FcmPushSender
@@ -221,7 +219,7 @@ def push_sender(settings: Settings, stack: AsyncExitStack) -> PushSender:
     return sender
 
 
-async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
+async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
     texts = templates.load(settings.notify_templates_dir)  # a bad template stops start-up first
     pool = await open_pool(INFO, settings, stack)
     deliveries = Deliveries(
@@ -233,35 +231,23 @@ async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence
         lease_seconds=settings.delivery_lease_seconds,
     )
     background(release_deferred(pool, settings.deferred_sweep_seconds), stack)
-    links = links_of(settings)
-    locales = store.Locales(pool)
-    return [
-        *build_handlers(
-            pool,
-            deliveries,
-            templates=Templates(
-                welcome=settings.sendgrid_template_welcome,
-                order_confirmation=settings.sendgrid_template_order_confirmation,
-            ),
-            texts=texts,
-            locales=locales,
-            links=links,
-            campaigns=Campaigns(
-                threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
-            ),
-            unsubscribe=unsubscribe_links(settings),
+    return handlers.build_handlers(
+        pool,
+        deliveries,
+        templates=Templates(
+            welcome=settings.sendgrid_template_welcome,
+            order_confirmation=settings.sendgrid_template_order_confirmation,
+            payment_failed=settings.sendgrid_template_payment_failed,
+            payment_refunded=settings.sendgrid_template_payment_refunded,
         ),
-        *build_fact_handlers(),
-        *build_payment_notices(
-            pool,
-            deliveries,
-            failed_template=settings.sendgrid_template_payment_failed,
-            refunded_template=settings.sendgrid_template_payment_refunded,
-            texts=texts,
-            locales=locales,
-            links=links,
+        texts=texts,
+        locales=store.Locales(pool),
+        links=links_of(settings),
+        campaigns=Campaigns(
+            threshold=settings.campaign_threshold, batch_size=settings.campaign_batch_size
         ),
-    ]
+        unsubscribe=unsubscribe_links(settings),
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -273,5 +259,5 @@ SERVICE = Service(
     settings=Settings,
     migrations=Path(__file__).resolve().parents[1] / "migrations",
     build_app=build_app,
-    build_handlers=build_consumers,
+    build_handlers=build_handlers,
 )

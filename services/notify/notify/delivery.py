@@ -37,6 +37,7 @@ from notify.providers.sandbox import SandboxTextSender
 from notify.store import TRANSACTIONAL, Claim, Consent, DeliveryKey
 from rtmn_shared.db import Connection, Pool, write_through_outages
 from rtmn_shared.events.catalogue import NotificationFailed, NotificationSent
+from rtmn_shared.events.consumer import Delivery
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outbox import Outbox, OutboxRow
 from rtmn_shared.events.outcomes import Retry
@@ -53,6 +54,12 @@ class Unsendable:
 
     status: str  # "failed" or "skipped"
     reason: str
+
+
+def key(delivery: Delivery, source: str, channel: str, user_id: str, template: str) -> DeliveryKey:
+    """`source` is what the message is about (a payment, a ledger entry, a user), not the
+    event's id: a producer that emits the same fact twice still gets one message out."""
+    return DeliveryKey(source, delivery.event.id, channel, user_id, template)
 
 
 class Deliveries:

@@ -19,6 +19,8 @@ from rtmn_shared.events.catalogue import (
 )
 from rtmn_shared.money import Money
 
+SOURCE = "rtmn/notify"  # the CloudEvent source of what notify emits
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -58,6 +60,21 @@ class Links:
     def ours(self, link: str) -> bool:
         """Whether a link opens our app or web app, not a page a caller chose."""
         return link.startswith((self.deep_link_base, f"{self.app_url.rstrip('/')}/"))
+
+
+@dataclass(frozen=True)
+class Templates:
+    """SendGrid dynamic template ids."""
+
+    welcome: str
+    order_confirmation: str
+    payment_failed: str
+    payment_refunded: str
+
+    def resolve(self, name: str) -> str:
+        """A request may name one of ours or give a SendGrid dynamic template id itself."""
+        known = {"welcome": self.welcome, "order-confirmation": self.order_confirmation}
+        return known.get(name, name)
 
 
 def greeting_name(first_name: str | None) -> str:

@@ -3,12 +3,9 @@ each on its own queue, each once per payment (failed) or refund (refunded), tran
 
 from __future__ import annotations
 
-from typing import cast
-
 from notify import domain, store
-from notify.delivery import Deliveries, Unsendable
-from notify.domain import Links, Recipient
-from notify.handlers import key
+from notify.delivery import Deliveries, Unsendable, key
+from notify.domain import Links, Recipient, Templates
 from notify.templates import TextTemplates
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded
@@ -19,51 +16,50 @@ def build_payment_notices(
     pool: Pool,
     deliveries: Deliveries,
     *,
-    failed_template: str,
-    refunded_template: str,
+    templates: Templates,
     texts: TextTemplates,
     locales: store.Locales,
     links: Links,
 ) -> list[Handler]:
-    async def push_failed(delivery: Delivery) -> None:
-        failed = cast(PaymentFailed, delivery.data)
+    async def push_failed(delivery: Delivery[PaymentFailed]) -> None:
+        failed = delivery.data
         locale = await locales.of(failed.user_id)
         await deliveries.push(
             key(delivery, f"payment:{failed.payment_id}", "push", failed.user_id, "payment-failed"),
             domain.payment_failed_push(failed, links, texts, locale),
         )
 
-    async def push_refunded(delivery: Delivery) -> None:
-        refund = cast(PaymentRefunded, delivery.data)
+    async def push_refunded(delivery: Delivery[PaymentRefunded]) -> None:
+        refund = delivery.data
         locale = await locales.of(refund.user_id)
         await deliveries.push(
             key(delivery, f"refund:{refund.refund_id}", "push", refund.user_id, "payment-refunded"),
             domain.refund_push(refund, links, texts, locale),
         )
 
-    async def email_failed(delivery: Delivery) -> None:
-        failed = cast(PaymentFailed, delivery.data)
+    async def email_failed(delivery: Delivery[PaymentFailed]) -> None:
+        failed = delivery.data
         recipient = await store.recipient(pool, failed.user_id)
         await deliveries.email(
             key(
                 delivery, f"payment:{failed.payment_id}", "email", failed.user_id, "payment-failed"
             ),
             to=recipient.email if recipient else None,
-            template_id=failed_template,
+            template_id=templates.payment_failed,
             data=domain.payment_failed_data(failed, _or_unknown(recipient, failed.user_id), links),
             subject="Your payment did not go through",
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
         )
 
-    async def email_refunded(delivery: Delivery) -> None:
-        refund = cast(PaymentRefunded, delivery.data)
+    async def email_refunded(delivery: Delivery[PaymentRefunded]) -> None:
+        refund = delivery.data
         recipient = await store.recipient(pool, refund.user_id)
         await deliveries.email(
             key(
                 delivery, f"refund:{refund.refund_id}", "email", refund.user_id, "payment-refunded"
             ),
             to=recipient.email if recipient else None,
-            template_id=refunded_template,
+            template_id=templates.payment_refunded,
             data=domain.refund_data(refund, _or_unknown(recipient, refund.user_id), links),
             subject="Your refund is on its way",
             unsendable=None if recipient else Unsendable("failed", "unknown recipient"),

@@ -16,7 +16,7 @@ from notify_testkit import (
     unique,
 )
 
-from notify.handlers import requested_consent
+from notify.campaigns import requested_consent
 from rtmn_fakes.fcm import FcmFake
 from rtmn_fakes.sendgrid import SendGridFake
 from rtmn_shared.events.catalogue import NotificationRequested, WalletCredited

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from notify import templates
-from notify.app import build_consumers
+from notify.app import build_handlers
 from notify.settings import Settings
 from notify.templates import KINDS, SHIPPED, TemplateError
 from rtmn_shared.money import Money
@@ -144,7 +144,7 @@ async def test_the_consumers_refuse_to_start_on_a_bad_template(tmp_path: Path) -
 
     async with AsyncExitStack() as stack:
         with pytest.raises(SettingsError) as refused:
-            await build_consumers(settings, stack)
+            await build_handlers(settings, stack)
     assert str(refused.value) == (
         "configuration error: notify templates: hi-IN.toml [wallet_credited.push] body uses "
         "{coin}, which it is not given (its variables: balance, coins)"
