@@ -157,8 +157,7 @@ def payment_push(
 def payment_failed_push(
     failed: PaymentFailed, links: Links, texts: TextTemplates, locale: str | None
 ) -> PushMessage:
-    amount = Money(failed.amount, failed.currency)
-    words = texts.render("payment_failed", "push", locale, {"amount": amount})
+    words = texts.render("payment_failed", "push", locale, _failed_variables(failed))
     return _push(
         words,
         {
@@ -170,14 +169,18 @@ def payment_failed_push(
     )
 
 
+def payment_failed_sms(failed: PaymentFailed, texts: TextTemplates, locale: str | None) -> str:
+    return texts.render("payment_failed", "sms", locale, _failed_variables(failed)).body
+
+
+def _failed_variables(failed: PaymentFailed) -> dict[str, Money]:
+    return {"amount": Money(failed.amount, failed.currency)}
+
+
 def refund_push(
     refund: PaymentRefunded, links: Links, texts: TextTemplates, locale: str | None
 ) -> PushMessage:
-    variables = {
-        "amount": Money(refund.amount, refund.currency),
-        "refunded_total": Money(refund.refunded_total, refund.currency),
-    }
-    words = texts.render("payment_refunded", "push", locale, variables)
+    words = texts.render("payment_refunded", "push", locale, _refund_variables(refund))
     return _push(
         words,
         {
@@ -187,6 +190,17 @@ def refund_push(
             "deepLink": links.deep(f"orders/{refund.order_id}"),
         },
     )
+
+
+def refund_sms(refund: PaymentRefunded, texts: TextTemplates, locale: str | None) -> str:
+    return texts.render("payment_refunded", "sms", locale, _refund_variables(refund)).body
+
+
+def _refund_variables(refund: PaymentRefunded) -> dict[str, Money]:
+    return {
+        "amount": Money(refund.amount, refund.currency),
+        "refunded_total": Money(refund.refunded_total, refund.currency),
+    }
 
 
 def wallet_push(

@@ -1,11 +1,13 @@
-"""payment.failed and payment.refunded reach the user: a push in the user's locale and an email,
-each on its own queue, each once per payment (failed) or refund (refunded), transactional."""
+"""payment.failed and payment.refunded reach the user: a push in the user's locale (an SMS in it
+when the push reaches no one: no live device) and an email, each on its own queue, each once per
+payment (failed) or refund (refunded), transactional."""
 
 from __future__ import annotations
 
-from notify import domain, store
+from notify import domain, plans, store
 from notify.delivery import Deliveries, Unsendable, key
 from notify.domain import Links, Recipient, Templates
+from notify.providers import PushMessage
 from notify.templates import TextTemplates
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import PaymentFailed, PaymentRefunded
@@ -21,20 +23,40 @@ def build_payment_notices(
     locales: store.Locales,
     links: Links,
 ) -> list[Handler]:
+    async def push_or_sms(
+        delivery: Delivery[PaymentFailed] | Delivery[PaymentRefunded],
+        about: str,
+        template: str,
+        push: PushMessage,
+        sms: str,
+    ) -> None:
+        """The push, and if it reached no one (no live device, or refused), the SMS: one
+        delivery row each, so a redelivery goes on where it stopped."""
+        user_id = delivery.data.user_id
+        pushed = await deliveries.push(key(delivery, about, "push", user_id, template), push)
+        if plans.falls_through(pushed):
+            await deliveries.text(key(delivery, about, "sms", user_id, template), sms)
+
     async def push_failed(delivery: Delivery[PaymentFailed]) -> None:
         failed = delivery.data
         locale = await locales.of(failed.user_id)
-        await deliveries.push(
-            key(delivery, f"payment:{failed.payment_id}", "push", failed.user_id, "payment-failed"),
+        await push_or_sms(
+            delivery,
+            f"payment:{failed.payment_id}",
+            "payment-failed",
             domain.payment_failed_push(failed, links, texts, locale),
+            domain.payment_failed_sms(failed, texts, locale),
         )
 
     async def push_refunded(delivery: Delivery[PaymentRefunded]) -> None:
         refund = delivery.data
         locale = await locales.of(refund.user_id)
-        await deliveries.push(
-            key(delivery, f"refund:{refund.refund_id}", "push", refund.user_id, "payment-refunded"),
+        await push_or_sms(
+            delivery,
+            f"refund:{refund.refund_id}",
+            "payment-refunded",
             domain.refund_push(refund, links, texts, locale),
+            domain.refund_sms(refund, texts, locale),
         )
 
     async def email_failed(delivery: Delivery[PaymentFailed]) -> None:

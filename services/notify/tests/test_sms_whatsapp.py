@@ -28,7 +28,7 @@ from rtmn_fakes.msg91 import Msg91Fake
 from rtmn_fakes.sendgrid import EventWebhookSigner, SendGridFake
 from rtmn_fakes.twilio import TwilioFake
 from rtmn_shared.db import Pool
-from rtmn_shared.events.catalogue import NotificationRequested, UserRegistered
+from rtmn_shared.events.catalogue import NotificationRequested, PaymentFailed, UserRegistered
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.running import RunningService, running
 from rtmn_shared.testing.waiting import wait_for
@@ -388,3 +388,46 @@ async def test_a_number_twilio_refuses_as_such_is_failed_and_never_retried(
     )
     assert len(twilio.requests_to("/Messages.json")) >= 1
     assert twilio.messages_to(phone) == []
+
+
+async def test_a_failed_payment_reaches_a_user_with_no_device_by_sms_in_their_language_once(
+    notify: RunningService, publish: Publish, msg91: Msg91Fake, fcm: FcmFake
+) -> None:
+    pool = notify.pool
+    phone, other_phone = a_phone(), a_phone()
+    no_device = unique("user")
+    await publish(UserRegistered(user_id=no_device, phone=phone, locale="hi-IN"))
+    with_device = await user_with(publish, pool, other_phone)
+    token = unique("tok")
+    await add_devices(pool, with_device, token)
+    failures = [
+        PaymentFailed(
+            payment_id=unique("pay"),
+            order_id=unique("ord"),
+            user_id=user_id,
+            amount=1_23_456_50,
+            currency="INR",
+            gateway="razorpay",
+        )
+        for user_id in (no_device, with_device)
+    ]
+    queue = "notify.push-payment-failed"
+    before = consumed(queue)
+
+    events = [await publish(failure) for failure in failures]
+    await publish(event=events[0])  # redelivered: the push skipped, the SMS sent, nothing new
+    await wait_for(lambda: consumed(queue) >= before + 3, message="the three events consumed")
+
+    [send] = msg91.sends_to(phone.lstrip("+"))
+    assert send.variables == {
+        "message": "REZ: आपका ₹1,23,456.50 का भुगतान पूरा नहीं हुआ। कटी हुई राशि अपने-आप वापस आ जाएगी।"
+    }
+    statuses = await pool.fetch(
+        "SELECT channel, status FROM deliveries WHERE source = $1 AND channel <> 'email' "
+        "ORDER BY channel",
+        f"payment:{failures[0].payment_id}",
+    )
+    assert [(r["channel"], r["status"]) for r in statuses] == [("push", "skipped"), ("sms", "sent")]
+    # The user with a live device has the push, and no SMS.
+    assert len(fcm.deliveries_to(token)) == 1
+    assert msg91.sends_to(other_phone.lstrip("+")) == []
