@@ -22,10 +22,10 @@ from payments.providers.gateway import (
     PaymentGateway,
     UpiGateway,
 )
-from payments.providers.razorpay import RazorpayGateway
-from payments.providers.razorpay_upi import RazorpayUpiGateway
+from payments.providers.razorpay.client import RazorpayGateway
+from payments.providers.razorpay.upi import RazorpayUpiGateway
 from payments.providers.sandbox import SandboxGateway
-from payments.providers.stripe import StripeGateway
+from payments.providers.stripe.client import StripeGateway
 from payments.providers.unconfigured import Unconfigured
 from payments.reconcile import Reconciler
 from payments.settings import Settings
