@@ -26,6 +26,8 @@ from payments import (
 from payments.idempotency import Reply, key_of, once
 from payments.key_store import Key
 from payments.providers.gateway import GatewayRejected, Gateways, GatewayUnavailable, UpiQr
+from payments.providers.razorpay import webhooks as razorpay_webhooks
+from payments.providers.stripe import webhooks as stripe_webhooks
 from payments.routing import Router
 from payments.schemas import (
     CapturePayment,
@@ -147,13 +149,13 @@ def build_routes(deps: Deps) -> Routes:
         body = await read_capped(call.request, webhooks.MAX_BODY_BYTES)
         headers = call.request.headers
         try:
-            webhooks.verify_razorpay(
+            razorpay_webhooks.verify(
                 body, headers.get("X-Razorpay-Signature"), deps.razorpay_secrets, deps.clock()
             )
             event_id = headers.get("X-Razorpay-Event-Id")
             if not event_id:
                 raise webhooks.BadWebhook("the X-Razorpay-Event-Id header is missing")
-            event_type, created, command = webhooks.parse_razorpay(body)
+            event_type, created, command = razorpay_webhooks.parse(body)
         except webhooks.BadWebhook as error:
             raise Problem(400, str(error)) from None
         digest = hashlib.sha256(body).digest()
@@ -165,7 +167,7 @@ def build_routes(deps: Deps) -> Routes:
         """Stripe webhooks: Stripe-Signature checked by the SDK, deduplicated on the event id."""
         body = await read_capped(call.request, webhooks.MAX_BODY_BYTES)
         try:
-            event_id, event_type, created, command = webhooks.parse_stripe(
+            event_id, event_type, created, command = stripe_webhooks.parse(
                 body,
                 call.request.headers.get("Stripe-Signature"),
                 deps.stripe_secrets,
@@ -233,8 +235,8 @@ def _refusal(deps: Deps, delivery: Delivery) -> str | None:
     now = deps.clock()
     if not deps.window.accepts(delivery.created, now):
         return deps.window.refusal(delivery.created)
-    if delivery.provider == "razorpay" and now - delivery.created > webhooks.RAZORPAY_MAX_AGE:
-        return webhooks.RAZORPAY_TOO_OLD
+    if delivery.provider == "razorpay" and now - delivery.created > razorpay_webhooks.MAX_AGE:
+        return razorpay_webhooks.TOO_OLD
     return None
 
 

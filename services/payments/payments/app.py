@@ -1,4 +1,5 @@
-"""Composition root: settings → pool, Redis, gateways → routes, and the reconciliation job."""
+"""Composition root: settings → pool, Redis, gateways → routes; the consumers role:
+its handler and its background loop, reconciliation."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ from payments.providers.gateway import (
     PaymentGateway,
     UpiGateway,
 )
-from payments.providers.razorpay import RazorpayGateway
-from payments.providers.razorpay_upi import RazorpayUpiGateway
+from payments.providers.razorpay.client import RazorpayGateway
+from payments.providers.razorpay.upi import RazorpayUpiGateway
 from payments.providers.sandbox import SandboxGateway
-from payments.providers.stripe import StripeGateway
+from payments.providers.stripe.client import StripeGateway
 from payments.providers.unconfigured import Unconfigured
 from payments.reconcile import Reconciler
 from payments.routing import Router
@@ -155,8 +156,9 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> web.Applicatio
     )
 
 
-async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
-    """`order.placed` into the orders table; the consumer process also runs reconciliation."""
+async def start_reconciliation(settings: Settings, stack: AsyncExitStack) -> None:
+    """Reconciliation: a background loop of the consumers role, every
+    RECONCILE_INTERVAL_SECONDS until the stack closes."""
     unit = await open_unit(settings, stack)
     gateways = await build_gateways(settings, stack)
     reconciler = Reconciler(
@@ -167,7 +169,13 @@ async def build_handlers(settings: Settings, stack: AsyncExitStack) -> Sequence[
         expire_after_seconds=settings.payment_expiry_seconds,
     )
     background(reconciler.run_forever(settings.reconcile_interval_seconds), stack)
-    return handlers.build()
+
+
+async def build_consumers(settings: Settings, stack: AsyncExitStack) -> Sequence[Handler]:
+    """The consumers role: reconciliation started beside it, and its one handler
+    (`order.placed` into the orders table)."""
+    await start_reconciliation(settings, stack)
+    return handlers.build_handlers()
 
 
 SERVICE = Service(
@@ -175,5 +183,5 @@ SERVICE = Service(
     settings=Settings,
     migrations=Path(__file__).resolve().parents[1] / "migrations",
     build_app=build_app,
-    build_handlers=build_handlers,
+    build_handlers=build_consumers,
 )

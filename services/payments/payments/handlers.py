@@ -13,5 +13,5 @@ async def _order_placed(delivery: Delivery) -> None:
     await orders.placed(delivery.conn, str(delivery.event.id), delivery.data)
 
 
-def build() -> list[Handler]:
+def build_handlers() -> list[Handler]:
     return [Handler("orders", (OrderPlaced,), _order_placed)]

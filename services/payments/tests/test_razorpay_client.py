@@ -16,7 +16,7 @@ from payments.providers.gateway import (
     NewPayment,
     RefundRequest,
 )
-from payments.providers.razorpay import RazorpayGateway
+from payments.providers.razorpay.client import RazorpayGateway
 from rtmn_fakes.razorpay import RazorpayFake
 
 TIMEOUT = 0.5

@@ -13,8 +13,9 @@ from payments_testkit import Api
 
 from payments.app import build_app, build_gateways
 from payments.domain import Captured
+from payments.providers.razorpay.webhooks import parse as parse_razorpay
 from payments.reconcile import Reconciler
-from payments.webhooks import Ignored, PaymentCommand, parse_razorpay
+from payments.webhooks import Ignored, PaymentCommand
 from rtmn_fakes.payloads import load_text
 from rtmn_fakes.razorpay import RazorpayFake
 from rtmn_shared.events.wakeup import UnitOfWork

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 import stripe
 from stripe.params import PaymentIntentCreateParams
 
-from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal
+from payments.domain import RefundStatus, Signal
 from payments.providers.gateway import (
     STRIPE_LIMITS,
     CaptureRequest,
@@ -21,6 +21,7 @@ from payments.providers.gateway import (
     RefundRequest,
     RefundState,
 )
+from payments.providers.stripe.wire import PaymentIntent, intent_signal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,7 +93,7 @@ class StripeGateway:
 
     async def status(self, gateway_order_id: str) -> Signal | None:
         intent = await self._call(self._client.v1.payment_intents.retrieve_async(gateway_order_id))
-        return intent_signal(intent.to_dict())
+        return intent_signal(cast(PaymentIntent, intent.to_dict()))
 
     async def refund(self, request: RefundRequest) -> RefundState:
         refund = await self._call(
@@ -120,7 +121,7 @@ class StripeGateway:
                 {"idempotency_key": f"rtmn-capture-{request.payment_id}"},
             )
         )
-        signal = intent_signal(intent.to_dict())
+        signal = intent_signal(cast(PaymentIntent, intent.to_dict()))
         if signal is None:
             raise GatewayUnavailable(f"capture left the intent {intent.status}")
         return signal
@@ -157,18 +158,3 @@ class StripeGateway:
             raise GatewayUnavailable(type(error).__name__) from None
         except stripe.StripeError as error:
             raise GatewayRejected(error.user_message or type(error).__name__) from None
-
-
-def intent_signal(intent: dict[str, Any]) -> Signal | None:
-    """A PaymentIntent (from the API or a webhook) as a signal; None while it is still open."""
-    status = intent.get("status")
-    payment_id = intent.get("latest_charge") or intent["id"]
-    currency = str(intent.get("currency", "")).upper()
-    if status == "succeeded":
-        return Captured(payment_id, int(intent.get("amount_received") or 0), currency)
-    if status == "requires_capture":
-        return Authorized(payment_id, int(intent.get("amount") or 0), currency)
-    error = intent.get("last_payment_error") or {}
-    if status == "canceled" or (status == "requires_payment_method" and error):
-        return Failed(intent.get("latest_charge"), error.get("code"), error.get("message"))
-    return None

@@ -11,14 +11,13 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import aiohttp
-from pydantic import BaseModel
 
 from payments.domain import Signal
 from payments.providers.gateway import UPI_LIMITS, Checkout, NewPayment, UpiQr
-from payments.providers.razorpay import Payments, RazorpayGateway, settled
+from payments.providers.razorpay.client import RazorpayGateway
+from payments.providers.razorpay.wire import Payments, QrCode, QrCodes, settled
 
 log = logging.getLogger(__name__)
 
@@ -28,26 +27,6 @@ MIN_LIFETIME_SECONDS, MAX_LIFETIME_SECONDS = 180, 7200
 # How far back, and how many pages of 100, a lost create's code is looked for.
 _FIND_SKEW = timedelta(minutes=5)
 _FIND_PAGES = 10
-
-
-class QrCode(BaseModel):
-    id: str
-    status: str
-    image_url: str | None = None
-    close_by: int | None = None
-    notes: dict[str, Any] | list[Any] = {}
-    image_content: str | None = None  # the upi://pay link, on accounts with the feature
-
-    def ours(self, payment_id: str) -> bool:
-        return isinstance(self.notes, dict) and self.notes.get("payment_id") == payment_id
-
-    def upi(self) -> UpiQr:
-        close_by = None if self.close_by is None else datetime.fromtimestamp(self.close_by, UTC)
-        return UpiQr(self.id, self.image_url, close_by, self.image_content, self.status)
-
-
-class QrCodes(BaseModel):
-    items: list[QrCode] = []
 
 
 class RazorpayUpiGateway(RazorpayGateway):

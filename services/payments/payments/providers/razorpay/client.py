@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from payments.domain import Authorized, Captured, Failed, RefundStatus, Signal, Voided
+from payments.domain import RefundStatus, Signal
 from payments.providers.gateway import (
     RAZORPAY_LIMITS,
     CaptureRequest,
@@ -26,6 +26,16 @@ from payments.providers.gateway import (
     NewPayment,
     RefundRequest,
     RefundState,
+)
+from payments.providers.razorpay.wire import (
+    ErrorReply,
+    Order,
+    Orders,
+    Payment,
+    Payments,
+    Refund,
+    settled,
+    signal,
 )
 
 log = logging.getLogger(__name__)
@@ -41,52 +51,6 @@ _REFUND_STATUS = {
     "processed": RefundStatus.PROCESSED,
     "failed": RefundStatus.FAILED,
 }
-
-
-# -- what Razorpay answers (the fields we read) -------------------------------------------------
-
-
-class Order(BaseModel):
-    id: str
-    receipt: str | None = None
-
-
-class Orders(BaseModel):
-    items: list[Order] = []
-
-
-class Payment(BaseModel):
-    id: str
-    status: str
-    amount: int
-    currency: str
-    captured: bool | None = None
-    error_code: str | None = None
-    error_description: str | None = None
-    created_at: int = 0
-
-    @property
-    def released(self) -> bool:
-        """An authorization never captured, refunded by Razorpay after its capture window."""
-        return self.status == "refunded" and self.captured is False
-
-
-class Payments(BaseModel):
-    items: list[Payment] = []
-
-
-class Refund(BaseModel):
-    id: str
-    status: str
-
-
-class ErrorDetail(BaseModel):
-    code: str | None = None
-    description: str
-
-
-class ErrorReply(BaseModel):
-    error: ErrorDetail
 
 
 # -- the gateway --------------------------------------------------------------------------------
@@ -184,7 +148,7 @@ class RazorpayGateway:
             Payment,
             body={"amount": request.amount, "currency": request.currency},
         )
-        return _signal(payment)
+        return signal(payment.root, payment.root["status"])
 
     async def void(self, request: CaptureRequest) -> None:
         # Razorpay has no void: an authorization not captured within 3 days of its creation is
@@ -237,27 +201,6 @@ class RazorpayGateway:
 def _unavailable(method: str, path: str, reason: str) -> GatewayUnavailable:
     log.warning("razorpay %s %s: %s", method, path, reason)
     return GatewayUnavailable(reason)
-
-
-def settled(items: list[Payment]) -> Signal | None:
-    """The order's outcome from its payment attempts: any capture wins, then authorisation, then
-    an authorization Razorpay released uncaptured (as voided: no money was taken)."""
-    for wanted in ("captured", "refunded", "authorized"):
-        for item in items:
-            if item.status == wanted and not item.released:
-                return _signal(item)
-    if any(item.released for item in items):
-        return Voided()
-    failed = [i for i in items if i.status == "failed"]
-    return _signal(max(failed, key=lambda i: i.created_at)) if failed else None
-
-
-def _signal(item: Payment) -> Signal:
-    if item.status in ("captured", "refunded"):
-        return Captured(item.id, item.amount, item.currency)
-    if item.status == "authorized":
-        return Authorized(item.id, item.amount, item.currency)
-    return Failed(item.id, item.error_code, item.error_description)
 
 
 def _refund_state(refund: Refund) -> RefundState:
