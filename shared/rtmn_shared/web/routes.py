@@ -152,7 +152,7 @@ class Routes:
                     response,
                     status,
                     auth,
-                    summary or (endpoint.__doc__ or "").strip(),
+                    summary or " ".join((endpoint.__doc__ or "").split()),
                     content_types,
                 )
             )
