@@ -77,7 +77,8 @@ async def lock_payment_and_read_tier(conn: Connection, payment_id: str, user_id:
 
 
 async def known_tier(conn: Connection, user_id: str) -> str | None:
-    """The tier user.registered told (None: not heard of), as `lock_payment_and_read_tier` reads it."""
+    """The tier user.registered told (None: not heard of), read as `lock_payment_and_read_tier`
+    reads it for a credit."""
     tier: str | None = await conn.fetchval("SELECT tier FROM users WHERE user_id = $1", user_id)
     return tier
 
