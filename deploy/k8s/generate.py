@@ -92,6 +92,7 @@ SPECS = (
             "notify.push-payment-refunded",
             "notify.email-payment-refunded",
             "notify.orders",
+            "notify.quotes",
             "notify.coins",
             "notify.send-requested",
             "notify.send-campaign",
@@ -112,7 +113,12 @@ SPECS = (
     Spec(
         "wallet",
         worker="relay and the cashback consumers",
-        queues=("wallet.credit-cashback", "wallet.reverse-cashback", "wallet.users"),
+        queues=(
+            "wallet.credit-cashback",
+            "wallet.reverse-cashback",
+            "wallet.quote-cashback",
+            "wallet.users",
+        ),
     ),
     Spec(
         "analytics",

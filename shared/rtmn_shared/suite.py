@@ -52,6 +52,7 @@ PRODUCERS: dict[str, str] = {
     "payment.disputed": "payments",
     "wallet.credited": "wallet",
     "wallet.debited": "wallet",
+    "wallet.cashback_quoted": "wallet",
     "otp.verified": "otp",
     "media.uploaded": "media",
     "notification.sent": "notify",

@@ -34,7 +34,8 @@ class Recipient:
 @dataclass(frozen=True)
 class OrderFacts:
     """What notify has heard of a payment's order (order.placed) and its cashback
-    (wallet.credited) by the time its confirmation email goes."""
+    (wallet.credited, else the order's wallet.cashback_quoted) by the time its confirmation
+    email goes."""
 
     order_known: bool
     estimated_delivery: date | None = None
@@ -104,7 +105,7 @@ def order_confirmation_data(
         "total": Money(payment.amount, payment.currency).format(),
         "tracking_url": facts.tracking_url or links.web(f"/orders/{payment.order_id}/track"),
     }
-    if facts.coins_earned is not None:
+    if facts.coins_earned:  # a quote of 0 (the order earns nothing) is left out, as unknown
         data["coins_earned"] = str(facts.coins_earned)
     if recipient.tier:
         data["tier"] = recipient.tier

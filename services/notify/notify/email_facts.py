@@ -1,6 +1,8 @@
 """What the order and welcome emails tell besides the payment and the user, kept as read models
 of other services' events: the order's delivery estimate and tracking link (order.placed), the
-coins a payment earned and the user's balance (wallet.credited, wallet.debited)."""
+coins the wallet quoted for the order when it was placed (wallet.cashback_quoted: the payment's
+own credit is emitted as the email goes, so it is seldom known by then), the coins a payment
+earned and the user's balance (wallet.credited, wallet.debited)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,12 @@ from datetime import datetime
 
 from notify import store
 from rtmn_shared.db import Pool
-from rtmn_shared.events.catalogue import OrderPlaced, WalletCredited, WalletDebited
+from rtmn_shared.events.catalogue import (
+    OrderPlaced,
+    WalletCashbackQuoted,
+    WalletCredited,
+    WalletDebited,
+)
 from rtmn_shared.events.consumer import Delivery, Handler
 
 CASHBACK = "cashback"  # wallet's reason for a payment's coins (its reference: the payment id)
@@ -19,12 +26,17 @@ def build_fact_handlers() -> list[Handler]:
         assert delivery.conn is not None
         await store.record_order(delivery.conn, delivery.data)
 
+    async def quotes(delivery: Delivery[WalletCashbackQuoted]) -> None:
+        assert delivery.conn is not None
+        await store.record_quote(delivery.conn, delivery.data)
+
     async def debits(delivery: Delivery[WalletDebited]) -> None:
         assert delivery.conn is not None
         await store.record_coins(delivery.conn, delivery.data, delivery.event.time, cashback=False)
 
     return [
         Handler("orders", (OrderPlaced,), orders),
+        Handler("quotes", (WalletCashbackQuoted,), quotes),
         Handler("coins", (WalletDebited,), debits),
     ]
 

@@ -17,6 +17,7 @@ from rtmn_shared.events.catalogue import (
     OrderPlaced,
     PaymentSuccess,
     UserRegistered,
+    WalletCashbackQuoted,
     WalletCredited,
     WalletDebited,
 )
@@ -115,12 +116,33 @@ class Locales:
 
 
 async def record_order(conn: Connection, order: OrderPlaced) -> None:
+    """The order's delivery facts, once: into the row a quote may have made first."""
     await conn.execute(
-        "INSERT INTO orders (order_id, estimated_delivery, tracking_url) VALUES ($1, $2, $3) "
-        "ON CONFLICT (order_id) DO NOTHING",
+        """
+        INSERT INTO orders (order_id, estimated_delivery, tracking_url) VALUES ($1, $2, $3)
+        ON CONFLICT (order_id) DO UPDATE SET
+            estimated_delivery = EXCLUDED.estimated_delivery,
+            tracking_url = EXCLUDED.tracking_url,
+            placed = true
+        WHERE NOT orders.placed
+        """,
         order.order_id,
         order.estimated_delivery,
         str(order.tracking_url) if order.tracking_url else None,
+    )
+
+
+async def record_quote(conn: Connection, quote: WalletCashbackQuoted) -> None:
+    """The coins the wallet quoted for the order, the first quote kept, whichever of it and
+    order.placed arrives first."""
+    await conn.execute(
+        """
+        INSERT INTO orders (order_id, coins_quoted, placed) VALUES ($1, $2, false)
+        ON CONFLICT (order_id) DO UPDATE SET coins_quoted = EXCLUDED.coins_quoted
+        WHERE orders.coins_quoted IS NULL
+        """,
+        quote.order_id,
+        quote.coins,
     )
 
 
@@ -156,12 +178,14 @@ async def coin_balance(pool: Pool, user_id: str) -> int:
 
 
 async def order_email(pool: Pool, payment: PaymentSuccess) -> tuple[Recipient | None, OrderFacts]:
-    """The recipient, and what notify knows of the payment's order and cashback, in one read."""
+    """The recipient, and what notify knows of the payment's order and cashback, in one read:
+    the coins the payment was credited if that is known, else those the wallet quoted on
+    order.placed (which nearly always came before the payment)."""
     row = await pool.fetchrow(
         """
         SELECT r.user_id, r.email, r.first_name, r.locale, r.tier,
-               o.order_id IS NOT NULL AS order_known, o.estimated_delivery, o.tracking_url,
-               c.coins
+               coalesce(o.placed, false) AS order_known, o.estimated_delivery, o.tracking_url,
+               coalesce(c.coins, o.coins_quoted) AS coins
         FROM (VALUES (1)) AS one
         LEFT JOIN recipients r ON r.user_id = $1
         LEFT JOIN orders o ON o.order_id = $2

@@ -5,6 +5,7 @@ events (the credits on the coins-credited push's own delivery)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from notify_testkit import Publish, payment, registered_user, status_is, unique
 from prometheus_client import REGISTRY
@@ -15,6 +16,7 @@ from rtmn_shared.events.catalogue import (
     OrderPlaced,
     PaymentSuccess,
     UserRegistered,
+    WalletCashbackQuoted,
     WalletCredited,
     WalletDebited,
 )
@@ -43,6 +45,17 @@ def credited(user_id: str, coins: int, balance: int, reference: str) -> WalletCr
         reason="cashback",
         reference=reference,
         balance_after=balance,
+    )
+
+
+def quoted(paid: PaymentSuccess, coins: int) -> WalletCashbackQuoted:
+    return WalletCashbackQuoted(
+        order_id=paid.order_id,
+        user_id=paid.user_id,
+        amount=paid.amount,
+        currency=paid.currency,
+        tier="gold",
+        coins=coins,
     )
 
 
@@ -93,6 +106,70 @@ async def test_the_order_email_tells_the_coins_tier_delivery_and_the_orders_own_
         "estimated_delivery": "30 Nov 2026",
     }
     assert retried("notify.email-order-confirmation") == waits  # all known: no wait
+
+
+async def test_the_order_email_tells_the_coins_quoted_on_order_placed_before_the_credit(
+    notify: RunningService, publish: Publish, sendgrid: SendGridFake
+) -> None:
+    pool = notify.pool
+    user = await registered_user(publish, pool)
+    paid = payment(user.user_id, amount=49_900)
+    await publish(quoted(paid, 37))  # the quote may arrive before notify's order.placed
+    await wait_for(
+        lambda: pool.fetchval("SELECT coins_quoted FROM orders WHERE order_id = $1", paid.order_id),
+        message="the quote recorded",
+    )
+    await publish(placed(paid, estimated_delivery=date(2026, 11, 30)))
+    await wait_for(
+        lambda: pool.fetchval(
+            "SELECT estimated_delivery FROM orders WHERE order_id = $1", paid.order_id
+        ),
+        message="order.placed recorded into the quote's row",
+    )
+    waits = retried("notify.email-order-confirmation")
+
+    await publish(paid)  # no wallet.credited yet: it is emitted as the email goes
+    await wait_for(
+        lambda: status_is(pool, user.user_id, "order-confirmation", "sent"), message="email sent"
+    )
+
+    [mail] = [m for m in sendgrid.mails_to(str(user.email)) if m.template_id == "d-order01"]
+    data = mail.template_data(str(user.email))
+    assert data["coins_earned"] == "37"
+    assert data["estimated_delivery"] == "30 Nov 2026"
+    assert retried("notify.email-order-confirmation") == waits  # no wait, no retry
+
+
+async def test_the_credited_coins_win_over_the_quote_and_a_quote_of_zero_is_not_told(
+    notify: RunningService, publish: Publish, sendgrid: SendGridFake
+) -> None:
+    pool = notify.pool
+    user = await registered_user(publish, pool)
+    credited_first, earns_nothing = payment(user.user_id), payment(user.user_id, amount=100)
+    await publish(quoted(credited_first, 30))
+    await publish(quoted(earns_nothing, 0))
+    await publish(credited(user.user_id, 45, 45, credited_first.payment_id))
+    await wait_for(lambda: balance_of(pool, user.user_id), message="the credit recorded")
+    await wait_for(
+        lambda: pool.fetchval(
+            "SELECT count(*) = 2 FROM orders WHERE order_id = ANY($1)",
+            [credited_first.order_id, earns_nothing.order_id],
+        ),
+        message="both quotes recorded",
+    )
+
+    await publish(credited_first)
+    await publish(earns_nothing)
+
+    def order_emails() -> dict[str, dict[str, Any]]:
+        email = str(user.email)
+        mails = [m for m in sendgrid.mails_to(email) if m.template_id == "d-order01"]
+        return {m.template_data(email)["order_number"]: m.template_data(email) for m in mails}
+
+    await wait_for(lambda: len(order_emails()) == 2, message="both order emails")
+    told = order_emails()
+    assert told[credited_first.order_number]["coins_earned"] == "45"
+    assert "coins_earned" not in told[earns_nothing.order_number]
 
 
 async def test_the_order_email_goes_at_once_without_what_is_not_known(

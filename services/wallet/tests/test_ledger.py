@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
-from wallet_events import payment, refund, uid
+from wallet_events import payment, placed, refund, uid
 
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import UserRegistered
@@ -76,6 +76,39 @@ async def test_the_tier_comes_from_user_registered(wallet_pool: Pool, deliver: D
     assert [e["coins"] for e in await entries(wallet_pool, user)] == [37]  # 24.95 × 1.5
     tier = await wallet_pool.fetchval("SELECT tier FROM earnings WHERE user_id = $1", user)
     assert tier == "gold"
+
+
+async def quotes(pool: Pool, order_id: str) -> list[tuple[int, str]]:
+    rows = await pool.fetch(
+        "SELECT (payload->'data'->>'coins')::int AS coins, payload->'data'->>'tier' AS tier "
+        "FROM outbox WHERE type = 'wallet.cashback_quoted' AND subject = $1 ORDER BY id",
+        order_id,
+    )
+    return [(r["coins"], r["tier"]) for r in rows]
+
+
+async def test_an_order_is_quoted_once_the_coins_its_payment_is_then_credited(
+    wallet_pool: Pool, deliver: Deliver
+) -> None:
+    user = uid("u")
+    await deliver(UserRegistered(user_id=user, tier="gold"))
+    paid = payment(user, 49_900)
+    event_id = uuid.uuid4()
+    assert await deliver(placed(paid), event_id)
+    assert not await deliver(placed(paid), event_id)  # redelivered: the inbox stops it
+    assert await quotes(wallet_pool, paid.order_id) == [(37, "gold")]
+    assert await entries(wallet_pool, user) == []  # a quote moves no coins
+
+    await deliver(paid)
+    assert [e["coins"] for e in await entries(wallet_pool, user)] == [37]
+
+
+async def test_an_order_that_earns_nothing_is_quoted_zero(
+    wallet_pool: Pool, deliver: Deliver
+) -> None:
+    paid = payment(uid("u"), 100)  # ₹1 × 5 % → 0.05 → 0 coins
+    await deliver(placed(paid))
+    assert await quotes(wallet_pool, paid.order_id) == [(0, "bronze")]
 
 
 async def test_a_payment_is_credited_once_whatever_is_redelivered_or_replayed(

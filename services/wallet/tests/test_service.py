@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractQueue
 from prometheus_client import REGISTRY
-from wallet_events import payment, refund, uid
+from wallet_events import payment, placed, refund, uid
 
 from rtmn_shared.events.catalogue import UserRegistered
 from rtmn_shared.events.envelope import CloudEvent, EventData
@@ -125,6 +125,38 @@ async def test_the_tier_from_user_registered_raises_the_cashback(
     await publish(producers, payment(user, 49_900))
     await wait_for(lambda: coins_of(svc, user), message="the credit")
     assert await coins_of(svc, user) == [49]  # ₹499 × 5 % × 2
+
+
+async def test_an_order_placed_is_quoted_once_the_coins_its_payment_then_earns(
+    svc: RunningService, producers: Producers, wallet_events: AbstractQueue
+) -> None:
+    user = uid("u")
+    await publish(producers, UserRegistered(user_id=user, tier="silver"))
+    await wait_for(
+        lambda: svc.pool.fetchval("SELECT tier FROM users WHERE user_id = $1", user),
+        message="the user read model",
+    )
+    paid = payment(user, 49_900)  # ₹499 × 5 % × 1.25 → 31 coins
+    duplicates = consumed("wallet.quote-cashback", "duplicate")
+    await publish(producers, placed(paid), times=2)
+    await wait_for(
+        lambda: consumed("wallet.quote-cashback", "duplicate") > duplicates,
+        message="the redelivery of order.placed",
+    )
+    [quote] = await drain(wallet_events, paid.order_id, 1)
+
+    await publish(producers, paid)
+    [credit] = await drain(wallet_events, user, 1)
+    assert quote["type"] == "wallet.cashback_quoted"
+    assert quote["data"]["order_id"] == paid.order_id
+    assert quote["data"]["coins"] == credit["data"]["coins"] == 31
+    assert (
+        await svc.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE type = 'wallet.cashback_quoted' AND subject = $1",
+            paid.order_id,
+        )
+        == 1
+    )
 
 
 async def test_the_ledger_pages_newest_first_with_an_opaque_cursor(

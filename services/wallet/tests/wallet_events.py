@@ -1,11 +1,11 @@
-"""Event data for the wallet's tests: unique ids, a payment, a refund of it."""
+"""Event data for the wallet's tests: unique ids, an order, its payment, a refund of it."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from rtmn_shared.events.catalogue import PaymentRefunded, PaymentSuccess
+from rtmn_shared.events.catalogue import OrderPlaced, PaymentRefunded, PaymentSuccess
 
 
 def uid(prefix: str) -> str:
@@ -38,4 +38,16 @@ def refund(paid: PaymentSuccess, amount: int, refunded_total: int) -> PaymentRef
         refunded_total=refunded_total,
         currency=paid.currency,
         full=refunded_total >= paid.amount,
+    )
+
+
+def placed(paid: PaymentSuccess) -> OrderPlaced:
+    """The order.placed that came before `paid`: same order, user and amount."""
+    return OrderPlaced(
+        order_id=paid.order_id,
+        order_number=paid.order_number,
+        user_id=paid.user_id,
+        merchant_id=paid.merchant_id,
+        amount=paid.amount,
+        currency=paid.currency,
     )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from rtmn_shared.events.catalogue import PaymentRefunded, PaymentSuccess, UserRegistered
+from rtmn_shared.events.catalogue import (
+    OrderPlaced,
+    PaymentRefunded,
+    PaymentSuccess,
+    UserRegistered,
+)
 from rtmn_shared.events.consumer import Delivery, Handler
 from wallet.ledger import Ledger
 
@@ -16,6 +21,10 @@ def build_handlers(ledger: Ledger) -> list[Handler]:
         assert delivery.conn is not None
         await ledger.reverse(delivery.conn, delivery.data)
 
+    async def quote_cashback(delivery: Delivery[OrderPlaced]) -> None:
+        assert delivery.conn is not None
+        await ledger.quote(delivery.conn, delivery.data)
+
     async def track_users(delivery: Delivery[UserRegistered]) -> None:
         assert delivery.conn is not None
         await ledger.register_user(delivery.conn, delivery.data, delivery.event.time)
@@ -23,5 +32,6 @@ def build_handlers(ledger: Ledger) -> list[Handler]:
     return [
         Handler("credit-cashback", (PaymentSuccess,), credit_cashback),
         Handler("reverse-cashback", (PaymentRefunded,), reverse_cashback),
+        Handler("quote-cashback", (OrderPlaced,), quote_cashback),
         Handler("users", (UserRegistered,), track_users),
     ]

@@ -16,9 +16,11 @@ from datetime import datetime
 
 from rtmn_shared.db import Connection
 from rtmn_shared.events.catalogue import (
+    OrderPlaced,
     PaymentRefunded,
     PaymentSuccess,
     UserRegistered,
+    WalletCashbackQuoted,
     WalletCredited,
     WalletDebited,
 )
@@ -39,18 +41,41 @@ class Ledger:
     async def register_user(self, conn: Connection, user: UserRegistered, at: datetime) -> None:
         await store.upsert_user(conn, user.user_id, user.tier, at)
 
+    def earns(self, amount: int, currency: str, known_tier: str | None) -> tuple[str, int]:
+        """The tier applied and the coins earned: the one computation of both quote and credit."""
+        return self.rule.tier_of(known_tier), self.rule.coins_for(amount, currency, known_tier)
+
+    async def quote(self, conn: Connection, order: OrderPlaced) -> WalletCashbackQuoted:
+        """What the order will earn when paid, as the credit would compute it now; emitted even
+        when 0, so a consumer knows the order earns nothing. No row of its own: the consumer's
+        inbox makes it once per order.placed."""
+        tier, coins = self.earns(
+            order.amount, order.currency, await store.known_tier(conn, order.user_id)
+        )
+        quoted = WalletCashbackQuoted(
+            order_id=order.order_id,
+            user_id=order.user_id,
+            amount=order.amount,
+            currency=order.currency,
+            tier=tier,
+            coins=coins,
+        )
+        await self.outbox.add(conn, quoted)
+        return quoted
+
     async def credit(self, conn: Connection, payment: PaymentSuccess) -> list[Entry]:
         """Credits the payment's cashback, then settles refunds that were waiting for it."""
         known_tier = await store.lock_payment_and_read_tier(
             conn, payment.payment_id, payment.user_id
         )
+        tier, coins = self.earns(payment.amount, payment.currency, known_tier)
         earning = Earning(
             payment_id=payment.payment_id,
             user_id=payment.user_id,
             amount=payment.amount,
             currency=payment.currency,
-            tier=self.rule.tier_of(known_tier),
-            coins=self.rule.coins_for(payment.amount, payment.currency, known_tier),
+            tier=tier,
+            coins=coins,
         )
         pending = await store.insert_earning(conn, earning)
         if pending is None:

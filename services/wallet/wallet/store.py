@@ -76,6 +76,13 @@ async def lock_payment_and_read_tier(conn: Connection, payment_id: str, user_id:
     return tier
 
 
+async def known_tier(conn: Connection, user_id: str) -> str | None:
+    """The tier user.registered told (None: not heard of), read as `lock_payment_and_read_tier`
+    reads it for a credit."""
+    tier: str | None = await conn.fetchval("SELECT tier FROM users WHERE user_id = $1", user_id)
+    return tier
+
+
 def _lock_key(payment_id: str) -> str:
     return f"wallet.payment:{payment_id}"
 

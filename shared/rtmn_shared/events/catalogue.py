@@ -124,6 +124,24 @@ class WalletDebited(_WalletEntry):
     type = "wallet.debited"
 
 
+class WalletCashbackQuoted(EventData):
+    """The coins an order will earn when paid, by the rule and tier a credit applies now.
+
+    Emitted once per order.placed, 0 coins included (the order earns nothing). A forecast: the
+    payment's wallet.credited is what was earned (another amount or a new tier may change it).
+    """
+
+    type = "wallet.cashback_quoted"
+    subject_field = "order_id"
+
+    order_id: str
+    user_id: str
+    amount: Minor = Field(ge=0, description="the order's amount the quote is for")
+    currency: Currency
+    tier: str = Field(description="the tier the earning rule applied")
+    coins: int = Field(ge=0)
+
+
 class UserRegistered(EventData):
     """Produced outside the suite; consumed as the users read model."""
 
@@ -212,6 +230,7 @@ CATALOGUE: dict[str, type[EventData]] = {
         OrderPlaced,
         WalletCredited,
         WalletDebited,
+        WalletCashbackQuoted,
         UserRegistered,
         OtpVerified,
         MediaUploaded,
@@ -231,6 +250,7 @@ PRODUCED_BY: dict[str, tuple[str, ...]] = {
     "payment.disputed": ("payments",),
     "wallet.credited": ("wallet",),
     "wallet.debited": ("wallet",),
+    "wallet.cashback_quoted": ("wallet",),
     "user.registered": ("accounts",),
     "order.placed": ("commerce",),
     "otp.verified": ("otp",),
