@@ -17,9 +17,11 @@ _EDGE_BEFORE = r"(?<![\w.-])"
 _EDGE_AFTER = r"(?![\w.-])"
 PATTERNS: dict[str, re.Pattern[str]] = {
     "jwt": re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    # Six digits as a word of their own: a trace or message id that holds six digits in a row
+    # is hex, not a code.
     "otp": re.compile(
-        r"(?i)(?:\b(?:otp|code)\b\D{0,24}(?<!\d)\d{6}(?!\d))"
-        r"|(?:(?<!\d)\d{6}(?!\d)\W{0,4}(?:is your|otp\b|code\b))"
+        r"(?i)(?:\b(?:otp|code)\b\D{0,24}(?<!\w)\d{6}(?!\w))"
+        r"|(?:(?<!\w)\d{6}(?!\w)\W{0,4}(?:is your|otp\b|code\b))"
     ),
     "e164 phone": re.compile(_EDGE_BEFORE + r"\+\d{10,15}" + _EDGE_AFTER),
     "indian mobile": re.compile(r"(?<![\w.+-])" + r"(?:91)?[6-9]\d{9}" + _EDGE_AFTER),

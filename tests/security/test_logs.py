@@ -60,6 +60,8 @@ def test_the_scanner_finds_each_kind(line: str, kind: str) -> None:
         '{"event_id": "123e4567-e89b-12d3-a456-426614174000", "amount": 250000}',
         '{"ts": "2026-11-27T01:00:56.123+00:00", "msg": "POST /api/otp/verify -> 400 in 3.2 ms"}',
         "order 123456 captured",  # six digits, but no code nearby
+        # The id after an otp line's message, six digits in a row inside its hex.
+        '{"msg":"otp sent","span_id":"318402f4ce142b9a","trace_id":"84ba684c069662144597"}',
     ],
 )
 def test_the_scanner_leaves_ordinary_lines_alone(line: str) -> None:
