@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from notify.webhook import SENDGRID_MAX_BODY_BYTES
+from notify.providers.sendgrid.webhooks import SENDGRID_MAX_BODY_BYTES
 from payments import webhooks as payments_webhooks
 from rtmn_shared.settings import CommonSettings
 from rtmn_shared.suite import SERVICES

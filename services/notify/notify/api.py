@@ -6,29 +6,23 @@ import logging
 import time
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-import orjson
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 
 from notify import consent_store, store
 from notify.consent import Category, UnsubscribeLinks
 from notify.consent_api import add_consent_routes
-from notify.domain import (
-    PUSH_TEMPLATES,
-    SENDGRID_EVENTS,
-    Links,
-    PushTemplate,
-    statuses_before,
-    suppression_of,
-)
+from notify.domain import PUSH_TEMPLATES, EmailEvent, Links, PushTemplate, statuses_before
 from notify.inbox_api import add_inbox_routes
-from notify.webhook import (
+from notify.providers.sendgrid.webhooks import (
     SENDGRID_MAX_BODY_BYTES,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    BadBatch,
     EventWebhookVerifier,
+    parse_batch,
 )
 from rtmn_shared.db import Pool
 from rtmn_shared.events.catalogue import NotificationRequested, RequestChannel
@@ -208,15 +202,13 @@ def build_routes(
         if not verifier.verify(raw, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)):
             raise Problem(400, "the event webhook signature is missing or does not verify")
         try:
-            events = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise Problem(400, "the event batch is not valid JSON") from None
-        if not isinstance(events, list):
-            raise Problem(400, "the event batch must be a JSON array")
+            batch = parse_batch(raw)
+        except BadBatch as error:
+            raise Problem(400, str(error)) from None
         moved = 0
-        for event in events:
+        for event in batch.events:
             moved += await _apply_event(pool, event)
-        log.info("sendgrid events: %d received, %d status change(s)", len(events), moved)
+        log.info("sendgrid events: %d received, %d status change(s)", batch.received, moved)
         return web.Response(status=204)
 
     return routes
@@ -270,48 +262,29 @@ class _Duplicate(Exception):
         self.event_id = event_id
 
 
-async def _apply_event(pool: Pool, event: Any) -> int:
-    if not isinstance(event, dict):
-        return 0
-    kind = str(event.get("event"))
-    delivery_id = _uuid(event.get("notification_id"))
-    # SendGrid's X-Message-Id is the part of sg_message_id before the first dot.
-    message_id = str(event.get("sg_message_id") or "").split(".", 1)[0] or None
-    await _apply_consent(pool, event, kind, delivery_id, message_id)
-    status = SENDGRID_EVENTS.get(kind)
-    if status is None:
+async def _apply_event(pool: Pool, event: EmailEvent) -> int:
+    await _apply_consent(pool, event)
+    if event.status is None:
         return 0
     moved = await store.advance_email(
         pool,
-        delivery_id=delivery_id,
-        provider_message_id=message_id,
-        status=status,
-        allowed_from=statuses_before(status),
+        delivery_id=event.delivery_id,
+        provider_message_id=event.message_id,
+        status=event.status,
+        allowed_from=statuses_before(event.status),
     )
     return int(moved)
 
 
-async def _apply_consent(
-    pool: Pool,
-    event: dict[str, Any],
-    kind: str,
-    delivery_id: uuid.UUID | None,
-    message_id: str | None,
-) -> None:
+async def _apply_consent(pool: Pool, event: EmailEvent) -> None:
     """The user asked us to stop (that category's email goes off), or the address cannot take
     mail (it is suppressed until the user's address changes)."""
-    if kind in ("unsubscribe", "group_unsubscribe", "spamreport"):
-        if await consent_store.email_off_for_delivery(pool, delivery_id, message_id, kind):
+    if event.opt_out:
+        kind = event.kind
+        if await consent_store.email_off_for_delivery(
+            pool, event.delivery_id, event.message_id, kind
+        ):
             log.info("sendgrid %s: email turned off for that category", kind)
         return
-    reason = suppression_of(event)
-    email = event.get("email")
-    if reason is not None and isinstance(email, str) and email:
-        await consent_store.suppress_address(pool, email, reason)
-
-
-def _uuid(value: object) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value else None
-    except ValueError:
-        return None
+    if event.suppression is not None and event.email is not None:
+        await consent_store.suppress_address(pool, event.email, event.suppression)

@@ -25,10 +25,10 @@ from notify.providers.fcm import FcmPushSender
 from notify.providers.fcm_auth import credentials_of
 from notify.providers.msg91 import Msg91TextSender, Msg91WhatsApp
 from notify.providers.sandbox import SandboxEmailSender, SandboxPushSender, SandboxTextSender
-from notify.providers.sendgrid import SendGridEmailSender
+from notify.providers.sendgrid.client import SendGridEmailSender
+from notify.providers.sendgrid.webhooks import EventWebhookVerifier, WebhookKeyError
 from notify.providers.twilio import TwilioTextSender, TwilioWhatsApp
 from notify.settings import Settings
-from notify.webhook import EventWebhookVerifier, WebhookKeyError
 from rtmn_shared.db import Pool
 from rtmn_shared.events.consumer import Handler
 from rtmn_shared.events.outbox import Outbox

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -267,27 +268,18 @@ def batches(items: Sequence[str], size: int) -> list[list[str]]:
 # How far an email has got; a status may only move to a higher rank (late webhooks, replays).
 EMAIL_PROGRESS = {"queued": 0, "sent": 1, "delivered": 2, "bounced": 3, "dropped": 3}
 
-# SendGrid event -> our status; engagement events (open, click...) change nothing.
-SENDGRID_EVENTS = {
-    "processed": "sent",
-    "delivered": "delivered",
-    "bounce": "bounced",
-    "blocked": "bounced",
-    "dropped": "dropped",
-}
 
+@dataclass(frozen=True)
+class EmailEvent:
+    """One event SendGrid reported about an email, in our words (`providers/sendgrid/wire.py`)."""
 
-def suppression_of(event: Mapping[str, object]) -> str | None:
-    """Why a SendGrid event means the address must not be mailed again, or None: a hard bounce
-    (event bounce of type bounce; type blocked is a refusal of us, not of the address) or a
-    drop (SendGrid itself will not mail it)."""
-    kind = event.get("event")
-    if kind == "bounce" and event.get("type", "bounce") == "bounce":
-        detail = event.get("bounce_classification") or event.get("reason") or "hard bounce"
-        return f"bounce: {detail}"[:500]
-    if kind == "dropped":
-        return f"dropped: {event.get('reason') or 'no reason given'}"[:500]
-    return None
+    kind: str  # SendGrid's event name, as its store and log lines name it
+    delivery_id: uuid.UUID | None  # ours, when the event carries it
+    message_id: str | None  # SendGrid's X-Message-Id for the mail
+    status: str | None  # the status it moves the email to; None changes none
+    opt_out: bool  # the user asked to stop this category's email (unsubscribe, spam report)
+    suppression: str | None  # why the address must not be mailed again, or None
+    email: str | None
 
 
 def statuses_before(status: str) -> list[str]:

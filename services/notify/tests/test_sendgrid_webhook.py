@@ -6,7 +6,7 @@ import io
 
 from notify_testkit import Publish, delivery, payment, registered_user, status_is
 
-from notify.webhook import SENDGRID_MAX_BODY_BYTES, EventWebhookVerifier
+from notify.providers.sendgrid.webhooks import SENDGRID_MAX_BODY_BYTES, EventWebhookVerifier
 from rtmn_fakes.payloads import load
 from rtmn_fakes.sendgrid import EventWebhookSigner, SendGridFake, build_events
 from rtmn_shared.testing.running import RunningService

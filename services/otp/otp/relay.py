@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from prometheus_client import Counter
 
@@ -19,6 +18,7 @@ from otp.domain import Phone
 from otp.providers import (
     CHANNELS,
     Channel,
+    Outcome,
     ProviderUnavailable,
     Receipt,
     RecipientRejected,
@@ -34,8 +34,6 @@ RECEIPTS = Counter(
 FALLBACKS = Counter(
     "rtmn_otp_fallbacks_total", "Codes resent after a failed delivery", ["to_provider", "channel"]
 )
-
-Outcome = Literal["delivered", "failed", "pending"]
 
 
 @dataclass(frozen=True)

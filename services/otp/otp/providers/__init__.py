@@ -9,6 +9,8 @@ from typing import Literal, Protocol, get_args
 from otp.domain import Phone
 
 Channel = Literal["sms", "whatsapp", "voice"]
+# What a delivery receipt says of a send, in our words.
+Outcome = Literal["delivered", "failed", "pending"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 
 
@@ -45,6 +47,23 @@ class RecipientRejected(SmsFailed):
 class Receipt:
     provider: str
     message_id: str
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """One provider receipt read once: the send it is about, the provider's status, ours."""
+
+    message_id: str
+    status: str  # the provider's word, for the log line and metrics
+    outcome: Outcome
+
+
+class BadReport(Exception):
+    """A receipt we must refuse: `status` (400 or 403) and a detail safe to answer with."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
 
 
 class SmsSender(Protocol):

@@ -1,13 +1,36 @@
-"""MSG91 SendSMS through a DLT-approved flow (plain HTTP: MSG91 has no official Python SDK)."""
+"""MSG91: SendSMS through a DLT-approved flow (plain HTTP: MSG91 has no official Python SDK), and
+its delivery-report webhook (v2) read into our delivery reports once.
+
+MSG91 does not sign its reports: the `key` in the URL we configured there is the only proof."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import hmac
+import json
+from typing import Any, NotRequired, TypedDict, cast
 
 import aiohttp
 
-from otp.providers import Channel, ProviderUnavailable, Receipt, Sms
+from otp.providers import (
+    BadReport,
+    Channel,
+    DeliveryReport,
+    Outcome,
+    ProviderUnavailable,
+    Receipt,
+    Sms,
+)
+
+# MSG91 report status: 1 delivered, 2 failed, 9 NDNC, 16 and 25 rejected, 17 blocked number.
+MSG91_OUTCOMES: dict[str, Outcome] = {
+    "1": "delivered",
+    "2": "failed",
+    "9": "failed",
+    "16": "failed",
+    "17": "failed",
+    "25": "failed",
+}
 
 
 class Msg91Sender:
@@ -55,3 +78,51 @@ class Msg91Sender:
             kind = answer.get("type") if isinstance(answer, dict) else None
             raise ProviderUnavailable(self.name, f"HTTP {status}, type {kind}")
         return Receipt(self.name, str(answer.get("message", "")))
+
+
+# -- delivery reports (the webhook posts a form whose `data` is a JSON list of these) ---------
+
+
+class ReportEntry(TypedDict, total=False):
+    status: str  # MSG91_OUTCOMES' keys; others are still pending
+    number: str
+    date: str
+
+
+class ReportRequest(TypedDict):
+    requestId: str  # the `message` MSG91 answered our send with
+    report: list[ReportEntry]
+    senderId: NotRequired[str]
+
+
+def report_key_matches(given: str, key: str) -> bool:
+    """The `key` of the report URL against ours, in constant time."""
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+def delivery_reports(data: str) -> list[DeliveryReport]:
+    """Every report in the form's `data`, all read before any acts: bad input changes nothing.
+    Raises `BadReport` (400)."""
+    try:
+        requests: Any = json.loads(data)
+    except ValueError:
+        raise BadReport(400, "`data` must be the JSON list of reports") from None
+    if not isinstance(requests, list):
+        raise BadReport(400, "`data` must be the JSON list of reports")
+    reports = []
+    for request in requests:
+        if not isinstance(request, dict) or not isinstance(request.get("requestId"), str):
+            raise BadReport(400, "each report needs its requestId")
+        entries = request.get("report")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise BadReport(400, "each request needs its list of reports")
+        reports += _reports(cast(ReportRequest, request))
+    return reports
+
+
+def _reports(request: ReportRequest) -> list[DeliveryReport]:
+    statuses = [str(entry.get("status", "")) for entry in request["report"]]
+    return [
+        DeliveryReport(request["requestId"], status, MSG91_OUTCOMES.get(status, "pending"))
+        for status in statuses
+    ]

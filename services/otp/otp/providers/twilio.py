@@ -1,5 +1,6 @@
 """Twilio through the official SDK's async client: SMS and WhatsApp (Messages API), voice (Calls
-API, TwiML `<Say>` in en-IN)."""
+API, TwiML `<Say>` in en-IN); and its status callbacks (signed with X-Twilio-Signature) read into
+our delivery reports once."""
 
 from __future__ import annotations
 
@@ -7,14 +8,25 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
+from typing import TypedDict, cast
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from otp.providers import Channel, ProviderUnavailable, Receipt, RecipientRejected, Sms
+from otp.providers import (
+    BadReport,
+    Channel,
+    DeliveryReport,
+    Outcome,
+    ProviderUnavailable,
+    Receipt,
+    RecipientRejected,
+    Sms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +146,56 @@ class TwilioSender:
             # An unreadable answer: it may have sent, but a second copy of one code is harmless.
             raise ProviderUnavailable(self.name, "unreadable answer") from None
         return Receipt(self.name, sid)
+
+
+# -- status callbacks --------------------------------------------------------------------------
+
+# Messages: https://www.twilio.com/docs/messaging/api/message-resource#message-status-values;
+# calls: completed, or busy / no-answer / failed / canceled.
+TWILIO_OUTCOMES: dict[str, Outcome] = {
+    "delivered": "delivered",
+    "read": "delivered",
+    "completed": "delivered",
+    "undelivered": "failed",
+    "failed": "failed",
+    "busy": "failed",
+    "no-answer": "failed",
+    "canceled": "failed",
+}
+
+
+class StatusCallback(TypedDict, total=False):
+    """The form fields we read (Twilio posts more; all of them are signed)."""
+
+    AccountSid: str
+    MessageSid: str
+    MessageStatus: str
+    CallSid: str
+    CallStatus: str
+
+
+class StatusCallbacks:
+    """Checks and reads the callbacks of one account, posted to the URL Twilio was given."""
+
+    def __init__(self, account_sid: str, auth_token: str, url: str) -> None:
+        self._account_sid, self._url = account_sid, url
+        self._validator = RequestValidator(auth_token)
+
+    def read(self, params: dict[str, str], signature: str) -> DeliveryReport:
+        """Raises `BadReport` (403 forged or another account's, 400 about nothing we sent)."""
+        # Signed over the URL Twilio was given (ours, not as a proxy rewrote it) + sorted params.
+        if not signature or not self._validator.validate(self._url, params, signature):
+            raise BadReport(403, "the X-Twilio-Signature does not match")
+        return _report(cast(StatusCallback, params), self._account_sid)
+
+
+def _report(callback: StatusCallback, account_sid: str) -> DeliveryReport:
+    if callback.get("AccountSid") != account_sid:
+        raise BadReport(403, "the callback is for another account")
+    if "MessageSid" in callback:
+        sid, status = callback["MessageSid"], callback.get("MessageStatus", "")
+    elif "CallSid" in callback:
+        sid, status = callback["CallSid"], callback.get("CallStatus", "")
+    else:
+        raise BadReport(400, "a MessageSid or CallSid is required")
+    return DeliveryReport(sid, status, TWILIO_OUTCOMES.get(status, "pending"))
