@@ -57,7 +57,9 @@ async def capture(
             await _learn(unit, gateway, payment)
             answer = await _answer(claim.pool, payment_id)
             if answer.body["status"] != Status.CAPTURED:
-                raise Problem(502, f"the gateway refused the capture: {error}") from None
+                # The gateway's words are for our logs: they may name its internals or our account.
+                log.warning("capture of %s refused by the gateway: %s", payment_id, error)
+                raise Problem(502, "the payment gateway refused the capture") from None
             return answer
     return await _answer(claim.pool, payment_id)
 
