@@ -1,6 +1,6 @@
-"""MSG91 over aiohttp (it has no official Python SDK): SMS through a DLT-approved flow
-(`POST /api/v5/flow/`), WhatsApp through its outbound API with an approved template
-(`POST /api/v5/whatsapp/whatsapp-outbound-message/bulk/`).
+"""MSG91: SMS through a DLT-approved flow, WhatsApp through its outbound API with an approved
+template. The wire calls and our deadline live once, shared with the OTP service, in
+`rtmn_shared.providers.msg91`; this maps our `TextMessage` onto it.
 
 MSG91 has no idempotency key: a crash after it accepted and before we recorded sends again on
 the retry (the delivery log's lease narrows that to one UPDATE). Every refusal is treated as
@@ -8,10 +8,6 @@ MSG91 being unavailable, as the OTP service does: the next provider of the chain
 """
 
 from __future__ import annotations
-
-import asyncio
-from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
@@ -22,17 +18,9 @@ from notify.providers import (
     TextReceipt,
     TransientSendError,
 )
+from rtmn_shared.providers.msg91 import Msg91Client, Msg91Failed, Msg91WhatsApp
 
-
-@dataclass(frozen=True)
-class Msg91WhatsApp:
-    """The WhatsApp number integrated with MSG91 (digits, country code first) and the approved
-    template whose one body variable (`body_1`) is the text."""
-
-    integrated_number: str
-    template: str
-    language: str = "en"
-    namespace: str | None = None
+__all__ = ["Msg91TextSender", "Msg91WhatsApp"]
 
 
 class Msg91TextSender:
@@ -51,14 +39,11 @@ class Msg91TextSender:
         base_url: str = "https://control.msg91.com",
         whatsapp: Msg91WhatsApp | None = None,
     ) -> None:
-        self._session = session
-        base = base_url.rstrip("/")
-        self._flow_url = base + "/api/v5/flow/"
-        self._whatsapp_url = base + "/api/v5/whatsapp/whatsapp-outbound-message/bulk/"
-        self._headers = {"authkey": auth_key, "accept": "application/json"}
+        self._client = Msg91Client(
+            session, auth_key=auth_key, timeout_s=timeout_seconds, base_url=base_url
+        )
         self._flow_id, self._sender_id = flow_id, sender_id
         self._text_variable = text_variable
-        self._timeout_seconds = timeout_seconds
         self._whatsapp = whatsapp
         channels: set[TextChannel] = set()
         if flow_id:
@@ -68,60 +53,28 @@ class Msg91TextSender:
         self.channels = frozenset(channels)
 
     async def send(self, message: TextMessage) -> TextReceipt:
-        if message.channel == "whatsapp":
-            answer = await self._post(self._whatsapp_url, self._whatsapp_body(message))
-            # {"status": "success", "hasError": false, "request_id": ...}
-            if answer.get("status") != "success" or answer.get("hasError"):
-                raise TransientSendError(f"msg91 whatsapp: status {answer.get('status')}")
-            return TextReceipt(self.name, str(answer.get("request_id") or ""))
-        answer = await self._post(self._flow_url, self._flow_body(message))
-        # MSG91 may report an error with HTTP 200: its `type` field is the verdict; on success
-        # `message` is the request id its delivery reports carry.
-        if answer.get("type") != "success":
-            raise TransientSendError(f"msg91 sms: type {answer.get('type')}")
-        return TextReceipt(self.name, str(answer.get("message", "")))
-
-    def _flow_body(self, message: TextMessage) -> dict[str, Any]:
-        assert self._flow_id
-        recipient = {"mobiles": message.to.lstrip("+"), self._text_variable: message.text}
-        body: dict[str, Any] = {"flow_id": self._flow_id, "recipients": [recipient]}
-        if self._sender_id:
-            body["sender"] = self._sender_id
-        return body
-
-    def _whatsapp_body(self, message: TextMessage) -> dict[str, Any]:
-        assert self._whatsapp
-        template: dict[str, Any] = {
-            "name": self._whatsapp.template,
-            "language": {"code": self._whatsapp.language, "policy": "deterministic"},
-            "to_and_components": [
-                {
-                    "to": [message.to.lstrip("+")],
-                    "components": {"body_1": {"type": "text", "value": message.text}},
-                }
-            ],
-        }
-        if self._whatsapp.namespace:
-            template["namespace"] = self._whatsapp.namespace
-        return {
-            "integrated_number": self._whatsapp.integrated_number,
-            "content_type": "template",
-            "payload": {"messaging_product": "whatsapp", "type": "template", "template": template},
-        }
-
-    async def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            async with (
-                asyncio.timeout(self._timeout_seconds),
-                self._session.post(url, json=body, headers=self._headers) as response,
-            ):
-                status = response.status
-                answer = await response.json(content_type=None) if status < 500 else None
-        except TimeoutError:
-            raise TransientSendError(f"msg91: no answer within {self._timeout_seconds}s") from None
-        except (aiohttp.ClientError, ValueError) as error:
-            raise TransientSendError(f"msg91 unreachable: {type(error).__name__}") from None
-        if status >= 400 or not isinstance(answer, dict):
-            # The error body may quote the number: keep the status only.
-            raise TransientSendError(f"msg91 answered {status}")
-        return answer
+            if message.channel == "whatsapp":
+                assert self._whatsapp
+                request_id = await self._client.whatsapp(self._whatsapp, message.to, message.text)
+            else:
+                assert self._flow_id
+                variables = {self._text_variable: message.text}
+                request_id = await self._client.flow(
+                    self._flow_id, message.to, variables, sender_id=self._sender_id
+                )
+        except Msg91Failed as failure:
+            raise TransientSendError(_reason(failure, message.channel)) from None
+        return TextReceipt(self.name, request_id)
+
+
+def _reason(failure: Msg91Failed, channel: TextChannel) -> str:
+    """Our error text: the status only (MSG91's body may quote the number)."""
+    if failure.cause == "refused":
+        field = "status" if channel == "whatsapp" else "type"
+        return f"msg91 {channel}: {field} {failure.said}"
+    if failure.cause == "answered":
+        return f"msg91 answered {failure.status}"
+    if failure.cause == "unreachable":
+        return f"msg91 unreachable: {failure.reason}"
+    return f"msg91: {failure.reason}"

@@ -1,11 +1,11 @@
-"""MSG91: SendSMS through a DLT-approved flow (plain HTTP: MSG91 has no official Python SDK), and
-its delivery-report webhook (v2) read into our delivery reports once.
+"""MSG91: SendSMS through a DLT-approved flow, sent through the shared client
+(`rtmn_shared.providers.msg91`: plain HTTP, MSG91 has no official Python SDK), and its
+delivery-report webhook (v2) read into our delivery reports once.
 
 MSG91 does not sign its reports: the `key` in the URL we configured there is the only proof."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from typing import Any, NotRequired, TypedDict, cast
@@ -21,6 +21,7 @@ from otp.providers import (
     Receipt,
     Sms,
 )
+from rtmn_shared.providers.msg91 import Msg91Client, Msg91Failed
 
 # MSG91 report status: 1 delivered, 2 failed, 9 NDNC, 16 and 25 rejected, 17 blocked number.
 MSG91_OUTCOMES: dict[str, Outcome] = {
@@ -48,36 +49,22 @@ class Msg91Sender:
         timeout_s: float,
         base_url: str = "https://control.msg91.com",
     ) -> None:
-        self._session = session
-        self._url = base_url.rstrip("/") + "/api/v5/flow/"
-        self._auth_key = auth_key
+        self._client = Msg91Client(
+            session, auth_key=auth_key, timeout_s=timeout_s, base_url=base_url
+        )
         self._flow_id, self._sender_id = flow_id, sender_id
         self._code_variable = code_variable
-        self._timeout_s = timeout_s
 
     async def send(self, sms: Sms) -> Receipt:
         # Our code travels as a flow variable, so Redis stays the one source of truth for it.
-        recipient = {"mobiles": sms.phone.e164.lstrip("+"), self._code_variable: sms.code}
-        body: dict[str, Any] = {"flow_id": self._flow_id, "recipients": [recipient]}
-        if self._sender_id:
-            body["sender"] = self._sender_id
-        headers = {"authkey": self._auth_key, "accept": "application/json"}
+        variables = {self._code_variable: sms.code}
         try:
-            async with (
-                asyncio.timeout(self._timeout_s),
-                self._session.post(self._url, json=body, headers=headers) as response,
-            ):
-                status = response.status
-                answer = await response.json(content_type=None) if status < 500 else None
-        except TimeoutError:
-            raise ProviderUnavailable(self.name, f"no answer within {self._timeout_s}s") from None
-        except (aiohttp.ClientError, ValueError) as error:
-            raise ProviderUnavailable(self.name, type(error).__name__) from None
-        # MSG91 may report an error with HTTP 200: its `type` field is the verdict.
-        if status >= 400 or not isinstance(answer, dict) or answer.get("type") != "success":
-            kind = answer.get("type") if isinstance(answer, dict) else None
-            raise ProviderUnavailable(self.name, f"HTTP {status}, type {kind}")
-        return Receipt(self.name, str(answer.get("message", "")))
+            request_id = await self._client.flow(
+                self._flow_id, sms.phone.e164, variables, sender_id=self._sender_id
+            )
+        except Msg91Failed as failure:
+            raise ProviderUnavailable(self.name, failure.reason) from None
+        return Receipt(self.name, request_id)
 
 
 # -- delivery reports (the webhook posts a form whose `data` is a JSON list of these) ---------

@@ -1,20 +1,14 @@
-"""Twilio through the official SDK's async client: SMS and WhatsApp (Messages API), voice (Calls
-API, TwiML `<Say>` in en-IN); and its status callbacks (signed with X-Twilio-Signature) read into
-our delivery reports once."""
+"""Twilio for the code: SMS and WhatsApp (Messages API), voice (Calls API, TwiML `<Say>` in
+en-IN), sent through the shared client (`rtmn_shared.providers.twilio`: the SDK's async client,
+our deadline, its errors read once); and its status callbacks (signed with X-Twilio-Signature)
+read into our delivery reports once."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from dataclasses import dataclass
 from typing import TypedDict, cast
 
-import aiohttp
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from otp.providers import (
@@ -27,21 +21,12 @@ from otp.providers import (
     RecipientRejected,
     Sms,
 )
+from rtmn_shared.providers.twilio import RECIPIENT_ERRORS, TwilioClient, TwilioFailed
+from rtmn_shared.providers.twilio import TwilioWhatsApp as WhatsApp
+
+__all__ = ["RECIPIENT_ERRORS", "StatusCallbacks", "TwilioSender", "WhatsApp", "spoken"]
 
 log = logging.getLogger(__name__)
-
-# Twilio's errors about the destination itself: another provider would be refused the same way,
-# and 21610 (the user texted STOP) must not be routed around.
-RECIPIENT_ERRORS = frozenset({21211, 21214, 21217, 21408, 21610, 21612, 21614})
-
-
-@dataclass(frozen=True)
-class WhatsApp:
-    """A WhatsApp sender number and the approved template (Content API `HX...`) whose variable
-    `{{1}}` is the code: outside a 24-hour session WhatsApp delivers only approved templates."""
-
-    from_number: str
-    content_sid: str
 
 
 def spoken(code: str, app_name: str) -> str:
@@ -71,15 +56,12 @@ class TwilioSender:
         app_name: str = "RTMN",
         status_callback: str | None = None,
     ) -> None:
-        # Built inside the running loop (its aiohttp session binds to it); max_retries stays
-        # None because the SDK would retry a POST on 5xx and could send the SMS twice.
-        self._http = AsyncTwilioHttpClient(max_retries=None)
-        self._client = Client(account_sid, auth_token, http_client=self._http)
-        if base_url is not None:
-            self._client.api.base_url = base_url
+        # Built inside the running loop (its aiohttp session binds to it).
+        self._client = TwilioClient(
+            account_sid=account_sid, auth_token=auth_token, timeout_s=timeout_s, base_url=base_url
+        )
         self._from = from_number
         self._service = messaging_service_sid
-        self._timeout_s = timeout_s
         self._whatsapp = whatsapp
         self._voice_from = voice_from or from_number
         self._app_name = app_name
@@ -92,59 +74,42 @@ class TwilioSender:
         self.channels = frozenset(channels)
 
     async def close(self) -> None:
-        await self._http.close()
+        await self._client.close()
 
     async def _create(self, sms: Sms) -> str:
         """Hands the message or call to Twilio; returns its sid."""
-        callback = {"status_callback": self._callback} if self._callback else {}
+        to, callback = sms.phone.e164, self._callback
         if sms.channel == "voice":
             assert self._voice_from
-            call = await self._client.calls.create_async(
-                to=sms.phone.e164,
-                from_=self._voice_from,
-                twiml=spoken(sms.code, self._app_name),
-                **callback,
+            twiml = spoken(sms.code, self._app_name)
+            return await self._client.call(
+                to, from_number=self._voice_from, twiml=twiml, status_callback=callback
             )
-            return str(call.sid)
         if sms.channel == "whatsapp":
             assert self._whatsapp
-            message = await self._client.messages.create_async(
-                to=f"whatsapp:{sms.phone.e164}",
-                from_=f"whatsapp:{self._whatsapp.from_number}",
-                content_sid=self._whatsapp.content_sid,
-                content_variables=json.dumps({"1": sms.code}),
-                **callback,
+            return await self._client.whatsapp(
+                to, self._whatsapp, {"1": sms.code}, status_callback=callback
             )
-            return str(message.sid)
-        sender = (
-            {"messaging_service_sid": self._service} if self._service else {"from_": self._from}
+        return await self._client.sms(
+            to,
+            sms.body,
+            from_number=self._from,
+            messaging_service_sid=self._service,
+            status_callback=callback,
         )
-        message = await self._client.messages.create_async(
-            to=sms.phone.e164, body=sms.body, **sender, **callback
-        )
-        return str(message.sid)
 
     async def send(self, sms: Sms) -> Receipt:
         try:
-            # The SDK ignores its own timeout on the async client: the deadline is ours.
-            async with asyncio.timeout(self._timeout_s):
-                sid = await self._create(sms)
-        except TimeoutError:
-            raise ProviderUnavailable(self.name, f"no answer within {self._timeout_s}s") from None
-        except aiohttp.ClientError as error:
-            raise ProviderUnavailable(self.name, type(error).__name__) from None
-        except TwilioRestException as error:
-            # str(error) quotes Twilio's message, which names the number: keep status and code.
-            reason = f"HTTP {error.status}, code {error.code}"
-            if error.status == 429 or error.status >= 500:
-                raise ProviderUnavailable(self.name, reason) from None
-            if error.code in RECIPIENT_ERRORS:
-                raise RecipientRejected(self.name, reason) from None
-            log.error("twilio refused our request (%s): check the account settings", reason)
-            raise ProviderUnavailable(self.name, reason) from None
-        except TwilioException:
-            # An unreadable answer: it may have sent, but a second copy of one code is harmless.
-            raise ProviderUnavailable(self.name, "unreadable answer") from None
+            sid = await self._create(sms)
+        except TwilioFailed as failure:
+            if failure.verdict == "recipient":
+                raise RecipientRejected(self.name, failure.reason) from None
+            if failure.verdict == "account":
+                log.error(
+                    "twilio refused our request (%s): check the account settings", failure.reason
+                )
+            # A second copy of one code is harmless: an unreadable answer may have sent.
+            raise ProviderUnavailable(self.name, failure.reason) from None
         return Receipt(self.name, sid)
 
 
