@@ -12,6 +12,7 @@ import pytest
 from demo_events import duplicates, effects, emit, outbox, payment, recorder, relay, start
 from rtmn_shared.db import Pool
 from rtmn_shared.events.wakeup import IN_PROCESS, LocalRelays, RelayWakeup, UnitOfWork
+from rtmn_shared.metrics import EVENTS_PUBLISHED
 from rtmn_shared.testing.infra import Suite
 from rtmn_shared.testing.plugin import Background
 from rtmn_shared.testing.waiting import wait_for
@@ -123,12 +124,26 @@ async def test_a_published_row_is_marked_sent_by_the_next_read_or_when_the_relay
         await polling  # its lock released, so the next relay leads at once
     # A relay that hears of nothing more marks its last batch on the way out.
     idle = background(relay(clean_demo, suite, poll_seconds=30).run())
+    confirms = published()
     [second] = await emit(clean_demo)
 
     async def applied() -> bool:
         return second in await effects(clean_demo, "marks")
 
     await wait_for(applied, message="the second event")
+    # The consumer (in this process) may apply it before the relay has taken its confirm in; a
+    # relay stopped then has nothing confirmed to mark, and publishes it again next time.
+    await wait_for(lambda: published() > confirms, message="the relay to take the confirm")
     assert await clean_demo.fetchval(unmarked) == 1
     idle.cancel()
     await wait_for(lambda: clean_demo.fetchval(all_marked), message="marked on close")
+
+
+def published() -> float:
+    """Every event the relays of this process have had confirmed."""
+    return sum(
+        sample.value
+        for metric in EVENTS_PUBLISHED.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
