@@ -21,7 +21,7 @@ CREATE TABLE payment_attempts (
     -- A possible stray: an `unknown` attempt at a gateway the payment then left, or a `stray`.
     watched             BOOLEAN NOT NULL DEFAULT false,
     -- How a stray ended: no order was made, it lapsed unpaid, or its capture was refunded.
-    settled             TEXT CHECK (settled IN ('none', 'lapsed', 'refunded')),
+    settled             TEXT CHECK (settled IN ('none', 'closed', 'lapsed', 'refunded')),
     gateway_refund_id   TEXT,
     checked_at          TIMESTAMPTZ,
     at                  TIMESTAMPTZ NOT NULL DEFAULT now(),

@@ -145,11 +145,7 @@ class Reconciler:
             report.settled += 1
             return
         report.expired += 1
-        try:
-            await gateway.close(order_id)
-        except (GatewayUnavailable, GatewayRejected) as error:
-            # Left open at the gateway: a payment of it is still captured, never dropped.
-            log.warning("expired %s; its order was not closed (%s)", payment.id, error)
+        await self._closed(gateway, payment.id, order_id)
 
     async def _refund(self, refund: RefundRow, report: Report) -> None:
         async with self.pool.acquire() as conn:
@@ -214,6 +210,12 @@ class Reconciler:
             report.unknown += 1
             order_id = stray.gateway_order_id
         else:
+            # Nothing paid at it yet: closed, it never can be, and needs no more watching.
+            unpaid = signal is None and gateway.closes_orders
+            if unpaid and await self._closed(gateway, payment.id, order_id):
+                await self._settle(stray, order_id, "closed")
+                report.settled += 1
+                return
             if not isinstance(signal, Authorized) and now - stray.at > STRAY_WATCH:
                 await self._settle(stray, order_id, "lapsed")
                 report.settled += 1
@@ -221,6 +223,17 @@ class Reconciler:
             report.unchanged += 1
         async with self.pool.acquire() as conn:
             await attempt_store.checked(conn, payment.id, stray.attempt, order_id)
+
+    @staticmethod
+    async def _closed(gateway: PaymentGateway, payment_id: str, order_id: str) -> bool:
+        """Whether the gateway closed the order. One left open still has its payment captured
+        (or, a stray, refunded): never dropped."""
+        try:
+            await gateway.close(order_id)
+        except (GatewayUnavailable, GatewayRejected) as error:
+            log.warning("order %s of payment %s not closed: %s", order_id, payment_id, error)
+            return False
+        return True
 
     async def _settle(
         self, stray: Watched, order_id: str | None, settled: str, refund_id: str | None = None

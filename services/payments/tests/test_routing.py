@@ -378,7 +378,7 @@ async def test_both_down_is_a_503_and_the_keyed_retry_goes_on_where_it_stopped(
     ]
 
 
-async def test_a_stripe_stray_is_found_under_our_fixed_key_and_lapses_unpaid(
+async def test_a_stripe_stray_is_found_under_our_fixed_key_and_closed_unpaid(
     api: Api, razorpay: RazorpayFake, stripe: StripeFake, stack: AsyncExitStack, user: str
 ) -> None:
     stripe.delay_next(1, SLOW, path="/v1/payment_intents", method="POST")
@@ -390,16 +390,12 @@ async def test_a_stripe_stray_is_found_under_our_fixed_key_and_lapses_unpaid(
     job = await reconciler(api, stack)
 
     await job.run_once(later())
-    watched = await api.pool.fetchrow(
-        """SELECT gateway_order_id, settled FROM payment_attempts
-           WHERE payment_id = $1 AND attempt = 1""",
-        payment_id,
-    )
-    await job.run_once(later() + timedelta(days=9))
 
-    assert tuple(watched) == (late["id"], None)  # found, unpaid: still watched
     assert len(intents_of(stripe, payment_id)) == 1  # the repeat under our key made no second
-    assert (await attempts(api, payment_id))[0][-1] == "lapsed"
+    intent = stripe.payment_intents[late["id"]]
+    assert (intent["status"], intent["cancellation_reason"]) == ("canceled", "abandoned")
+    # Closed, it can take no money: settled, not watched for days.
+    assert (await attempts(api, payment_id))[0][-1] == "closed"
     assert (await api.get(payment_id))["gateway_order_id"] == created["gateway_order_id"]
 
 

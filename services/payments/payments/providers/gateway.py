@@ -117,6 +117,9 @@ class PaymentGateway(Protocol):
     # True where repeating `open` returns the first order (Stripe's fixed key): then `open` is
     # how reconciliation looks for the order a lost try may have made, as `find` says None.
     idempotent_open: bool
+    # True where `close` stops an order taking money for good (a Stripe intent, a UPI QR code);
+    # False where it cannot (a Razorpay order stays payable until Razorpay lets it go).
+    closes_orders: bool
 
     async def open(self, payment: NewPayment, existing: str | None = None) -> Checkout:
         """The gateway's order for our payment: made now, or `existing` made by an earlier try."""

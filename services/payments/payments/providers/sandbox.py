@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 class SandboxGateway:
     live = False
     idempotent_open = False
+    closes_orders = True
 
     def __init__(self, name: str, limits: Limits) -> None:
         self.name = name

@@ -19,6 +19,7 @@ from payments.providers.gateway import (
 class Unconfigured:
     live = False
     idempotent_open = False  # it opens nothing
+    closes_orders = False
 
     def __init__(self, name: str, limits: Limits, reason: str, taken: PaymentGateway) -> None:
         self.name, self.limits, self.reason = name, limits, reason

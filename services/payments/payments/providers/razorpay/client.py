@@ -60,6 +60,7 @@ class RazorpayGateway:
     name = "razorpay"
     live = True
     idempotent_open = False
+    closes_orders = False  # its orders cannot be cancelled
     limits = RAZORPAY_LIMITS
 
     def __init__(

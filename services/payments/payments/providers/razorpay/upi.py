@@ -34,6 +34,7 @@ class RazorpayUpiGateway(RazorpayGateway):
 
     name = "upi"
     limits = UPI_LIMITS
+    closes_orders = True  # a closed QR code takes no payment
 
     def __init__(
         self,

@@ -40,6 +40,7 @@ class StripeGateway:
     name = "stripe"
     live = True
     idempotent_open = True
+    closes_orders = True  # an intent cancelled takes no payment
     limits = STRIPE_LIMITS
 
     def __init__(
