@@ -24,6 +24,7 @@ from notify.domain import PushSummary
 from notify.providers import (
     EmailMessage,
     EmailSender,
+    OptedOut,
     PermanentSendError,
     PushMessage,
     PushSender,
@@ -206,6 +207,10 @@ class Deliveries:
             return "skipped"
         try:
             receipt = await self.text_sender.send(TextMessage(phone, text, channel))
+        except OptedOut as error:
+            log.info("%s to %s suppressed: %s", channel, masked(phone), error)
+            await self._finish(key, claim, chain, "suppressed", error=str(error))
+            return "suppressed"
         except PermanentSendError as error:
             log.info("%s to %s refused: %s", channel, masked(phone), error)
             await self._finish(key, claim, chain, "failed", error=str(error))
@@ -310,7 +315,7 @@ class Deliveries:
     ) -> OutboxRow:
         """The notification.sent / .failed event of an outcome."""
         event = NotificationSent if status == "sent" else NotificationFailed
-        reason = error if status != "skipped" else f"skipped: {error}"
+        reason = f"{status}: {error}" if status in ("skipped", "suppressed") else error
         data = event(
             notification_id=str(claim.id),
             event_id=str(key.event_id),

@@ -431,3 +431,22 @@ async def test_a_failed_payment_reaches_a_user_with_no_device_by_sms_in_their_la
     # The user with a live device has the push, and no SMS.
     assert len(fcm.deliveries_to(token)) == 1
     assert msg91.sends_to(other_phone.lstrip("+")) == []
+
+
+async def test_a_number_that_replied_stop_is_suppressed_and_the_plan_goes_on(
+    notify: RunningService, publish: Publish, msg91: Msg91Fake, twilio: TwilioFake
+) -> None:
+    pool = notify.pool
+    phone = a_phone()
+    user = await user_with(publish, pool, phone)
+    msg91.fail_next(1, 503, path="/flow/", where=carries(phone.lstrip("+")))
+    twilio.reject_number(phone, 21610)  # the user replied STOP to our sender
+
+    await publish(request([user], ["sms", "push"], fallback=True))
+    sms = await settled(pool, user, "sms")
+    push = await settled(pool, user, "push")
+
+    assert (sms["status"], sms["attempts"]) == ("suppressed", 1)
+    assert sms["last_error"] == "twilio answered 400, code 21610: the recipient replied STOP"
+    assert push["status"] == "skipped"  # suppressed falls through to the next channel
+    assert twilio.messages_to(phone) == []

@@ -18,6 +18,11 @@ class PermanentSendError(Exception):
     """The provider refused the message itself (invalid address, bad template): never retry."""
 
 
+class OptedOut(PermanentSendError):
+    """The recipient told the provider to stop (an SMS STOP to our sender): the message is
+    suppressed, as a preference turned off would be, never retried or routed around."""
+
+
 @dataclass(frozen=True)
 class EmailMessage:
     to: str

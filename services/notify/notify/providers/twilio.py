@@ -13,6 +13,7 @@ import logging
 
 from notify.providers import (
     Mode,
+    OptedOut,
     PermanentSendError,
     TextChannel,
     TextMessage,
@@ -29,6 +30,8 @@ from rtmn_shared.providers.twilio import (
 __all__ = ["RECIPIENT_ERRORS", "TwilioTextSender", "TwilioWhatsApp"]
 
 log = logging.getLogger(__name__)
+# "Attempt to send to unsubscribed recipient": the number replied STOP to our sender.
+STOPPED = 21610
 
 
 class TwilioTextSender:
@@ -77,6 +80,8 @@ class TwilioTextSender:
             sid = await self._create(message)
         except TwilioFailed as failure:
             reason = _reason(failure)
+            if failure.code == STOPPED:
+                raise OptedOut(f"{reason}: the recipient replied STOP") from None
             if failure.verdict == "recipient":
                 raise PermanentSendError(reason) from None
             if failure.verdict == "account":
