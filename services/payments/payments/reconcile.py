@@ -210,9 +210,14 @@ class Reconciler:
             report.unknown += 1
             order_id = stray.gateway_order_id
         else:
-            # Nothing paid at it yet: closed, it never can be, and needs no more watching.
-            unpaid = signal is None and gateway.closes_orders
-            if unpaid and await self._closed(gateway, payment.id, order_id):
+            # Nothing captured at it: closed (an authorisation on it released), it never can be,
+            # and needs no more watching.
+            uncaptured = signal is None or isinstance(signal, Authorized)
+            if (
+                uncaptured
+                and gateway.closes_orders
+                and await self._closed(gateway, payment.id, order_id)
+            ):
                 await self._settle(stray, order_id, "closed")
                 report.settled += 1
                 return

@@ -399,6 +399,23 @@ async def test_a_stripe_stray_is_found_under_our_fixed_key_and_closed_unpaid(
     assert (await api.get(payment_id))["gateway_order_id"] == created["gateway_order_id"]
 
 
+async def test_a_stripe_stray_the_customer_authorized_is_cancelled_releasing_the_hold(
+    api: Api, razorpay: RazorpayFake, stripe: StripeFake, stack: AsyncExitStack, user: str
+) -> None:
+    stripe.delay_next(1, SLOW, path="/v1/payment_intents", method="POST")
+    response = await routed(api, user, currency="USD")
+    payment_id = (await response.json())["payment_id"]
+    [late] = await wait_for(lambda: intents_of(stripe, payment_id), message="the late intent")
+    stripe.authorize(late["id"])  # paid on an order nobody was given: money held at Stripe
+
+    await (await reconciler(api, stack)).run_once(later())
+
+    intent = stripe.payment_intents[late["id"]]
+    assert intent["status"] == "canceled"  # the authorisation released, nothing captured
+    assert (await attempts(api, payment_id))[0][-1] == "closed"
+    assert (await api.get(payment_id))["status"] == "created"  # its own order is untouched
+
+
 async def test_of_two_orders_recorded_at_once_the_first_is_kept_and_the_other_watched(
     api: Api, user: str
 ) -> None:
