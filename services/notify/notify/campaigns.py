@@ -12,7 +12,7 @@ from typing import get_args
 
 from notify import domain, plans, store
 from notify.consent import Category, UnsubscribeLinks
-from notify.delivery import Deliveries, Unsendable
+from notify.delivery import Deliveries
 from notify.domain import SOURCE, Templates
 from notify.providers import PushMessage
 from notify.store import Consent, DeliveryKey
@@ -86,17 +86,13 @@ def build_campaign_handlers(
         event_id: uuid.UUID, command: NotificationRequested, user_id: str
     ) -> None:
         assert command.email_template is not None
-        recipient = await store.recipient(pool, user_id)
         # Promotional mail carries the one-click unsubscribe of its category.
-        await deliveries.email(
+        await deliveries.email_to(
             requested_key(command, event_id, "email", user_id),
-            to=recipient.email if recipient else None,
+            await store.recipient(pool, user_id),
             template_id=templates.resolve(command.email_template),
-            data=domain.requested_email_data(
-                command, recipient or domain.Recipient(user_id, None, None)
-            ),
+            data=lambda recipient: domain.requested_email_data(command, recipient),
             subject=command.title,
-            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
             consent=(consent := requested_consent(command, user_id)),
             headers=unsubscribe.headers_for(user_id, consent.category),
         )

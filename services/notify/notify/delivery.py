@@ -20,7 +20,7 @@ from typing import cast
 
 from notify import store
 from notify.consent import Channel
-from notify.domain import PushSummary
+from notify.domain import PushSummary, Recipient
 from notify.providers import (
     EmailMessage,
     EmailSender,
@@ -57,6 +57,9 @@ class Unsendable:
     reason: str
 
 
+UNKNOWN_RECIPIENT = Unsendable("failed", "unknown recipient")
+
+
 def key(delivery: Delivery, source: str, channel: str, user_id: str, template: str) -> DeliveryKey:
     """`source` is what the message is about (a payment, a ledger entry, a user), not the
     event's id: a producer that emits the same fact twice still gets one message out."""
@@ -80,6 +83,31 @@ class Deliveries:
         self.text_sender: TextSender = text or SandboxTextSender()
         self.outbox = outbox
         self.lease_seconds = lease_seconds
+
+    async def email_to(
+        self,
+        key: DeliveryKey,
+        recipient: Recipient | None,
+        *,
+        template_id: str,
+        data: Callable[[Recipient], Mapping[str, str]],
+        subject: str,
+        consent: Consent = TRANSACTIONAL,
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """An email to a user of the recipients read model (`key.user_id`): one notify has not
+        heard of is failed ("unknown recipient"), one without an address skipped; `data` is
+        built from the recipient, or from an unknown one's id."""
+        return await self.email(
+            key,
+            to=recipient.email if recipient else None,
+            template_id=template_id,
+            data=data(recipient or Recipient(key.user_id, None, None)),
+            subject=subject,
+            unsendable=None if recipient else UNKNOWN_RECIPIENT,
+            consent=consent,
+            headers=headers,
+        )
 
     async def email(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from notify import domain, store
 from notify.campaigns import Campaigns, build_campaign_handlers
 from notify.consent import UnsubscribeLinks
-from notify.delivery import Deliveries, Unsendable, key
+from notify.delivery import Deliveries, key
 from notify.domain import Links, Templates
 from notify.email_facts import build_fact_handlers, record_credit
 from notify.payment_notices import build_payment_notices
@@ -53,10 +53,7 @@ def build_handlers(
     async def email_order_confirmation(delivery: Delivery[PaymentSuccess]) -> None:
         payment = delivery.data
         recipient, facts = await store.order_email(pool, payment)
-        data = domain.order_confirmation_data(
-            payment, recipient or domain.Recipient(payment.user_id, None, None), links, facts
-        )
-        await deliveries.email(
+        await deliveries.email_to(
             key(
                 delivery,
                 f"payment:{payment.payment_id}",
@@ -64,11 +61,10 @@ def build_handlers(
                 payment.user_id,
                 "order-confirmation",
             ),
-            to=recipient.email if recipient else None,
+            recipient,
             template_id=templates.order_confirmation,
-            data=data,
+            data=lambda known: domain.order_confirmation_data(payment, known, links, facts),
             subject=f"Order #{payment.order_number} confirmed",
-            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
         )
 
     async def push_payment_success(delivery: Delivery[PaymentSuccess]) -> None:

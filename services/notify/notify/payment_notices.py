@@ -5,8 +5,8 @@ payment (failed) or refund (refunded), transactional."""
 from __future__ import annotations
 
 from notify import domain, plans, store
-from notify.delivery import Deliveries, Unsendable, key
-from notify.domain import Links, Recipient, Templates
+from notify.delivery import Deliveries, key
+from notify.domain import Links, Templates
 from notify.providers import PushMessage
 from notify.templates import TextTemplates
 from rtmn_shared.db import Pool
@@ -60,31 +60,23 @@ def build_payment_notices(
         )
 
     async def email_failed(delivery: Delivery[PaymentFailed]) -> None:
-        failed = delivery.data
-        recipient = await store.recipient(pool, failed.user_id)
-        await deliveries.email(
-            key(
-                delivery, f"payment:{failed.payment_id}", "email", failed.user_id, "payment-failed"
-            ),
-            to=recipient.email if recipient else None,
+        failed, about = delivery.data, f"payment:{delivery.data.payment_id}"
+        await deliveries.email_to(
+            key(delivery, about, "email", failed.user_id, "payment-failed"),
+            await store.recipient(pool, failed.user_id),
             template_id=templates.payment_failed,
-            data=domain.payment_failed_data(failed, _or_unknown(recipient, failed.user_id), links),
+            data=lambda recipient: domain.payment_failed_data(failed, recipient, links),
             subject="Your payment did not go through",
-            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
         )
 
     async def email_refunded(delivery: Delivery[PaymentRefunded]) -> None:
-        refund = delivery.data
-        recipient = await store.recipient(pool, refund.user_id)
-        await deliveries.email(
-            key(
-                delivery, f"refund:{refund.refund_id}", "email", refund.user_id, "payment-refunded"
-            ),
-            to=recipient.email if recipient else None,
+        refund, about = delivery.data, f"refund:{delivery.data.refund_id}"
+        await deliveries.email_to(
+            key(delivery, about, "email", refund.user_id, "payment-refunded"),
+            await store.recipient(pool, refund.user_id),
             template_id=templates.payment_refunded,
-            data=domain.refund_data(refund, _or_unknown(recipient, refund.user_id), links),
+            data=lambda recipient: domain.refund_data(refund, recipient, links),
             subject="Your refund is on its way",
-            unsendable=None if recipient else Unsendable("failed", "unknown recipient"),
         )
 
     return [
@@ -93,7 +85,3 @@ def build_payment_notices(
         Handler("push-payment-refunded", (PaymentRefunded,), push_refunded, inbox=False),
         Handler("email-payment-refunded", (PaymentRefunded,), email_refunded, inbox=False),
     ]
-
-
-def _or_unknown(recipient: Recipient | None, user_id: str) -> Recipient:
-    return recipient or Recipient(user_id, None, None)
