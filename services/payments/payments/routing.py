@@ -125,8 +125,6 @@ class Router:
         limits = self.gateways.of(gateway).limits
         if method is not None and method not in limits.methods:
             return f"{gateway} does not take {method} payments"
-        if gateway == "upi" and method not in (None, "upi"):
-            return f"upi does not take {method} payments"
         return limits.refusal(amount, currency)
 
     def first_guess(self, requested: str | None, method: str | None) -> str:
