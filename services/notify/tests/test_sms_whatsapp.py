@@ -102,9 +102,11 @@ def a_phone() -> str:
     return f"+9198{random.randrange(10**8):08d}"
 
 
-async def user_with(publish: Publish, pool: Pool, phone: str | None) -> str:
+async def user_with(
+    publish: Publish, pool: Pool, phone: str | None, locale: str | None = None
+) -> str:
     user_id = unique("user")
-    await publish(UserRegistered(user_id=user_id, first_name="Asha", phone=phone))
+    await publish(UserRegistered(user_id=user_id, first_name="Asha", phone=phone, locale=locale))
     await wait_for(
         lambda: pool.fetchval("SELECT true FROM recipients WHERE user_id = $1", user_id),
         message="the recipient read model",
@@ -395,8 +397,7 @@ async def test_a_failed_payment_reaches_a_user_with_no_device_by_sms_in_their_la
 ) -> None:
     pool = notify.pool
     phone, other_phone = a_phone(), a_phone()
-    no_device = unique("user")
-    await publish(UserRegistered(user_id=no_device, phone=phone, locale="hi-IN"))
+    no_device = await user_with(publish, pool, phone, locale="hi-IN")
     with_device = await user_with(publish, pool, other_phone)
     token = unique("tok")
     await add_devices(pool, with_device, token)
