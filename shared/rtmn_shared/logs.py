@@ -39,6 +39,11 @@ def mask_phone(text: str) -> str:
     return _PHONE.sub(lambda m: "*" * (len(m.group()) - 2) + m.group()[-2:], text)
 
 
+def mask_e164(e164: str) -> str:
+    """A phone number as logs and errors may show it: country code and last two digits."""
+    return f"{e164[:3]}******{e164[-2:]}"
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()

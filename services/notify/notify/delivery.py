@@ -32,7 +32,6 @@ from notify.providers import (
     TextMessage,
     TextSender,
     TransientSendError,
-    masked,
 )
 from notify.providers.sandbox import SandboxTextSender
 from notify.store import TRANSACTIONAL, Claim, Consent, DeliveryKey
@@ -42,6 +41,7 @@ from rtmn_shared.events.consumer import Delivery
 from rtmn_shared.events.envelope import CloudEvent
 from rtmn_shared.events.outbox import Outbox, OutboxRow
 from rtmn_shared.events.outcomes import Retry
+from rtmn_shared.logs import mask_e164
 
 # A text message goes to an E.164 number; user.registered's may carry spaces or hyphens.
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -236,11 +236,11 @@ class Deliveries:
         try:
             receipt = await self.text_sender.send(TextMessage(phone, text, channel))
         except OptedOut as error:
-            log.info("%s to %s suppressed: %s", channel, masked(phone), error)
+            log.info("%s to %s suppressed: %s", channel, mask_e164(phone), error)
             await self._finish(key, claim, chain, "suppressed", error=str(error))
             return "suppressed"
         except PermanentSendError as error:
-            log.info("%s to %s refused: %s", channel, masked(phone), error)
+            log.info("%s to %s refused: %s", channel, mask_e164(phone), error)
             await self._finish(key, claim, chain, "failed", error=str(error))
             return "failed"
         except Exception as error:

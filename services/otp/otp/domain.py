@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from rtmn_shared.logs import mask_e164
+
 CODE_DIGITS = 6
 # Android's SMS Retriever reads a message that starts with "<#>", is at most 140 bytes and ends
 # with the app's 11-character hash (base64 of a SHA-256 of the package and its signing key).
@@ -37,7 +39,7 @@ class Phone:
 
     @property
     def masked(self) -> str:
-        return f"{self.e164[:3]}******{self.e164[-2:]}"
+        return mask_e164(self.e164)
 
 
 def parse_phone(raw: str, allowed_regions: frozenset[str]) -> Phone:

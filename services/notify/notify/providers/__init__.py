@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from rtmn_shared.logs import mask_e164
+
 Mode = Literal["live", "sandbox"]
 
 
@@ -59,11 +61,6 @@ class TokenResult:
 TextChannel = Literal["sms", "whatsapp"]
 
 
-def masked(e164: str) -> str:
-    """A phone number as logs and errors may show it: country code and last two digits."""
-    return f"{e164[:3]}******{e164[-2:]}"
-
-
 @dataclass(frozen=True)
 class TextMessage:
     to: str  # E.164, e.g. +919876543210
@@ -71,7 +68,7 @@ class TextMessage:
     channel: TextChannel = "sms"
 
     def __repr__(self) -> str:
-        return f"TextMessage(to={masked(self.to)}, {self.channel})"  # never the full number
+        return f"TextMessage(to={mask_e164(self.to)}, {self.channel})"  # never the full number
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from notify.providers import (
     TextMessage,
     TextReceipt,
     TokenResult,
-    masked,
 )
+from rtmn_shared.logs import mask_e164
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,6 @@ class SandboxTextSender:
         log.info(
             "sandbox %s to %s: not sent (MSG91_AUTH_KEY and TWILIO_* unset)",
             message.channel,
-            masked(message.to),
+            mask_e164(message.to),
         )
         return TextReceipt(self.name, f"sandbox-{uuid.uuid4().hex}")
